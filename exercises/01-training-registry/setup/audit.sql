@@ -1,0 +1,41 @@
+-- setup/audit.sql: a status history for the transaction task (txn.lifecycle).
+--
+-- Loaded after setup/schema.sql and setup/seed.sql, so the seed rows leave no
+-- trace here. From then on every new run, and every update that really moves a
+-- run to another status, appends one (model_name, status) row. The grader reads
+-- the history to see that the new run went queued -> running -> succeeded as
+-- separate steps, which a single INSERT of a finished run would not show.
+
+create table training_run_events (
+    event_id    bigint generated always as identity primary key,
+    model_name  text not null,
+    status      text not null
+);
+
+-- security definer: the history is written with the owner's rights, so the
+-- student's role needs no privilege on training_run_events; left without one,
+-- it cannot forge entries either. search_path is pinned, temporary schema last, so the
+-- unqualified table name cannot be redirected to a table the student made.
+create function record_training_run_status() returns trigger
+language plpgsql
+security definer
+set search_path = public, pg_temp
+as $$
+begin
+    if tg_op = 'INSERT' or new.status is distinct from old.status then
+        insert into training_run_events (model_name, status)
+        values (new.model_name, new.status);
+    end if;
+    return null;  -- the result of an AFTER trigger is ignored
+end;
+$$;
+
+-- only the trigger calls it; nobody may attach it to a table of their own
+revoke execute on function record_training_run_status() from public;
+
+-- "update of status" fires whenever status appears in the SET list, even when
+-- the value stays the same; the function filters those no-op updates out.
+create trigger training_runs_status_history
+    after insert or update of status on training_runs
+    for each row
+    execute function record_training_run_status();

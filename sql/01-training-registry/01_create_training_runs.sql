@@ -1,0 +1,23 @@
+-- 01_create_training_runs.sql
+--
+-- Goal: create the table training_runs, starting from an EMPTY database.
+--
+-- Write in this file:
+--   * CREATE TABLE training_runs with all 20 columns, their types, NOT NULL
+--     markers and defaults (see the README for the list; column order does
+--     not matter), and the primary key on run_id;
+--   * the CHECK constraints (framework and status lists, scores between 0 and 1,
+--     non-negative hours, completed_timestamp, started_timestamp, time_order).
+--     They are tested by behaviour: each bad row must fail with SQLSTATE 23514
+--     (check_violation); their names do not matter;
+--   * the "one run per model, experiment and dataset per UTC day" rule. Careful:
+--     PostgreSQL does not accept DATE(created_at) inside a UNIQUE constraint;
+--     the README explains the unique index that works instead;
+--   * the seven indexes (matched by definition, not by name) and the comments
+--     on the table and its columns.
+--
+-- Graded on (30 of the 100 points; each task is all or nothing):
+--   schema.columns (8), schema.primary_key (2), schema.checks (10),
+--   schema.unique_daily_run (4), schema.indexes (6)
+--
+-- Your SQL goes below this line.

@@ -1,0 +1,16 @@
+-- 02_seed_training_runs.sql
+--
+-- Goal: insert the 20 sample training runs listed in the README.
+--
+-- The grader runs this file on an empty copy of the instructor's table (not on
+-- the table from your file 01). Leave run_id and created_by to their defaults.
+-- Write every timestamp relative to NOW(), with exactly the offsets from the
+-- README, e.g. NOW() - INTERVAL '5 days' + INTERVAL '10 minutes': the grader
+-- compares them relative to the time of its transaction. run_id and
+-- created_by are not compared.
+-- A SELECT or two to check your work at the end is fine.
+--
+-- Graded on (each task is all or nothing):
+--   seed.row_count (2), seed.status_breakdown (4), seed.content (4)
+--
+-- Your SQL goes below this line.

@@ -1,0 +1,21 @@
+-- 03_crud_operations.sql
+--
+-- Goal: change four of the seeded runs, and nothing else.
+--
+-- The grader runs this file on the instructor's table holding the 20 seeded
+-- runs and grades the state the file leaves. Make these changes, one UPDATE
+-- each, each picking its run by model_name (RETURNING is welcome; read-only
+-- SELECTs before them are fine):
+--   1. speech-recognition-whisper starts running now (completed_at stays null);
+--   2. llm-fine-tune-mistral succeeds now, with the metrics from the README
+--      and 18.5 more GPU hours (67.00 in all);
+--   3. multimodal-clip-training fails now;
+--   4. bert-sentiment-analysis keeps its parameters and gets two more:
+--      "tuned": true and "final_lr": 0.00001.
+-- Do not DELETE, TRUNCATE or change any other run. Notes are up to you.
+--
+-- Graded on (each task is all or nothing):
+--   crud.start_whisper (4), crud.complete_mistral (4), crud.fail_clip (3),
+--   crud.tune_bert (3), crud.untouched (6: the other 16 runs exactly as seeded)
+--
+-- Your SQL goes below this line.

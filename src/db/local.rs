@@ -1,0 +1,316 @@
+//! A throwaway PostgreSQL cluster from the installed server binaries: `initdb` into a
+//! temporary directory, `postgres` listening only on a Unix socket there, torn down on drop.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use super::ProvisionError;
+
+/// Where the server binaries were found, and their major version.
+#[derive(Debug, Clone)]
+pub struct PgBin {
+    pub dir: PathBuf,
+    pub major: u32,
+}
+
+/// Usual install locations, searched after `--pg-bin` and `PATH`.
+const USUAL_GLOBS: &[&str] = &["/usr/lib/postgresql", "/usr/local/opt", "/opt/homebrew/opt"];
+
+impl PgBin {
+    /// Finds `initdb` and `postgres`: the given directory, then `PATH`, then the usual
+    /// Debian and Homebrew locations (newest version first).
+    pub fn find(explicit: Option<&Path>) -> Result<PgBin, ProvisionError> {
+        let mut candidates: Vec<PathBuf> = Vec::new();
+        if let Some(dir) = explicit {
+            candidates.push(dir.to_path_buf());
+        } else {
+            if let Some(path) = std::env::var_os("PATH") {
+                candidates.extend(std::env::split_paths(&path));
+            }
+            for root in USUAL_GLOBS {
+                let Ok(entries) = std::fs::read_dir(root) else {
+                    continue;
+                };
+                let mut found: Vec<PathBuf> = entries
+                    .filter_map(Result::ok)
+                    .map(|e| e.path())
+                    .filter(|p| {
+                        p.file_name().and_then(|n| n.to_str()).is_some_and(|n| {
+                            n.starts_with("postgresql") || n.starts_with(char::is_numeric)
+                        })
+                    })
+                    .map(|p| p.join("bin"))
+                    .collect();
+                found.sort_by_key(|p| std::cmp::Reverse(version_of_dir(p)));
+                candidates.extend(found);
+            }
+            candidates.push(PathBuf::from("/usr/local/pgsql/bin"));
+            candidates.push(PathBuf::from("/opt/homebrew/bin"));
+        }
+        for dir in candidates {
+            if dir.join("initdb").is_file() && dir.join("postgres").is_file() {
+                let major = server_major(&dir.join("postgres"))?;
+                return Ok(PgBin { dir, major });
+            }
+        }
+        Err(ProvisionError::NoServerBinaries {
+            searched: explicit.map(Path::to_path_buf),
+        })
+    }
+}
+
+fn version_of_dir(p: &Path) -> u32 {
+    p.components()
+        .rev()
+        .nth(1)
+        .and_then(|c| c.as_os_str().to_str())
+        .and_then(|s| s.trim_start_matches("postgresql@").parse().ok())
+        .unwrap_or(0)
+}
+
+fn server_major(postgres: &Path) -> Result<u32, ProvisionError> {
+    let out = Command::new(postgres)
+        .arg("--version")
+        .output()
+        .map_err(|e| ProvisionError::Spawn {
+            what: postgres.display().to_string(),
+            source: e,
+        })?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    // "postgres (PostgreSQL) 15.18 (Debian 15.18-0+deb12u1)"
+    text.split_whitespace()
+        .find_map(|w| w.split('.').next()?.parse().ok())
+        .ok_or_else(|| {
+            ProvisionError::Start(format!(
+                "cannot read the version of `{}`",
+                postgres.display()
+            ))
+        })
+}
+
+/// The user that runs the server: ourselves, or an unprivileged account when we are root
+/// (`initdb` and `postgres` refuse to run as root).
+#[derive(Debug, Clone, Copy)]
+struct RunAs {
+    uid: u32,
+    gid: u32,
+}
+
+fn run_as() -> Result<Option<RunAs>, ProvisionError> {
+    if !nix::unistd::geteuid().is_root() {
+        return Ok(None);
+    }
+    for name in ["postgres", "nobody"] {
+        if let Ok(Some(user)) = nix::unistd::User::from_name(name) {
+            return Ok(Some(RunAs {
+                uid: user.uid.as_raw(),
+                gid: user.gid.as_raw(),
+            }));
+        }
+    }
+    Err(ProvisionError::Start(
+        "running as root and no unprivileged `postgres` or `nobody` user exists to run the server"
+            .into(),
+    ))
+}
+
+/// A running throwaway cluster. Dropping it stops the server and removes its directory.
+#[derive(Debug)]
+pub struct LocalCluster {
+    child: Option<Child>,
+    dir: Option<tempfile::TempDir>,
+    pub socket_dir: PathBuf,
+    pub port: u16,
+    pub major: u32,
+}
+
+const PORT: u16 = 5432;
+const READY_LIMIT: Duration = Duration::from_secs(60);
+
+impl LocalCluster {
+    /// Creates and starts a cluster; `settings` are extra `-c name=value` server settings.
+    pub async fn start(
+        bin: &PgBin,
+        settings: &[(&str, &str)],
+    ) -> Result<LocalCluster, ProvisionError> {
+        let who = run_as()?;
+        let dir = tempfile::Builder::new()
+            .prefix("sqlgrade-pg-")
+            .tempdir()
+            .map_err(|e| {
+                ProvisionError::Start(format!("cannot create a temporary directory: {e}"))
+            })?;
+        let root = dir.path().to_path_buf();
+        if let Some(w) = who {
+            std::os::unix::fs::chown(&root, Some(w.uid), Some(w.gid)).map_err(|e| {
+                ProvisionError::Start(format!(
+                    "cannot hand `{}` to the server user: {e}",
+                    root.display()
+                ))
+            })?;
+        }
+        let data = root.join("data");
+        let initdb = command(&bin.dir.join("initdb"), who)
+            .arg("-D")
+            .arg(&data)
+            .args([
+                "-U",
+                "postgres",
+                "-A",
+                "trust",
+                "-E",
+                "UTF8",
+                "--locale=C",
+                "--no-sync",
+                "--no-instructions",
+            ])
+            .stdin(Stdio::null())
+            .output()
+            .map_err(|e| ProvisionError::Spawn {
+                what: "initdb".into(),
+                source: e,
+            })?;
+        if !initdb.status.success() {
+            return Err(ProvisionError::Start(format!(
+                "initdb failed: {}",
+                String::from_utf8_lossy(&initdb.stderr).trim()
+            )));
+        }
+        let log_path = root.join("server.log");
+        let log = std::fs::File::create(&log_path)
+            .map_err(|e| ProvisionError::Start(format!("cannot create the server log: {e}")))?;
+        if let Some(w) = who {
+            std::os::unix::fs::chown(&log_path, Some(w.uid), Some(w.gid)).ok();
+        }
+        let mut cmd = command(&bin.dir.join("postgres"), who);
+        cmd.arg("-D")
+            .arg(&data)
+            .arg("-k")
+            .arg(&root)
+            .args(["-p", &PORT.to_string()])
+            .args(["-c", "listen_addresses="])
+            .args([
+                "-c",
+                "fsync=off",
+                "-c",
+                "synchronous_commit=off",
+                "-c",
+                "full_page_writes=off",
+            ])
+            .args(["-c", "max_connections=100", "-c", "shared_buffers=64MB"]);
+        for (name, value) in settings {
+            cmd.arg("-c").arg(format!("{name}={value}"));
+        }
+        let err_log = log
+            .try_clone()
+            .map_err(|e| ProvisionError::Start(format!("cannot open the server log: {e}")))?;
+        let child = cmd
+            .stdin(Stdio::null())
+            .stdout(log)
+            .stderr(err_log)
+            .spawn()
+            .map_err(|e| ProvisionError::Spawn {
+                what: "postgres".into(),
+                source: e,
+            })?;
+        let mut cluster = LocalCluster {
+            child: Some(child),
+            dir: Some(dir),
+            socket_dir: root,
+            port: PORT,
+            major: bin.major,
+        };
+        cluster.wait_ready(&log_path).await?;
+        Ok(cluster)
+    }
+
+    async fn wait_ready(&mut self, log_path: &Path) -> Result<(), ProvisionError> {
+        let started = Instant::now();
+        loop {
+            if let Some(child) = self.child.as_mut()
+                && let Ok(Some(status)) = child.try_wait()
+            {
+                let log = std::fs::read_to_string(log_path).unwrap_or_default();
+                return Err(ProvisionError::Start(format!(
+                    "the server exited during start-up ({status}): {}",
+                    last_lines(&log, 5)
+                )));
+            }
+            let mut config = tokio_postgres::Config::new();
+            config
+                .host_path(&self.socket_dir)
+                .port(self.port)
+                .user("postgres")
+                .dbname("postgres")
+                .connect_timeout(Duration::from_secs(2));
+            if let Ok((client, conn)) = config.connect(tokio_postgres::NoTls).await {
+                let task = tokio::spawn(conn);
+                let ok = client.simple_query("SELECT 1").await.is_ok();
+                drop(client);
+                let _ = task.await;
+                if ok {
+                    return Ok(());
+                }
+            }
+            if started.elapsed() > READY_LIMIT {
+                return Err(ProvisionError::Start(format!(
+                    "the local server did not accept connections within {} s",
+                    READY_LIMIT.as_secs()
+                )));
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+
+    /// The directory holding the data, socket and log; kept for the differential tests.
+    pub fn log_path(&self) -> PathBuf {
+        self.socket_dir.join("server.log")
+    }
+
+    /// Stops the server at once (the data is throwaway) and removes the directory.
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+            // SIGQUIT: immediate shutdown; nothing in a throwaway cluster is worth a checkpoint.
+            let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGQUIT);
+            let deadline = Instant::now() + Duration::from_secs(10);
+            loop {
+                match child.try_wait() {
+                    Ok(Some(_)) | Err(_) => break,
+                    Ok(None) if Instant::now() > deadline => {
+                        let _ = child.kill();
+                        let _ = child.wait();
+                        break;
+                    }
+                    Ok(None) => std::thread::sleep(Duration::from_millis(10)),
+                }
+            }
+        }
+        if let Some(dir) = self.dir.take() {
+            let _ = dir.close();
+        }
+    }
+}
+
+impl Drop for LocalCluster {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn command(program: &Path, who: Option<RunAs>) -> Command {
+    use std::os::unix::process::CommandExt;
+    let mut cmd = Command::new(program);
+    if let Some(w) = who {
+        cmd.uid(w.uid).gid(w.gid);
+        // The server user may not be able to enter root's working directory.
+        cmd.current_dir("/");
+    }
+    cmd
+}
+
+fn last_lines(text: &str, n: usize) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(n)..].join(" | ")
+}

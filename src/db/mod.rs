@@ -1,0 +1,62 @@
+//! PostgreSQL: provisioning a server (local cluster or existing URL), the grader's roles and
+//! scratch databases, and the narrow [`Session`] the runner talks through.
+
+pub mod local;
+pub mod server;
+mod session;
+
+pub use local::{LocalCluster, PgBin};
+pub use server::{Server, Target};
+pub use session::{Limits, Outcome, PgSession, Session, SqlFailure};
+
+/// Why no database could be provided. All of these end the run with exit code 3.
+#[derive(Debug, thiserror::Error)]
+pub enum ProvisionError {
+    #[error(
+        "no PostgreSQL server binaries found{}; install the server (Debian: `apt-get install postgresql`), pass `--pg-bin DIR`, run a Docker engine, or point `--db`/`DATABASE_URL` at a server",
+        .searched.as_ref().map(|p| format!(" in `{}`", p.display())).unwrap_or_default()
+    )]
+    NoServerBinaries {
+        searched: Option<std::path::PathBuf>,
+    },
+    #[error("cannot run `{what}`")]
+    Spawn {
+        what: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot start a local PostgreSQL: {0}")]
+    Start(String),
+    #[error("cannot connect to {target}")]
+    Connect {
+        target: String,
+        #[source]
+        source: tokio_postgres::Error,
+    },
+    #[error("`{0}` is not a valid PostgreSQL URL (postgres://user:password@host:port/dbname)")]
+    BadUrl(String),
+    #[error("cannot prepare the grading databases on {target}: {message}")]
+    Prepare { target: String, message: String },
+    #[error("the Docker path is not available: {0}")]
+    Docker(String),
+}
+
+/// Session settings pinned on every connection so that values print the same everywhere.
+pub const PINNED_OPTIONS: &str = "-c TimeZone=UTC -c DateStyle=ISO,MDY -c IntervalStyle=postgres -c extra_float_digits=1 -c client_min_messages=warning";
+
+/// Renders a tokio-postgres error with its server details, without any connection secret.
+pub fn describe_error(e: &tokio_postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => format!("{} ({})", db.message(), db.code().code()),
+        None => {
+            let mut text = e.to_string();
+            let mut source = std::error::Error::source(e);
+            while let Some(s) = source {
+                text.push_str(": ");
+                text.push_str(&s.to_string());
+                source = s.source();
+            }
+            text
+        }
+    }
+}

@@ -1,0 +1,355 @@
+//! One handle over the ways to get a server (a throwaway local cluster or an existing URL),
+//! with the student's login role and the scratch databases the run creates.
+
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::time::Duration;
+
+use tokio_postgres::{Client, Config, NoTls};
+
+use super::local::{LocalCluster, PgBin};
+use super::{PINNED_OPTIONS, ProvisionError, describe_error};
+
+/// Where the database comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    /// Docker when an engine answers, else the local cluster.
+    Auto,
+    /// A throwaway local cluster.
+    Local,
+    /// A container.
+    Docker,
+    /// An existing server; scratch databases are created and dropped on it.
+    Url(String),
+}
+
+impl Target {
+    pub fn parse(text: &str) -> Result<Target, String> {
+        match text {
+            "auto" => Ok(Target::Auto),
+            "local" => Ok(Target::Local),
+            "docker" => Ok(Target::Docker),
+            url if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+                Ok(Target::Url(url.to_string()))
+            }
+            other => Err(format!(
+                "`{other}` is not a database choice: use auto, local, docker or a postgres:// URL"
+            )),
+        }
+    }
+}
+
+#[derive(Debug)]
+enum Backing {
+    Local(LocalCluster),
+    External,
+}
+
+/// A server ready for grading. Call [`Server::close`] to drop what the run created; a
+/// local cluster is also stopped and removed when the handle is dropped.
+#[derive(Debug)]
+pub struct Server {
+    backing: Backing,
+    admin: Config,
+    student_role: String,
+    student_password: Option<String>,
+    created_role: bool,
+    prefix: String,
+    databases: Vec<String>,
+    pub major: u32,
+    /// A short description for the report, never with a password.
+    pub description: String,
+}
+
+const STUDENT_ROLE_LOCAL: &str = "sqlgrade_student";
+
+fn random_token(len: usize) -> String {
+    use rand::RngExt;
+    const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
+    let mut rng = rand::rng();
+    (0..len)
+        .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char)
+        .collect()
+}
+
+/// Quotes an identifier for SQL.
+pub fn quote_ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+/// Quotes a string literal for SQL.
+pub fn quote_literal(text: &str) -> String {
+    format!("'{}'", text.replace('\'', "''"))
+}
+
+/// Opens a connection and drives it in the background.
+pub async fn connect(config: &Config) -> Result<Client, tokio_postgres::Error> {
+    let (client, connection) = config.connect(NoTls).await?;
+    tokio::spawn(async move {
+        let _ = connection.await;
+    });
+    Ok(client)
+}
+
+impl Server {
+    /// Provides a server for `target`.
+    pub async fn provision(
+        target: &Target,
+        pg_bin: Option<&PathBuf>,
+    ) -> Result<Server, ProvisionError> {
+        match target {
+            Target::Local | Target::Auto => {
+                let bin = PgBin::find(pg_bin.map(PathBuf::as_path))?;
+                let cluster = LocalCluster::start(&bin, &[]).await?;
+                Server::on_local(cluster).await
+            }
+            Target::Docker => Err(ProvisionError::Docker(
+                "this build grades on a local cluster or an existing server only; use `--db local` or `--db postgres://...`".into(),
+            )),
+            Target::Url(url) => Server::on_url(url).await,
+        }
+    }
+
+    /// Wraps a running local cluster.
+    pub async fn on_local(cluster: LocalCluster) -> Result<Server, ProvisionError> {
+        let mut admin = Config::new();
+        admin
+            .host_path(&cluster.socket_dir)
+            .port(cluster.port)
+            .user("postgres")
+            .dbname("postgres")
+            .options(PINNED_OPTIONS)
+            .connect_timeout(Duration::from_secs(10));
+        let description = format!("a local PostgreSQL {} cluster", cluster.major);
+        let major = cluster.major;
+        let mut server = Server {
+            backing: Backing::Local(cluster),
+            admin,
+            student_role: STUDENT_ROLE_LOCAL.into(),
+            student_password: None,
+            created_role: false,
+            prefix: format!("sqlgrade_{}", random_token(6)),
+            databases: Vec::new(),
+            major,
+            description,
+        };
+        server.create_student_role().await?;
+        Ok(server)
+    }
+
+    async fn on_url(url: &str) -> Result<Server, ProvisionError> {
+        let mut admin = Config::from_str(url).map_err(|_| ProvisionError::BadUrl(redact(url)))?;
+        admin.options(PINNED_OPTIONS);
+        if admin.get_connect_timeout().is_none() {
+            admin.connect_timeout(Duration::from_secs(10));
+        }
+        let client = connect(&admin)
+            .await
+            .map_err(|source| ProvisionError::Connect {
+                target: redact(url),
+                source,
+            })?;
+        let version = client
+            .query_one(
+                "SELECT current_setting('server_version_num')::int / 10000",
+                &[],
+            )
+            .await
+            .map_err(|e| ProvisionError::Prepare {
+                target: redact(url),
+                message: describe_error(&e),
+            })?;
+        let major: i32 = version.get(0);
+        let mut server = Server {
+            backing: Backing::External,
+            admin,
+            student_role: format!("sqlgrade_student_{}", random_token(8)),
+            student_password: Some(random_token(24)),
+            created_role: false,
+            prefix: format!("sqlgrade_{}", random_token(6)),
+            databases: Vec::new(),
+            major: major as u32,
+            description: format!("the server at {}", redact(url)),
+        };
+        server.create_student_role().await?;
+        Ok(server)
+    }
+
+    fn prepare_error(&self, e: &tokio_postgres::Error) -> ProvisionError {
+        ProvisionError::Prepare {
+            target: self.description.clone(),
+            message: describe_error(e),
+        }
+    }
+
+    /// An administrative connection to `dbname`.
+    pub async fn admin(&self, dbname: &str) -> Result<Client, ProvisionError> {
+        let mut config = self.admin.clone();
+        config.dbname(dbname);
+        connect(&config)
+            .await
+            .map_err(|source| ProvisionError::Connect {
+                target: self.description.clone(),
+                source,
+            })
+    }
+
+    /// The configuration the student's connections use for `dbname`.
+    pub fn student_config(&self, dbname: &str) -> Config {
+        let mut config = self.admin.clone();
+        config.user(&self.student_role).dbname(dbname);
+        if let Some(p) = &self.student_password {
+            config.password(p.as_bytes());
+        }
+        config
+    }
+
+    pub fn student_role(&self) -> &str {
+        &self.student_role
+    }
+
+    async fn create_student_role(&mut self) -> Result<(), ProvisionError> {
+        let admin = self.admin("postgres").await;
+        let client = match admin {
+            Ok(c) => c,
+            // Existing servers may not have a `postgres` database; use the URL's own.
+            Err(_) => {
+                let db = self.admin.get_dbname().unwrap_or("postgres").to_string();
+                self.admin(&db).await?
+            }
+        };
+        let exists = client
+            .query_opt(
+                "SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = $1",
+                &[&self.student_role],
+            )
+            .await
+            .map_err(|e| self.prepare_error(&e))?
+            .is_some();
+        if !exists {
+            let password = self
+                .student_password
+                .as_deref()
+                .map(|p| format!(" PASSWORD {}", quote_literal(p)))
+                .unwrap_or_default();
+            let sql = format!(
+                "CREATE ROLE {} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS{password}",
+                quote_ident(&self.student_role)
+            );
+            client
+                .batch_execute(&sql)
+                .await
+                .map_err(|e| self.prepare_error(&e))?;
+            self.created_role = true;
+        }
+        Ok(())
+    }
+
+    /// Creates a scratch database owned by the student role and returns its name.
+    pub async fn create_database(&mut self, label: &str) -> Result<String, ProvisionError> {
+        let name = format!("{}_{}", self.prefix, sanitize(label));
+        let admin = self
+            .admin(self.admin.get_dbname().unwrap_or("postgres"))
+            .await?;
+        let sql = format!(
+            "CREATE DATABASE {db} OWNER {role} TEMPLATE template0 ENCODING 'UTF8' LC_COLLATE 'C' LC_CTYPE 'C'",
+            db = quote_ident(&name),
+            role = quote_ident(&self.student_role)
+        );
+        admin
+            .batch_execute(&sql)
+            .await
+            .map_err(|e| self.prepare_error(&e))?;
+        self.databases.push(name.clone());
+        let lock_down = format!(
+            "REVOKE ALL ON DATABASE {db} FROM PUBLIC",
+            db = quote_ident(&name)
+        );
+        admin
+            .batch_execute(&lock_down)
+            .await
+            .map_err(|e| self.prepare_error(&e))?;
+        Ok(name)
+    }
+
+    /// Drops every database and role this run created, then stops a local cluster.
+    pub async fn close(mut self) {
+        if let Backing::External = self.backing {
+            let db = self.admin.get_dbname().unwrap_or("postgres").to_string();
+            if let Ok(admin) = self.admin(&db).await {
+                for name in self.databases.drain(..) {
+                    let _ = admin
+                        .batch_execute(&format!(
+                            "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                            quote_ident(&name)
+                        ))
+                        .await;
+                }
+                if self.created_role {
+                    let _ = admin
+                        .batch_execute(&format!(
+                            "DROP ROLE IF EXISTS {}",
+                            quote_ident(&self.student_role)
+                        ))
+                        .await;
+                }
+            }
+        }
+        if let Backing::Local(cluster) = &mut self.backing {
+            cluster.stop();
+        }
+    }
+
+    /// The local cluster behind this server, if any.
+    pub fn local(&self) -> Option<&LocalCluster> {
+        match &self.backing {
+            Backing::Local(c) => Some(c),
+            Backing::External => None,
+        }
+    }
+}
+
+fn sanitize(label: &str) -> String {
+    label
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+/// Removes the password from a URL before it is shown anywhere.
+pub fn redact(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    match rest.split_once('@') {
+        Some((userinfo, host)) => {
+            let user = userinfo.split(':').next().unwrap_or("");
+            format!("{scheme}://{user}@{host}")
+        }
+        None => url.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_never_survive_redaction() {
+        assert_eq!(redact("postgres://u:secret@h:5/db"), "postgres://u@h:5/db");
+        assert_eq!(redact("postgres://h/db"), "postgres://h/db");
+    }
+
+    #[test]
+    fn targets_parse() {
+        assert_eq!(Target::parse("local"), Ok(Target::Local));
+        assert!(Target::parse("postgresql://x").is_ok());
+        assert!(Target::parse("mysql://x").is_err());
+    }
+}

@@ -1,0 +1,216 @@
+//! The narrow interface between the runner and PostgreSQL: send one statement over the
+//! simple query protocol and read back its values as PostgreSQL's own text, under a
+//! client-enforced time limit and row and byte caps.
+
+use std::future::Future;
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use tokio_postgres::{Client, NoTls, SimpleQueryMessage};
+
+/// The result of one statement: its last result set, if it returned rows.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Outcome {
+    /// Column names, when the statement returned a result set (even an empty one).
+    pub columns: Option<Vec<String>>,
+    pub rows: Vec<Vec<Option<String>>>,
+    /// Rows affected or returned, from the command tag.
+    pub affected: Option<u64>,
+}
+
+/// Why a statement did not produce an [`Outcome`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SqlFailure {
+    /// The server reported an error.
+    Db {
+        code: String,
+        message: String,
+        detail: Option<String>,
+        hint: Option<String>,
+        /// 1-based character index into the statement text.
+        position: Option<usize>,
+    },
+    /// The statement ran past the time limit and was cancelled.
+    Timeout(Duration),
+    /// The result exceeded the row or byte cap and was cancelled.
+    TooLarge { rows: usize, bytes: usize },
+    /// The connection is gone.
+    Lost(String),
+}
+
+impl SqlFailure {
+    pub fn code(&self) -> Option<&str> {
+        match self {
+            SqlFailure::Db { code, .. } => Some(code),
+            _ => None,
+        }
+    }
+
+    /// A one-line message for a report.
+    pub fn message(&self) -> String {
+        match self {
+            SqlFailure::Db { message, hint, .. } => match hint {
+                Some(h) => format!("{message} (hint: {h})"),
+                None => message.clone(),
+            },
+            SqlFailure::Timeout(d) => format!("timed out after {} s", d.as_secs_f64()),
+            SqlFailure::TooLarge { rows, bytes } => {
+                format!("result too large (stopped after {rows} rows, {bytes} bytes)")
+            }
+            SqlFailure::Lost(why) => format!("lost the connection to the server: {why}"),
+        }
+    }
+}
+
+/// Per-statement limits enforced by the client.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    pub statement: Duration,
+    pub max_rows: usize,
+    pub max_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            statement: Duration::from_secs(10),
+            max_rows: 100_000,
+            max_bytes: 64 * 1024 * 1024,
+        }
+    }
+}
+
+/// What the runner needs from a connection.
+pub trait Session {
+    /// Runs one statement (or a trusted batch) and returns its last result.
+    fn run(&mut self, sql: &str) -> impl Future<Output = Result<Outcome, SqlFailure>> + Send;
+    /// Asks the server to parse `sql` without running it; fails when it holds more than
+    /// one command, among other errors.
+    fn parse_only(&mut self, sql: &str) -> impl Future<Output = Result<(), SqlFailure>> + Send;
+    /// The type names of the columns `sql` would return.
+    fn column_types(
+        &mut self,
+        sql: &str,
+    ) -> impl Future<Output = Result<Vec<String>, SqlFailure>> + Send;
+}
+
+/// A [`Session`] over a tokio-postgres client.
+#[derive(Debug)]
+pub struct PgSession {
+    client: Client,
+    pub limits: Limits,
+}
+
+impl PgSession {
+    pub fn new(client: Client, limits: Limits) -> PgSession {
+        PgSession { client, limits }
+    }
+
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    async fn collect(&self, sql: &str) -> Result<Outcome, SqlFailure> {
+        let stream = self.client.simple_query_raw(sql).await.map_err(failure)?;
+        futures_util::pin_mut!(stream);
+        let mut out = Outcome::default();
+        let mut bytes = 0usize;
+        while let Some(msg) = stream.next().await {
+            match msg.map_err(failure)? {
+                SimpleQueryMessage::RowDescription(cols) => {
+                    out.columns = Some(cols.iter().map(|c| c.name().to_string()).collect());
+                    out.rows.clear();
+                    bytes = 0;
+                }
+                SimpleQueryMessage::Row(row) => {
+                    let values: Vec<Option<String>> = (0..row.len())
+                        .map(|i| row.get(i).map(str::to_string))
+                        .collect();
+                    bytes += values
+                        .iter()
+                        .map(|v| v.as_ref().map_or(0, String::len) + 1)
+                        .sum::<usize>();
+                    out.rows.push(values);
+                    if out.rows.len() > self.limits.max_rows || bytes > self.limits.max_bytes {
+                        let rows = out.rows.len();
+                        out.rows.clear();
+                        // Stop the server from producing the rest; what arrives is dropped.
+                        let _ = self.client.cancel_token().cancel_query(NoTls).await;
+                        drain(&mut stream).await;
+                        return Err(SqlFailure::TooLarge { rows, bytes });
+                    }
+                }
+                SimpleQueryMessage::CommandComplete(n) => out.affected = Some(n),
+                _ => {}
+            }
+        }
+        Ok(out)
+    }
+}
+
+async fn drain<S>(stream: &mut std::pin::Pin<&mut S>)
+where
+    S: futures_util::Stream<Item = Result<SimpleQueryMessage, tokio_postgres::Error>>,
+{
+    while let Some(msg) = stream.next().await {
+        if msg.is_err() {
+            break;
+        }
+    }
+}
+
+impl Session for PgSession {
+    async fn run(&mut self, sql: &str) -> Result<Outcome, SqlFailure> {
+        let limit = self.limits.statement;
+        let this = &*self;
+        let work = this.collect(sql);
+        futures_util::pin_mut!(work);
+        tokio::select! {
+            r = &mut work => return r,
+            () = tokio::time::sleep(limit) => {}
+        }
+        // The student may have set statement_timeout = 0; the limit is ours to enforce.
+        let _ = this.client.cancel_token().cancel_query(NoTls).await;
+        match tokio::time::timeout(Duration::from_secs(5), work).await {
+            Ok(_) => Err(SqlFailure::Timeout(limit)),
+            Err(_) => Err(SqlFailure::Lost(
+                "the server did not stop a statement after it was cancelled".into(),
+            )),
+        }
+    }
+
+    async fn parse_only(&mut self, sql: &str) -> Result<(), SqlFailure> {
+        let limit = self.limits.statement;
+        match tokio::time::timeout(limit, self.client.prepare(sql)).await {
+            Ok(r) => r.map(|_| ()).map_err(failure),
+            Err(_) => Err(SqlFailure::Timeout(limit)),
+        }
+    }
+
+    async fn column_types(&mut self, sql: &str) -> Result<Vec<String>, SqlFailure> {
+        let stmt = self.client.prepare(sql).await.map_err(failure)?;
+        Ok(stmt
+            .columns()
+            .iter()
+            .map(|c| c.type_().name().to_string())
+            .collect())
+    }
+}
+
+/// Turns a client error into a [`SqlFailure`].
+pub fn failure(e: tokio_postgres::Error) -> SqlFailure {
+    if let Some(db) = e.as_db_error() {
+        let position = match db.position() {
+            Some(tokio_postgres::error::ErrorPosition::Original(p)) => Some(*p as usize),
+            _ => None,
+        };
+        return SqlFailure::Db {
+            code: db.code().code().to_string(),
+            message: db.message().to_string(),
+            detail: db.detail().map(str::to_string),
+            hint: db.hint().map(str::to_string),
+            position,
+        };
+    }
+    SqlFailure::Lost(super::describe_error(&e))
+}

@@ -1,0 +1,201 @@
+//! The shape of `exercise.toml`: setups, student files, tasks and their checks.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+/// The whole manifest.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Manifest {
+    pub exercise: Header,
+    /// Named setups: the instructor's SQL files applied, in order, before a student file.
+    #[serde(default)]
+    pub setups: BTreeMap<String, Vec<String>>,
+    #[serde(default)]
+    pub files: Vec<FileSpec>,
+    #[serde(default)]
+    pub tasks: Vec<TaskSpec>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Header {
+    pub title: String,
+    /// The PostgreSQL major version the course targets.
+    #[serde(default = "default_postgres")]
+    pub postgres: u32,
+    /// Per-statement time limit in seconds.
+    #[serde(default = "default_statement_timeout")]
+    pub statement_timeout: f64,
+}
+
+fn default_postgres() -> u32 {
+    14
+}
+
+fn default_statement_timeout() -> f64 {
+    10.0
+}
+
+/// A file the student writes.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileSpec {
+    pub name: String,
+    /// The setup it runs on (a key of `[setups]`).
+    pub setup: String,
+}
+
+/// One graded task.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TaskSpec {
+    pub id: String,
+    pub file: String,
+    pub points: u32,
+    #[serde(default)]
+    pub title: String,
+    pub checks: Vec<CheckSpec>,
+}
+
+/// How rows are compared with a snapshot.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Compare {
+    pub ordered: bool,
+    pub tolerance: f64,
+    pub names: bool,
+}
+
+/// One check of a task. A task passes when all its checks pass.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum CheckSpec {
+    /// The task's answer (the last statement that returned rows after its
+    /// `-- task:` marker) against a snapshot.
+    Result {
+        /// Row order matters.
+        #[serde(default)]
+        ordered: bool,
+        /// Largest difference at which two numbers still count as equal.
+        #[serde(default)]
+        tolerance: f64,
+        /// Column names must match too.
+        #[serde(default)]
+        names: bool,
+    },
+    /// An instructor's probe query, run after the student's file, against a snapshot.
+    Query {
+        sql: String,
+        /// Row order matters.
+        #[serde(default)]
+        ordered: bool,
+        /// Largest difference at which two numbers still count as equal.
+        #[serde(default)]
+        tolerance: f64,
+        /// Column names must match too.
+        #[serde(default)]
+        names: bool,
+    },
+    /// pg_catalog facts of a table against a snapshot, names of objects left out.
+    Catalog {
+        facts: Facts,
+        table: String,
+        #[serde(default = "default_schema")]
+        schema: String,
+        /// The student may have more facts than the snapshot (extra indexes, say).
+        #[serde(default)]
+        allow_extra: bool,
+        /// For `indexes`: only unique (`true`) or only non-unique (`false`) indexes.
+        #[serde(default)]
+        unique: Option<bool>,
+    },
+    /// Statements that must fail with the given SQLSTATE.
+    Rejects {
+        sql: String,
+        sqlstate: String,
+        #[serde(default)]
+        before: Vec<String>,
+        #[serde(default)]
+        label: String,
+    },
+    /// Statements that must succeed.
+    Accepts {
+        sql: String,
+        #[serde(default)]
+        before: Vec<String>,
+        #[serde(default)]
+        label: String,
+    },
+}
+
+fn default_schema() -> String {
+    "public".into()
+}
+
+/// Which catalog facts a `catalog` check reads.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Facts {
+    /// Column names, types and nullability.
+    Columns,
+    /// The primary key's columns.
+    PrimaryKey,
+    /// Every index by definition: method, keys with order, INCLUDE, predicate, uniqueness.
+    Indexes,
+}
+
+impl CheckSpec {
+    /// True when the check compares against a snapshot.
+    pub fn uses_snapshot(&self) -> bool {
+        matches!(
+            self,
+            CheckSpec::Result { .. } | CheckSpec::Query { .. } | CheckSpec::Catalog { .. }
+        )
+    }
+
+    /// The comparison rules of a snapshot check; catalog facts compare as sets.
+    pub fn compare(&self) -> Compare {
+        match self {
+            CheckSpec::Result {
+                ordered,
+                tolerance,
+                names,
+            }
+            | CheckSpec::Query {
+                ordered,
+                tolerance,
+                names,
+                ..
+            } => Compare {
+                ordered: *ordered,
+                tolerance: *tolerance,
+                names: *names,
+            },
+            _ => Compare::default(),
+        }
+    }
+
+    /// A short description for messages.
+    pub fn describe(&self) -> String {
+        match self {
+            CheckSpec::Result { .. } => "the answer".into(),
+            CheckSpec::Query { .. } => "the state after the file".into(),
+            CheckSpec::Catalog { facts, table, .. } => {
+                let what = match facts {
+                    Facts::Columns => "columns",
+                    Facts::PrimaryKey => "primary key",
+                    Facts::Indexes => "indexes",
+                };
+                format!("the {what} of `{table}`")
+            }
+            CheckSpec::Rejects { label, sql, .. } | CheckSpec::Accepts { label, sql, .. } => {
+                if label.is_empty() {
+                    sql.clone()
+                } else {
+                    label.clone()
+                }
+            }
+        }
+    }
+}

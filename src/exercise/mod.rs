@@ -1,0 +1,212 @@
+//! Exercises on disk: `exercises/<id>/exercise.toml` with its setup and solution files,
+//! `expected/<id>/` snapshots and `sql/<id>/` starter files, loaded and validated.
+
+pub mod manifest;
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+pub use manifest::{CheckSpec, Compare, Facts, FileSpec, Manifest, TaskSpec};
+
+use crate::script::LineIndex;
+
+/// A broken exercise definition or course layout (exit code 2).
+#[derive(Debug, thiserror::Error)]
+pub enum ExerciseError {
+    #[error(
+        "no `exercises/` directory in `{0}` or any parent; run sqlgrade inside a course repository or pass `--root`"
+    )]
+    NoCourse(PathBuf),
+    #[error("no exercise `{id}` in `{dir}` (available: {available})")]
+    Unknown {
+        id: String,
+        dir: PathBuf,
+        available: String,
+    },
+    #[error("cannot read `{path}`")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path}:{line}:{column}: {message}")]
+    Syntax {
+        path: PathBuf,
+        line: usize,
+        column: usize,
+        message: String,
+    },
+    #[error("{path}: {message}")]
+    Invalid { path: PathBuf, message: String },
+}
+
+/// A loaded exercise.
+#[derive(Debug, Clone)]
+pub struct Exercise {
+    pub id: String,
+    pub root: PathBuf,
+    pub dir: PathBuf,
+    pub manifest: Manifest,
+}
+
+/// Finds the course root: `start` or the nearest parent with an `exercises/` directory.
+pub fn find_root(start: &Path) -> Result<PathBuf, ExerciseError> {
+    start
+        .ancestors()
+        .find(|dir| dir.join("exercises").is_dir())
+        .map(Path::to_path_buf)
+        .ok_or_else(|| ExerciseError::NoCourse(start.to_path_buf()))
+}
+
+/// The ids of every exercise in the course, sorted.
+pub fn list(root: &Path) -> Vec<String> {
+    let mut ids: Vec<String> = walkdir::WalkDir::new(root.join("exercises"))
+        .min_depth(1)
+        .max_depth(1)
+        .into_iter()
+        .filter_map(Result::ok)
+        .filter(|e| e.path().join("exercise.toml").is_file())
+        .filter_map(|e| e.file_name().to_str().map(str::to_string))
+        .collect();
+    ids.sort();
+    ids
+}
+
+impl Exercise {
+    /// Loads and validates `exercises/<id>/exercise.toml` under `root`.
+    pub fn load(root: &Path, id: &str) -> Result<Exercise, ExerciseError> {
+        let dir = root.join("exercises").join(id);
+        let path = dir.join("exercise.toml");
+        if !path.is_file() {
+            return Err(ExerciseError::Unknown {
+                id: id.to_string(),
+                dir: root.join("exercises"),
+                available: list(root).join(", "),
+            });
+        }
+        let text = std::fs::read_to_string(&path).map_err(|source| ExerciseError::Read {
+            path: path.clone(),
+            source,
+        })?;
+        let manifest: Manifest = toml::from_str(&text).map_err(|e| {
+            let offset = e.span().map_or(0, |s| s.start);
+            let loc = LineIndex::new(&text, 0).locate(&text, offset);
+            ExerciseError::Syntax {
+                path: path.clone(),
+                line: loc.line,
+                column: loc.column,
+                message: e.message().trim().to_string(),
+            }
+        })?;
+        let exercise = Exercise {
+            id: id.to_string(),
+            root: root.to_path_buf(),
+            dir,
+            manifest,
+        };
+        exercise.validate(&path)?;
+        Ok(exercise)
+    }
+
+    fn validate(&self, path: &Path) -> Result<(), ExerciseError> {
+        let invalid = |message: String| ExerciseError::Invalid {
+            path: path.to_path_buf(),
+            message,
+        };
+        let m = &self.manifest;
+        for (name, files) in &m.setups {
+            for f in files {
+                if !self.dir.join(f).is_file() {
+                    return Err(invalid(format!(
+                        "setup `{name}` names `{f}`, which does not exist"
+                    )));
+                }
+            }
+        }
+        let mut names = BTreeSet::new();
+        for f in &m.files {
+            if !m.setups.contains_key(&f.setup) {
+                return Err(invalid(format!(
+                    "file `{}` uses setup `{}`, which `[setups]` does not define",
+                    f.name, f.setup
+                )));
+            }
+            if !names.insert(f.name.as_str()) {
+                return Err(invalid(format!("file `{}` is listed twice", f.name)));
+            }
+        }
+        let mut ids = BTreeSet::new();
+        for t in &m.tasks {
+            if t.id.is_empty()
+                || !t
+                    .id
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
+            {
+                return Err(invalid(format!(
+                    "task id `{}` may use only letters, digits, `.`, `_` and `-`",
+                    t.id
+                )));
+            }
+            if !ids.insert(t.id.as_str()) {
+                return Err(invalid(format!("task `{}` is defined twice", t.id)));
+            }
+            if !names.contains(t.file.as_str()) {
+                return Err(invalid(format!(
+                    "task `{}` is graded on `{}`, which `[[files]]` does not list",
+                    t.id, t.file
+                )));
+            }
+            if t.checks.is_empty() {
+                return Err(invalid(format!("task `{}` has no checks", t.id)));
+            }
+            for c in &t.checks {
+                if let CheckSpec::Rejects { sqlstate, .. } = c
+                    && (sqlstate.len() != 5 || !sqlstate.chars().all(|c| c.is_ascii_alphanumeric()))
+                {
+                    return Err(invalid(format!(
+                        "task `{}`: `{sqlstate}` is not a five-character SQLSTATE",
+                        t.id
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The setup files of a student file, as paths.
+    pub fn setup_files(&self, setup: &str) -> Vec<PathBuf> {
+        self.manifest
+            .setups
+            .get(setup)
+            .map(|files| files.iter().map(|f| self.dir.join(f)).collect())
+            .unwrap_or_default()
+    }
+
+    /// The reference solution's directory.
+    pub fn solution_dir(&self) -> PathBuf {
+        self.dir.join("solution")
+    }
+
+    /// The starter files' directory, the default submission.
+    pub fn starter_dir(&self) -> PathBuf {
+        self.root.join("sql").join(&self.id)
+    }
+
+    /// The snapshot file of a task.
+    pub fn snapshot_path(&self, task: &str) -> PathBuf {
+        self.root
+            .join("expected")
+            .join(&self.id)
+            .join(format!("{task}.snap"))
+    }
+
+    /// Tasks graded on a file, in manifest order.
+    pub fn tasks_of<'a>(&'a self, file: &'a str) -> impl Iterator<Item = &'a TaskSpec> + 'a {
+        self.manifest.tasks.iter().filter(move |t| t.file == file)
+    }
+
+    pub fn max_score(&self) -> u32 {
+        self.manifest.tasks.iter().map(|t| t.points).sum()
+    }
+}

@@ -1,0 +1,57 @@
+//! Reporters: they collect the runner's events and render them; they never touch the
+//! database. Colour is chosen here, at rendering time, never baked into messages.
+
+mod json;
+mod terminal;
+
+use serde::Serialize;
+
+use crate::runner::{Event, Note, Sink, Status, TaskResult};
+
+pub use json::render_json;
+pub use terminal::render_terminal;
+
+/// Output formats of `grade`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Human,
+    Json,
+}
+
+/// Everything a run reported, in order.
+#[derive(Debug, Default, Serialize)]
+pub struct Report {
+    pub exercise: String,
+    #[serde(skip)]
+    pub database: String,
+    pub score: u32,
+    pub max_score: u32,
+    pub tasks: Vec<TaskResult>,
+    pub notes: Vec<Note>,
+    pub warnings: Vec<String>,
+}
+
+impl Report {
+    /// True when every task passed.
+    pub fn passed(&self) -> bool {
+        self.tasks.iter().all(|t| t.status == Status::Pass)
+    }
+}
+
+impl Sink for Report {
+    fn event(&mut self, event: &Event) {
+        match event {
+            Event::Started { exercise, database } => {
+                self.exercise = exercise.clone();
+                self.database = database.clone();
+            }
+            Event::Warning(w) => self.warnings.push(w.clone()),
+            Event::Note(n) => self.notes.push(n.clone()),
+            Event::Task(t) => {
+                self.score += t.score;
+                self.max_score += t.max_score;
+                self.tasks.push(t.clone());
+            }
+        }
+    }
+}

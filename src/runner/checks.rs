@@ -1,0 +1,323 @@
+//! Evaluates a task's checks after its file ran, on the same connection and inside the
+//! same transaction: each check in a savepoint of its own, after `RESET ALL`.
+
+use crate::compare::{Mismatch, compare};
+use crate::db::{Session, SqlFailure};
+use crate::exercise::{CheckSpec, TaskSpec};
+use crate::script::Script;
+use crate::snapshot::{Column, Row, Section, one_line};
+
+use super::catalog;
+use super::exec::{FileRun, StmtOutcome};
+
+/// What one check found.
+#[derive(Debug, Clone)]
+pub enum CheckResult {
+    Pass,
+    /// The check ran and the submission did not meet it.
+    Fail {
+        message: String,
+        diff: Option<String>,
+        /// Byte offset in the student's file the failure points at.
+        at: Option<usize>,
+    },
+    /// The task has no answer in the file.
+    Missing(String),
+    /// The check could not run (a lost connection, a time limit on a probe).
+    Error(String),
+}
+
+/// A snapshot check's actual result, for comparing or for blessing.
+#[derive(Debug, Clone)]
+pub struct Captured {
+    pub names: Vec<String>,
+    pub types: Vec<String>,
+    pub rows: Vec<Row>,
+    pub query: String,
+}
+
+const CHECK_SAVEPOINT: &str = "sqlgrade_check";
+
+async fn in_savepoint<S: Session>(
+    session: &mut S,
+    sql: &str,
+) -> Result<crate::db::Outcome, SqlFailure> {
+    session.run(&format!("SAVEPOINT {CHECK_SAVEPOINT}")).await?;
+    let result = session.run(sql).await;
+    if let Err(SqlFailure::Lost(_)) = result {
+        return result;
+    }
+    session
+        .run(&format!(
+            "ROLLBACK TO SAVEPOINT {CHECK_SAVEPOINT}; RELEASE SAVEPOINT {CHECK_SAVEPOINT}"
+        ))
+        .await?;
+    result
+}
+
+/// Column types of `sql`, asked in a savepoint so that a failure leaves nothing behind.
+async fn types_of<S: Session>(session: &mut S, sql: &str, width: usize) -> Vec<String> {
+    let _ = session.run(&format!("SAVEPOINT {CHECK_SAVEPOINT}")).await;
+    let types = session.column_types(sql).await.unwrap_or_default();
+    let _ = session
+        .run(&format!(
+            "ROLLBACK TO SAVEPOINT {CHECK_SAVEPOINT}; RELEASE SAVEPOINT {CHECK_SAVEPOINT}"
+        ))
+        .await;
+    if types.len() == width {
+        types
+    } else {
+        vec![String::new(); width]
+    }
+}
+
+fn fail(message: impl Into<String>) -> CheckResult {
+    CheckResult::Fail {
+        message: message.into(),
+        diff: None,
+        at: None,
+    }
+}
+
+fn sql_problem(failure: &SqlFailure) -> CheckResult {
+    match failure {
+        SqlFailure::Lost(_) | SqlFailure::Timeout(_) => CheckResult::Error(failure.message()),
+        other => fail(other.message()),
+    }
+}
+
+/// Finds the answer of a `result` task: the last statement that returned rows after its
+/// marker. A failing last statement is reported rather than skipped over.
+fn answer<'a>(
+    task: &TaskSpec,
+    script: &Script,
+    run: &'a FileRun,
+) -> Result<(&'a crate::db::Outcome, String), CheckResult> {
+    if !script.markers.iter().any(|m| m.task == task.id) {
+        return Err(CheckResult::Missing(format!(
+            "no `-- task: {}` line in `{}`",
+            task.id, task.file
+        )));
+    }
+    let region: Vec<_> = run
+        .statements
+        .iter()
+        .filter(|s| script.task_at(s.start) == Some(task.id.as_str()))
+        .collect();
+    let Some(last) = region.last() else {
+        return Err(CheckResult::Missing(format!(
+            "no statement after `-- task: {}`",
+            task.id
+        )));
+    };
+    if let StmtOutcome::Failed { failure, at } = &last.outcome {
+        return Err(CheckResult::Fail {
+            message: failure.message(),
+            diff: None,
+            at: Some(*at),
+        });
+    }
+    region
+        .iter()
+        .rev()
+        .find_map(|s| match &s.outcome {
+            StmtOutcome::Ran(o) if o.columns.is_some() => {
+                Some((o, script.statements[s.index].text(&script.source)))
+            }
+            _ => None,
+        })
+        .ok_or_else(|| CheckResult::Fail {
+            message: format!("no statement after `-- task: {}` returned rows", task.id),
+            diff: None,
+            at: Some(last.start),
+        })
+}
+
+/// Runs one snapshot check and returns what it saw.
+pub async fn capture<S: Session>(
+    session: &mut S,
+    check: &CheckSpec,
+    task: &TaskSpec,
+    script: &Script,
+    run: &FileRun,
+) -> Result<Captured, CheckResult> {
+    match check {
+        CheckSpec::Result { .. } => {
+            let (outcome, text) = answer(task, script, run)?;
+            let names = outcome.columns.clone().unwrap_or_default();
+            let types = types_of(session, &text, names.len()).await;
+            Ok(Captured {
+                names,
+                types,
+                rows: outcome.rows.clone(),
+                query: text,
+            })
+        }
+        CheckSpec::Query { sql, .. } => {
+            let outcome = in_savepoint(session, sql).await.map_err(|f| match f {
+                SqlFailure::Db { .. } => fail(format!("the check query failed: {}", f.message())),
+                other => sql_problem(&other),
+            })?;
+            let names = outcome.columns.clone().unwrap_or_default();
+            let types = types_of(session, sql, names.len()).await;
+            Ok(Captured {
+                names,
+                types,
+                rows: outcome.rows,
+                query: sql.clone(),
+            })
+        }
+        CheckSpec::Catalog {
+            facts,
+            table,
+            schema,
+            unique,
+            ..
+        } => {
+            let exists = in_savepoint(session, &catalog::exists_query(schema, table))
+                .await
+                .map_err(|f| sql_problem(&f))?;
+            if exists.rows.is_empty() {
+                return Err(fail(format!("there is no table `{schema}.{table}`")));
+            }
+            let (sql, columns) = catalog::facts_query(*facts, schema, table, *unique);
+            let outcome = in_savepoint(session, &sql)
+                .await
+                .map_err(|f| sql_problem(&f))?;
+            Ok(Captured {
+                names: columns.iter().map(|c| c.name.clone()).collect(),
+                types: columns.iter().map(|c| c.type_name.clone()).collect(),
+                rows: outcome.rows,
+                query: format!("catalog {facts:?} of {schema}.{table}").to_lowercase(),
+            })
+        }
+        CheckSpec::Rejects { .. } | CheckSpec::Accepts { .. } => {
+            Err(CheckResult::Error("not a snapshot check".into()))
+        }
+    }
+}
+
+/// Turns a capture into a snapshot section.
+pub fn section_of(
+    captured: &Captured,
+    task: &TaskSpec,
+    check_no: usize,
+    check: &CheckSpec,
+) -> Section {
+    let kind = match check {
+        CheckSpec::Result { .. } => "result",
+        CheckSpec::Query { .. } => "query",
+        CheckSpec::Catalog { .. } => "catalog",
+        _ => "",
+    };
+    Section {
+        task: task.id.clone(),
+        check: check_no,
+        kind: kind.into(),
+        query: one_line(&captured.query),
+        ordered: check.compare().ordered,
+        columns: captured
+            .names
+            .iter()
+            .zip(&captured.types)
+            .map(|(n, t)| Column {
+                name: n.clone(),
+                type_name: t.clone(),
+            })
+            .collect(),
+        rows: captured.rows.clone(),
+    }
+}
+
+/// Compares a capture with its snapshot section.
+pub fn judge(
+    captured: &Captured,
+    expected: &Section,
+    check: &CheckSpec,
+    at: Option<usize>,
+) -> CheckResult {
+    let allow_extra = matches!(
+        check,
+        CheckSpec::Catalog {
+            allow_extra: true,
+            ..
+        }
+    );
+    match compare(
+        expected,
+        &captured.names,
+        &captured.rows,
+        check.compare(),
+        allow_extra,
+    ) {
+        Ok(()) => CheckResult::Pass,
+        Err(Mismatch { summary, diff }) => CheckResult::Fail {
+            message: format!("{}: {summary}", check.describe()),
+            diff: (!diff.is_empty()).then_some(diff),
+            at,
+        },
+    }
+}
+
+/// Runs a `rejects` or `accepts` check inside a savepoint.
+pub async fn behaviour<S: Session>(session: &mut S, check: &CheckSpec) -> CheckResult {
+    let (sql, before, expected) = match check {
+        CheckSpec::Rejects {
+            sql,
+            before,
+            sqlstate,
+            ..
+        } => (sql, before, Some(sqlstate.as_str())),
+        CheckSpec::Accepts { sql, before, .. } => (sql, before, None),
+        _ => return CheckResult::Error("not a behaviour check".into()),
+    };
+    if let Err(f) = session.run(&format!("SAVEPOINT {CHECK_SAVEPOINT}")).await {
+        return sql_problem(&f);
+    }
+    let mut result = None;
+    for step in before {
+        if let Err(f) = session.run(step).await {
+            result = Some(match f {
+                SqlFailure::Db { .. } => fail(format!(
+                    "{}: could not prepare the check: {}",
+                    check.describe(),
+                    f.message()
+                )),
+                other => sql_problem(&other),
+            });
+            break;
+        }
+    }
+    let result = match result {
+        Some(r) => r,
+        None => match (session.run(sql).await, expected) {
+            (Ok(_), None) => CheckResult::Pass,
+            (Ok(_), Some(code)) => fail(format!(
+                "{}: accepted, but it must be rejected (SQLSTATE {code})",
+                check.describe()
+            )),
+            (Err(f @ (SqlFailure::Lost(_) | SqlFailure::Timeout(_))), _) => sql_problem(&f),
+            (Err(f), Some(code)) if f.code() == Some(code) => CheckResult::Pass,
+            (Err(f), Some(code)) => fail(format!(
+                "{}: rejected with SQLSTATE {} ({}), expected {code}",
+                check.describe(),
+                f.code().unwrap_or("?"),
+                f.message()
+            )),
+            (Err(f), None) => fail(format!(
+                "{}: must be accepted, but failed: {}",
+                check.describe(),
+                f.message()
+            )),
+        },
+    };
+    if let Err(f @ SqlFailure::Lost(_)) = session
+        .run(&format!(
+            "ROLLBACK TO SAVEPOINT {CHECK_SAVEPOINT}; RELEASE SAVEPOINT {CHECK_SAVEPOINT}"
+        ))
+        .await
+    {
+        return sql_problem(&f);
+    }
+    result
+}

@@ -1,0 +1,493 @@
+//! Grades one submission of one exercise: prepares a database per setup, runs every
+//! student file inside a transaction that is always rolled back, evaluates the tasks, and
+//! sends events. It never prints; reporters turn the events into output.
+
+mod catalog;
+mod checks;
+pub mod exec;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use crate::db::{Limits, PgSession, ProvisionError, Server, Session, describe_error};
+use crate::exercise::{CheckSpec, Exercise, ExerciseError, TaskSpec};
+use crate::script::{Location, Script, ScriptError};
+use crate::snapshot::Snapshot;
+
+use checks::CheckResult;
+pub use exec::Note;
+use exec::{FileRun, StmtOutcome};
+
+/// The outcome of a task.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Pass,
+    Fail,
+    Error,
+    Missing,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Pass => "pass",
+            Status::Fail => "fail",
+            Status::Error => "error",
+            Status::Missing => "missing",
+        }
+    }
+}
+
+/// One graded task.
+#[derive(Debug, Clone, Serialize)]
+pub struct TaskResult {
+    pub id: String,
+    pub file: String,
+    pub title: String,
+    pub status: Status,
+    pub score: u32,
+    pub max_score: u32,
+    pub message: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub line: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub column: Option<usize>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub details: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub diff: Option<String>,
+}
+
+/// What the runner tells reporters, in order.
+#[derive(Debug, Clone)]
+pub enum Event {
+    Started { exercise: String, database: String },
+    Warning(String),
+    Note(Note),
+    Task(TaskResult),
+}
+
+/// Receives events.
+pub trait Sink {
+    fn event(&mut self, event: &Event);
+}
+
+/// Whether snapshots are compared or written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Grade,
+    Bless,
+}
+
+/// Faults of the tool, the exercise or the database; a wrong answer is never one.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error(transparent)]
+    Provision(#[from] ProvisionError),
+    #[error(transparent)]
+    Exercise(#[from] ExerciseError),
+    #[error("{path}:{line}:{column}: the exercise's setup failed: {message}")]
+    Setup {
+        path: PathBuf,
+        line: usize,
+        column: usize,
+        message: String,
+    },
+    #[error("{path}: {message}")]
+    Snapshot { path: PathBuf, message: String },
+    #[error("lost the database server: {0}")]
+    Lost(String),
+}
+
+impl RunError {
+    /// The exit code this error ends the run with.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            RunError::Provision(_) | RunError::Lost(_) => crate::exit::NO_DATABASE,
+            _ => crate::exit::USAGE,
+        }
+    }
+}
+
+/// What a run produced.
+#[derive(Debug, Default)]
+pub struct Graded {
+    pub tasks: Vec<TaskResult>,
+    /// In bless mode: the snapshots the run captured, by task id.
+    pub snapshots: BTreeMap<String, Snapshot>,
+}
+
+/// Grades the files in `submission` against `exercise` on `server`.
+pub async fn grade(
+    exercise: &Exercise,
+    submission: &Path,
+    server: &mut Server,
+    limits: Limits,
+    mode: Mode,
+    sink: &mut dyn Sink,
+) -> Result<Graded, RunError> {
+    sink.event(&Event::Started {
+        exercise: exercise.id.clone(),
+        database: server.description.clone(),
+    });
+    if server.major != exercise.manifest.exercise.postgres {
+        sink.event(&Event::Warning(format!(
+            "the exercise targets PostgreSQL {}, but the server is PostgreSQL {}; results may differ",
+            exercise.manifest.exercise.postgres, server.major
+        )));
+    }
+    let snapshots = match mode {
+        Mode::Grade => load_snapshots(exercise)?,
+        Mode::Bless => BTreeMap::new(),
+    };
+    let databases = prepare_setups(exercise, server).await?;
+    let mut graded = Graded::default();
+    for file in &exercise.manifest.files {
+        let tasks: Vec<&TaskSpec> = exercise.tasks_of(&file.name).collect();
+        let path = submission.join(&file.name);
+        let script = match read_script(&path) {
+            Ok(Some(s)) => s,
+            Ok(None) => {
+                let why = format!("`{}` not found in `{}`", file.name, submission.display());
+                emit_all(sink, &mut graded, &tasks, Status::Missing, &why);
+                continue;
+            }
+            Err(e) => {
+                emit_all(sink, &mut graded, &tasks, Status::Error, &e.to_string());
+                continue;
+            }
+        };
+        if script.is_blank() {
+            let why = format!("`{}` has no SQL yet", file.name);
+            emit_all(sink, &mut graded, &tasks, Status::Missing, &why);
+            continue;
+        }
+        let db = &databases[&file.setup];
+        let results = grade_file(
+            exercise, server, db, &script, &file.name, &tasks, &snapshots, limits, mode, sink,
+        )
+        .await?;
+        for (task, (result, snaps)) in tasks.iter().zip(results) {
+            if let Some(snap) = snaps {
+                graded.snapshots.insert(task.id.clone(), snap);
+            }
+            sink.event(&Event::Task(result.clone()));
+            graded.tasks.push(result);
+        }
+    }
+    Ok(graded)
+}
+
+fn read_script(path: &Path) -> Result<Option<Script>, ScriptError> {
+    match Script::read(path) {
+        Ok(s) => Ok(Some(s)),
+        Err(ScriptError::Read { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
+            Ok(None)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+fn emit_all(
+    sink: &mut dyn Sink,
+    graded: &mut Graded,
+    tasks: &[&TaskSpec],
+    status: Status,
+    message: &str,
+) {
+    for t in tasks {
+        let r = TaskResult {
+            id: t.id.clone(),
+            file: t.file.clone(),
+            title: t.title.clone(),
+            status,
+            score: 0,
+            max_score: t.points,
+            message: message.to_string(),
+            line: None,
+            column: None,
+            details: Vec::new(),
+            diff: None,
+        };
+        sink.event(&Event::Task(r.clone()));
+        graded.tasks.push(r);
+    }
+}
+
+fn load_snapshots(exercise: &Exercise) -> Result<BTreeMap<String, Snapshot>, RunError> {
+    let mut out = BTreeMap::new();
+    for task in &exercise.manifest.tasks {
+        if !task.checks.iter().any(CheckSpec::uses_snapshot) {
+            continue;
+        }
+        let path = exercise.snapshot_path(&task.id);
+        let text = std::fs::read_to_string(&path).map_err(|_| RunError::Snapshot {
+            path: path.clone(),
+            message: format!(
+                "task `{}` has no snapshot; run `sqlgrade bless {}` to write it from the reference solution",
+                task.id, exercise.id
+            ),
+        })?;
+        let snap = Snapshot::parse(&text).map_err(|e| RunError::Snapshot {
+            path: path.clone(),
+            message: e.to_string(),
+        })?;
+        out.insert(task.id.clone(), snap);
+    }
+    Ok(out)
+}
+
+/// Creates one database per setup the files use and applies its files as the student
+/// role, so that the student owns (and may alter) every object.
+async fn prepare_setups(
+    exercise: &Exercise,
+    server: &mut Server,
+) -> Result<BTreeMap<String, String>, RunError> {
+    let mut out = BTreeMap::new();
+    for file in &exercise.manifest.files {
+        if out.contains_key(&file.setup) {
+            continue;
+        }
+        let db = server.create_database(&file.setup).await?;
+        let client = crate::db::server::connect(&server.student_config(&db))
+            .await
+            .map_err(|e| RunError::Lost(describe_error(&e)))?;
+        for path in exercise.setup_files(&file.setup) {
+            let script = Script::read(&path).map_err(|e| RunError::Setup {
+                path: path.clone(),
+                line: 1,
+                column: 1,
+                message: e.to_string(),
+            })?;
+            let body = script.source.trim_start_matches('\u{feff}');
+            let skipped = script.source.len() - body.len();
+            if let Err(e) = client.batch_execute(body).await {
+                let offset = match e.as_db_error().and_then(|d| d.position()) {
+                    Some(tokio_postgres::error::ErrorPosition::Original(p)) => {
+                        skipped + crate::script::char_position_to_byte(body, *p as usize)
+                    }
+                    _ => 0,
+                };
+                let loc = script.locate(offset);
+                return Err(RunError::Setup {
+                    path,
+                    line: loc.line,
+                    column: loc.column,
+                    message: describe_error(&e),
+                });
+            }
+        }
+        out.insert(file.setup.clone(), db);
+    }
+    Ok(out)
+}
+
+type FileResults = Vec<(TaskResult, Option<Snapshot>)>;
+
+#[allow(clippy::too_many_arguments)]
+async fn grade_file(
+    exercise: &Exercise,
+    server: &Server,
+    db: &str,
+    script: &Script,
+    file: &str,
+    tasks: &[&TaskSpec],
+    snapshots: &BTreeMap<String, Snapshot>,
+    limits: Limits,
+    mode: Mode,
+    sink: &mut dyn Sink,
+) -> Result<FileResults, RunError> {
+    let client = crate::db::server::connect(&server.student_config(db))
+        .await
+        .map_err(|e| RunError::Lost(describe_error(&e)))?;
+    let mut session = PgSession::new(client, limits);
+    session
+        .run("BEGIN")
+        .await
+        .map_err(|f| RunError::Lost(f.message()))?;
+    let run = exec::run_file(&mut session, script, file).await;
+    for note in &run.notes {
+        sink.event(&Event::Note(note.clone()));
+    }
+    let errors: Vec<String> = run
+        .errors()
+        .map(|(_, failure, at)| format!("{file}:{}: {}", script.locate(at), failure.message()))
+        .chain(run.statements.iter().filter_map(|s| match &s.outcome {
+            StmtOutcome::Refused(why) => Some(format!("{file}:{}: {why}", script.locate(s.start))),
+            _ => None,
+        }))
+        .collect();
+    for e in &errors {
+        sink.event(&Event::Note(Note {
+            file: file.to_string(),
+            location: None,
+            message: e.clone(),
+        }));
+    }
+    let first_error_at = run.errors().map(|(_, _, at)| at).next();
+    let mut out = Vec::new();
+    if run.lost.is_none() {
+        // A student's SET must not change how the grader reads results.
+        if let Err(f) = session.run("RESET ALL").await {
+            return Err(RunError::Lost(f.message()));
+        }
+    }
+    for task in tasks {
+        let (results, snap) = match &run.lost {
+            Some(why) => (
+                vec![CheckResult::Error(format!(
+                    "the connection was lost while running `{file}`: {why}"
+                ))],
+                None,
+            ),
+            None => {
+                evaluate(
+                    &mut session,
+                    exercise,
+                    task,
+                    script,
+                    &run,
+                    snapshots.get(&task.id),
+                    mode,
+                )
+                .await
+            }
+        };
+        out.push((
+            summarise(task, results, script, first_error_at, &errors),
+            snap,
+        ));
+    }
+    // Whatever happened, nothing the student did is kept.
+    let _ = session.run("ROLLBACK").await;
+    Ok(out)
+}
+
+async fn evaluate(
+    session: &mut PgSession,
+    exercise: &Exercise,
+    task: &TaskSpec,
+    script: &Script,
+    run: &FileRun,
+    snapshot: Option<&Snapshot>,
+    mode: Mode,
+) -> (Vec<CheckResult>, Option<Snapshot>) {
+    let mut results = Vec::new();
+    let mut blessed = Snapshot::default();
+    for (i, check) in task.checks.iter().enumerate() {
+        let number = i + 1;
+        if !check.uses_snapshot() {
+            results.push(checks::behaviour(session, check).await);
+            continue;
+        }
+        let captured = match checks::capture(session, check, task, script, run).await {
+            Ok(c) => c,
+            Err(r) => {
+                results.push(r);
+                continue;
+            }
+        };
+        match mode {
+            Mode::Bless => {
+                blessed
+                    .sections
+                    .push(checks::section_of(&captured, task, number, check));
+                results.push(CheckResult::Pass);
+            }
+            Mode::Grade => {
+                let expected = snapshot.and_then(|s| s.section(number));
+                results.push(match expected {
+                    Some(section) => checks::judge(&captured, section, check, None),
+                    None => CheckResult::Error(format!(
+                        "the snapshot `{}` has no section for check {number}; run `sqlgrade bless {}`",
+                        exercise.snapshot_path(&task.id).display(),
+                        exercise.id
+                    )),
+                });
+            }
+        }
+    }
+    let snap = (mode == Mode::Bless && !blessed.sections.is_empty()).then_some(blessed);
+    (results, snap)
+}
+
+fn summarise(
+    task: &TaskSpec,
+    results: Vec<CheckResult>,
+    script: &Script,
+    first_error: Option<usize>,
+    errors: &[String],
+) -> TaskResult {
+    let mut status = Status::Pass;
+    let mut messages = Vec::new();
+    let mut diff = None;
+    let mut at = None;
+    for r in results {
+        let (s, m) = match r {
+            CheckResult::Pass => continue,
+            CheckResult::Fail {
+                message,
+                diff: d,
+                at: a,
+            } => {
+                if diff.is_none() {
+                    diff = d;
+                }
+                at = at.or(a);
+                (Status::Fail, message)
+            }
+            CheckResult::Missing(m) => (Status::Missing, m),
+            CheckResult::Error(m) => (Status::Error, m),
+        };
+        status = worst(status, s);
+        messages.push(m);
+    }
+    let passed = status == Status::Pass;
+    let at = if passed { None } else { at.or(first_error) };
+    let location: Option<Location> = at.map(|a| script.locate(a));
+    let mut details: Vec<String> = messages.iter().skip(1).cloned().collect();
+    if !passed && status != Status::Missing && !errors.is_empty() {
+        // The errors themselves are notes of the file; one pointer is enough here.
+        details.push(format!(
+            "`{}` had {} (see the notes above); the first is at line {}",
+            task.file,
+            if errors.len() == 1 {
+                "1 error".to_string()
+            } else {
+                format!("{} errors", errors.len())
+            },
+            first_error.map_or(0, |a| script.locate(a).line)
+        ));
+    }
+    let message = match messages.first() {
+        None => String::new(),
+        Some(first) if messages.len() > 1 => format!("{first} (and {} more)", messages.len() - 1),
+        Some(first) => first.clone(),
+    };
+    TaskResult {
+        id: task.id.clone(),
+        file: task.file.clone(),
+        title: task.title.clone(),
+        status,
+        score: if passed { task.points } else { 0 },
+        max_score: task.points,
+        message,
+        line: location.map(|l| l.line),
+        column: location.map(|l| l.column),
+        details,
+        diff,
+    }
+}
+
+fn worst(a: Status, b: Status) -> Status {
+    let rank = |s| match s {
+        Status::Pass => 0,
+        Status::Fail => 1,
+        Status::Missing => 2,
+        Status::Error => 3,
+    };
+    if rank(b) > rank(a) { b } else { a }
+}

@@ -1,0 +1,192 @@
+//! A student's SQL file: decoded, split into statements as psql would, with task markers
+//! and a map from byte offsets to `line:column`.
+
+mod position;
+pub mod split;
+mod txn;
+
+use std::path::{Path, PathBuf};
+
+pub use position::{LineIndex, Location, char_position_to_byte};
+pub use split::{MetaCommand, OpenKind, Statement, StatementEnd};
+pub use txn::{TxnControl, classify};
+
+/// Problems reading a file before any statement runs.
+#[derive(Debug, thiserror::Error)]
+pub enum ScriptError {
+    #[error("cannot read `{path}`")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path}:{line}:{column}: the file is not valid UTF-8 (save it as UTF-8)")]
+    NotUtf8 {
+        path: PathBuf,
+        line: usize,
+        column: usize,
+    },
+}
+
+/// A `-- task: <id>` line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Marker {
+    pub task: String,
+    pub offset: usize,
+}
+
+/// A parsed SQL file.
+#[derive(Debug, Clone)]
+pub struct Script {
+    pub path: PathBuf,
+    pub source: String,
+    pub statements: Vec<Statement>,
+    pub metas: Vec<MetaCommand>,
+    pub markers: Vec<Marker>,
+    pub lines: LineIndex,
+}
+
+const BOM: &str = "\u{feff}";
+
+impl Script {
+    /// Reads and parses the file at `path`.
+    pub fn read(path: &Path) -> Result<Script, ScriptError> {
+        let bytes = std::fs::read(path).map_err(|source| ScriptError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Script::from_bytes(path, bytes)
+    }
+
+    /// Parses `bytes` as the contents of `path`.
+    pub fn from_bytes(path: &Path, bytes: Vec<u8>) -> Result<Script, ScriptError> {
+        let source = String::from_utf8(bytes).map_err(|e| {
+            let valid = e.utf8_error().valid_up_to();
+            let bytes = e.as_bytes();
+            let line = 1 + bytes[..valid].iter().filter(|&&b| b == b'\n').count();
+            let line_start = bytes[..valid]
+                .iter()
+                .rposition(|&b| b == b'\n')
+                .map_or(0, |p| p + 1);
+            // The valid prefix of the line is UTF-8, so its characters can be counted.
+            let column = 1 + String::from_utf8_lossy(&bytes[line_start..valid])
+                .chars()
+                .count();
+            ScriptError::NotUtf8 {
+                path: path.to_path_buf(),
+                line,
+                column,
+            }
+        })?;
+        Ok(Script::from_source(path, source))
+    }
+
+    /// Parses text already in memory.
+    pub fn from_source(path: &Path, source: String) -> Script {
+        let from = if source.starts_with(BOM) {
+            BOM.len()
+        } else {
+            0
+        };
+        let parts = split::split(&source, from);
+        let markers = parts
+            .comments
+            .iter()
+            .filter_map(|c| {
+                parse_marker(&source[c.span.clone()]).map(|task| Marker {
+                    task,
+                    offset: c.span.start,
+                })
+            })
+            .collect();
+        let lines = LineIndex::new(&source, from);
+        Script {
+            path: path.to_path_buf(),
+            statements: parts.statements,
+            metas: parts.metas,
+            markers,
+            lines,
+            source,
+        }
+    }
+
+    /// The statements that hold code, in order, with their index.
+    pub fn code_statements(&self) -> impl Iterator<Item = (usize, &Statement)> {
+        self.statements
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.has_code)
+    }
+
+    /// The `line:column` of a byte offset.
+    pub fn locate(&self, offset: usize) -> Location {
+        self.lines.locate(&self.source, offset)
+    }
+
+    /// The task whose marker most recently precedes `offset`, if any.
+    pub fn task_at(&self, offset: usize) -> Option<&str> {
+        self.markers
+            .iter()
+            .take_while(|m| m.offset <= offset)
+            .last()
+            .map(|m| m.task.as_str())
+    }
+
+    /// True when the file has nothing a server would run.
+    pub fn is_blank(&self) -> bool {
+        !self.statements.iter().any(|s| s.has_code)
+    }
+}
+
+/// Recognises `-- task: <id>` (case-insensitive keyword, any spacing).
+fn parse_marker(comment: &str) -> Option<String> {
+    let rest = comment.trim_start_matches('-').trim();
+    let (keyword, id) = rest.split_once(':')?;
+    if !keyword.trim().eq_ignore_ascii_case("task") {
+        return None;
+    }
+    let id = id.trim();
+    (!id.is_empty() && !id.contains(char::is_whitespace)).then(|| id.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn script(text: &str) -> Script {
+        Script::from_source(Path::new("t.sql"), text.to_string())
+    }
+
+    #[test]
+    fn markers_are_found_in_comments_only() {
+        let s = script("-- task: a.one\nSELECT 1;\nSELECT '-- task: fake';\n--TASK:b\nSELECT 2;");
+        let ids: Vec<_> = s.markers.iter().map(|m| m.task.as_str()).collect();
+        assert_eq!(ids, vec!["a.one", "b"]);
+        assert_eq!(s.task_at(s.statements[1].start()), Some("a.one"));
+        assert_eq!(s.task_at(s.statements[2].start()), Some("b"));
+    }
+
+    #[test]
+    fn a_bom_is_skipped_and_columns_still_match_the_editor() {
+        let s = script("\u{feff}SELECT 1;\nSELECT x;");
+        assert_eq!(s.statements[0].text(&s.source), "SELECT 1;");
+        let loc = s.locate(s.statements[0].start());
+        assert_eq!((loc.line, loc.column), (1, 1));
+    }
+
+    #[test]
+    fn invalid_utf8_names_line_and_column() {
+        let err = Script::from_bytes(Path::new("x.sql"), b"SELECT 1;\nSELECT '\xff';".to_vec())
+            .expect_err("latin-1 byte");
+        assert_eq!(
+            err.to_string(),
+            "x.sql:2:9: the file is not valid UTF-8 (save it as UTF-8)"
+        );
+    }
+
+    #[test]
+    fn comment_only_file_is_blank() {
+        assert!(script("-- nothing here\n/* nor here */\n").is_blank());
+        assert!(script("").is_blank());
+    }
+}

@@ -1,0 +1,625 @@
+//! Cuts a SQL file into the statements psql would send, with the byte spans they came from.
+//!
+//! The rules follow psql's own scanner (`psqlscan.l`) with `standard_conforming_strings` on:
+//! a semicolon ends a statement only outside quotes, comments, parentheses and the
+//! `BEGIN ... END` body of a `CREATE FUNCTION`/`PROCEDURE`; leading white space and `--`
+//! comments are not part of a statement, block comments are; a backslash outside quotes
+//! starts a meta-command that runs to the end of the line. The scanner works on bytes,
+//! as psql's does, so every byte of 0x80 and above counts as an identifier character.
+
+use std::ops::Range;
+
+/// One statement as psql would send it: the concatenation of `pieces` of the source.
+///
+/// A statement is usually one contiguous span; a meta-command in the middle of a statement
+/// (psql executes it and keeps collecting the query) or `\;` splits it into several pieces.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Statement {
+    pub pieces: Vec<Range<usize>>,
+    pub end: StatementEnd,
+    /// True when the statement holds something besides comments and white space.
+    pub has_code: bool,
+    /// Where an unterminated quote or comment began, when the file ended inside one.
+    pub unterminated: Option<Unterminated>,
+}
+
+/// How a statement was ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StatementEnd {
+    /// A semicolon, included in the last piece.
+    Semicolon,
+    /// `\;`: psql would glue the next statement on; the grader sends them separately.
+    ForcedSemicolon,
+    /// A meta-command that sends the buffer, such as `\g`.
+    Meta,
+    /// The end of the file.
+    Eof,
+}
+
+/// A construct still open at the end of the file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Unterminated {
+    pub kind: OpenKind,
+    pub start: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OpenKind {
+    Quote,
+    DollarQuote,
+    QuotedIdentifier,
+    BlockComment,
+}
+
+impl OpenKind {
+    pub fn describe(self) -> &'static str {
+        match self {
+            OpenKind::Quote => "quoted string",
+            OpenKind::DollarQuote => "dollar-quoted string",
+            OpenKind::QuotedIdentifier => "quoted identifier",
+            OpenKind::BlockComment => "block comment",
+        }
+    }
+}
+
+/// A psql meta-command (`\copy ...`, `\i file`, `\g`): never executed by the grader.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MetaCommand {
+    pub span: Range<usize>,
+    pub name: String,
+}
+
+/// A `--` comment, kept so that task markers can be found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LineComment {
+    pub span: Range<usize>,
+}
+
+/// Everything the splitter found in one source text.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Split {
+    pub statements: Vec<Statement>,
+    pub metas: Vec<MetaCommand>,
+    pub comments: Vec<LineComment>,
+}
+
+impl Statement {
+    /// The text sent to the server.
+    pub fn text(&self, source: &str) -> String {
+        self.pieces.iter().map(|r| &source[r.clone()]).collect()
+    }
+
+    /// The first byte of the statement in the source.
+    pub fn start(&self) -> usize {
+        self.pieces.first().map_or(0, |r| r.start)
+    }
+
+    /// Maps a byte offset into `text()` back to a byte offset in the source.
+    pub fn source_offset(&self, text_offset: usize) -> usize {
+        let mut remaining = text_offset;
+        for piece in &self.pieces {
+            let len = piece.end - piece.start;
+            if remaining < len {
+                return piece.start + remaining;
+            }
+            remaining -= len;
+        }
+        self.pieces.last().map_or(0, |r| r.end)
+    }
+}
+
+/// Meta-commands after which psql sends the query buffer.
+const SENDING_METAS: &[&str] = &[
+    "g",
+    "gx",
+    "gset",
+    "gexec",
+    "gdesc",
+    "crosstabview",
+    "watch",
+    "bind",
+];
+
+fn is_ident_start(b: u8) -> bool {
+    b.is_ascii_alphabetic() || b == b'_' || b >= 0x80
+}
+
+fn is_ident_cont(b: u8) -> bool {
+    is_ident_start(b) || b.is_ascii_digit() || b == b'$'
+}
+
+fn is_dollar_tag_cont(b: u8) -> bool {
+    is_ident_start(b) || b.is_ascii_digit()
+}
+
+fn is_space(b: u8) -> bool {
+    matches!(b, b' ' | b'\t' | b'\n' | b'\r' | b'\x0c' | b'\x0b')
+}
+
+/// Tracks psql's heuristic for `BEGIN ... END` bodies of SQL-standard function bodies.
+#[derive(Debug, Default)]
+struct BodyTracker {
+    identifiers: [u8; 4],
+    count: usize,
+    begin_depth: usize,
+}
+
+impl BodyTracker {
+    fn identifier(&mut self, word: &[u8], paren_depth: usize) {
+        if self.count == 0 {
+            self.identifiers = [0; 4];
+        }
+        let lower = word.to_ascii_lowercase();
+        if matches!(
+            lower.as_slice(),
+            b"create" | b"function" | b"procedure" | b"or" | b"replace"
+        ) && self.count < self.identifiers.len()
+        {
+            self.identifiers[self.count] = lower[0];
+        }
+        self.count += 1;
+        let ids = self.identifiers;
+        let routine = ids[0] == b'c'
+            && (ids[1] == b'f'
+                || ids[1] == b'p'
+                || (ids[1] == b'o' && ids[2] == b'r' && (ids[3] == b'f' || ids[3] == b'p')));
+        if routine && paren_depth == 0 {
+            match lower.as_slice() {
+                b"begin" => self.begin_depth += 1,
+                b"case" if self.begin_depth >= 1 => self.begin_depth += 1,
+                b"end" if self.begin_depth > 0 => self.begin_depth -= 1,
+                _ => {}
+            }
+        }
+    }
+}
+
+/// The statement being collected.
+#[derive(Debug, Default)]
+struct Pending {
+    pieces: Vec<Range<usize>>,
+    /// Start of the piece being extended, if any.
+    open: Option<usize>,
+    has_code: bool,
+    paren_depth: usize,
+    body: BodyTracker,
+}
+
+impl Pending {
+    fn is_empty(&self) -> bool {
+        self.pieces.is_empty() && self.open.is_none()
+    }
+
+    fn include(&mut self, start: usize) {
+        if self.open.is_none() {
+            self.open = Some(start);
+        }
+    }
+
+    fn close_piece(&mut self, end: usize) {
+        if let Some(start) = self.open.take()
+            && end > start
+        {
+            self.pieces.push(start..end);
+        }
+    }
+
+    fn finish(&mut self, end: usize, how: StatementEnd, open: Option<Unterminated>) -> Statement {
+        self.close_piece(end);
+        let taken = std::mem::take(self);
+        Statement {
+            pieces: taken.pieces,
+            end: how,
+            has_code: taken.has_code,
+            unterminated: open,
+        }
+    }
+}
+
+/// Splits `source` starting at byte `from` (a BOM, for instance, is skipped by the caller).
+pub fn split(source: &str, from: usize) -> Split {
+    let bytes = source.as_bytes();
+    let mut out = Split::default();
+    let mut cur = Pending::default();
+    let mut i = from;
+    while i < bytes.len() {
+        let b = bytes[i];
+        let next = bytes.get(i + 1).copied();
+        // White space and line comments: dropped while nothing has been collected.
+        if is_space(b) {
+            if !cur.is_empty() {
+                cur.include(i);
+            }
+            i += 1;
+            continue;
+        }
+        if b == b'-' && next == Some(b'-') {
+            let end = memchr(bytes, b'\n', i).unwrap_or(bytes.len());
+            out.comments.push(LineComment { span: i..end });
+            if !cur.is_empty() {
+                cur.include(i);
+            }
+            i = end;
+            continue;
+        }
+        if b == b'/' && next == Some(b'*') {
+            cur.include(i);
+            match skip_block_comment(bytes, i) {
+                Some(end) => i = end,
+                None => {
+                    let open = Unterminated {
+                        kind: OpenKind::BlockComment,
+                        start: i,
+                    };
+                    out.statements
+                        .push(cur.finish(bytes.len(), StatementEnd::Eof, Some(open)));
+                    return out;
+                }
+            }
+            continue;
+        }
+        if b == b'\\' {
+            if matches!(next, Some(b';') | Some(b':')) {
+                // psql puts the character itself into the buffer, without the backslash.
+                cur.close_piece(i);
+                if next == Some(b';') {
+                    cur.include(i + 1);
+                    let stmt = cur.finish(i + 2, StatementEnd::ForcedSemicolon, None);
+                    out.statements.push(stmt);
+                } else {
+                    cur.include(i + 1);
+                    cur.has_code = true;
+                }
+                i += 2;
+                continue;
+            }
+            cur.close_piece(i);
+            let (end, name) = meta_command(bytes, i);
+            let sends = SENDING_METAS.contains(&name.as_str());
+            out.metas.push(MetaCommand { span: i..end, name });
+            if sends && !cur.is_empty() {
+                out.statements.push(cur.finish(i, StatementEnd::Meta, None));
+            }
+            i = end;
+            continue;
+        }
+        cur.include(i);
+        cur.has_code = true;
+        match b {
+            b';' => {
+                i += 1;
+                if cur.paren_depth == 0 && cur.body.begin_depth == 0 {
+                    out.statements
+                        .push(cur.finish(i, StatementEnd::Semicolon, None));
+                }
+            }
+            b'(' => {
+                cur.paren_depth += 1;
+                i += 1;
+            }
+            b')' => {
+                cur.paren_depth = cur.paren_depth.saturating_sub(1);
+                i += 1;
+            }
+            b'\'' => match skip_quoted(bytes, i + 1, b'\'', false) {
+                Some(end) => i = end,
+                None => return unterminated(out, cur, bytes.len(), OpenKind::Quote, i),
+            },
+            b'"' => match skip_quoted(bytes, i + 1, b'"', false) {
+                Some(end) => i = end,
+                None => {
+                    return unterminated(out, cur, bytes.len(), OpenKind::QuotedIdentifier, i);
+                }
+            },
+            b'$' => {
+                if let Some(tag_end) = dollar_tag(bytes, i) {
+                    let tag = &bytes[i..tag_end];
+                    match find(bytes, tag, tag_end) {
+                        Some(close) => i = close + tag.len(),
+                        None => {
+                            return unterminated(out, cur, bytes.len(), OpenKind::DollarQuote, i);
+                        }
+                    }
+                } else {
+                    // A parameter such as `$1`, or a lone dollar sign.
+                    i += 1;
+                    while i < bytes.len() && bytes[i].is_ascii_digit() {
+                        i += 1;
+                    }
+                }
+            }
+            _ if is_ident_start(b) => {
+                // Prefixed strings: E'..', B'..', X'..', N'..', U&'..', U&"..".
+                let upper = b.to_ascii_uppercase();
+                if next == Some(b'\'') && matches!(upper, b'E' | b'B' | b'X' | b'N') {
+                    let escapes = upper == b'E';
+                    match skip_quoted(bytes, i + 2, b'\'', escapes) {
+                        Some(end) => i = end,
+                        None => return unterminated(out, cur, bytes.len(), OpenKind::Quote, i),
+                    }
+                    continue;
+                }
+                if upper == b'U' && next == Some(b'&') {
+                    if let Some(q @ (b'\'' | b'"')) = bytes.get(i + 2).copied() {
+                        let kind = if q == b'\'' {
+                            OpenKind::Quote
+                        } else {
+                            OpenKind::QuotedIdentifier
+                        };
+                        match skip_quoted(bytes, i + 3, q, false) {
+                            Some(end) => i = end,
+                            None => return unterminated(out, cur, bytes.len(), kind, i),
+                        }
+                        continue;
+                    }
+                }
+                let start = i;
+                while i < bytes.len() && is_ident_cont(bytes[i]) {
+                    i += 1;
+                }
+                let depth = cur.paren_depth;
+                cur.body.identifier(&bytes[start..i], depth);
+            }
+            _ if b.is_ascii_digit() => {
+                // Numbers never start a quote or an identifier; consume the digits whole
+                // so that `1$a$` stays a number followed by a dollar quote, as in psql.
+                while i < bytes.len() && bytes[i].is_ascii_digit() {
+                    i += 1;
+                }
+            }
+            _ => i += 1,
+        }
+    }
+    if !cur.is_empty() {
+        out.statements
+            .push(cur.finish(bytes.len(), StatementEnd::Eof, None));
+    }
+    out
+}
+
+fn unterminated(
+    mut out: Split,
+    mut cur: Pending,
+    len: usize,
+    kind: OpenKind,
+    start: usize,
+) -> Split {
+    let open = Unterminated { kind, start };
+    out.statements
+        .push(cur.finish(len, StatementEnd::Eof, Some(open)));
+    out
+}
+
+fn memchr(bytes: &[u8], needle: u8, from: usize) -> Option<usize> {
+    bytes[from..]
+        .iter()
+        .position(|&b| b == needle)
+        .map(|p| p + from)
+}
+
+fn find(bytes: &[u8], needle: &[u8], from: usize) -> Option<usize> {
+    if needle.is_empty() || from > bytes.len() {
+        return None;
+    }
+    bytes[from..]
+        .windows(needle.len())
+        .position(|w| w == needle)
+        .map(|p| p + from)
+}
+
+/// Returns the end of a (possibly nested) block comment starting at `start`.
+fn skip_block_comment(bytes: &[u8], start: usize) -> Option<usize> {
+    let mut depth = 0usize;
+    let mut i = start;
+    while i + 1 < bytes.len() {
+        match (bytes[i], bytes[i + 1]) {
+            (b'/', b'*') => {
+                depth += 1;
+                i += 2;
+            }
+            (b'*', b'/') => {
+                depth -= 1;
+                i += 2;
+                if depth == 0 {
+                    return Some(i);
+                }
+            }
+            _ => i += 1,
+        }
+    }
+    None
+}
+
+/// Returns the end of a quoted text whose body starts at `from`; a doubled quote is an
+/// escaped quote, and with `escapes` a backslash escapes the next byte (E'' strings).
+fn skip_quoted(bytes: &[u8], from: usize, quote: u8, escapes: bool) -> Option<usize> {
+    let mut i = from;
+    while i < bytes.len() {
+        let b = bytes[i];
+        if escapes && b == b'\\' {
+            i += 2;
+            continue;
+        }
+        if b == quote {
+            if bytes.get(i + 1) == Some(&quote) {
+                i += 2;
+                continue;
+            }
+            return Some(i + 1);
+        }
+        i += 1;
+    }
+    None
+}
+
+/// If a dollar-quote delimiter (`$$` or `$tag$`) starts at `start`, returns its end.
+fn dollar_tag(bytes: &[u8], start: usize) -> Option<usize> {
+    let mut i = start + 1;
+    if let Some(&b) = bytes.get(i)
+        && is_ident_start(b)
+    {
+        while i < bytes.len() && is_dollar_tag_cont(bytes[i]) {
+            i += 1;
+        }
+    }
+    (bytes.get(i) == Some(&b'$')).then_some(i + 1)
+}
+
+/// Returns the end of the meta-command at `start` (the end of its line, or a `\\`
+/// separator outside quotes) and its name.
+fn meta_command(bytes: &[u8], start: usize) -> (usize, String) {
+    let mut i = start + 1;
+    let name_start = i;
+    while i < bytes.len() && !is_space(bytes[i]) && bytes[i] != b'\\' {
+        i += 1;
+    }
+    if i == name_start && i < bytes.len() && bytes[i] == b'\\' {
+        // `\\` on its own is a separator, not a command.
+        return (i + 1, String::from("\\"));
+    }
+    let name = String::from_utf8_lossy(&bytes[name_start..i]).into_owned();
+    let mut quote: Option<u8> = None;
+    while i < bytes.len() && bytes[i] != b'\n' {
+        let b = bytes[i];
+        match quote {
+            Some(q) if b == q => quote = None,
+            Some(_) => {}
+            None if matches!(b, b'\'' | b'"' | b'`') => quote = Some(b),
+            None if b == b'\\' && bytes.get(i + 1) == Some(&b'\\') => return (i + 2, name),
+            None => {}
+        }
+        i += 1;
+    }
+    (i, name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn texts(sql: &str) -> Vec<String> {
+        split(sql, 0)
+            .statements
+            .iter()
+            .map(|s| s.text(sql))
+            .collect()
+    }
+
+    #[test]
+    fn splits_on_semicolons_outside_quotes_and_comments() {
+        let sql = "SELECT 'a;b'; -- c;d\nSELECT \"x;\" /* ; /* ; */ */ ;\nSELECT $q$ ; $q$;";
+        assert_eq!(
+            texts(sql),
+            vec![
+                "SELECT 'a;b';",
+                "SELECT \"x;\" /* ; /* ; */ */ ;",
+                "SELECT $q$ ; $q$;"
+            ]
+        );
+    }
+
+    #[test]
+    fn leading_line_comments_are_dropped_but_kept_inside() {
+        let sql = "-- header\n\nSELECT 1 -- tail\n + 2;\n-- end\n";
+        assert_eq!(texts(sql), vec!["SELECT 1 -- tail\n + 2;"]);
+        assert_eq!(split(sql, 0).comments.len(), 3);
+    }
+
+    #[test]
+    fn e_strings_honour_backslash_escapes_plain_strings_do_not() {
+        assert_eq!(
+            texts(r"SELECT E'\';'; SELECT 2;"),
+            vec![r"SELECT E'\';';", "SELECT 2;"]
+        );
+        assert_eq!(
+            texts(r"SELECT '\'; SELECT 2;"),
+            vec![r"SELECT '\';", "SELECT 2;"]
+        );
+    }
+
+    #[test]
+    fn parentheses_hold_semicolons() {
+        assert_eq!(
+            texts("SELECT (1;2); SELECT 3;"),
+            vec!["SELECT (1;2);", "SELECT 3;"]
+        );
+    }
+
+    #[test]
+    fn begin_atomic_bodies_stay_whole() {
+        let sql = "CREATE FUNCTION f() RETURNS int LANGUAGE sql\nBEGIN ATOMIC\n SELECT CASE WHEN true THEN 1 END;\n SELECT 2;\nEND;\nSELECT f();";
+        let got = texts(sql);
+        assert_eq!(got.len(), 2, "{got:?}");
+        assert!(got[0].ends_with("END;"));
+        assert_eq!(got[1], "SELECT f();");
+    }
+
+    #[test]
+    fn plain_begin_is_its_own_statement() {
+        assert_eq!(
+            texts("BEGIN; SELECT 1; COMMIT;"),
+            vec!["BEGIN;", "SELECT 1;", "COMMIT;"]
+        );
+    }
+
+    #[test]
+    fn dollar_signs_inside_identifiers_and_parameters_are_not_quotes() {
+        assert_eq!(
+            texts("SELECT a$b$c, $1; SELECT 2;"),
+            vec!["SELECT a$b$c, $1;", "SELECT 2;"]
+        );
+    }
+
+    #[test]
+    fn meta_commands_are_skipped_and_g_sends() {
+        let sql = "\\timing on\nSELECT 1 \\g\n\\copy t to 'x;y'\nSELECT 2;";
+        let s = split(sql, 0);
+        let got: Vec<_> = s.statements.iter().map(|st| st.text(sql)).collect();
+        assert_eq!(got, vec!["SELECT 1 ", "SELECT 2;"]);
+        let names: Vec<_> = s.metas.iter().map(|m| m.name.as_str()).collect();
+        assert_eq!(names, vec!["timing", "g", "copy"]);
+    }
+
+    #[test]
+    fn a_meta_command_inside_a_statement_splits_it_into_pieces() {
+        let sql = "SELECT 1 \\echo hi\n + 2;";
+        let s = split(sql, 0);
+        assert_eq!(s.statements.len(), 1);
+        assert_eq!(s.statements[0].text(sql), "SELECT 1 \n + 2;");
+        assert_eq!(s.statements[0].source_offset(10), 18);
+    }
+
+    #[test]
+    fn forced_semicolon_separates_without_the_backslash() {
+        let sql = "SELECT 1\\; SELECT 2;";
+        assert_eq!(texts(sql), vec!["SELECT 1;", "SELECT 2;"]);
+    }
+
+    #[test]
+    fn unterminated_quote_is_reported_with_its_start() {
+        let sql = "SELECT 1;\nSELECT 'oops;\nSELECT 3;";
+        let s = split(sql, 0);
+        assert_eq!(s.statements.len(), 2);
+        assert_eq!(
+            s.statements[1].unterminated,
+            Some(Unterminated {
+                kind: OpenKind::Quote,
+                start: 17
+            })
+        );
+    }
+
+    #[test]
+    fn a_trailing_statement_without_semicolon_is_sent_at_eof() {
+        let s = split("SELECT 1", 0);
+        assert_eq!(s.statements[0].end, StatementEnd::Eof);
+        assert!(s.statements[0].has_code);
+    }
+
+    #[test]
+    fn a_lone_block_comment_is_a_statement_without_code() {
+        let s = split("SELECT 1; /* bye */", 0);
+        assert_eq!(s.statements.len(), 2);
+        assert!(!s.statements[1].has_code);
+    }
+}
