@@ -87,6 +87,12 @@ pub trait Session {
     /// Asks the server to parse `sql` without running it; fails when it holds more than
     /// one command, among other errors.
     fn parse_only(&mut self, sql: &str) -> impl Future<Output = Result<(), SqlFailure>> + Send;
+    /// Runs `COPY ... FROM STDIN` through the COPY sub-protocol, sending `data`.
+    fn copy_in(
+        &mut self,
+        sql: &str,
+        data: &[u8],
+    ) -> impl Future<Output = Result<Outcome, SqlFailure>> + Send;
     /// The type names of the columns `sql` would return.
     fn column_types(
         &mut self,
@@ -175,6 +181,40 @@ impl Session for PgSession {
             Ok(_) => Err(SqlFailure::Timeout(limit)),
             Err(_) => Err(SqlFailure::Lost(
                 "the server did not stop a statement after it was cancelled".into(),
+            )),
+        }
+    }
+
+    async fn copy_in(&mut self, sql: &str, data: &[u8]) -> Result<Outcome, SqlFailure> {
+        use futures_util::SinkExt;
+        let limit = self.limits.statement;
+        let client = &self.client;
+        let work = async {
+            let sink = client
+                .copy_in::<_, bytes::Bytes>(sql)
+                .await
+                .map_err(failure)?;
+            futures_util::pin_mut!(sink);
+            sink.send(bytes::Bytes::copy_from_slice(data))
+                .await
+                .map_err(failure)?;
+            let rows = sink.as_mut().finish().await.map_err(failure)?;
+            Ok(Outcome {
+                columns: None,
+                rows: Vec::new(),
+                affected: Some(rows),
+            })
+        };
+        futures_util::pin_mut!(work);
+        tokio::select! {
+            r = &mut work => return r,
+            () = tokio::time::sleep(limit) => {}
+        }
+        let _ = client.cancel_token().cancel_query(NoTls).await;
+        match tokio::time::timeout(Duration::from_secs(5), work).await {
+            Ok(_) => Err(SqlFailure::Timeout(limit)),
+            Err(_) => Err(SqlFailure::Lost(
+                "the server did not stop a COPY after it was cancelled".into(),
             )),
         }
     }

@@ -100,7 +100,7 @@ pub async fn run_file<S: Session>(session: &mut S, script: &Script, file: &str) 
         }
         let outcome = match classify(&text) {
             Some(control) => map_control(session, control, start, &mut open_blocks).await,
-            None => run_statement(session, stmt, &text).await,
+            None => run_statement(session, &script.source, stmt, &text).await,
         };
         let lost = matches!(
             &outcome,
@@ -215,8 +215,18 @@ fn needs_parse_check(text: &str) -> bool {
     body.contains(';') || body.contains('\\')
 }
 
+/// `COPY ... TO STDOUT`, whose output psql would print.
+fn is_copy_to_stdout(text: &str) -> bool {
+    let lower = text.to_ascii_lowercase();
+    lower.trim_start().starts_with("copy")
+        && lower
+            .split_whitespace()
+            .any(|w| w.trim_end_matches(';') == "stdout")
+}
+
 async fn run_statement<S: Session>(
     session: &mut S,
+    source: &str,
     stmt: &crate::script::Statement,
     text: &str,
 ) -> StmtOutcome {
@@ -249,7 +259,21 @@ async fn run_statement<S: Session>(
             };
         }
     }
-    match session.run(text).await {
+    let sent = match &stmt.copy_data {
+        Some(data) => {
+            session
+                .copy_in(text, &source.as_bytes()[data.clone()])
+                .await
+        }
+        None if is_copy_to_stdout(text) => {
+            let _ = rollback_statement(session).await;
+            return StmtOutcome::Refused(
+                "`COPY ... TO STDOUT` writes to psql's screen, which the grader does not read; use SELECT".into(),
+            );
+        }
+        None => session.run(text).await,
+    };
+    match sent {
         Ok(outcome) => {
             if !is_savepoint_command(text)
                 && let Err(failure) = session

@@ -21,6 +21,8 @@ pub struct Statement {
     pub has_code: bool,
     /// Where an unterminated quote or comment began, when the file ended inside one.
     pub unterminated: Option<Unterminated>,
+    /// For `COPY ... FROM STDIN`: the inline data lines that follow it, up to `\.`.
+    pub copy_data: Option<Range<usize>>,
 }
 
 /// How a statement was ended.
@@ -212,6 +214,7 @@ impl Pending {
             end: how,
             has_code: taken.has_code,
             unterminated: open,
+            copy_data: None,
         }
     }
 }
@@ -289,8 +292,15 @@ pub fn split(source: &str, from: usize) -> Split {
             b';' => {
                 i += 1;
                 if cur.paren_depth == 0 && cur.body.begin_depth == 0 {
-                    out.statements
-                        .push(cur.finish(i, StatementEnd::Semicolon, None));
+                    let mut stmt = cur.finish(i, StatementEnd::Semicolon, None);
+                    if is_copy_from_stdin(&stmt.text(source)) {
+                        // psql reads the data from the lines after the statement's line.
+                        let data_start = memchr(bytes, b'\n', i).map_or(bytes.len(), |p| p + 1);
+                        let (data_end, resume) = copy_data_end(bytes, data_start);
+                        stmt.copy_data = Some(data_start..data_end);
+                        i = resume.max(i);
+                    }
+                    out.statements.push(stmt);
                 }
             }
             b'(' => {
@@ -375,6 +385,47 @@ pub fn split(source: &str, from: usize) -> Split {
             .push(cur.finish(bytes.len(), StatementEnd::Eof, None));
     }
     out
+}
+
+/// True for `COPY ... FROM STDIN` (the words, case-insensitive, outside quotes).
+pub fn is_copy_from_stdin(text: &str) -> bool {
+    let mut words = Vec::new();
+    let bytes = text.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        if b == b'\'' || b == b'"' {
+            // Skip quoted text so that a string mentioning STDIN does not count.
+            i = skip_quoted(bytes, i + 1, b, false).unwrap_or(bytes.len());
+        } else if b.is_ascii_alphanumeric() || b == b'_' {
+            let start = i;
+            while i < bytes.len() && (bytes[i].is_ascii_alphanumeric() || bytes[i] == b'_') {
+                i += 1;
+            }
+            words.push(text[start..i].to_ascii_lowercase());
+        } else {
+            i += 1;
+        }
+    }
+    words.first().is_some_and(|w| w == "copy")
+        && words.windows(2).any(|w| w[0] == "from" && w[1] == "stdin")
+}
+
+/// Finds the `\.` line that ends inline COPY data starting at `from`; returns the end of
+/// the data (before `\.`) and where scanning resumes (after that line), or the end of the
+/// file for both when the terminator is missing.
+fn copy_data_end(bytes: &[u8], from: usize) -> (usize, usize) {
+    let mut line_start = from;
+    while line_start < bytes.len() {
+        let line_end = memchr(bytes, b'\n', line_start).unwrap_or(bytes.len());
+        let line = &bytes[line_start..line_end];
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        if line == b"\\." {
+            return (line_start, (line_end + 1).min(bytes.len()));
+        }
+        line_start = line_end + 1;
+    }
+    (bytes.len(), bytes.len())
 }
 
 fn unterminated(
@@ -614,6 +665,19 @@ mod tests {
         let s = split("SELECT 1", 0);
         assert_eq!(s.statements[0].end, StatementEnd::Eof);
         assert!(s.statements[0].has_code);
+    }
+
+    #[test]
+    fn copy_from_stdin_data_is_not_sql() {
+        let sql = "COPY t (a) FROM STDIN;\n1;2\n'x\n\\.\nSELECT 1;";
+        let s = split(sql, 0);
+        assert_eq!(s.statements.len(), 2);
+        let data = s.statements[0].copy_data.clone().expect("data");
+        assert_eq!(&sql[data], "1;2\n'x\n");
+        assert_eq!(s.statements[1].text(sql), "SELECT 1;");
+        assert!(is_copy_from_stdin("copy x from stdin with (format csv);"));
+        assert!(!is_copy_from_stdin("COPY x FROM '/tmp/f';"));
+        assert!(!is_copy_from_stdin("SELECT 'copy from stdin';"));
     }
 
     #[test]

@@ -1,0 +1,628 @@
+//! End-to-end grading of exercise 01 on a real local cluster: the reference and the
+//! starters, each kind of check, transaction-control mapping, error positions, bad input,
+//! and every exit code.
+
+use crate::support::{Submission, course_copy, grade, repo, sqlgrade, sqlgrade_in};
+
+const SOLUTION_04: &str =
+    include_str!("../../exercises/01-training-registry/solution/04_analysis_queries.sql");
+const SOLUTION_01: &str =
+    include_str!("../../exercises/01-training-registry/solution/01_create_training_runs.sql");
+const SOLUTION_03: &str =
+    include_str!("../../exercises/01-training-registry/solution/03_crud_operations.sql");
+
+#[test]
+fn the_reference_solution_scores_full_marks() {
+    let run = grade(&Submission::solution());
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    assert_eq!(run.score(), 100);
+    assert_eq!(run.json()["max_score"], 100);
+    let tasks = run.json()["tasks"].as_array().expect("tasks").len();
+    assert_eq!(tasks, 19);
+}
+
+#[test]
+fn the_untouched_starters_score_zero_with_every_task_reported() {
+    let run = grade(&Submission::starter());
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert_eq!(run.score(), 0);
+    let json = run.json();
+    let tasks = json["tasks"].as_array().expect("tasks");
+    assert_eq!(tasks.len(), 19);
+    for t in tasks {
+        assert_eq!(t["status"], "missing", "{t}");
+        assert_eq!(t["score"], 0);
+    }
+}
+
+#[test]
+fn the_human_report_has_a_table_and_a_total() {
+    let dir = Submission::solution();
+    let path = dir.path().to_str().expect("path");
+    let run = sqlgrade(&[
+        "grade",
+        "01-training-registry",
+        "--db",
+        "local",
+        "--submission",
+        path,
+    ]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stdout.contains("│ analysis.long_runs"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout
+            .contains("Total: 100/100 points (19 of 19 tasks passed)"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        !run.stdout.contains('\x1b'),
+        "NO_COLOR and a pipe mean no colour"
+    );
+}
+
+#[test]
+fn the_document_as_printed_is_graded_sensibly() {
+    let doc = repo().join("tests/fixtures/document-as-printed");
+    let run = sqlgrade(&[
+        "grade",
+        "01-training-registry",
+        "--db",
+        "local",
+        "--format",
+        "json",
+        "--submission",
+        doc.to_str().expect("path"),
+    ]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    // The UNIQUE (..., DATE(created_at)) syntax error, at the parenthesis after DATE.
+    let notes = run.notes();
+    assert!(
+        notes.contains("01_create_training_runs.sql:101:51: syntax error at or near \"(\""),
+        "{notes}"
+    );
+    let columns = run.task("schema.columns");
+    assert_eq!(columns["status"], "fail");
+    assert_eq!(
+        (columns["line"].as_u64(), columns["column"].as_u64()),
+        (Some(101), Some(51))
+    );
+    // RETURNING COUNT(*) is an error of its own, reported where the aggregate stands.
+    assert!(
+        notes.contains(
+            "03_crud_operations.sql:429:11: aggregate functions are not allowed in RETURNING"
+        ),
+        "{notes}"
+    );
+    // Its seed is the document's own data: those tasks pass.
+    for id in ["seed.row_count", "seed.status_breakdown", "seed.content"] {
+        assert_eq!(run.status(id), "pass", "{id}");
+    }
+    // Its 03 ends with BEGIN ... DELETE ... COMMIT and a TRUNCATE; none of it leaks into
+    // the next files, which run on their own fresh copy of the seed.
+    assert_eq!(run.status("crud.untouched"), "fail");
+    assert_eq!(
+        run.status("analysis.success_rate"),
+        "missing",
+        "the document has no task markers"
+    );
+    assert_eq!(run.status("txn.lifecycle"), "fail");
+}
+
+#[test]
+fn a_commit_in_one_file_never_reaches_the_next() {
+    let sub = Submission::solution().with(
+        "03_crud_operations.sql",
+        "BEGIN;\nDELETE FROM training_runs;\nCOMMIT;\nCOMMIT;\nEND;\n",
+    );
+    let run = grade(&sub);
+    assert_eq!(run.status("crud.untouched"), "fail");
+    for id in [
+        "analysis.success_rate",
+        "analysis.total_gpu_cost",
+        "txn.lifecycle",
+    ] {
+        assert_eq!(run.status(id), "pass", "{id} must see the untouched seed");
+    }
+    // A second run on a new cluster agrees: nothing persisted anywhere.
+    let again = grade(&sub);
+    assert_eq!(again.score(), run.score());
+}
+
+#[test]
+fn begin_rollback_discards_and_an_unclosed_block_is_discarded_too() {
+    let rolled_back = format!(
+        "BEGIN;\nDELETE FROM training_runs WHERE status = 'timeout';\nROLLBACK;\n{SOLUTION_03}"
+    );
+    let run = grade(&Submission::solution().with("03_crud_operations.sql", &rolled_back));
+    assert_eq!(
+        run.status("crud.untouched"),
+        "pass",
+        "ROLLBACK undid the delete"
+    );
+
+    let unclosed =
+        format!("{SOLUTION_03}\nBEGIN;\nDELETE FROM training_runs WHERE status = 'timeout';\n");
+    let run = grade(&Submission::solution().with("03_crud_operations.sql", &unclosed));
+    assert_eq!(
+        run.status("crud.untouched"),
+        "pass",
+        "psql rolls back an open block at the end"
+    );
+    let notes = run.notes();
+    assert!(
+        notes.contains("03_crud_operations.sql:") && notes.contains("never committed"),
+        "{notes}"
+    );
+
+    let committed = format!(
+        "{SOLUTION_03}\nBEGIN;\nDELETE FROM training_runs WHERE status = 'timeout';\nCOMMIT;\n"
+    );
+    let run = grade(&Submission::solution().with("03_crud_operations.sql", &committed));
+    let untouched = run.task("crud.untouched");
+    assert_eq!(untouched["status"], "fail");
+    assert!(
+        untouched["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("1 row missing"),
+        "{untouched}"
+    );
+}
+
+#[test]
+fn an_error_does_not_stop_the_next_statement_even_inside_a_block() {
+    let sql = "BEGIN;\nUPDATE training_runs SET status = 'bogus' WHERE model_name = 'multimodal-clip-training';\n\
+               UPDATE training_runs SET status = 'failed', completed_at = now() WHERE model_name = 'multimodal-clip-training';\nCOMMIT;\n";
+    let run = grade(&Submission::solution().with("03_crud_operations.sql", sql));
+    assert_eq!(run.status("crud.fail_clip"), "pass");
+    assert!(run.notes().contains("03_crud_operations.sql:2:1: new row for relation \"training_runs\" violates check constraint"), "{}", run.notes());
+}
+
+#[test]
+fn savepoints_of_the_student_work_inside_the_wrapper() {
+    let sql = "SAVEPOINT a;\nDELETE FROM training_runs;\nROLLBACK TO SAVEPOINT a;\nRELEASE SAVEPOINT a;\nRELEASE SAVEPOINT nope;\n".to_string() + SOLUTION_03;
+    let run = grade(&Submission::solution().with("03_crud_operations.sql", &sql));
+    assert_eq!(run.status("crud.untouched"), "pass", "{}", run.notes());
+    assert!(
+        run.notes()
+            .contains("5:1: savepoint \"nope\" does not exist"),
+        "{}",
+        run.notes()
+    );
+}
+
+#[test]
+fn result_checks_compare_rows_and_show_a_diff() {
+    let wrong = SOLUTION_04.replace("2.50", "2.00");
+    let run = grade(&Submission::solution().with("04_analysis_queries.sql", &wrong));
+    let cost = run.task("analysis.total_gpu_cost");
+    assert_eq!(cost["status"], "fail");
+    let diff = cost["diff"].as_str().expect("diff");
+    assert!(
+        diff.contains("- 921.75") && diff.contains("+ 737.40"),
+        "{diff}"
+    );
+    assert_eq!(run.status("analysis.success_rate"), "pass");
+
+    // Unrounded numbers within the tolerance pass; a different order fails an ordered task.
+    let unrounded = SOLUTION_04.replace("round(sum(gpu_hours) * 2.50, 2)", "sum(gpu_hours) * 2.50");
+    let run = grade(&Submission::solution().with("04_analysis_queries.sql", &unrounded));
+    assert_eq!(
+        run.status("analysis.total_gpu_cost"),
+        "pass",
+        "{}",
+        run.stdout
+    );
+    let reversed = SOLUTION_04.replace("order by framework;", "order by framework desc;");
+    assert_ne!(
+        reversed, SOLUTION_04,
+        "the solution orders success_rate by framework"
+    );
+    let run = grade(&Submission::solution().with("04_analysis_queries.sql", &reversed));
+    let rate = run.task("analysis.success_rate");
+    assert_eq!(rate["status"], "fail");
+    assert!(
+        rate["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("wrong order"),
+        "{rate}"
+    );
+}
+
+#[test]
+fn a_task_answer_is_the_last_row_returning_statement_after_its_marker() {
+    let sql = "-- task: analysis.total_gpu_cost\nSELECT 1 AS total_cost;\nSELECT round(sum(gpu_hours) * 2.50, 2) AS total_cost FROM training_runs;\nUPDATE training_runs SET notes = notes;\n\
+               -- task: analysis.top_gpu_target\nSELECT compute_target FROM training_runs;\nSELECT nope FROM training_runs;\n";
+    let run = grade(&Submission::solution().with("04_analysis_queries.sql", sql));
+    assert_eq!(run.status("analysis.total_gpu_cost"), "pass");
+    let top = run.task("analysis.top_gpu_target");
+    assert_eq!(top["status"], "fail");
+    assert_eq!(
+        (top["line"].as_u64(), top["column"].as_u64()),
+        (Some(7), Some(8)),
+        "{top}"
+    );
+    let missing = run.task("analysis.long_runs");
+    assert_eq!(missing["status"], "missing");
+    assert!(
+        missing["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("no `-- task: analysis.long_runs` line")
+    );
+}
+
+#[test]
+fn catalog_checks_match_indexes_by_definition_not_by_name() {
+    let renamed = SOLUTION_01.replace("idx_training_runs_", "ix_");
+    assert_ne!(renamed, SOLUTION_01);
+    let run = grade(&Submission::solution().with("01_create_training_runs.sql", &renamed));
+    assert_eq!(run.status("schema.indexes"), "pass");
+
+    let without_gin = SOLUTION_01.replace("using gin (parameters)", "(parameters)");
+    assert_ne!(
+        without_gin, SOLUTION_01,
+        "the solution has a GIN index on parameters"
+    );
+    let run = grade(&Submission::solution().with("01_create_training_runs.sql", &without_gin));
+    let idx = run.task("schema.indexes");
+    assert_eq!(idx["status"], "fail");
+    assert!(
+        idx["diff"]
+            .as_str()
+            .unwrap_or("")
+            .contains("- gin||parameters||"),
+        "{idx}"
+    );
+}
+
+#[test]
+fn behaviour_checks_name_the_rule_that_is_not_enforced() {
+    // Drop the accuracy range check: every other rule still holds.
+    let weakened: String = SOLUTION_01
+        .lines()
+        .filter(|l| {
+            !l.to_ascii_lowercase().contains("accuracy between")
+                && !l.to_ascii_lowercase().contains("accuracy <=")
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    let run = grade(&Submission::solution().with("01_create_training_runs.sql", &weakened));
+    let checks = run.task("schema.checks");
+    assert_eq!(checks["status"], "fail", "{}", run.notes());
+    assert!(
+        checks["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("accuracy 1.5: accepted, but it must be rejected (SQLSTATE 23514)"),
+        "{checks}"
+    );
+    assert_eq!(run.status("schema.columns"), "pass");
+}
+
+#[test]
+fn state_checks_catch_an_update_without_where() {
+    let sql = SOLUTION_03.to_string() + "\nUPDATE training_runs SET notes = 'oops';\n";
+    let run = grade(&Submission::solution().with("03_crud_operations.sql", &sql));
+    assert_eq!(run.status("crud.untouched"), "fail");
+    assert_eq!(run.status("crud.start_whisper"), "pass");
+}
+
+#[test]
+fn error_positions_count_characters_across_bom_crlf_and_multibyte_text() {
+    let sql = "\u{feff}SELECT 'héllo wörld' AS greeting;\r\nSELECT 'ü',\r\n       nope FROM training_runs;\r\n";
+    let run = grade(&Submission::solution().with("02_seed_training_runs.sql", sql));
+    let notes = run.notes();
+    assert!(
+        notes.contains("02_seed_training_runs.sql:3:8: column \"nope\" does not exist"),
+        "{notes}"
+    );
+}
+
+#[test]
+fn bad_files_get_clear_messages_and_nothing_else_is_lost() {
+    let sub = Submission::solution()
+        .without("05_transactions.sql")
+        .with("02_seed_training_runs.sql", "")
+        .with(
+            "03_crud_operations.sql",
+            "-- only a comment\n/* and a block */\n",
+        )
+        .with_bytes(
+            "04_analysis_queries.sql",
+            b"-- task: analysis.total_gpu_cost\nSELECT 'caf\xe9';\n",
+        )
+        .with(
+            "01_create_training_runs.sql",
+            &format!("{SOLUTION_01}\nSELECT 'unterminated;\nSELECT 1;\n"),
+        );
+    let run = grade(&sub);
+    assert_eq!(run.code, 1);
+    assert_eq!(run.status("txn.lifecycle"), "missing");
+    assert!(
+        run.task("txn.lifecycle")["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("`05_transactions.sql` not found")
+    );
+    assert_eq!(run.status("seed.row_count"), "missing");
+    assert_eq!(run.status("crud.tune_bert"), "missing");
+    let latin1 = run.task("analysis.total_gpu_cost");
+    assert_eq!(latin1["status"], "error");
+    assert!(
+        latin1["message"].as_str().unwrap_or("").ends_with(
+            "04_analysis_queries.sql:2:12: the file is not valid UTF-8 (save it as UTF-8)"
+        ),
+        "{latin1}"
+    );
+    // The schema itself is fine; the unterminated quote after it is reported where it starts.
+    assert_eq!(run.status("schema.indexes"), "pass");
+    let start = SOLUTION_01.lines().count() + 2;
+    assert!(
+        run.notes().contains(&format!("01_create_training_runs.sql:{start}:8: unterminated quoted string that starts at {start}:8")),
+        "{}",
+        run.notes()
+    );
+}
+
+#[test]
+fn statements_that_cannot_run_in_a_transaction_are_explained() {
+    let sql = format!(
+        "VACUUM training_runs;\nCREATE INDEX CONCURRENTLY ON training_runs (notes);\n{SOLUTION_03}"
+    );
+    let run = grade(&Submission::solution().with("03_crud_operations.sql", &sql));
+    let notes = run.notes();
+    assert!(notes.contains("03_crud_operations.sql:1:1: VACUUM cannot run inside a transaction block: the grader runs every file inside a transaction"), "{notes}");
+    assert!(notes.contains("03_crud_operations.sql:2:1: CREATE INDEX CONCURRENTLY cannot run inside a transaction block"), "{notes}");
+    assert_eq!(run.status("crud.untouched"), "pass");
+}
+
+#[test]
+fn meta_commands_are_listed_and_never_run() {
+    let marker = std::env::temp_dir().join(format!("sqlgrade-meta-{}", std::process::id()));
+    let sql = format!(
+        "\\! touch {m}\n\\o | touch {m}\n\\timing on\n{SOLUTION_03}\\echo done\n",
+        m = marker.display()
+    );
+    let run = grade(&Submission::solution().with("03_crud_operations.sql", &sql));
+    assert!(!marker.exists(), "a meta-command was executed");
+    let notes = run.notes();
+    for name in ["!", "o", "timing", "echo"] {
+        assert!(
+            notes.contains(&format!("skipped the psql meta-command `\\{name}`")),
+            "{name}: {notes}"
+        );
+    }
+    assert_eq!(run.status("crud.untouched"), "pass");
+}
+
+#[test]
+fn copy_from_stdin_runs_through_the_copy_protocol() {
+    let sql = "COPY training_runs (model_name, framework, experiment_name, dataset, compute_target) FROM STDIN;\n\
+               my-first-model\tpytorch\texp-my-first\tmnist\tk8s-gpu-a100\n\\.\n\
+               UPDATE training_runs SET status = 'running', started_at = now() WHERE model_name = 'my-first-model';\n\
+               UPDATE training_runs SET status = 'succeeded', completed_at = now(), precision_score = 0.9, recall_score = 0.8, f1_score = 0.8471 WHERE model_name = 'my-first-model';\n\
+               COPY training_runs TO STDOUT;\n";
+    let sql = format!("BEGIN;\n{sql}COMMIT;\n");
+    let run = grade(&Submission::solution().with("05_transactions.sql", &sql));
+    let txn = run.task("txn.lifecycle");
+    // COPY does not fire the audit trigger's INSERT path differently: it is an INSERT.
+    assert_eq!(txn["status"], "pass", "{txn}\n{}", run.notes());
+    assert!(
+        run.notes()
+            .contains("`COPY ... TO STDOUT` writes to psql's screen"),
+        "{}",
+        run.notes()
+    );
+}
+
+#[test]
+fn several_commands_hidden_in_one_statement_are_refused() {
+    // psql's BEGIN ... END heuristic keeps this together; the server would run the COMMIT.
+    let sql = format!(
+        "CREATE FUNCTION f() RETURNS int LANGUAGE sql SET search_path = begin AS 'select 1'; DELETE FROM training_runs; COMMIT;\n{SOLUTION_03}"
+    );
+    let run = grade(&Submission::solution().with("03_crud_operations.sql", &sql));
+    assert!(
+        run.notes().contains("holds several commands"),
+        "{}",
+        run.notes()
+    );
+    assert_eq!(run.status("crud.untouched"), "pass");
+}
+
+#[test]
+fn exit_code_two_for_usage_and_exercise_errors() {
+    let run = sqlgrade(&["grade", "no-such-exercise", "--db", "local"]);
+    assert_eq!(run.code, 2);
+    assert!(
+        run.stderr.contains("no exercise `no-such-exercise`")
+            && run.stderr.contains("01-training-registry"),
+        "{}",
+        run.stderr
+    );
+
+    let run = sqlgrade(&["grade"]);
+    assert_eq!(run.code, 2, "missing argument");
+    let run = sqlgrade(&["grade", "01-training-registry", "--db", "mysql://x"]);
+    assert_eq!(run.code, 2);
+    assert!(
+        run.stderr.contains("not a database choice"),
+        "{}",
+        run.stderr
+    );
+
+    let course = course_copy();
+    let manifest = course
+        .path()
+        .join("exercises/01-training-registry/exercise.toml");
+    let text = std::fs::read_to_string(&manifest).expect("manifest");
+    std::fs::write(
+        &manifest,
+        text.replacen("points = 8", "points = 8\ncolour = \"blue\"", 1),
+    )
+    .expect("write");
+    let run = sqlgrade_in(
+        course.path(),
+        &["grade", "01-training-registry", "--db", "local"],
+    );
+    assert_eq!(run.code, 2);
+    assert!(run.stderr.contains("exercise.toml:"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("unknown field `colour`"),
+        "{}",
+        run.stderr
+    );
+    let line = text.lines().position(|l| l == "points = 8").expect("line") + 2;
+    assert!(
+        run.stderr.contains(&format!("exercise.toml:{line}:1:")),
+        "{}",
+        run.stderr
+    );
+
+    std::fs::write(&manifest, text.replacen("[exercise]", "[exercise\n", 1)).expect("write");
+    let run = sqlgrade_in(
+        course.path(),
+        &["grade", "01-training-registry", "--db", "local"],
+    );
+    assert_eq!(run.code, 2);
+    let header = text
+        .lines()
+        .position(|l| l == "[exercise]")
+        .expect("header")
+        + 1;
+    assert!(
+        run.stderr.contains(&format!("exercise.toml:{header}:")),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn exit_code_two_when_a_snapshot_is_missing_or_malformed() {
+    let course = course_copy();
+    let snap = course
+        .path()
+        .join("expected/01-training-registry/seed.row_count.snap");
+    std::fs::remove_file(&snap).expect("remove");
+    let run = sqlgrade_in(
+        course.path(),
+        &["grade", "01-training-registry", "--db", "local"],
+    );
+    assert_eq!(run.code, 2);
+    assert!(
+        run.stderr.contains(
+            "task `seed.row_count` has no snapshot; run `sqlgrade bless 01-training-registry`"
+        ),
+        "{}",
+        run.stderr
+    );
+    std::fs::write(&snap, "# task: seed.row_count\nno separator\n").expect("write");
+    let run = sqlgrade_in(
+        course.path(),
+        &["grade", "01-training-registry", "--db", "local"],
+    );
+    assert_eq!(run.code, 2);
+    assert!(
+        run.stderr.contains("seed.row_count.snap: line 2:"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn exit_code_three_when_no_database_can_be_started() {
+    let run = sqlgrade(&[
+        "grade",
+        "01-training-registry",
+        "--db",
+        "local",
+        "--pg-bin",
+        "/nonexistent/bin",
+    ]);
+    assert_eq!(run.code, 3, "{}", run.stderr);
+    for way in [
+        "apt-get install postgresql",
+        "--pg-bin",
+        "Docker",
+        "DATABASE_URL",
+    ] {
+        assert!(run.stderr.contains(way), "{way}: {}", run.stderr);
+    }
+    let run = sqlgrade(&[
+        "grade",
+        "01-training-registry",
+        "--db",
+        "postgres://nobody:secret@127.0.0.1:1/none",
+    ]);
+    assert_eq!(run.code, 3, "{}", run.stderr);
+    assert!(
+        !run.stderr.contains("secret"),
+        "a password leaked: {}",
+        run.stderr
+    );
+}
+
+#[test]
+fn an_existing_server_gets_scratch_databases_that_are_dropped_afterwards() {
+    // A local cluster plays the existing server; the grader must leave it as it found it.
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    rt.block_on(async {
+        let bin = sqlgrade::db::PgBin::find(None).expect("server binaries");
+        let cluster = sqlgrade::db::LocalCluster::start(&bin, &[])
+            .await
+            .expect("cluster");
+        let url = format!(
+            "postgres://postgres@/postgres?host={}&port={}",
+            cluster.socket_dir.display(),
+            cluster.port
+        );
+        let sub = Submission::solution();
+        let dir = sub.path().to_str().expect("path").to_string();
+        let run = tokio::task::spawn_blocking(move || {
+            sqlgrade(&[
+                "grade",
+                "01-training-registry",
+                "--db",
+                &url,
+                "--format",
+                "json",
+                "--submission",
+                &dir,
+            ])
+        })
+        .await
+        .expect("join");
+        assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+        let mut config = tokio_postgres::Config::new();
+        config
+            .host_path(&cluster.socket_dir)
+            .port(cluster.port)
+            .user("postgres")
+            .dbname("postgres");
+        let (client, conn) = config
+            .connect(tokio_postgres::NoTls)
+            .await
+            .expect("connect");
+        tokio::spawn(conn);
+        let left = client
+            .query_one(
+                "SELECT (SELECT count(*) FROM pg_database WHERE datname LIKE 'sqlgrade%') \
+                      + (SELECT count(*) FROM pg_roles WHERE rolname LIKE 'sqlgrade%')",
+                &[],
+            )
+            .await
+            .expect("query");
+        assert_eq!(
+            left.get::<_, i64>(0),
+            0,
+            "scratch databases or roles were left behind"
+        );
+    });
+}

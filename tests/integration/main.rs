@@ -1,0 +1,7 @@
+//! The integration tests: every one that needs PostgreSQL starts a real server through the
+//! local-cluster path, and fails (never skips) when none can be started.
+
+mod support;
+
+mod grading;
+mod splitter;
