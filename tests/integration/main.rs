@@ -4,4 +4,5 @@
 mod support;
 
 mod grading;
+mod lifecycle;
 mod splitter;
