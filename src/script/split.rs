@@ -111,15 +111,11 @@ impl Statement {
 }
 
 /// Meta-commands after which psql sends the query buffer.
-const SENDING_METAS: &[&str] = &[
-    "g",
-    "gx",
-    "gset",
-    "gexec",
-    "gdesc",
-    "crosstabview",
-    "watch",
-    "bind",
+const SENDING_METAS: &[&str] = &["g", "gx", "gset", "gexec", "gdesc", "crosstabview", "watch"];
+
+/// Meta-commands whose argument is the whole rest of the line, backslashes included.
+const WHOLE_LINE_METAS: &[&str] = &[
+    "!", "copy", "h", "help", "sf", "sf+", "sv", "sv+", "ef", "ev",
 ];
 
 fn is_ident_start(b: u8) -> bool {
@@ -206,6 +202,20 @@ impl Pending {
         }
     }
 
+    /// Takes back the newline that ends the last piece: psql removes the newline it put
+    /// before a line that holds nothing but a meta-command.
+    fn drop_trailing_newline(&mut self, bytes: &[u8]) {
+        if let Some(last) = self.pieces.last_mut()
+            && last.end > last.start
+            && bytes[last.end - 1] == b'\n'
+        {
+            last.end -= 1;
+            if last.end == last.start {
+                self.pieces.pop();
+            }
+        }
+    }
+
     fn finish(&mut self, end: usize, how: StatementEnd, open: Option<Unterminated>) -> Statement {
         self.close_piece(end);
         let taken = std::mem::take(self);
@@ -225,12 +235,32 @@ pub fn split(source: &str, from: usize) -> Split {
     let mut out = Split::default();
     let mut cur = Pending::default();
     let mut i = from;
+    // After `COPY ... FROM STDIN;`: the newline ending that line, and where the SQL goes
+    // on after the inline data.
+    let mut copy_skip: Option<(usize, usize)> = None;
     while i < bytes.len() {
+        if let Some((at, resume)) = copy_skip
+            && i >= at
+        {
+            copy_skip = None;
+            if i == at {
+                if !cur.is_empty() {
+                    cur.include(i);
+                    cur.close_piece(i + 1);
+                }
+                i = resume;
+                continue;
+            }
+        }
         let b = bytes[i];
         let next = bytes.get(i + 1).copied();
         // White space and line comments: dropped while nothing has been collected.
         if is_space(b) {
-            if !cur.is_empty() {
+            // psql skips a line with nothing on it, its newline included.
+            let empty_line = b == b'\n' && i > from && bytes[i - 1] == b'\n';
+            if empty_line {
+                cur.close_piece(i);
+            } else if !cur.is_empty() {
                 cur.include(i);
             }
             i += 1;
@@ -277,11 +307,18 @@ pub fn split(source: &str, from: usize) -> Split {
                 continue;
             }
             cur.close_piece(i);
+            if i > from && bytes[i - 1] == b'\n' {
+                cur.drop_trailing_newline(bytes);
+            }
             let (end, name) = meta_command(bytes, i);
             let sends = SENDING_METAS.contains(&name.as_str());
+            let resets = matches!(name.as_str(), "r" | "reset");
             out.metas.push(MetaCommand { span: i..end, name });
             if sends && !cur.is_empty() {
                 out.statements.push(cur.finish(i, StatementEnd::Meta, None));
+            } else if resets {
+                // `\r` empties psql's query buffer: what was collected is never sent.
+                cur = Pending::default();
             }
             i = end;
             continue;
@@ -294,11 +331,13 @@ pub fn split(source: &str, from: usize) -> Split {
                 if cur.paren_depth == 0 && cur.body.begin_depth == 0 {
                     let mut stmt = cur.finish(i, StatementEnd::Semicolon, None);
                     if is_copy_from_stdin(&stmt.text(source)) {
-                        // psql reads the data from the lines after the statement's line.
-                        let data_start = memchr(bytes, b'\n', i).map_or(bytes.len(), |p| p + 1);
+                        // psql reads the data from the lines after the statement's line,
+                        // and goes on with the rest of that line once the data is read.
+                        let line_end = memchr(bytes, b'\n', i).unwrap_or(bytes.len());
+                        let data_start = (line_end + 1).min(bytes.len());
                         let (data_end, resume) = copy_data_end(bytes, data_start);
                         stmt.copy_data = Some(data_start..data_end);
-                        i = resume.max(i);
+                        copy_skip = Some((line_end, resume));
                     }
                     out.statements.push(stmt);
                 }
@@ -371,10 +410,16 @@ pub fn split(source: &str, from: usize) -> Split {
                 cur.body.identifier(&bytes[start..i], depth);
             }
             _ if b.is_ascii_digit() => {
-                // Numbers never start a quote or an identifier; consume the digits whole
-                // so that `1$a$` stays a number followed by a dollar quote, as in psql.
+                // Numbers never start a quote; consume the digits whole so that `1$a$`
+                // stays a number followed by a dollar quote. Letters right after digits
+                // are one "trailing junk" token (psql 15), so `1e'x'` is no E'' string.
                 while i < bytes.len() && bytes[i].is_ascii_digit() {
                     i += 1;
+                }
+                if i < bytes.len() && is_ident_start(bytes[i]) {
+                    while i < bytes.len() && is_ident_cont(bytes[i]) {
+                        i += 1;
+                    }
                 }
             }
             _ => i += 1,
@@ -529,6 +574,10 @@ fn meta_command(bytes: &[u8], start: usize) -> (usize, String) {
         return (i + 1, String::from("\\"));
     }
     let name = String::from_utf8_lossy(&bytes[name_start..i]).into_owned();
+    if WHOLE_LINE_METAS.contains(&name.as_str()) {
+        let end = memchr(bytes, b'\n', i).unwrap_or(bytes.len());
+        return (end, name);
+    }
     let mut quote: Option<u8> = None;
     while i < bytes.len() && bytes[i] != b'\n' {
         let b = bytes[i];
@@ -536,7 +585,9 @@ fn meta_command(bytes: &[u8], start: usize) -> (usize, String) {
             Some(q) if b == q => quote = None,
             Some(_) => {}
             None if matches!(b, b'\'' | b'"' | b'`') => quote = Some(b),
+            // `\\` separates; any other backslash starts the next meta-command.
             None if b == b'\\' && bytes.get(i + 1) == Some(&b'\\') => return (i + 2, name),
+            None if b == b'\\' => return (i, name),
             None => {}
         }
         i += 1;
@@ -638,6 +689,45 @@ mod tests {
         assert_eq!(s.statements.len(), 1);
         assert_eq!(s.statements[0].text(sql), "SELECT 1 \n + 2;");
         assert_eq!(s.statements[0].source_offset(10), 18);
+    }
+
+    #[test]
+    fn empty_lines_and_meta_only_lines_leave_no_newline_behind() {
+        let sql = "SELECT 1,\n\n  2\n\\echo x\n  + 3;";
+        assert_eq!(texts(sql), vec!["SELECT 1,\n  2\n  + 3;"]);
+        // A line of spaces is not empty, and quotes keep their empty lines.
+        assert_eq!(texts("SELECT 1\n \n;"), vec!["SELECT 1\n \n;"]);
+        assert_eq!(texts("SELECT 'a\n\nb';"), vec!["SELECT 'a\n\nb';"]);
+    }
+
+    #[test]
+    fn a_backslash_ends_a_meta_commands_arguments_and_r_resets() {
+        let sql = "SELECT 1 \\echo chained \\g\nSELECT 2;\nSELECT 3 \\r\nSELECT 4;";
+        assert_eq!(texts(sql), vec!["SELECT 1 ", "SELECT 2;", "SELECT 4;"]);
+        let s = split("\\copy t to 'a\\b' \\g\nSELECT 1;", 0);
+        assert_eq!(s.metas.len(), 1, "\\copy takes the whole line");
+    }
+
+    #[test]
+    fn the_rest_of_a_copy_line_runs_after_its_data() {
+        let sql = "COPY t FROM STDIN; SELECT 'rest';\n1\n\\.\nSELECT 2;";
+        assert_eq!(
+            texts(sql),
+            vec!["COPY t FROM STDIN;", "SELECT 'rest';", "SELECT 2;"]
+        );
+        let s = split(sql, 0);
+        assert_eq!(
+            s.statements[0].copy_data.clone().map(|r| &sql[r]),
+            Some("1\n")
+        );
+    }
+
+    #[test]
+    fn digits_followed_by_letters_are_one_token() {
+        assert_eq!(
+            texts("SELECT 1e';'; SELECT 2;"),
+            vec!["SELECT 1e';';", "SELECT 2;"]
+        );
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! starters, each kind of check, transaction-control mapping, error positions, bad input,
 //! and every exit code.
 
-use crate::support::{Submission, course_copy, grade, repo, sqlgrade, sqlgrade_in};
+use crate::support::{Submission, course_copy, grade, grade_dir, repo, sqlgrade, sqlgrade_in};
 
 const SOLUTION_04: &str =
     include_str!("../../exercises/01-training-registry/solution/04_analysis_queries.sql");
@@ -67,17 +67,7 @@ fn the_human_report_has_a_table_and_a_total() {
 
 #[test]
 fn the_document_as_printed_is_graded_sensibly() {
-    let doc = repo().join("tests/fixtures/document-as-printed");
-    let run = sqlgrade(&[
-        "grade",
-        "01-training-registry",
-        "--db",
-        "local",
-        "--format",
-        "json",
-        "--submission",
-        doc.to_str().expect("path"),
-    ]);
+    let run = grade_dir(&repo().join("tests/fixtures/document-as-printed"));
     assert_eq!(run.code, 1, "{}", run.stderr);
     // The UNIQUE (..., DATE(created_at)) syntax error, at the parenthesis after DATE.
     let notes = run.notes();

@@ -12,9 +12,7 @@ use sqlgrade::script::split::{Split, split};
 
 use crate::support::repo;
 
-// ---------------------------------------------------------------------------------------
-// Differential test: psql sends, the server logs every statement, we compare with our cut.
-// ---------------------------------------------------------------------------------------
+// Differential tests: psql sends, the server logs every statement, we compare with our cut.
 
 /// `%a` lets us keep one psql session's entries: the cluster's readiness probe and the
 /// CREATE DATABASE calls are logged too.
@@ -68,7 +66,8 @@ fn psql(bin: &PgBin) -> PathBuf {
 
 fn run_psql(psql: &Path, cluster: &LocalCluster, app: &str, db: &str, args: &[&str]) {
     let out = Command::new(psql)
-        .args(["-X", "-q", "-v", "ON_ERROR_STOP=0", "-U", "postgres", "-d", db])
+        .args("-X -q -v ON_ERROR_STOP=0 -U postgres -d".split(' '))
+        .arg(db)
         .arg("-h")
         .arg(&cluster.socket_dir)
         .args(["-p", &cluster.port.to_string()])
@@ -122,33 +121,26 @@ fn received(log: &str, app: &str) -> Vec<String> {
 
 /// True for text made only of white space and comments: psql sends such a chunk at the
 /// end of a file (the server logs it), the grader skips it as a statement without code.
-fn comment_only(text: &str) -> bool {
-    let b = text.as_bytes();
-    let mut i = 0;
-    while i < b.len() {
-        if b[i].is_ascii_whitespace() || b[i] == b'\x0b' {
-            i += 1;
-        } else if b[i..].starts_with(b"--") {
-            i = b[i..].iter().position(|&c| c == b'\n').map_or(b.len(), |p| i + p);
-        } else if b[i..].starts_with(b"/*") {
-            let mut depth = 0;
-            while i < b.len() {
-                if b[i..].starts_with(b"/*") {
-                    (depth, i) = (depth + 1, i + 2);
-                } else if b[i..].starts_with(b"*/") {
-                    (depth, i) = (depth - 1, i + 2);
-                    if depth == 0 {
-                        break;
-                    }
-                } else {
-                    i += 1;
+fn comment_only(mut t: &str) -> bool {
+    loop {
+        t = t.trim_start();
+        if let Some(rest) = t.strip_prefix("--") {
+            t = rest.find('\n').map_or("", |p| &rest[p..]);
+        } else if t.starts_with("/*") {
+            // Nested, as in the server; an unclosed comment runs to the end.
+            let (mut depth, mut i) = (0, 0);
+            while i < t.len() && (i == 0 || depth > 0) {
+                match t.as_bytes()[i..].get(..2) {
+                    Some(b"/*") => (depth, i) = (depth + 1, i + 2),
+                    Some(b"*/") => (depth, i) = (depth - 1, i + 2),
+                    _ => i += 1,
                 }
             }
+            t = &t[i..];
         } else {
-            return false;
+            return t.is_empty();
         }
     }
-    true
 }
 
 fn run_corpus_through_psql() -> Vec<Compared> {
@@ -181,13 +173,20 @@ fn run_corpus_through_psql() -> Vec<Compared> {
         let ours = split(&source, from).statements;
         out.push(Compared {
             psql: psql_sent.into_iter().filter(|t| !comment_only(t)).collect(),
-            ours: ours.iter().filter(|s| s.has_code).map(|s| s.text(&source)).collect(),
+            ours: ours
+                .iter()
+                .filter(|s| s.has_code)
+                .map(|s| s.text(&source))
+                .collect(),
             file,
         });
     }
     let total: usize = out.iter().map(|c| c.psql.len()).sum();
     // The starter files hold only comments; the others must have shown up in the log.
-    assert!(total > 100, "only {total} statements found in the server log");
+    assert!(
+        total > 100,
+        "only {total} statements found in the server log"
+    );
     out
 }
 
@@ -201,7 +200,9 @@ fn common_prefix(a: &str, b: &str) -> usize {
 }
 
 fn around(text: &str, at: usize) -> &str {
-    let start = (0..=at.saturating_sub(40)).rev().find(|&i| text.is_char_boundary(i));
+    let start = (0..=at.saturating_sub(40))
+        .rev()
+        .find(|&i| text.is_char_boundary(i));
     let end = (at + 60).min(text.len());
     let end = (end..=text.len()).find(|&i| text.is_char_boundary(i));
     &text[start.unwrap_or(0)..end.unwrap_or(text.len())]
@@ -239,7 +240,10 @@ fn assert_same(normalize: fn(&str) -> String) {
             }
         }
     }
-    assert!(failures.is_empty(), "psql and the splitter disagree:\n{failures}");
+    assert!(
+        failures.is_empty(),
+        "psql and the splitter disagree:\n{failures}"
+    );
 }
 
 fn trimmed(text: &str) -> String {
@@ -255,7 +259,10 @@ fn psql_and_the_splitter_cut_at_the_same_places() {
     // about boundaries; the next one holds the exact text.
     assert_same(|t| {
         let t = trimmed(t);
-        t.split('\n').filter(|l| !l.is_empty()).collect::<Vec<_>>().join("\n")
+        t.split('\n')
+            .filter(|l| !l.is_empty())
+            .collect::<Vec<_>>()
+            .join("\n")
     });
 }
 
@@ -265,16 +272,20 @@ fn psql_and_the_splitter_send_the_same_text() {
     assert_same(trimmed);
 }
 
-// ---------------------------------------------------------------------------------------
 // Property tests.
-// ---------------------------------------------------------------------------------------
 
-/// Checks that pieces and meta spans are ordered, disjoint, non-empty and on char
-/// boundaries, and that every byte they leave out is white space, part of a `--` comment
-/// or the backslash of `\;`/`\:`: rebuilt from those parts, the text must come back whole.
+/// Checks that pieces, meta spans and COPY data are ordered, disjoint, non-empty and on
+/// char boundaries, and that every byte they leave out is white space, part of a `--`
+/// comment, the backslash of `\;`/`\:` or the `\.` line ending COPY data: rebuilt from
+/// those parts, the text must come back whole.
 fn check_layout(source: &str, s: &Split) {
-    let pieces: Vec<Range<usize>> = s.statements.iter().flat_map(|st| st.pieces.clone()).collect();
+    let pieces: Vec<Range<usize>> = s
+        .statements
+        .iter()
+        .flat_map(|st| st.pieces.clone())
+        .collect();
     let metas: Vec<Range<usize>> = s.metas.iter().map(|m| m.span.clone()).collect();
+    let copy_data = s.statements.iter().filter_map(|st| st.copy_data.clone());
     for (what, spans) in [("pieces", &pieces), ("metas", &metas)] {
         for w in spans.windows(2) {
             assert!(w[0].end <= w[1].start, "{what} out of order: {w:?}");
@@ -284,11 +295,15 @@ fn check_layout(source: &str, s: &Split) {
         assert!(!st.pieces.is_empty(), "statement without pieces: {st:?}");
     }
     let mut covered: Vec<Range<usize>> = pieces.into_iter().chain(metas).collect();
+    covered.extend(copy_data.filter(|r| !r.is_empty()));
     covered.sort_by_key(|r| r.start);
     let mut rebuilt = String::new();
     let mut at = 0;
     for span in &covered {
-        assert!(span.start < span.end && span.end <= source.len(), "bad span {span:?}");
+        assert!(
+            span.start < span.end && span.end <= source.len(),
+            "bad span {span:?}"
+        );
         assert!(span.start >= at, "spans overlap at {span:?}");
         assert!(source.is_char_boundary(span.start) && source.is_char_boundary(span.end));
         fill_gap(source, s, at, span.start, &mut rebuilt);
@@ -304,9 +319,23 @@ fn fill_gap(source: &str, s: &Split, from: usize, to: usize, rebuilt: &mut Strin
     let b = source.as_bytes();
     let mut i = from;
     while i < to {
-        if let Some(c) = s.comments.iter().find(|c| c.span.start == i && c.span.end <= to) {
+        let line_end = b[i..to]
+            .iter()
+            .position(|&c| c == b'\n')
+            .map_or(to, |p| i + p);
+        let line = &b[i..line_end];
+        let ends_copy =
+            (s.statements.iter()).any(|st| st.copy_data.as_ref().is_some_and(|d| d.end == i));
+        if let Some(c) = s
+            .comments
+            .iter()
+            .find(|c| c.span.start == i && c.span.end <= to)
+        {
             rebuilt.push_str(&source[c.span.clone()]);
             i = c.span.end;
+        } else if ends_copy && matches!(line, b"\\." | b"\\.\r") {
+            rebuilt.push_str(&source[i..line_end]);
+            i = line_end;
         } else if matches!(b[i], b' ' | b'\t' | b'\n' | b'\r' | b'\x0b' | b'\x0c') {
             rebuilt.push(char::from(b[i]));
             i += 1;
@@ -314,12 +343,16 @@ fn fill_gap(source: &str, s: &Split, from: usize, to: usize, rebuilt: &mut Strin
             rebuilt.push('\\');
             i += 1;
         } else {
-            panic!("byte {i} ({:?}) is left out of every piece", around(source, i));
+            panic!(
+                "byte {i} ({:?}) is left out of every piece",
+                around(source, i)
+            );
         }
     }
 }
 
 /// Complete tokens with code in them; `;` appears only inside quotes and comments.
+#[rustfmt::skip]
 const CODE: &[&str] = &[
     "select", "x", "a$b", "_t1", "begin", "END", "case", "atomic", "or", "replace", "42",
     "1.5", "$1", "'a;b'", "'it''s;'", "E'\\';'", "e'\\\\'", "'C:\\'", "\"q;\"\"x\"",
@@ -327,67 +360,35 @@ const CODE: &[&str] = &[
     "$a$ $b$;$b$ $a$", "é", "日本", "'ß;'", "\\:",
 ];
 /// Tokens that never make a statement: white space, comments, non-sending meta-commands.
+#[rustfmt::skip]
 const NEUTRAL: &[&str] = &[
     " ", "\t", "\n", "\r\n", "-- c;\n", "/* c; /* n; */ ; */", "\\echo x;\n",
     "\\set v 'a;b'\n",
 ];
 /// Fragments that open or close things, for the layout property only.
+#[rustfmt::skip]
 const FRAGMENTS: &[&str] = &[
     "(", ")", ";", "\\;", "\\g\n", "create", "function", "procedure", "'", "\"", "$", "$q$",
     "/*", "*/", "-", "*", "\\", "E", "U&", ":", "\\\\",
 ];
 
-#[derive(Debug, Clone, Copy)]
-enum Tok {
-    Code(&'static str),
-    Neutral(&'static str),
-    Open,
-    Close,
-    Semi,
-    /// `\;`: the grader ends the statement there whatever the parentheses.
-    Forced,
-    /// `\g`: psql sends the buffer whatever the parentheses.
-    Send,
-}
+/// Tokens that end statements, for the counting property.
+const ENDS: &[&str] = &["(", ")", ";", "\\;", "\\g\n"];
 
-impl Tok {
-    fn text(self) -> &'static str {
-        match self {
-            Tok::Code(t) | Tok::Neutral(t) => t,
-            Tok::Open => "(",
-            Tok::Close => ")",
-            Tok::Semi => ";",
-            Tok::Forced => "\\;",
-            Tok::Send => "\\g\n",
-        }
-    }
-}
-
-fn token() -> impl Strategy<Value = Tok> {
-    prop_oneof![
-        4 => prop::sample::select(CODE).prop_map(Tok::Code),
-        3 => prop::sample::select(NEUTRAL).prop_map(Tok::Neutral),
-        1 => Just(Tok::Open),
-        1 => Just(Tok::Close),
-        2 => Just(Tok::Semi),
-        1 => Just(Tok::Forced),
-        1 => Just(Tok::Send),
-    ]
-}
-
-/// The statements with code a token stream must give, computed from the tokens alone.
-fn expected_count(tokens: &[Tok]) -> usize {
+/// The statements with code a stream of whole tokens must give, from the tokens alone.
+fn expected_count(tokens: &[&str]) -> usize {
     let (mut depth, mut code, mut count) = (0usize, false, 0);
-    for t in tokens {
+    for &t in tokens {
         match t {
-            Tok::Code(_) => code = true,
-            Tok::Neutral(_) => {}
-            Tok::Open => (depth, code) = (depth + 1, true),
-            Tok::Close => (depth, code) = (depth.saturating_sub(1), true),
+            "(" => (depth, code) = (depth + 1, true),
+            ")" => (depth, code) = (depth.saturating_sub(1), true),
             // A lone `;` is code too: psql sends it and the server answers it.
-            Tok::Semi if depth == 0 => (count, code) = (count + 1, false),
-            Tok::Semi => {}
-            Tok::Forced | Tok::Send => (count, code, depth) = (count + usize::from(code), false, 0),
+            ";" if depth == 0 => (count, code) = (count + 1, false),
+            // `\;` (the grader's choice) and `\g` (psql's) end a statement whatever the
+            // parentheses; a statement of comments alone has no code.
+            "\\;" | "\\g\n" => (count, code, depth) = (count + usize::from(code), false, 0),
+            _ if NEUTRAL.contains(&t) || t == ";" => {}
+            _ => code = true,
         }
     }
     count + usize::from(code)
@@ -431,11 +432,19 @@ proptest! {
 
     /// Whole tokens separated by white space, no routine bodies: the count is known.
     #[test]
-    fn statements_with_code_follow_top_level_semicolons(
-        tokens in prop::collection::vec((token(), prop::sample::select(&[" ", "\n", "\t"][..])), 0..60),
-    ) {
-        let text: String = tokens.iter().flat_map(|(t, sep)| [t.text(), sep]).collect();
-        let toks: Vec<Tok> = tokens.iter().map(|(t, _)| *t).collect();
+    fn statements_with_code_follow_top_level_semicolons(tokens in prop::collection::vec(
+        (
+            prop_oneof![
+                4 => prop::sample::select(CODE),
+                3 => prop::sample::select(NEUTRAL),
+                3 => prop::sample::select(ENDS),
+            ],
+            prop::sample::select(&[" ", "\n", "\t"][..]),
+        ),
+        0..60,
+    )) {
+        let text: String = tokens.iter().flat_map(|&(t, sep)| [t, sep]).collect();
+        let toks: Vec<&str> = tokens.iter().map(|&(t, _)| t).collect();
         let got = split(&text, 0).statements.iter().filter(|s| s.has_code).count();
         prop_assert_eq!(got, expected_count(&toks), "text: {:?}", text);
     }

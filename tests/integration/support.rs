@@ -144,7 +144,12 @@ pub fn sqlgrade(args: &[&str]) -> Run {
 
 /// Grades `submission` for exercise 01 on a local cluster, as JSON.
 pub fn grade(submission: &Submission) -> Run {
-    let dir = submission.path().to_str().expect("utf-8 path").to_string();
+    grade_dir(submission.path())
+}
+
+/// Grades the files in `dir` for exercise 01 on a local cluster, as JSON.
+pub fn grade_dir(dir: &Path) -> Run {
+    let dir = dir.to_str().expect("utf-8 path");
     sqlgrade(&[
         "grade",
         "01-training-registry",
@@ -153,7 +158,7 @@ pub fn grade(submission: &Submission) -> Run {
         "--format",
         "json",
         "--submission",
-        &dir,
+        dir,
     ])
 }
 
