@@ -33,6 +33,10 @@ struct DbArgs {
         hide_env_values = true
     )]
     db: String,
+    /// Container image for `--db docker` and `auto` (default: the exercise's, else
+    /// postgres:<the exercise's major version>).
+    #[arg(long, env = "SQLGRADE_IMAGE", value_name = "NAME:TAG")]
+    image: Option<String>,
     /// Directory holding initdb and postgres for the local cluster.
     #[arg(long, value_name = "DIR")]
     pg_bin: Option<PathBuf>,
@@ -122,6 +126,7 @@ where
                 },
                 timeout,
                 target: db_target(&db.db)?,
+                image: db.image,
                 pg_bin: db.pg_bin,
                 root: db.root,
                 cwd,
@@ -134,6 +139,7 @@ where
             format: Format::Human,
             timeout: None,
             target: db_target(&db.db)?,
+            image: db.image,
             pg_bin: db.pg_bin,
             root: db.root,
             cwd,
@@ -145,6 +151,7 @@ where
             format: Format::Human,
             timeout: None,
             target: Target::Auto,
+            image: None,
             pg_bin: None,
             root,
             cwd,

@@ -5,7 +5,7 @@ use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::db::{Limits, Server, Target};
+use crate::db::{DockerChoice, Limits, Server, Target, docker};
 use crate::exercise::{self, Exercise};
 use crate::exit;
 use crate::report::{Format, Report, render_json, render_terminal};
@@ -27,6 +27,7 @@ pub struct Plan {
     pub format: Format,
     pub timeout: Option<Duration>,
     pub target: Target,
+    pub image: Option<String>,
     pub pg_bin: Option<PathBuf>,
     pub root: Option<PathBuf>,
     pub cwd: PathBuf,
@@ -104,9 +105,21 @@ impl Plan {
             }),
             ..Limits::default()
         };
+        let container = DockerChoice {
+            image: self
+                .image
+                .clone()
+                .or_else(|| exercise.manifest.exercise.image.clone())
+                .unwrap_or_else(|| format!("postgres:{}", exercise.manifest.exercise.postgres)),
+            container: docker::container_name(),
+        };
         let provisioned = tokio::select! {
-            s = Server::provision(&self.target, self.pg_bin.as_ref()) => s,
+            s = Server::provision(&self.target, self.pg_bin.as_ref(), &container) => s,
             () = interrupted() => {
+                // A container may exist before testcontainers hands it over.
+                if matches!(self.target, Target::Docker | Target::Auto) {
+                    docker::force_remove(&container.container).await;
+                }
                 eprintln!("interrupted");
                 return INTERRUPTED;
             }
@@ -118,6 +131,9 @@ impl Plan {
                 return exit::NO_DATABASE;
             }
         };
+        if let Some(choice) = &server.choice {
+            eprintln!("sqlgrade: {choice}");
+        }
         let mode = if self.command == Command::Bless {
             Mode::Bless
         } else {

@@ -1,12 +1,13 @@
 //! PostgreSQL: provisioning a server (local cluster or existing URL), the grader's roles and
 //! scratch databases, and the narrow [`Session`] the runner talks through.
 
+pub mod docker;
 pub mod local;
 pub mod server;
 mod session;
 
 pub use local::{LocalCluster, PgBin};
-pub use server::{Server, Target};
+pub use server::{DockerChoice, Server, Target};
 pub use session::{Limits, Outcome, PgSession, Session, SqlFailure};
 
 /// Why no database could be provided. All of these end the run with exit code 3.
@@ -37,7 +38,7 @@ pub enum ProvisionError {
     BadUrl(String),
     #[error("cannot prepare the grading databases on {target}: {message}")]
     Prepare { target: String, message: String },
-    #[error("the Docker path is not available: {0}")]
+    #[error("{0}")]
     Docker(String),
 }
 

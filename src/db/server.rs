@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use tokio_postgres::{Client, Config, NoTls};
 
+use super::docker::{self, DockerServer};
 use super::local::{LocalCluster, PgBin};
 use super::{PINNED_OPTIONS, ProvisionError, describe_error};
 
@@ -42,7 +43,16 @@ impl Target {
 #[derive(Debug)]
 enum Backing {
     Local(LocalCluster),
+    Docker(Box<DockerServer>),
     External,
+}
+
+/// What the Docker path needs: the image, and the container's name (known before the
+/// container exists, so that an interrupted start can still be cleaned up).
+#[derive(Debug, Clone)]
+pub struct DockerChoice {
+    pub image: String,
+    pub container: String,
 }
 
 /// A server ready for grading. Call [`Server::close`] to drop what the run created; a
@@ -59,6 +69,8 @@ pub struct Server {
     pub major: u32,
     /// A short description for the report, never with a password.
     pub description: String,
+    /// For `auto`: which backend was chosen and why, in one line.
+    pub choice: Option<String>,
 }
 
 const STUDENT_ROLE_LOCAL: &str = "sqlgrade_student";
@@ -96,18 +108,83 @@ impl Server {
     pub async fn provision(
         target: &Target,
         pg_bin: Option<&PathBuf>,
+        container: &DockerChoice,
     ) -> Result<Server, ProvisionError> {
+        let local = || async {
+            let bin = PgBin::find(pg_bin.map(PathBuf::as_path))?;
+            let cluster = LocalCluster::start(&bin, &[]).await?;
+            Server::on_local(cluster).await
+        };
         match target {
-            Target::Local | Target::Auto => {
-                let bin = PgBin::find(pg_bin.map(PathBuf::as_path))?;
-                let cluster = LocalCluster::start(&bin, &[]).await?;
-                Server::on_local(cluster).await
-            }
-            Target::Docker => Err(ProvisionError::Docker(
-                "this build grades on a local cluster or an existing server only; use `--db local` or `--db postgres://...`".into(),
-            )),
+            Target::Local => local().await,
+            Target::Docker => Server::on_docker(container).await,
             Target::Url(url) => Server::on_url(url).await,
+            Target::Auto => {
+                let why = match docker::ping(docker::PING_LIMIT).await {
+                    Ok(()) => match Server::on_docker(container).await {
+                        Ok(mut server) => {
+                            server.choice = Some(format!("using Docker ({})", container.image));
+                            return Ok(server);
+                        }
+                        Err(e) => format!("Docker could not provide a server: {e}"),
+                    },
+                    Err(e) => e.to_string(),
+                };
+                let mut server = local().await?;
+                server.choice = Some(format!("using {} ({why})", server.description));
+                Ok(server)
+            }
         }
+    }
+
+    async fn on_docker(choice: &DockerChoice) -> Result<Server, ProvisionError> {
+        let password = random_token(24);
+        let mut container =
+            DockerServer::start(&choice.image, &choice.container, &password).await?;
+        let mut admin = Config::new();
+        admin
+            .host(&container.host)
+            .port(container.port)
+            .user("postgres")
+            .password(password.as_bytes())
+            .dbname("postgres")
+            .options(PINNED_OPTIONS)
+            .connect_timeout(Duration::from_secs(10));
+        let major = match connect(&admin).await {
+            Ok(client) => client
+                .query_one(
+                    "SELECT current_setting('server_version_num')::int / 10000",
+                    &[],
+                )
+                .await
+                .map(|row| row.get::<_, i32>(0) as u32)
+                .unwrap_or(0),
+            Err(_) => 0,
+        };
+        if major == 0 {
+            container.remove().await;
+            return Err(ProvisionError::Docker(format!(
+                "the container from `{}` accepted a connection but not a query",
+                choice.image
+            )));
+        }
+        let mut server = Server {
+            backing: Backing::Docker(Box::new(container)),
+            admin,
+            student_role: STUDENT_ROLE_LOCAL.into(),
+            student_password: Some(random_token(24)),
+            created_role: false,
+            prefix: format!("sqlgrade_{}", random_token(6)),
+            databases: Vec::new(),
+            major,
+            description: format!("a PostgreSQL {major} container ({})", choice.image),
+            choice: None,
+        };
+        if let Err(e) = server.create_student_role().await {
+            server.close().await;
+            return Err(e);
+        }
+        Ok(server)
     }
 
     /// Wraps a running local cluster.
@@ -132,6 +209,7 @@ impl Server {
             databases: Vec::new(),
             major,
             description,
+            choice: None,
         };
         server.create_student_role().await?;
         Ok(server)
@@ -170,6 +248,7 @@ impl Server {
             databases: Vec::new(),
             major: major as u32,
             description: format!("the server at {}", redact(url)),
+            choice: None,
         };
         server.create_student_role().await?;
         Ok(server)
@@ -295,8 +374,10 @@ impl Server {
                 }
             }
         }
-        if let Backing::Local(cluster) = &mut self.backing {
-            cluster.stop();
+        match &mut self.backing {
+            Backing::Local(cluster) => cluster.stop(),
+            Backing::Docker(container) => container.remove().await,
+            Backing::External => {}
         }
     }
 
@@ -304,7 +385,7 @@ impl Server {
     pub fn local(&self) -> Option<&LocalCluster> {
         match &self.backing {
             Backing::Local(c) => Some(c),
-            Backing::External => None,
+            _ => None,
         }
     }
 }

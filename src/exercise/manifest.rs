@@ -25,6 +25,9 @@ pub struct Header {
     /// The PostgreSQL major version the course targets.
     #[serde(default = "default_postgres")]
     pub postgres: u32,
+    /// The container image for `--db docker` (default `postgres:<postgres>`).
+    #[serde(default)]
+    pub image: Option<String>,
     /// Per-statement time limit in seconds.
     #[serde(default = "default_statement_timeout")]
     pub statement_timeout: f64,

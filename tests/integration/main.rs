@@ -3,6 +3,7 @@
 
 mod support;
 
+mod docker;
 mod grading;
 mod lifecycle;
 mod splitter;

@@ -1,0 +1,304 @@
+//! PostgreSQL in a container through testcontainers: finding an engine that answers,
+//! starting the image tuned for throwaway use, waiting until it accepts a real connection,
+//! and removing the container on every way out.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use testcontainers::core::{IntoContainerPort, Mount};
+use testcontainers::runners::AsyncRunner;
+use testcontainers::{ContainerAsync, ImageExt};
+use testcontainers_modules::postgres::Postgres;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use super::ProvisionError;
+
+/// The image used when neither the command line, the environment nor the exercise names one.
+pub const DEFAULT_IMAGE: &str = "postgres:14";
+
+/// How long `auto` waits for an engine to answer before choosing the local cluster.
+pub const PING_LIMIT: Duration = Duration::from_millis(800);
+
+/// How long an image may take to become ready.
+const READY_LIMIT: Duration = Duration::from_secs(90);
+
+/// Label on every container sqlgrade starts.
+pub const LABEL: &str = "org.sqlgrade.run";
+
+/// Where the engine listens: a Unix socket or a TCP address.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Endpoint {
+    Unix(PathBuf),
+    Tcp(String),
+}
+
+impl std::fmt::Display for Endpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Endpoint::Unix(p) => write!(f, "unix://{}", p.display()),
+            Endpoint::Tcp(a) => write!(f, "tcp://{a}"),
+        }
+    }
+}
+
+/// The engine's endpoint: `DOCKER_HOST`, else the first socket that exists of the usual ones.
+pub fn endpoint() -> Endpoint {
+    if let Ok(host) = std::env::var("DOCKER_HOST")
+        && !host.is_empty()
+    {
+        if let Some(path) = host.strip_prefix("unix://") {
+            return Endpoint::Unix(PathBuf::from(path));
+        }
+        if let Some(addr) = host.strip_prefix("tcp://") {
+            return Endpoint::Tcp(addr.trim_end_matches('/').to_string());
+        }
+    }
+    let mut candidates = vec![PathBuf::from("/var/run/docker.sock")];
+    if let Some(home) = std::env::var_os("HOME") {
+        candidates.push(PathBuf::from(&home).join(".docker/run/docker.sock"));
+        candidates.push(PathBuf::from(&home).join(".colima/default/docker.sock"));
+    }
+    if let Some(run) = std::env::var_os("XDG_RUNTIME_DIR") {
+        candidates.push(PathBuf::from(run).join("docker.sock"));
+    }
+    let first = candidates[0].clone();
+    Endpoint::Unix(candidates.into_iter().find(|p| p.exists()).unwrap_or(first))
+}
+
+/// Sends one HTTP request to the engine and returns the response's status line and body.
+async fn request(endpoint: &Endpoint, method: &str, path: &str) -> std::io::Result<String> {
+    let text = format!("{method} {path} HTTP/1.1\r\nHost: docker\r\nConnection: close\r\n\r\n");
+    let mut response = Vec::new();
+    match endpoint {
+        Endpoint::Unix(p) => {
+            let mut s = tokio::net::UnixStream::connect(p).await?;
+            s.write_all(text.as_bytes()).await?;
+            s.read_to_end(&mut response).await?;
+        }
+        Endpoint::Tcp(a) => {
+            let mut s = tokio::net::TcpStream::connect(a).await?;
+            s.write_all(text.as_bytes()).await?;
+            s.read_to_end(&mut response).await?;
+        }
+    }
+    Ok(String::from_utf8_lossy(&response).into_owned())
+}
+
+/// Asks the engine whether it is there, within `limit`.
+pub async fn ping(limit: Duration) -> Result<(), ProvisionError> {
+    let at = endpoint();
+    let answer = tokio::time::timeout(limit, request(&at, "GET", "/_ping")).await;
+    match answer {
+        Ok(Ok(text)) if text.starts_with("HTTP/1.1 200") || text.starts_with("HTTP/1.0 200") => {
+            Ok(())
+        }
+        Ok(Ok(text)) => Err(ProvisionError::Docker(format!(
+            "the Docker engine at {at} answered `{}`",
+            text.lines().next().unwrap_or("").trim()
+        ))),
+        Ok(Err(e)) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+            Err(ProvisionError::Docker(format!(
+                "permission denied on the Docker socket {at}: add your user to the `docker` group, or use `--db local`"
+            )))
+        }
+        Ok(Err(e)) => Err(ProvisionError::Docker(format!(
+            "no Docker engine answers at {at} ({e}): start Docker, or use `--db local`"
+        ))),
+        Err(_) => Err(ProvisionError::Docker(format!(
+            "the Docker engine at {at} did not answer within {} ms: start Docker, or use `--db local`",
+            limit.as_millis()
+        ))),
+    }
+}
+
+/// Removes a container by name, whatever its state; for runs interrupted while their
+/// container was still starting, before testcontainers handed it over.
+pub async fn force_remove(name: &str) {
+    let path = format!("/containers/{name}?force=true&v=true");
+    let _ = tokio::time::timeout(
+        Duration::from_secs(10),
+        request(&endpoint(), "DELETE", &path),
+    )
+    .await;
+}
+
+/// A fresh container name, unique to this run.
+pub fn container_name() -> String {
+    use rand::RngExt;
+    let suffix: u32 = rand::rng().random();
+    format!("sqlgrade-{}-{suffix:08x}", std::process::id())
+}
+
+/// Splits `NAME[:TAG]`, where a `:` before the last `/` belongs to a registry's port.
+pub fn split_image(image: &str) -> (String, String) {
+    let slash = image.rfind('/').map_or(0, |p| p + 1);
+    match image[slash..].rfind(':') {
+        Some(p) => (
+            image[..slash + p].to_string(),
+            image[slash + p + 1..].to_string(),
+        ),
+        None => (image.to_string(), "latest".to_string()),
+    }
+}
+
+/// A running PostgreSQL container.
+#[derive(Debug)]
+pub struct DockerServer {
+    container: Option<ContainerAsync<Postgres>>,
+    pub host: String,
+    pub port: u16,
+    pub password: String,
+    pub image: String,
+}
+
+impl DockerServer {
+    /// Starts `image` as container `name`, tuned for a throwaway server, and waits until
+    /// it accepts a real connection.
+    pub async fn start(
+        image: &str,
+        name: &str,
+        password: &str,
+    ) -> Result<DockerServer, ProvisionError> {
+        ping(Duration::from_secs(5)).await?;
+        let (repo, tag) = split_image(image);
+        let request = Postgres::default()
+            .with_password(password)
+            .with_name(repo)
+            .with_tag(tag)
+            // Replaces the module's own `-c fsync=off` with everything a throwaway server wants.
+            .with_cmd([
+                "-c",
+                "fsync=off",
+                "-c",
+                "synchronous_commit=off",
+                "-c",
+                "full_page_writes=off",
+                "-c",
+                "max_connections=100",
+            ])
+            .with_env_var("PGDATA", "/var/lib/postgresql/data/pgdata")
+            .with_mount(Mount::tmpfs_mount("/var/lib/postgresql/data"))
+            .with_container_name(name)
+            .with_label(LABEL, name)
+            .with_startup_timeout(READY_LIMIT);
+        let container = request
+            .start()
+            .await
+            .map_err(|e| describe_start_error(image, &e))?;
+        let host = container
+            .get_host()
+            .await
+            .map_err(|e| {
+                ProvisionError::Docker(format!("cannot read the container's address: {e}"))
+            })?
+            .to_string();
+        let port = container
+            .get_host_port_ipv4(5432.tcp())
+            .await
+            .map_err(|e| {
+                ProvisionError::Docker(format!("the container does not publish port 5432: {e}"))
+            })?;
+        let server = DockerServer {
+            container: Some(container),
+            host,
+            port,
+            password: password.to_string(),
+            image: image.to_string(),
+        };
+        server.wait_ready().await?;
+        Ok(server)
+    }
+
+    /// The official image restarts once after initialising; wait for a real connection.
+    async fn wait_ready(&self) -> Result<(), ProvisionError> {
+        let started = Instant::now();
+        loop {
+            let mut config = tokio_postgres::Config::new();
+            config
+                .host(&self.host)
+                .port(self.port)
+                .user("postgres")
+                .password(self.password.as_bytes())
+                .dbname("postgres")
+                .connect_timeout(Duration::from_secs(2));
+            if let Ok((client, conn)) = config.connect(tokio_postgres::NoTls).await {
+                let task = tokio::spawn(conn);
+                let ok = client.simple_query("SELECT 1").await.is_ok();
+                drop(client);
+                let _ = task.await;
+                if ok {
+                    return Ok(());
+                }
+            }
+            if started.elapsed() > READY_LIMIT {
+                return Err(ProvisionError::Docker(format!(
+                    "the container from `{}` did not accept connections within {} s",
+                    self.image,
+                    READY_LIMIT.as_secs()
+                )));
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Removes the container and its data.
+    pub async fn remove(&mut self) {
+        if let Some(container) = self.container.take() {
+            let _ = container.rm().await;
+        }
+    }
+}
+
+fn describe_start_error(image: &str, e: &testcontainers::TestcontainersError) -> ProvisionError {
+    let text = e.to_string();
+    let lower = text.to_lowercase();
+    let why = if lower.contains("pull")
+        || lower.contains("no such image")
+        || lower.contains("not found")
+    {
+        format!("the image `{image}` is not on this machine and could not be pulled")
+    } else if lower.contains("not ready")
+        || lower.contains("timeout")
+        || lower.contains("timed out")
+    {
+        format!(
+            "the container from `{image}` did not become ready within {} s",
+            READY_LIMIT.as_secs()
+        )
+    } else if lower.contains("permission denied") {
+        "permission denied on the Docker socket: add your user to the `docker` group, or use `--db local`".to_string()
+    } else {
+        format!("cannot start `{image}`")
+    };
+    // The cause on the same line, shortened: engine messages can be long.
+    let cause: String = text
+        .lines()
+        .next()
+        .unwrap_or("")
+        .chars()
+        .take(300)
+        .collect();
+    ProvisionError::Docker(format!("{why} ({cause})"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn image_names_split_at_the_tag_not_the_registry_port() {
+        assert_eq!(split_image("postgres:14"), ("postgres".into(), "14".into()));
+        assert_eq!(
+            split_image("postgres"),
+            ("postgres".into(), "latest".into())
+        );
+        assert_eq!(
+            split_image("registry:5000/team/pg:15-local"),
+            ("registry:5000/team/pg".into(), "15-local".into())
+        );
+        assert_eq!(
+            split_image("registry:5000/pg"),
+            ("registry:5000/pg".into(), "latest".into())
+        );
+    }
+}

@@ -1,0 +1,322 @@
+//! The container path, against an image built from this machine's PostgreSQL by
+//! `scripts/build-test-image.sh` and named by `SQLGRADE_TEST_IMAGE`. Under CI the variable
+//! must be set and every test here runs; elsewhere they say why they did not run.
+
+use std::os::unix::fs::PermissionsExt;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::support::{Run, Submission, course_copy, repo, sqlgrade_in};
+
+/// A private tag of the test image, so that each test can find exactly its containers.
+struct Image {
+    tag: String,
+}
+
+impl Image {
+    fn new() -> Option<Image> {
+        let Ok(base) = std::env::var("SQLGRADE_TEST_IMAGE") else {
+            assert!(
+                std::env::var("CI").is_err(),
+                "SQLGRADE_TEST_IMAGE must be set under CI: .ci/run builds the image"
+            );
+            eprintln!(
+                "SQLGRADE_TEST_IMAGE is not set: run scripts/build-test-image.sh and set it to test the container path"
+            );
+            return None;
+        };
+        let tag = format!(
+            "sqlgrade-test/postgres:t{}-{}",
+            std::process::id(),
+            unique()
+        );
+        docker(&["tag", &base, &tag]);
+        Some(Image { tag })
+    }
+
+    /// Containers created from this tag, running or not. (The `ancestor` filter would
+    /// match by image id, and so every other test's alias of the same image too.)
+    fn containers(&self) -> Vec<String> {
+        let out = docker(&["ps", "-a", "--no-trunc", "--format", "{{.ID}} {{.Image}}"]);
+        out.lines()
+            .filter_map(|l| l.split_once(' '))
+            .filter(|(_, image)| *image == self.tag)
+            .map(|(id, _)| id.to_string())
+            .collect()
+    }
+}
+
+impl Drop for Image {
+    fn drop(&mut self) {
+        let leftovers = self.containers();
+        if !leftovers.is_empty() {
+            let mut args = vec!["rm", "-f"];
+            args.extend(leftovers.iter().map(String::as_str));
+            docker(&args);
+        }
+        docker(&["rmi", &self.tag]);
+    }
+}
+
+fn unique() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64 % 1_000_000_007)
+}
+
+fn docker(args: &[&str]) -> String {
+    let out = Command::new("docker")
+        .args(args)
+        .output()
+        .expect("run docker");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn grade_with(tag: &str, db: &str, dir: &std::path::Path, extra: &[&str]) -> Run {
+    let dir = dir.to_str().expect("path");
+    let mut args = vec![
+        "grade",
+        "01-training-registry",
+        "--db",
+        db,
+        "--image",
+        tag,
+        "--format",
+        "json",
+        "--submission",
+        dir,
+    ];
+    args.extend_from_slice(extra);
+    sqlgrade_in(&repo(), &args)
+}
+
+#[test]
+fn the_reference_scores_full_marks_in_a_container_and_the_container_is_removed() {
+    let Some(image) = Image::new() else { return };
+    let run = grade_with(&image.tag, "docker", Submission::solution().path(), &[]);
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    assert_eq!(run.score(), 100);
+    assert!(image.containers().is_empty(), "a container was left behind");
+}
+
+#[test]
+fn every_task_grades_the_same_in_a_container_as_on_the_local_cluster() {
+    let Some(image) = Image::new() else { return };
+    let document = repo().join("tests/fixtures/document-as-printed");
+    let sub = Submission::solution().with(
+        "04_analysis_queries.sql",
+        "-- task: analysis.long_runs\nSELECT model_name FROM training_runs;\n",
+    );
+    for dir in [document.as_path(), sub.path()] {
+        let local = grade_with(&image.tag, "local", dir, &[]);
+        let docker = grade_with(&image.tag, "docker", dir, &[]);
+        let view = |run: &Run| {
+            let json = run.json();
+            let tasks = json["tasks"].as_array().expect("tasks").clone();
+            let notes = json["notes"].clone();
+            (tasks, notes)
+        };
+        assert_eq!(view(&local), view(&docker), "{}", dir.display());
+        assert_eq!(local.code, docker.code);
+    }
+    assert!(image.containers().is_empty());
+}
+
+#[test]
+fn auto_picks_docker_when_the_engine_answers_and_says_so() {
+    let Some(image) = Image::new() else { return };
+    let run = grade_with(&image.tag, "auto", Submission::solution().path(), &[]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains(&format!("using Docker ({})", image.tag)),
+        "{}",
+        run.stderr
+    );
+    assert!(image.containers().is_empty());
+}
+
+#[test]
+fn the_container_is_removed_when_the_grader_fails() {
+    let Some(image) = Image::new() else { return };
+    let course = course_copy();
+    let seed = course
+        .path()
+        .join("exercises/01-training-registry/setup/seed.sql");
+    std::fs::write(&seed, "SELEC 1;\n").expect("write");
+    let run = sqlgrade_in(
+        course.path(),
+        &[
+            "grade",
+            "01-training-registry",
+            "--db",
+            "docker",
+            "--image",
+            &image.tag,
+        ],
+    );
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("the exercise's setup failed"),
+        "{}",
+        run.stderr
+    );
+    assert!(image.containers().is_empty(), "a container was left behind");
+}
+
+#[test]
+fn sigint_during_grading_leaves_no_container() {
+    let Some(image) = Image::new() else { return };
+    let tmp = tempfile::tempdir().expect("temp dir");
+    std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let sub = Submission::solution().with("02_seed_training_runs.sql", "SELECT pg_sleep(60);\n");
+    let child = Command::new(env!("CARGO_BIN_EXE_sqlgrade"))
+        .args([
+            "grade",
+            "01-training-registry",
+            "--db",
+            "docker",
+            "--timeout",
+            "120",
+            "--image",
+            &image.tag,
+            "--submission",
+        ])
+        .arg(sub.path())
+        .current_dir(repo())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let deadline = Instant::now() + Duration::from_secs(120);
+    // Wait until the container runs the sleeping statement.
+    loop {
+        if let Some(id) = image.containers().first() {
+            let activity = docker(&[
+                "exec",
+                id,
+                "psql",
+                "-h",
+                "/var/run/postgresql",
+                "-U",
+                "postgres",
+                "-Atc",
+                "SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'SELECT pg_sleep%'",
+            ]);
+            if activity.trim() == "1" {
+                break;
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the run never reached its sleeping statement"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT).expect("signal");
+    let out = child.wait_with_output().expect("wait");
+    assert_eq!(
+        out.status.code(),
+        Some(130),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        image.containers().is_empty(),
+        "the container survived SIGINT"
+    );
+}
+
+#[test]
+fn sigint_while_the_container_starts_leaves_no_container() {
+    let Some(image) = Image::new() else { return };
+    let child = Command::new(env!("CARGO_BIN_EXE_sqlgrade"))
+        .args([
+            "grade",
+            "01-training-registry",
+            "--db",
+            "docker",
+            "--image",
+            &image.tag,
+        ])
+        .current_dir(repo())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while image.containers().is_empty() {
+        assert!(Instant::now() < deadline, "no container appeared");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT).expect("signal");
+    let out = child.wait_with_output().expect("wait");
+    assert_eq!(
+        out.status.code(),
+        Some(130),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        image.containers().is_empty(),
+        "the container survived SIGINT during start-up"
+    );
+}
+
+#[test]
+fn a_missing_image_is_one_line_and_exit_code_three() {
+    let Some(image) = Image::new() else { return };
+    let missing = format!("{}-missing", image.tag);
+    let run = grade_with(&missing, "docker", Submission::solution().path(), &[]);
+    assert_eq!(run.code, 3, "{}", run.stderr);
+    let line = run.stderr.trim();
+    assert_eq!(line.lines().count(), 1, "{line}");
+    assert!(
+        line.contains(&format!(
+            "the image `{missing}` is not on this machine and could not be pulled"
+        )),
+        "{line}"
+    );
+}
+
+#[test]
+fn an_engine_that_does_not_answer_is_exit_code_three_and_auto_falls_back() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    // A socket file nobody listens on.
+    let sock = dir.path().join("docker.sock");
+    drop(std::os::unix::net::UnixListener::bind(&sock).expect("bind"));
+    let host = format!("unix://{}", sock.display());
+    let out = Command::new(env!("CARGO_BIN_EXE_sqlgrade"))
+        .args(["grade", "01-training-registry", "--db", "docker"])
+        .current_dir(repo())
+        .env("DOCKER_HOST", &host)
+        .output()
+        .expect("run");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert!(
+        stderr.contains(&format!("no Docker engine answers at {host}")),
+        "{stderr}"
+    );
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+
+    let sub = Submission::solution();
+    let out = Command::new(env!("CARGO_BIN_EXE_sqlgrade"))
+        .args([
+            "grade",
+            "01-training-registry",
+            "--format",
+            "json",
+            "--submission",
+        ])
+        .arg(sub.path())
+        .current_dir(repo())
+        .env("DOCKER_HOST", &host)
+        .output()
+        .expect("run");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("using a local PostgreSQL"), "{stderr}");
+}
