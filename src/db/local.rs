@@ -12,6 +12,8 @@ use super::ProvisionError;
 pub struct PgBin {
     pub dir: PathBuf,
     pub major: u32,
+    /// What `postgres --version` printed.
+    pub version: String,
 }
 
 /// Usual install locations, searched after `--pg-bin` and `PATH`.
@@ -50,8 +52,12 @@ impl PgBin {
         }
         for dir in candidates {
             if dir.join("initdb").is_file() && dir.join("postgres").is_file() {
-                let major = server_major(&dir.join("postgres"))?;
-                return Ok(PgBin { dir, major });
+                let (major, version) = server_version(&dir.join("postgres"))?;
+                return Ok(PgBin {
+                    dir,
+                    major,
+                    version,
+                });
             }
         }
         Err(ProvisionError::NoServerBinaries {
@@ -69,7 +75,7 @@ fn version_of_dir(p: &Path) -> u32 {
         .unwrap_or(0)
 }
 
-fn server_major(postgres: &Path) -> Result<u32, ProvisionError> {
+fn server_version(postgres: &Path) -> Result<(u32, String), ProvisionError> {
     let out = Command::new(postgres)
         .arg("--version")
         .output()
@@ -81,6 +87,7 @@ fn server_major(postgres: &Path) -> Result<u32, ProvisionError> {
     // "postgres (PostgreSQL) 15.18 (Debian 15.18-0+deb12u1)"
     text.split_whitespace()
         .find_map(|w| w.split('.').next()?.parse().ok())
+        .map(|major| (major, text.trim().to_string()))
         .ok_or_else(|| {
             ProvisionError::Start(format!(
                 "cannot read the version of `{}`",
@@ -92,9 +99,9 @@ fn server_major(postgres: &Path) -> Result<u32, ProvisionError> {
 /// The user that runs the server: ourselves, or an unprivileged account when we are root
 /// (`initdb` and `postgres` refuse to run as root).
 #[derive(Debug, Clone, Copy)]
-struct RunAs {
-    uid: u32,
-    gid: u32,
+pub(super) struct RunAs {
+    pub(super) uid: u32,
+    pub(super) gid: u32,
 }
 
 fn run_as() -> Result<Option<RunAs>, ProvisionError> {
@@ -151,32 +158,7 @@ impl LocalCluster {
             })?;
         }
         let data = root.join("data");
-        let initdb = command(&bin.dir.join("initdb"), who)
-            .arg("-D")
-            .arg(&data)
-            .args([
-                "-U",
-                "postgres",
-                "-A",
-                "trust",
-                "-E",
-                "UTF8",
-                "--locale=C",
-                "--no-sync",
-                "--no-instructions",
-            ])
-            .stdin(Stdio::null())
-            .output()
-            .map_err(|e| ProvisionError::Spawn {
-                what: "initdb".into(),
-                source: e,
-            })?;
-        if !initdb.status.success() {
-            return Err(ProvisionError::Start(format!(
-                "initdb failed: {}",
-                String::from_utf8_lossy(&initdb.stderr).trim()
-            )));
-        }
+        super::initdb::make_data_dir(bin, &data, who)?;
         let log_path = root.join("server.log");
         let log = std::fs::File::create(&log_path)
             .map_err(|e| ProvisionError::Start(format!("cannot create the server log: {e}")))?;
@@ -299,7 +281,7 @@ impl Drop for LocalCluster {
     }
 }
 
-fn command(program: &Path, who: Option<RunAs>) -> Command {
+pub(super) fn command(program: &Path, who: Option<RunAs>) -> Command {
     use std::os::unix::process::CommandExt;
     let mut cmd = Command::new(program);
     if let Some(w) = who {

@@ -2,6 +2,7 @@
 //! scratch databases, and the narrow [`Session`] the runner talks through.
 
 pub mod docker;
+mod initdb;
 pub mod local;
 pub mod server;
 mod session;

@@ -190,3 +190,59 @@ fn ctrl_c_removes_the_server_and_its_directory() {
 fn sigterm_removes_the_server_and_its_directory() {
     interrupt_with(nix::sys::signal::Signal::SIGTERM);
 }
+
+/// Runs a full grade of the reference with `TMPDIR` set to `tmp`.
+fn grade_in_tmp(tmp: &std::path::Path) -> i32 {
+    let sub = Submission::solution();
+    let out = Command::new(env!("CARGO_BIN_EXE_sqlgrade"))
+        .args([
+            "grade",
+            "01-training-registry",
+            "--db",
+            "local",
+            "--submission",
+        ])
+        .arg(sub.path())
+        .current_dir(repo())
+        .env("TMPDIR", tmp)
+        .output()
+        .expect("run");
+    out.status.code().unwrap_or(-1)
+}
+
+#[test]
+fn a_cached_initdb_is_made_once_and_reused() {
+    let tmp = tempfile::tempdir().expect("temp dir");
+    std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    assert_eq!(grade_in_tmp(tmp.path()), 0);
+    let uid = nix::unistd::geteuid().as_raw();
+    let root = tmp.path().join(format!("sqlgrade-initdb-{uid}"));
+    let entries: Vec<_> = std::fs::read_dir(&root)
+        .expect("cache root")
+        .map(|e| e.expect("entry").path())
+        .collect();
+    assert_eq!(entries.len(), 1, "{entries:?}");
+    assert!(entries[0].join("complete").is_file());
+    assert!(entries[0].join("data/PG_VERSION").is_file());
+    let mode = std::fs::metadata(&root).expect("meta").permissions().mode();
+    assert_eq!(mode & 0o777, 0o700, "the cache must be private");
+    // The second run copies from it and grades the same.
+    assert_eq!(grade_in_tmp(tmp.path()), 0);
+    assert_eq!(std::fs::read_dir(&root).expect("cache root").count(), 1);
+}
+
+#[test]
+fn a_cache_directory_open_to_others_is_not_used() {
+    let tmp = tempfile::tempdir().expect("temp dir");
+    std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let uid = nix::unistd::geteuid().as_raw();
+    let root = tmp.path().join(format!("sqlgrade-initdb-{uid}"));
+    std::fs::create_dir(&root).expect("mkdir");
+    std::fs::set_permissions(&root, std::fs::Permissions::from_mode(0o777)).expect("chmod");
+    assert_eq!(grade_in_tmp(tmp.path()), 0);
+    assert_eq!(
+        std::fs::read_dir(&root).expect("cache root").count(),
+        0,
+        "an open cache was written to"
+    );
+}
