@@ -19,8 +19,17 @@ pub const DEFAULT_IMAGE: &str = "postgres:14";
 /// How long `auto` waits for an engine to answer before choosing the local cluster.
 pub const PING_LIMIT: Duration = Duration::from_millis(800);
 
-/// How long an image may take to become ready.
+/// How long an image may take to become ready, unless `SQLGRADE_READY_TIMEOUT` (seconds)
+/// says otherwise.
 const READY_LIMIT: Duration = Duration::from_secs(90);
+
+fn ready_limit() -> Duration {
+    std::env::var("SQLGRADE_READY_TIMEOUT")
+        .ok()
+        .and_then(|v| v.parse::<f64>().ok())
+        .filter(|v| v.is_finite() && *v > 0.0)
+        .map_or(READY_LIMIT, Duration::from_secs_f64)
+}
 
 /// Label on every container sqlgrade starts.
 pub const LABEL: &str = "org.sqlgrade.run";
@@ -180,11 +189,15 @@ impl DockerServer {
             .with_mount(Mount::tmpfs_mount("/var/lib/postgresql/data"))
             .with_container_name(name)
             .with_label(LABEL, name)
-            .with_startup_timeout(READY_LIMIT);
-        let container = request
-            .start()
-            .await
-            .map_err(|e| describe_start_error(image, &e))?;
+            .with_startup_timeout(ready_limit());
+        let container = match request.start().await {
+            Ok(c) => c,
+            Err(e) => {
+                // A container that never became ready may still exist.
+                force_remove(name).await;
+                return Err(describe_start_error(image, &e));
+            }
+        };
         let host = container
             .get_host()
             .await
@@ -230,11 +243,11 @@ impl DockerServer {
                     return Ok(());
                 }
             }
-            if started.elapsed() > READY_LIMIT {
+            if started.elapsed() > ready_limit() {
                 return Err(ProvisionError::Docker(format!(
                     "the container from `{}` did not accept connections within {} s",
                     self.image,
-                    READY_LIMIT.as_secs()
+                    ready_limit().as_secs_f64()
                 )));
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
@@ -263,7 +276,7 @@ fn describe_start_error(image: &str, e: &testcontainers::TestcontainersError) ->
     {
         format!(
             "the container from `{image}` did not become ready within {} s",
-            READY_LIMIT.as_secs()
+            ready_limit().as_secs_f64()
         )
     } else if lower.contains("permission denied") {
         "permission denied on the Docker socket: add your user to the `docker` group, or use `--db local`".to_string()

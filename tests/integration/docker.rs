@@ -228,8 +228,9 @@ fn sigint_during_grading_leaves_no_container() {
     );
 }
 
-#[test]
-fn sigint_while_the_container_starts_leaves_no_container() {
+/// Interrupts a run with `signal` as soon as its container exists, before testcontainers
+/// has handed it over, and checks that nothing is left.
+fn interrupt_while_starting(signal: nix::sys::signal::Signal) {
     let Some(image) = Image::new() else { return };
     let child = Command::new(env!("CARGO_BIN_EXE_sqlgrade"))
         .args([
@@ -251,7 +252,7 @@ fn sigint_while_the_container_starts_leaves_no_container() {
         std::thread::sleep(Duration::from_millis(20));
     }
     let pid = nix::unistd::Pid::from_raw(child.id() as i32);
-    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT).expect("signal");
+    nix::sys::signal::kill(pid, signal).expect("signal");
     let out = child.wait_with_output().expect("wait");
     assert_eq!(
         out.status.code(),
@@ -261,8 +262,18 @@ fn sigint_while_the_container_starts_leaves_no_container() {
     );
     assert!(
         image.containers().is_empty(),
-        "the container survived SIGINT during start-up"
+        "the container survived {signal} during start-up"
     );
+}
+
+#[test]
+fn sigint_while_the_container_starts_leaves_no_container() {
+    interrupt_while_starting(nix::sys::signal::Signal::SIGINT);
+}
+
+#[test]
+fn sigterm_while_the_container_starts_leaves_no_container() {
+    interrupt_while_starting(nix::sys::signal::Signal::SIGTERM);
 }
 
 #[test]
@@ -319,4 +330,81 @@ fn an_engine_that_does_not_answer_is_exit_code_three_and_auto_falls_back() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{stderr}");
     assert!(stderr.contains("using a local PostgreSQL"), "{stderr}");
+}
+
+#[test]
+fn an_image_that_never_becomes_ready_is_exit_code_three_and_removed() {
+    let Some(image) = Image::new() else { return };
+    // The same files, but an entrypoint that never starts a server.
+    let stuck = Image {
+        tag: format!("{}-stuck", image.tag),
+    };
+    let holder = format!("sqlgrade-stuck-{}", unique());
+    docker(&["create", "--name", &holder, &image.tag]);
+    docker(&[
+        "commit",
+        "--change",
+        r#"ENTRYPOINT ["/bin/sh", "-c", "while :; do :; done"]"#,
+        "--change",
+        "CMD []",
+        &holder,
+        &stuck.tag,
+    ]);
+    docker(&["rm", "-f", &holder]);
+    let out = Command::new(env!("CARGO_BIN_EXE_sqlgrade"))
+        .args([
+            "grade",
+            "01-training-registry",
+            "--db",
+            "docker",
+            "--image",
+            &stuck.tag,
+        ])
+        .current_dir(repo())
+        .env("SQLGRADE_READY_TIMEOUT", "3")
+        .output()
+        .expect("run");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "the container from `{}` did not become ready within 3 s",
+            stuck.tag
+        )),
+        "{stderr}"
+    );
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    assert!(
+        stuck.containers().is_empty(),
+        "the stuck container was left behind"
+    );
+}
+
+#[test]
+fn a_socket_without_permission_is_exit_code_three() {
+    use std::os::unix::process::CommandExt;
+    let Some(_image) = Image::new() else { return };
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!("needs root to run the grader as another user");
+        return;
+    }
+    let sqlgrade::db::docker::Endpoint::Unix(socket) = sqlgrade::db::docker::endpoint() else {
+        eprintln!("the engine listens on TCP; no socket permission to test");
+        return;
+    };
+    let out = Command::new(env!("CARGO_BIN_EXE_sqlgrade"))
+        .args(["grade", "01-training-registry", "--db", "docker"])
+        .current_dir(repo())
+        .env("DOCKER_HOST", format!("unix://{}", socket.display()))
+        .uid(65534)
+        .gid(65534)
+        .output()
+        .expect("run as nobody");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert!(
+        stderr.contains("permission denied on the Docker socket"),
+        "{stderr}"
+    );
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
 }
