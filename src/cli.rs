@@ -62,9 +62,17 @@ enum Sub {
         submission: Option<PathBuf>,
         #[arg(long, value_enum, default_value = "human")]
         format: FormatArg,
-        /// Time limit per statement, in seconds (default: the exercise's).
+        /// Write the report to FILE (atomically: a killed run never leaves half a file).
+        #[arg(long, value_name = "FILE")]
+        output: Option<PathBuf>,
+        /// Time limit for a task (one file and its checks), in seconds (default: the
+        /// exercise's `task_timeout`, 60).
         #[arg(long, value_name = "SECS")]
         timeout: Option<f64>,
+        /// Time limit for one statement, in seconds (default: the exercise's
+        /// `statement_timeout`, 10).
+        #[arg(long, value_name = "SECS")]
+        statement_timeout: Option<f64>,
         #[command(flatten)]
         db: DbArgs,
     },
@@ -105,17 +113,19 @@ where
             exercise,
             submission,
             format,
+            output,
             timeout,
+            statement_timeout,
             db,
         } => {
-            let timeout = match timeout {
-                Some(t) if !(t > 0.0 && t.is_finite()) => {
-                    return Err(UsageError::Invalid(format!(
-                        "--timeout must be a positive number of seconds, not {t}"
-                    )));
-                }
-                t => t.map(Duration::from_secs_f64),
+            let seconds = |flag: &str, value: Option<f64>| match value {
+                Some(t) if !(t > 0.0 && t.is_finite()) => Err(UsageError::Invalid(format!(
+                    "{flag} must be a positive number of seconds, not {t}"
+                ))),
+                t => Ok(t.map(Duration::from_secs_f64)),
             };
+            let timeout = seconds("--timeout", timeout)?;
+            let statement_timeout = seconds("--statement-timeout", statement_timeout)?;
             Plan {
                 command: Command::Grade,
                 exercise: Some(exercise),
@@ -124,7 +134,9 @@ where
                     FormatArg::Human => Format::Human,
                     FormatArg::Json => Format::Json,
                 },
+                output,
                 timeout,
+                statement_timeout,
                 target: db_target(&db.db)?,
                 image: db.image,
                 pg_bin: db.pg_bin,
@@ -137,7 +149,9 @@ where
             exercise: Some(exercise),
             submission: None,
             format: Format::Human,
+            output: None,
             timeout: None,
+            statement_timeout: None,
             target: db_target(&db.db)?,
             image: db.image,
             pg_bin: db.pg_bin,
@@ -149,7 +163,9 @@ where
             exercise: None,
             submission: None,
             format: Format::Human,
+            output: None,
             timeout: None,
+            statement_timeout: None,
             target: Target::Auto,
             image: None,
             pg_bin: None,

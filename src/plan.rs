@@ -25,7 +25,11 @@ pub struct Plan {
     pub exercise: Option<String>,
     pub submission: Option<PathBuf>,
     pub format: Format,
+    /// Where the report goes instead of standard output, written atomically.
+    pub output: Option<PathBuf>,
+    /// Per task.
     pub timeout: Option<Duration>,
+    pub statement_timeout: Option<Duration>,
     pub target: Target,
     pub image: Option<String>,
     pub pg_bin: Option<PathBuf>,
@@ -99,10 +103,14 @@ impl Plan {
             );
             return exit::USAGE;
         }
+        let header = &exercise.manifest.exercise;
         let limits = Limits {
-            statement: self.timeout.unwrap_or_else(|| {
-                Duration::from_secs_f64(exercise.manifest.exercise.statement_timeout)
-            }),
+            statement: self
+                .statement_timeout
+                .unwrap_or_else(|| Duration::from_secs_f64(header.statement_timeout)),
+            task: self
+                .timeout
+                .unwrap_or_else(|| Duration::from_secs_f64(header.task_timeout)),
             ..Limits::default()
         };
         let container = DockerChoice {
@@ -151,6 +159,10 @@ impl Plan {
                 return INTERRUPTED;
             }
             Some(Err(e)) => {
+                // A server lost for good: report what was graded before it went.
+                if !report.tasks.is_empty() && self.command == Command::Grade {
+                    let _ = self.emit(&report);
+                }
                 print_error(&e);
                 return e.exit_code();
             }
@@ -159,17 +171,35 @@ impl Plan {
         match self.command {
             Command::Bless => bless(&exercise, graded, &report),
             _ => {
-                let text = match self.format {
-                    Format::Human => render_terminal(&report, use_colour()),
-                    Format::Json => render_json(&report),
-                };
-                let mut stdout = std::io::stdout().lock();
-                let _ = writeln!(stdout, "{}", text.trim_end());
+                if let Err(e) = self.emit(&report) {
+                    eprintln!("error: {e}");
+                    return exit::USAGE;
+                }
                 if report.passed() {
                     exit::PASSED
                 } else {
                     exit::FAILED
                 }
+            }
+        }
+    }
+}
+
+impl Plan {
+    /// Renders the report to `--output` (atomically) or to standard output.
+    fn emit(&self, report: &Report) -> Result<(), String> {
+        let to_terminal = self.output.is_none() && use_colour();
+        let text = match self.format {
+            Format::Human => render_terminal(report, to_terminal),
+            Format::Json => render_json(report),
+        };
+        let text = format!("{}\n", text.trim_end());
+        match &self.output {
+            Some(path) => write_atomically(path, &text)
+                .map_err(|e| format!("cannot write `{}`: {e}", path.display())),
+            None => {
+                let mut stdout = std::io::stdout().lock();
+                stdout.write_all(text.as_bytes()).map_err(|e| e.to_string())
             }
         }
     }

@@ -321,6 +321,19 @@ impl Server {
                 .map_err(|e| self.prepare_error(&e))?;
             self.created_role = true;
         }
+        // Server-side backstops. temp_file_limit is a superuser setting, so the student
+        // cannot raise it; the timeouts only matter if the grader itself dies, since the
+        // client enforces the real limits. An administrator without superuser rights on
+        // an existing server cannot set all of these, and grading goes on without them.
+        let role = quote_ident(&self.student_role);
+        for setting in [
+            format!("ALTER ROLE {role} CONNECTION LIMIT 32"),
+            format!("ALTER ROLE {role} SET temp_file_limit = '1GB'"),
+            format!("ALTER ROLE {role} SET statement_timeout = '5min'"),
+            format!("ALTER ROLE {role} SET idle_in_transaction_session_timeout = '10min'"),
+        ] {
+            let _ = client.batch_execute(&setting).await;
+        }
         Ok(())
     }
 

@@ -3,7 +3,7 @@
 //! client-enforced time limit and row and byte caps.
 
 use std::future::Future;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
 use tokio_postgres::{Client, NoTls, SimpleQueryMessage};
@@ -62,11 +62,17 @@ impl SqlFailure {
     }
 }
 
-/// Per-statement limits enforced by the client.
+/// Limits enforced by the client: the student may `SET statement_timeout = 0`, so the
+/// server's own settings cannot be trusted to stop anything.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
+    /// For one statement.
     pub statement: Duration,
+    /// For one file and the checks of its tasks.
+    pub task: Duration,
+    /// Rows of one result.
     pub max_rows: usize,
+    /// Bytes of one result (values plus one per value).
     pub max_bytes: usize,
 }
 
@@ -74,16 +80,30 @@ impl Default for Limits {
     fn default() -> Self {
         Limits {
             statement: Duration::from_secs(10),
+            task: Duration::from_secs(60),
             max_rows: 100_000,
             max_bytes: 64 * 1024 * 1024,
         }
     }
 }
 
+/// How long the grader's own commands (savepoints, RESET, ROLLBACK) may take; they are
+/// never starved by a task's exhausted time.
+const CONTROL_LIMIT: Duration = Duration::from_secs(10);
+
+/// How long the server gets to stop after a cancel request before the connection is
+/// given up as lost.
+const CANCEL_GRACE: Duration = Duration::from_secs(5);
+
 /// What the runner needs from a connection.
 pub trait Session {
-    /// Runs one statement (or a trusted batch) and returns its last result.
+    /// Runs one statement of the student's or a check's, within the statement limit and
+    /// what is left of the task's time, and returns its last result.
     fn run(&mut self, sql: &str) -> impl Future<Output = Result<Outcome, SqlFailure>> + Send;
+    /// Runs the grader's own command (a savepoint, a RESET), whatever the task's time.
+    fn control(&mut self, sql: &str) -> impl Future<Output = Result<Outcome, SqlFailure>> + Send;
+    /// Starts a task's time budget; `None` ends it.
+    fn set_deadline(&mut self, deadline: Option<Instant>);
     /// Asks the server to parse `sql` without running it; fails when it holds more than
     /// one command, among other errors.
     fn parse_only(&mut self, sql: &str) -> impl Future<Output = Result<(), SqlFailure>> + Send;
@@ -105,11 +125,56 @@ pub trait Session {
 pub struct PgSession {
     client: Client,
     pub limits: Limits,
+    deadline: Option<Instant>,
 }
 
 impl PgSession {
     pub fn new(client: Client, limits: Limits) -> PgSession {
-        PgSession { client, limits }
+        PgSession {
+            client,
+            limits,
+            deadline: None,
+        }
+    }
+
+    /// The time a student statement may take now, and the limit to name if it runs out.
+    fn budget(&self) -> (Duration, Duration) {
+        match self.deadline {
+            Some(at) => {
+                let left = at.saturating_duration_since(Instant::now());
+                if left < self.limits.statement {
+                    (left, self.limits.task)
+                } else {
+                    (self.limits.statement, self.limits.statement)
+                }
+            }
+            None => (self.limits.statement, self.limits.statement),
+        }
+    }
+
+    /// Runs `work` for at most `budget`; past it, asks the server to cancel and reports
+    /// the statement as timed out after `named`.
+    async fn limited<T>(
+        &self,
+        work: impl Future<Output = Result<T, SqlFailure>>,
+        budget: Duration,
+        named: Duration,
+    ) -> Result<T, SqlFailure> {
+        if budget.is_zero() {
+            return Err(SqlFailure::Timeout(named));
+        }
+        futures_util::pin_mut!(work);
+        tokio::select! {
+            r = &mut work => return r,
+            () = tokio::time::sleep(budget) => {}
+        }
+        let _ = self.client.cancel_token().cancel_query(NoTls).await;
+        match tokio::time::timeout(CANCEL_GRACE, work).await {
+            Ok(_) => Err(SqlFailure::Timeout(named)),
+            Err(_) => Err(SqlFailure::Lost(
+                "the server did not stop a statement after it was cancelled".into(),
+            )),
+        }
     }
 
     pub fn client(&self) -> &Client {
@@ -167,27 +232,22 @@ where
 
 impl Session for PgSession {
     async fn run(&mut self, sql: &str) -> Result<Outcome, SqlFailure> {
-        let limit = self.limits.statement;
-        let this = &*self;
-        let work = this.collect(sql);
-        futures_util::pin_mut!(work);
-        tokio::select! {
-            r = &mut work => return r,
-            () = tokio::time::sleep(limit) => {}
-        }
-        // The student may have set statement_timeout = 0; the limit is ours to enforce.
-        let _ = this.client.cancel_token().cancel_query(NoTls).await;
-        match tokio::time::timeout(Duration::from_secs(5), work).await {
-            Ok(_) => Err(SqlFailure::Timeout(limit)),
-            Err(_) => Err(SqlFailure::Lost(
-                "the server did not stop a statement after it was cancelled".into(),
-            )),
-        }
+        let (budget, named) = self.budget();
+        self.limited(self.collect(sql), budget, named).await
+    }
+
+    async fn control(&mut self, sql: &str) -> Result<Outcome, SqlFailure> {
+        self.limited(self.collect(sql), CONTROL_LIMIT, CONTROL_LIMIT)
+            .await
+    }
+
+    fn set_deadline(&mut self, deadline: Option<Instant>) {
+        self.deadline = deadline;
     }
 
     async fn copy_in(&mut self, sql: &str, data: &[u8]) -> Result<Outcome, SqlFailure> {
         use futures_util::SinkExt;
-        let limit = self.limits.statement;
+        let (budget, named) = self.budget();
         let client = &self.client;
         let work = async {
             let sink = client
@@ -205,35 +265,25 @@ impl Session for PgSession {
                 affected: Some(rows),
             })
         };
-        futures_util::pin_mut!(work);
-        tokio::select! {
-            r = &mut work => return r,
-            () = tokio::time::sleep(limit) => {}
-        }
-        let _ = client.cancel_token().cancel_query(NoTls).await;
-        match tokio::time::timeout(Duration::from_secs(5), work).await {
-            Ok(_) => Err(SqlFailure::Timeout(limit)),
-            Err(_) => Err(SqlFailure::Lost(
-                "the server did not stop a COPY after it was cancelled".into(),
-            )),
-        }
+        self.limited(work, budget, named).await
     }
 
     async fn parse_only(&mut self, sql: &str) -> Result<(), SqlFailure> {
-        let limit = self.limits.statement;
-        match tokio::time::timeout(limit, self.client.prepare(sql)).await {
-            Ok(r) => r.map(|_| ()).map_err(failure),
-            Err(_) => Err(SqlFailure::Timeout(limit)),
-        }
+        let (budget, named) = self.budget();
+        let work = async { self.client.prepare(sql).await.map(|_| ()).map_err(failure) };
+        self.limited(work, budget, named).await
     }
 
     async fn column_types(&mut self, sql: &str) -> Result<Vec<String>, SqlFailure> {
-        let stmt = self.client.prepare(sql).await.map_err(failure)?;
-        Ok(stmt
-            .columns()
-            .iter()
-            .map(|c| c.type_().name().to_string())
-            .collect())
+        let work = async {
+            let stmt = self.client.prepare(sql).await.map_err(failure)?;
+            Ok(stmt
+                .columns()
+                .iter()
+                .map(|c| c.type_().name().to_string())
+                .collect())
+        };
+        self.limited(work, CONTROL_LIMIT, CONTROL_LIMIT).await
     }
 }
 

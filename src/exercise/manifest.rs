@@ -31,6 +31,9 @@ pub struct Header {
     /// Per-statement time limit in seconds.
     #[serde(default = "default_statement_timeout")]
     pub statement_timeout: f64,
+    /// Time limit in seconds for one file and the checks of its tasks.
+    #[serde(default = "default_task_timeout")]
+    pub task_timeout: f64,
 }
 
 fn default_postgres() -> u32 {
@@ -39,6 +42,10 @@ fn default_postgres() -> u32 {
 
 fn default_statement_timeout() -> f64 {
     10.0
+}
+
+fn default_task_timeout() -> f64 {
+    60.0
 }
 
 /// A file the student writes.

@@ -114,6 +114,16 @@ impl Exercise {
             message,
         };
         let m = &self.manifest;
+        for (name, secs) in [
+            ("statement_timeout", m.exercise.statement_timeout),
+            ("task_timeout", m.exercise.task_timeout),
+        ] {
+            if !(secs.is_finite() && secs > 0.0) {
+                return Err(invalid(format!(
+                    "`{name}` must be a positive number of seconds"
+                )));
+            }
+        }
         for (name, files) in &m.setups {
             for f in files {
                 if !self.dir.join(f).is_file() {

@@ -42,13 +42,15 @@ async fn in_savepoint<S: Session>(
     session: &mut S,
     sql: &str,
 ) -> Result<crate::db::Outcome, SqlFailure> {
-    session.run(&format!("SAVEPOINT {CHECK_SAVEPOINT}")).await?;
+    session
+        .control(&format!("SAVEPOINT {CHECK_SAVEPOINT}"))
+        .await?;
     let result = session.run(sql).await;
     if let Err(SqlFailure::Lost(_)) = result {
         return result;
     }
     session
-        .run(&format!(
+        .control(&format!(
             "ROLLBACK TO SAVEPOINT {CHECK_SAVEPOINT}; RELEASE SAVEPOINT {CHECK_SAVEPOINT}"
         ))
         .await?;
@@ -57,10 +59,12 @@ async fn in_savepoint<S: Session>(
 
 /// Column types of `sql`, asked in a savepoint so that a failure leaves nothing behind.
 async fn types_of<S: Session>(session: &mut S, sql: &str, width: usize) -> Vec<String> {
-    let _ = session.run(&format!("SAVEPOINT {CHECK_SAVEPOINT}")).await;
+    let _ = session
+        .control(&format!("SAVEPOINT {CHECK_SAVEPOINT}"))
+        .await;
     let types = session.column_types(sql).await.unwrap_or_default();
     let _ = session
-        .run(&format!(
+        .control(&format!(
             "ROLLBACK TO SAVEPOINT {CHECK_SAVEPOINT}; RELEASE SAVEPOINT {CHECK_SAVEPOINT}"
         ))
         .await;
@@ -271,7 +275,10 @@ pub async fn behaviour<S: Session>(session: &mut S, check: &CheckSpec) -> CheckR
         CheckSpec::Accepts { sql, before, .. } => (sql, before, None),
         _ => return CheckResult::Error("not a behaviour check".into()),
     };
-    if let Err(f) = session.run(&format!("SAVEPOINT {CHECK_SAVEPOINT}")).await {
+    if let Err(f) = session
+        .control(&format!("SAVEPOINT {CHECK_SAVEPOINT}"))
+        .await
+    {
         return sql_problem(&f);
     }
     let mut result = None;
@@ -312,7 +319,7 @@ pub async fn behaviour<S: Session>(session: &mut S, check: &CheckSpec) -> CheckR
         },
     };
     if let Err(f @ SqlFailure::Lost(_)) = session
-        .run(&format!(
+        .control(&format!(
             "ROLLBACK TO SAVEPOINT {CHECK_SAVEPOINT}; RELEASE SAVEPOINT {CHECK_SAVEPOINT}"
         ))
         .await

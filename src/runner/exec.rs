@@ -43,6 +43,8 @@ pub struct FileRun {
     pub notes: Vec<Note>,
     /// Set when the connection was lost: the remaining statements did not run.
     pub lost: Option<String>,
+    /// Set when the task's time ran out: the remaining statements did not run.
+    pub out_of_time: bool,
 }
 
 impl FileRun {
@@ -58,7 +60,13 @@ const STMT_SAVEPOINT: &str = "sqlgrade_stmt";
 
 /// Executes the file's statements on `session`, which must already be inside the
 /// grader's transaction.
-pub async fn run_file<S: Session>(session: &mut S, script: &Script, file: &str) -> FileRun {
+/// The file stops when `deadline` passes.
+pub async fn run_file<S: Session>(
+    session: &mut S,
+    script: &Script,
+    file: &str,
+    deadline: std::time::Instant,
+) -> FileRun {
     let mut run = FileRun::default();
     let mut open_blocks: Vec<usize> = Vec::new(); // byte offsets of the student's BEGINs
     for meta in &script.metas {
@@ -75,6 +83,10 @@ pub async fn run_file<S: Session>(session: &mut S, script: &Script, file: &str) 
         });
     }
     for (index, stmt) in script.code_statements() {
+        if std::time::Instant::now() >= deadline {
+            run.out_of_time = true;
+            break;
+        }
         let start = stmt.start();
         let text = stmt.text(&script.source);
         if let Some(open) = stmt.unterminated {
@@ -125,10 +137,14 @@ pub async fn run_file<S: Session>(session: &mut S, script: &Script, file: &str) 
             return run;
         }
     }
+    if std::time::Instant::now() >= deadline {
+        // The last statement used up the task's time (it was cancelled).
+        run.out_of_time = true;
+    }
     if let Some(&first) = open_blocks.first() {
         // psql ends the session at the end of the file, which rolls the block back.
         let rolled = session
-            .run("ROLLBACK TO SAVEPOINT sqlgrade_txn_1; RELEASE SAVEPOINT sqlgrade_txn_1")
+            .control("ROLLBACK TO SAVEPOINT sqlgrade_txn_1; RELEASE SAVEPOINT sqlgrade_txn_1")
             .await;
         if let Err(SqlFailure::Lost(why)) = rolled {
             run.lost = Some(why);
@@ -186,7 +202,7 @@ async fn map_control<S: Session>(
             }
         }
     };
-    match session.run(&sql).await {
+    match session.control(&sql).await {
         Ok(_) => StmtOutcome::Mapped,
         Err(failure) => {
             // The student released or rolled back past our savepoint; carry on without it.
@@ -237,7 +253,10 @@ async fn run_statement<S: Session>(
         } => stmt.source_offset(crate::script::char_position_to_byte(text, *p)),
         _ => start,
     };
-    if let Err(failure) = session.run(&format!("SAVEPOINT {STMT_SAVEPOINT}")).await {
+    if let Err(failure) = session
+        .control(&format!("SAVEPOINT {STMT_SAVEPOINT}"))
+        .await
+    {
         return StmtOutcome::Failed { failure, at: start };
     }
     if needs_parse_check(text)
@@ -250,7 +269,7 @@ async fn run_statement<S: Session>(
             );
         }
         if let Err(f) = session
-            .run(&format!("ROLLBACK TO SAVEPOINT {STMT_SAVEPOINT}"))
+            .control(&format!("ROLLBACK TO SAVEPOINT {STMT_SAVEPOINT}"))
             .await
         {
             return StmtOutcome::Failed {
@@ -277,7 +296,7 @@ async fn run_statement<S: Session>(
         Ok(outcome) => {
             if !is_savepoint_command(text)
                 && let Err(failure) = session
-                    .run(&format!("RELEASE SAVEPOINT {STMT_SAVEPOINT}"))
+                    .control(&format!("RELEASE SAVEPOINT {STMT_SAVEPOINT}"))
                     .await
             {
                 // Only possible if the statement ended the grader's transaction.
@@ -309,7 +328,7 @@ async fn run_statement<S: Session>(
 
 async fn rollback_statement<S: Session>(session: &mut S) -> Result<(), SqlFailure> {
     session
-        .run(&format!(
+        .control(&format!(
             "ROLLBACK TO SAVEPOINT {STMT_SAVEPOINT}; RELEASE SAVEPOINT {STMT_SAVEPOINT}"
         ))
         .await
@@ -326,14 +345,19 @@ fn explain(failure: SqlFailure, text: &str) -> SqlFailure {
             hint,
             position,
         } if code == "25001" => {
-            let first = text
-                .split_whitespace()
-                .next()
-                .unwrap_or("this statement")
-                .to_uppercase();
+            // "VACUUM cannot run inside a transaction block": the server names the command.
+            let command = message
+                .split_once(" cannot run")
+                .map(|(c, _)| c.to_string())
+                .unwrap_or_else(|| {
+                    text.split_whitespace()
+                        .next()
+                        .unwrap_or("this statement")
+                        .to_uppercase()
+                });
             SqlFailure::Db {
                 message: format!(
-                    "{message}: the grader runs every file inside a transaction, so `{first}` cannot run there and was skipped"
+                    "{message}: the grader runs every file inside a transaction, so `{command}` cannot run there and was skipped"
                 ),
                 code,
                 detail,

@@ -8,6 +8,7 @@ pub mod exec;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
@@ -287,6 +288,28 @@ async fn prepare_setups(
 
 type FileResults = Vec<(TaskResult, Option<Snapshot>)>;
 
+/// How long the grader keeps trying to reach the server after losing a connection; a
+/// server restarting after a crashed backend answers again within a few seconds.
+const RECONNECT_LIMIT: Duration = Duration::from_secs(15);
+
+/// Opens the student's connection, retrying while the server recovers.
+async fn connect_student(server: &Server, db: &str) -> Result<tokio_postgres::Client, RunError> {
+    let started = Instant::now();
+    loop {
+        match crate::db::server::connect(&server.student_config(db)).await {
+            Ok(client) => return Ok(client),
+            Err(e) if started.elapsed() >= RECONNECT_LIMIT => {
+                return Err(RunError::Lost(format!(
+                    "{} (gave up after {} s)",
+                    describe_error(&e),
+                    RECONNECT_LIMIT.as_secs()
+                )));
+            }
+            Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
+        }
+    }
+}
+
 #[allow(clippy::too_many_arguments)]
 async fn grade_file(
     exercise: &Exercise,
@@ -300,15 +323,15 @@ async fn grade_file(
     mode: Mode,
     sink: &mut dyn Sink,
 ) -> Result<FileResults, RunError> {
-    let client = crate::db::server::connect(&server.student_config(db))
-        .await
-        .map_err(|e| RunError::Lost(describe_error(&e)))?;
+    let client = connect_student(server, db).await?;
     let mut session = PgSession::new(client, limits);
     session
-        .run("BEGIN")
+        .control("BEGIN")
         .await
         .map_err(|f| RunError::Lost(f.message()))?;
-    let run = exec::run_file(&mut session, script, file).await;
+    let deadline = Instant::now() + limits.task;
+    session.set_deadline(Some(deadline));
+    let mut run = exec::run_file(&mut session, script, file, deadline).await;
     for note in &run.notes {
         sink.event(&Event::Note(note.clone()));
     }
@@ -329,10 +352,15 @@ async fn grade_file(
     }
     let first_error_at = run.errors().map(|(_, _, at)| at).next();
     let mut out = Vec::new();
-    if run.lost.is_none() {
-        // A student's SET must not change how the grader reads results.
-        if let Err(f) = session.run("RESET ALL").await {
-            return Err(RunError::Lost(f.message()));
+    if run.lost.is_none() && !run.out_of_time {
+        // A student's SET must not change how the grader reads results, nor a function or
+        // temporary table named like one the checks use: the catalog comes first and
+        // temporary objects last.
+        if let Err(f) = session
+            .control("RESET ALL; SET search_path = pg_catalog, public, pg_temp")
+            .await
+        {
+            run.lost = Some(f.message());
         }
     }
     for task in tasks {
@@ -340,6 +368,13 @@ async fn grade_file(
             Some(why) => (
                 vec![CheckResult::Error(format!(
                     "the connection was lost while running `{file}`: {why}"
+                ))],
+                None,
+            ),
+            None if run.out_of_time => (
+                vec![CheckResult::Error(format!(
+                    "timed out after {} s: `{file}` did not finish within the time limit of a task",
+                    limits.task.as_secs_f64()
                 ))],
                 None,
             ),
@@ -362,7 +397,8 @@ async fn grade_file(
         ));
     }
     // Whatever happened, nothing the student did is kept.
-    let _ = session.run("ROLLBACK").await;
+    session.set_deadline(None);
+    let _ = session.control("ROLLBACK").await;
     Ok(out)
 }
 

@@ -184,6 +184,29 @@ mod tests {
         );
     }
 
+    proptest::proptest! {
+        /// Any bytes either read as a script whose statements are slices of the source,
+        /// or fail with a UTF-8 error; never a panic.
+        #[test]
+        fn any_bytes_read_or_fail_cleanly(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..400)) {
+            match Script::from_bytes(Path::new("f.sql"), bytes.clone()) {
+                Ok(s) => {
+                    for st in &s.statements {
+                        for p in &st.pieces {
+                            proptest::prop_assert!(p.start < p.end && p.end <= s.source.len());
+                            proptest::prop_assert!(s.source.is_char_boundary(p.start) && s.source.is_char_boundary(p.end));
+                        }
+                        let _ = s.locate(st.start());
+                    }
+                }
+                Err(e) => {
+                    let utf8_error = matches!(e, ScriptError::NotUtf8 { .. });
+                    proptest::prop_assert!(utf8_error && std::str::from_utf8(&bytes).is_err());
+                }
+            }
+        }
+    }
+
     #[test]
     fn comment_only_file_is_blank() {
         assert!(script("-- nothing here\n/* nor here */\n").is_blank());

@@ -5,5 +5,6 @@ mod support;
 
 mod docker;
 mod grading;
+mod hostile;
 mod lifecycle;
 mod splitter;

@@ -179,3 +179,47 @@ pub fn course_copy() -> tempfile::TempDir {
     }
     dir
 }
+
+/// A temporary directory the unprivileged server user can enter, to use as `TMPDIR` of a
+/// run whose cluster a test wants to find.
+pub fn private_tmp() -> tempfile::TempDir {
+    use std::os::unix::fs::PermissionsExt;
+    let tmp = tempfile::tempdir().expect("temp dir");
+    std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    tmp
+}
+
+/// The postmaster's pid of the cluster a run started under `tmp`, once it is up.
+pub fn postmaster_in(tmp: &Path) -> Option<i32> {
+    let dir = std::fs::read_dir(tmp)
+        .ok()?
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .find(|p| {
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with("sqlgrade-pg-"))
+        })?;
+    let pidfile = std::fs::read_to_string(dir.join("data/postmaster.pid")).ok()?;
+    pidfile.lines().next()?.trim().parse().ok()
+}
+
+/// The processes whose parent is `parent`, with their command lines.
+pub fn children_of(parent: i32) -> Vec<(i32, String)> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(Result::ok)
+        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        .filter_map(|pid| {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+            // The fields after the command name, which is in parentheses and may hold spaces.
+            let after = &stat[stat.rfind(')')? + 2..];
+            let ppid: i32 = after.split(' ').nth(1)?.parse().ok()?;
+            (ppid == parent).then(|| {
+                let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+                (pid, String::from_utf8_lossy(&cmd).replace('\0', " "))
+            })
+        })
+        .collect()
+}
