@@ -60,6 +60,10 @@ async fn series(name: &str, target: Target, image: &str, runs: usize) -> Option<
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
+    // Test runners list a target's tests with `--list`: a benchmark has none.
+    if args.iter().any(|a| a == "--list") {
+        return;
+    }
     let runs = args
         .iter()
         .position(|a| a == "--runs")

@@ -83,6 +83,8 @@ pub struct Split {
     pub statements: Vec<Statement>,
     pub metas: Vec<MetaCommand>,
     pub comments: Vec<LineComment>,
+    /// Text psql would never send because `\r` emptied its query buffer.
+    pub discarded: Vec<Range<usize>>,
 }
 
 impl Statement {
@@ -318,7 +320,8 @@ pub fn split(source: &str, from: usize) -> Split {
                 out.statements.push(cur.finish(i, StatementEnd::Meta, None));
             } else if resets {
                 // `\r` empties psql's query buffer: what was collected is never sent.
-                cur = Pending::default();
+                let dropped = std::mem::take(&mut cur);
+                out.discarded.extend(dropped.pieces);
             }
             i = end;
             continue;

@@ -286,6 +286,10 @@ fn a_killed_backend_costs_its_file_only() {
     assert_eq!(run.score(), 80);
 }
 
+/// A sleep whose backend is the only one of the run titled `DO`, so that a test can find
+/// it among the backends of the checks that ran before it.
+const SLEEP: &str = "DO $$ BEGIN PERFORM pg_sleep(30); END $$;\n";
+
 /// Starts a grade under `tmp` whose 03 file sleeps; returns it once the sleep runs, with
 /// the postmaster's pid and the sleeping backend's.
 fn start_sleeping_run(
@@ -313,9 +317,9 @@ fn start_sleeping_run(
     let deadline = Instant::now() + Duration::from_secs(60);
     let (postmaster, backend) = loop {
         if let Some(postmaster) = postmaster_in(tmp)
-            && let Some((backend, _)) = children_of(postmaster)
-                .into_iter()
-                .find(|(_, cmd)| cmd.contains("sqlgrade_student") && cmd.contains("SELECT"))
+            && let Some((backend, _)) = children_of(postmaster).into_iter().find(|(_, cmd)| {
+                cmd.contains("sqlgrade_student") && cmd.trim_end().ends_with(" DO")
+            })
         {
             break (postmaster, backend);
         }
@@ -332,10 +336,8 @@ fn start_sleeping_run(
 #[test]
 fn a_backend_killed_mid_task_makes_the_server_restart_and_grading_go_on() {
     let tmp = private_tmp();
-    let sub = Submission::solution().with(
-        "03_crud_operations.sql",
-        &format!("SELECT pg_sleep(30);\n{SOLUTION_03}"),
-    );
+    let sub =
+        Submission::solution().with("03_crud_operations.sql", &format!("{SLEEP}{SOLUTION_03}"));
     let (child, _, backend) = start_sleeping_run(tmp.path(), &sub, &["--statement-timeout", "60"]);
     // SIGKILL on a backend makes the postmaster reset every connection and recover.
     nix::sys::signal::kill(
@@ -357,10 +359,8 @@ fn a_backend_killed_mid_task_makes_the_server_restart_and_grading_go_on() {
 #[test]
 fn a_server_that_cannot_come_back_ends_with_exit_three_and_what_was_graded() {
     let tmp = private_tmp();
-    let sub = Submission::solution().with(
-        "03_crud_operations.sql",
-        &format!("SELECT pg_sleep(30);\n{SOLUTION_03}"),
-    );
+    let sub =
+        Submission::solution().with("03_crud_operations.sql", &format!("{SLEEP}{SOLUTION_03}"));
     let (child, postmaster, _) =
         start_sleeping_run(tmp.path(), &sub, &["--statement-timeout", "60"]);
     for (pid, _) in children_of(postmaster) {
@@ -398,10 +398,8 @@ fn a_killed_grader_never_leaves_half_a_report() {
     let out_dir = tempfile::tempdir().expect("temp dir");
     let report = out_dir.path().join("report.json");
     std::fs::write(&report, "previous report\n").expect("write");
-    let sub = Submission::solution().with(
-        "03_crud_operations.sql",
-        &format!("SELECT pg_sleep(30);\n{SOLUTION_03}"),
-    );
+    let sub =
+        Submission::solution().with("03_crud_operations.sql", &format!("{SLEEP}{SOLUTION_03}"));
     let out = report.to_str().expect("path").to_string();
     let (child, _, _) = start_sleeping_run(
         tmp.path(),
