@@ -234,14 +234,8 @@ impl DockerServer {
                 .password(self.password.as_bytes())
                 .dbname("postgres")
                 .connect_timeout(Duration::from_secs(2));
-            if let Ok((client, conn)) = config.connect(tokio_postgres::NoTls).await {
-                let task = tokio::spawn(conn);
-                let ok = client.simple_query("SELECT 1").await.is_ok();
-                drop(client);
-                let _ = task.await;
-                if ok {
-                    return Ok(());
-                }
+            if super::answers_query(&config).await {
+                return Ok(());
             }
             if started.elapsed() > ready_limit() {
                 return Err(ProvisionError::Docker(format!(

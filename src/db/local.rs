@@ -226,14 +226,8 @@ impl LocalCluster {
                 .user("postgres")
                 .dbname("postgres")
                 .connect_timeout(Duration::from_secs(2));
-            if let Ok((client, conn)) = config.connect(tokio_postgres::NoTls).await {
-                let task = tokio::spawn(conn);
-                let ok = client.simple_query("SELECT 1").await.is_ok();
-                drop(client);
-                let _ = task.await;
-                if ok {
-                    return Ok(());
-                }
+            if super::answers_query(&config).await {
+                return Ok(());
             }
             if started.elapsed() > READY_LIMIT {
                 return Err(ProvisionError::Start(format!(

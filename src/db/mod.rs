@@ -46,6 +46,19 @@ pub enum ProvisionError {
 /// Session settings pinned on every connection so that values print the same everywhere.
 pub const PINNED_OPTIONS: &str = "-c TimeZone=UTC -c DateStyle=ISO,MDY -c IntervalStyle=postgres -c extra_float_digits=1 -c client_min_messages=warning";
 
+/// True when the server at `config` accepts a connection and answers a query: the only
+/// readiness that counts (an official image restarts once after its first start).
+async fn answers_query(config: &tokio_postgres::Config) -> bool {
+    let Ok((client, conn)) = config.connect(tokio_postgres::NoTls).await else {
+        return false;
+    };
+    let task = tokio::spawn(conn);
+    let ok = client.simple_query("SELECT 1").await.is_ok();
+    drop(client);
+    let _ = task.await;
+    ok
+}
+
 /// Renders a tokio-postgres error with its server details, without any connection secret.
 pub fn describe_error(e: &tokio_postgres::Error) -> String {
     match e.as_db_error() {

@@ -2,7 +2,9 @@
 //! starters, each kind of check, transaction-control mapping, error positions, bad input,
 //! and every exit code.
 
-use crate::support::{Submission, course_copy, grade, grade_dir, repo, sqlgrade, sqlgrade_in};
+use crate::support::{
+    Submission, course_copy, grade, grade_dir, grade_on, repo, sqlgrade, sqlgrade_in,
+};
 
 const SOLUTION_04: &str =
     include_str!("../../exercises/01-training-registry/solution/04_analysis_queries.sql");
@@ -574,21 +576,10 @@ fn an_existing_server_gets_scratch_databases_that_are_dropped_afterwards() {
             cluster.port
         );
         let sub = Submission::solution();
-        let dir = sub.path().to_str().expect("path").to_string();
-        let run = tokio::task::spawn_blocking(move || {
-            sqlgrade(&[
-                "grade",
-                "01-training-registry",
-                "--db",
-                &url,
-                "--format",
-                "json",
-                "--submission",
-                &dir,
-            ])
-        })
-        .await
-        .expect("join");
+        let dir = sub.path().to_path_buf();
+        let run = tokio::task::spawn_blocking(move || grade_on(&url, &dir, &[]))
+            .await
+            .expect("join");
         assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
         let mut config = tokio_postgres::Config::new();
         config

@@ -6,7 +6,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::support::{
-    Run, Submission, children_of, grade, postmaster_in, private_tmp, repo, sqlgrade,
+    Run, Submission, children_of, grade, grade_on, postmaster_in, private_tmp, repo,
 };
 
 const SOLUTION_03: &str =
@@ -16,19 +16,7 @@ const SOLUTION_04: &str =
 
 /// Grades with extra arguments (limits), as JSON.
 fn grade_with(sub: &Submission, extra: &[&str]) -> Run {
-    let dir = sub.path().to_str().expect("path");
-    let mut args = vec![
-        "grade",
-        "01-training-registry",
-        "--db",
-        "local",
-        "--format",
-        "json",
-        "--submission",
-        dir,
-    ];
-    args.extend_from_slice(extra);
-    sqlgrade(&args)
+    grade_on("local", sub.path(), extra)
 }
 
 /// Everything but the file under attack passes: the damage stayed in its file.
@@ -501,19 +489,7 @@ fn a_run_right_after_a_hostile_one_on_the_same_server_grades_identically() {
         cluster.socket_dir.display(),
         cluster.port
     );
-    let run_on = |sub: &Submission| {
-        let dir = sub.path().to_str().expect("path").to_string();
-        sqlgrade(&[
-            "grade",
-            "01-training-registry",
-            "--db",
-            &url,
-            "--format",
-            "json",
-            "--submission",
-            &dir,
-        ])
-    };
+    let run_on = |sub: &Submission| grade_on(&url, sub.path(), &[]);
     let view = |run: &Run| run.json()["tasks"].clone();
     let reference = Submission::solution();
     let before = run_on(&reference);

@@ -149,17 +149,25 @@ pub fn grade(submission: &Submission) -> Run {
 
 /// Grades the files in `dir` for exercise 01 on a local cluster, as JSON.
 pub fn grade_dir(dir: &Path) -> Run {
+    grade_on("local", dir, &[])
+}
+
+/// Grades the files in `dir` for exercise 01 on `db` (a `--db` value), as JSON, with
+/// `extra` arguments.
+pub fn grade_on(db: &str, dir: &Path, extra: &[&str]) -> Run {
     let dir = dir.to_str().expect("utf-8 path");
-    sqlgrade(&[
+    let mut args = vec![
         "grade",
         "01-training-registry",
         "--db",
-        "local",
+        db,
         "--format",
         "json",
         "--submission",
         dir,
-    ])
+    ];
+    args.extend_from_slice(extra);
+    sqlgrade(&args)
 }
 
 /// A scratch copy of the course (exercises, expected, sql) to break on purpose.
