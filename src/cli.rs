@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
 
 use crate::db::Target;
 use crate::plan::{Command, Plan};
@@ -14,7 +14,16 @@ use crate::report::Format;
     name = "sqlgrade",
     version,
     about = "Runs and grades SQL exercises against a real PostgreSQL",
-    after_help = "Examples:\n  sqlgrade grade 01-training-registry\n  sqlgrade grade 01-training-registry --submission ~/work --format json\n  sqlgrade grade 01-training-registry --db postgres://me@localhost/course\n  sqlgrade bless 01-training-registry\n  sqlgrade list"
+    after_help = "Examples:
+  sqlgrade grade 01-training-registry                      grade sql/01-training-registry/
+  sqlgrade grade 01-training-registry --submission ~/work --format json
+  sqlgrade batch 01-training-registry --submissions class/ --jobs 4 --out grades.csv
+  sqlgrade check                                           keep every exercise correct (CI)
+  sqlgrade bless 01-training-registry --check              fail if a snapshot would change
+  sqlgrade list
+
+Exit codes: 0 every task passed, 1 some task did not, 2 usage or exercise error,
+3 no database could be started or reached, 130 interrupted."
 )]
 struct Cli {
     #[command(subcommand)]
@@ -23,8 +32,9 @@ struct Cli {
 
 #[derive(Debug, clap::Args)]
 struct DbArgs {
-    /// Where PostgreSQL comes from: auto, local (a throwaway cluster), docker, or a
-    /// postgres:// URL of an existing server (scratch databases are created and dropped).
+    /// Where PostgreSQL comes from: auto (Docker when an engine answers, else local),
+    /// local (a throwaway cluster), docker, or a postgres:// URL of an existing server
+    /// (scratch databases are created and dropped).
     #[arg(
         long,
         env = "DATABASE_URL",
@@ -45,15 +55,40 @@ struct DbArgs {
     root: Option<PathBuf>,
 }
 
+#[derive(Debug, clap::Args)]
+struct LimitArgs {
+    /// Time limit for a task (one file and its checks), in seconds (default: the
+    /// exercise's `task_timeout`, 60).
+    #[arg(long, value_name = "SECS")]
+    timeout: Option<f64>,
+    /// Time limit for one statement, in seconds (default: the exercise's
+    /// `statement_timeout`, 10).
+    #[arg(long, value_name = "SECS")]
+    statement_timeout: Option<f64>,
+}
+
 #[derive(Debug, Clone, Copy, ValueEnum)]
 enum FormatArg {
+    /// A table for people.
     Human,
+    /// One JSON document.
     Json,
+    /// JUnit XML, one testsuite per exercise, one testcase per task.
+    Junit,
+    /// Gradescope's results.json (to --output, or /autograder/results/results.json).
+    Gradescope,
+    /// GitHub Actions annotations, and a summary in $GITHUB_STEP_SUMMARY.
+    Github,
 }
 
 #[derive(Debug, Subcommand)]
 enum Sub {
-    /// Grade a submission (default: the starter files in sql/<exercise>/).
+    /// Grade one submission (default: the starter files in sql/<exercise>/).
+    #[command(after_help = "Examples:
+  sqlgrade grade 01-training-registry
+  sqlgrade grade 01-training-registry --submission path/to/dir --format json
+  sqlgrade grade 01-training-registry --format gradescope --output results.json
+  sqlgrade grade 01-training-registry --db postgres://me@localhost/course")]
     Grade {
         /// Exercise id, a directory name under exercises/.
         exercise: String,
@@ -65,20 +100,62 @@ enum Sub {
         /// Write the report to FILE (atomically: a killed run never leaves half a file).
         #[arg(long, value_name = "FILE")]
         output: Option<PathBuf>,
-        /// Time limit for a task (one file and its checks), in seconds (default: the
-        /// exercise's `task_timeout`, 60).
-        #[arg(long, value_name = "SECS")]
-        timeout: Option<f64>,
-        /// Time limit for one statement, in seconds (default: the exercise's
-        /// `statement_timeout`, 10).
-        #[arg(long, value_name = "SECS")]
-        statement_timeout: Option<f64>,
+        #[command(flatten)]
+        limits: LimitArgs,
+        #[command(flatten)]
+        db: DbArgs,
+    },
+    /// Grade every submission of a class: each subfolder of --submissions is one student.
+    #[command(after_help = "Examples:
+  sqlgrade batch 01-training-registry --submissions class/ --out grades.csv
+  sqlgrade batch 01-training-registry --submissions class/ --jobs 8 --resume
+
+Writes the gradebook (CSV: student, exercise, score, max_score, one column per task)
+and every task result beside it (grades.json). Exit code 0 when every submission
+was graded, whatever its score; 1 when some could not be.")]
+    Batch {
+        exercise: String,
+        /// Directory holding one subfolder per student.
+        #[arg(long, value_name = "DIR")]
+        submissions: PathBuf,
+        /// Workers grading in parallel (default: the number of cores).
+        #[arg(long, value_name = "N")]
+        jobs: Option<usize>,
+        /// The gradebook; the results go beside it as .json.
+        #[arg(long, value_name = "FILE", default_value = "grades.csv")]
+        out: PathBuf,
+        /// Skip students already in the results file.
+        #[arg(long)]
+        resume: bool,
+        #[command(flatten)]
+        limits: LimitArgs,
         #[command(flatten)]
         db: DbArgs,
     },
     /// Run the reference solution and write its snapshots to expected/<exercise>/.
+    #[command(after_help = "Examples:
+  sqlgrade bless                                  every exercise
+  sqlgrade bless 01-training-registry --task analysis.long_runs
+  sqlgrade bless --check                          exit 1 instead of writing (CI)")]
     Bless {
-        exercise: String,
+        /// Exercise id (default: every exercise).
+        exercise: Option<String>,
+        /// Write only this task's snapshot.
+        #[arg(long, value_name = "ID")]
+        task: Option<String>,
+        /// Write nothing; fail when a snapshot would change.
+        #[arg(long)]
+        check: bool,
+        #[command(flatten)]
+        db: DbArgs,
+    },
+    /// Check exercises: the reference scores full marks, the starters 0 without errors,
+    /// and the snapshots match the manifest with none orphaned.
+    #[command(after_help = "Example (an instructor's CI):
+  sqlgrade check")]
+    Check {
+        /// Exercise id (default: every exercise).
+        exercise: Option<String>,
         #[command(flatten)]
         db: DbArgs,
     },
@@ -87,6 +164,10 @@ enum Sub {
         #[arg(long, value_name = "DIR")]
         root: Option<PathBuf>,
     },
+    /// Print shell completions.
+    #[command(after_help = "Example:
+  sqlgrade completions bash > ~/.local/share/bash-completion/completions/sqlgrade")]
+    Completions { shell: clap_complete::Shell },
 }
 
 /// A usage error: clap's own, or a value clap accepted but the plan cannot.
@@ -96,8 +177,39 @@ pub enum UsageError {
     Invalid(String),
 }
 
-fn db_target(text: &str) -> Result<Target, UsageError> {
-    Target::parse(text).map_err(UsageError::Invalid)
+fn seconds(flag: &str, value: Option<f64>) -> Result<Option<Duration>, UsageError> {
+    match value {
+        Some(t) if !(t > 0.0 && t.is_finite()) => Err(UsageError::Invalid(format!(
+            "{flag} must be a positive number of seconds, not {t}"
+        ))),
+        t => Ok(t.map(Duration::from_secs_f64)),
+    }
+}
+
+/// Builds a plan from the parts every database-using command shares.
+fn plan(
+    command: Command,
+    db: DbArgs,
+    limits: Option<LimitArgs>,
+    cwd: PathBuf,
+) -> Result<Plan, UsageError> {
+    let (timeout, statement_timeout) = match limits {
+        Some(l) => (
+            seconds("--timeout", l.timeout)?,
+            seconds("--statement-timeout", l.statement_timeout)?,
+        ),
+        None => (None, None),
+    };
+    Ok(Plan {
+        command,
+        timeout,
+        statement_timeout,
+        target: Target::parse(&db.db).map_err(UsageError::Invalid)?,
+        image: db.image,
+        pg_bin: db.pg_bin,
+        root: db.root,
+        cwd,
+    })
 }
 
 /// Parses the arguments into a plan.
@@ -108,62 +220,71 @@ where
 {
     let cli = Cli::try_parse_from(args).map_err(UsageError::Clap)?;
     let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
-    Ok(match cli.command {
+    match cli.command {
         Sub::Grade {
             exercise,
             submission,
             format,
             output,
-            timeout,
-            statement_timeout,
+            limits,
             db,
         } => {
-            let seconds = |flag: &str, value: Option<f64>| match value {
-                Some(t) if !(t > 0.0 && t.is_finite()) => Err(UsageError::Invalid(format!(
-                    "{flag} must be a positive number of seconds, not {t}"
-                ))),
-                t => Ok(t.map(Duration::from_secs_f64)),
+            let format = match format {
+                FormatArg::Human => Format::Human,
+                FormatArg::Json => Format::Json,
+                FormatArg::Junit => Format::Junit,
+                FormatArg::Gradescope => Format::Gradescope,
+                FormatArg::Github => Format::Github,
             };
-            let timeout = seconds("--timeout", timeout)?;
-            let statement_timeout = seconds("--statement-timeout", statement_timeout)?;
-            Plan {
-                command: Command::Grade,
-                exercise: Some(exercise),
+            let command = Command::Grade {
+                exercise,
                 submission,
-                format: match format {
-                    FormatArg::Human => Format::Human,
-                    FormatArg::Json => Format::Json,
-                },
+                format,
                 output,
-                timeout,
-                statement_timeout,
-                target: db_target(&db.db)?,
-                image: db.image,
-                pg_bin: db.pg_bin,
-                root: db.root,
-                cwd,
-            }
+            };
+            plan(command, db, Some(limits), cwd)
         }
-        Sub::Bless { exercise, db } => Plan {
-            command: Command::Bless,
-            exercise: Some(exercise),
-            submission: None,
-            format: Format::Human,
-            output: None,
-            timeout: None,
-            statement_timeout: None,
-            target: db_target(&db.db)?,
-            image: db.image,
-            pg_bin: db.pg_bin,
-            root: db.root,
+        Sub::Batch {
+            exercise,
+            submissions,
+            jobs,
+            out,
+            resume,
+            limits,
+            db,
+        } => {
+            let jobs = match jobs {
+                Some(0) => return Err(UsageError::Invalid("--jobs must be at least 1".into())),
+                Some(n) => n,
+                None => std::thread::available_parallelism().map_or(2, usize::from),
+            };
+            let command = Command::Batch {
+                exercise,
+                submissions,
+                jobs,
+                out,
+                resume,
+            };
+            plan(command, db, Some(limits), cwd)
+        }
+        Sub::Bless {
+            exercise,
+            task,
+            check,
+            db,
+        } => plan(
+            Command::Bless {
+                exercise,
+                task,
+                check,
+            },
+            db,
+            None,
             cwd,
-        },
-        Sub::List { root } => Plan {
+        ),
+        Sub::Check { exercise, db } => plan(Command::Check { exercise }, db, None, cwd),
+        Sub::List { root } => Ok(Plan {
             command: Command::List,
-            exercise: None,
-            submission: None,
-            format: Format::Human,
-            output: None,
             timeout: None,
             statement_timeout: None,
             target: Target::Auto,
@@ -171,6 +292,20 @@ where
             pg_bin: None,
             root,
             cwd,
-        },
-    })
+        }),
+        Sub::Completions { shell } => {
+            let mut out = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "sqlgrade", &mut out);
+            Ok(Plan {
+                command: Command::Print(String::from_utf8_lossy(&out).into_owned()),
+                timeout: None,
+                statement_timeout: None,
+                target: Target::Auto,
+                image: None,
+                pg_bin: None,
+                root: None,
+                cwd,
+            })
+        }
+    }
 }

@@ -8,6 +8,7 @@
 //! reporters never touch the database.
 
 pub mod cli;
+pub mod commands;
 pub mod compare;
 pub mod db;
 pub mod exercise;

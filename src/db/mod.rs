@@ -8,7 +8,7 @@ pub mod server;
 mod session;
 
 pub use local::{LocalCluster, PgBin};
-pub use server::{DockerChoice, Server, Target};
+pub use server::{DockerChoice, Server, Student, Target};
 pub use session::{Limits, Outcome, PgSession, Session, SqlFailure};
 
 /// Why no database could be provided. All of these end the run with exit code 3.

@@ -61,9 +61,12 @@ pub struct DockerChoice {
 pub struct Server {
     backing: Backing,
     admin: Config,
-    student_role: String,
-    student_password: Option<String>,
-    created_role: bool,
+    /// Student roles are named from this: the first as it is, the next with `_2`, ...
+    role_prefix: String,
+    /// Whether student roles log in with a password (TCP) or without (a trusted socket).
+    passwords: bool,
+    students: usize,
+    created_roles: Vec<String>,
     prefix: String,
     databases: Vec<String>,
     pub major: u32,
@@ -74,6 +77,14 @@ pub struct Server {
 }
 
 const STUDENT_ROLE_LOCAL: &str = "sqlgrade_student";
+
+/// A login role for student SQL. Each worker of a batch has its own, so that one student
+/// can neither signal nor lock out another's backend.
+#[derive(Debug, Clone)]
+pub struct Student {
+    pub role: String,
+    password: Option<String>,
+}
 
 fn random_token(len: usize) -> String {
     use rand::RngExt;
@@ -168,22 +179,19 @@ impl Server {
                 choice.image
             )));
         }
-        let mut server = Server {
+        let server = Server {
             backing: Backing::Docker(Box::new(container)),
             admin,
-            student_role: STUDENT_ROLE_LOCAL.into(),
-            student_password: Some(random_token(24)),
-            created_role: false,
+            role_prefix: STUDENT_ROLE_LOCAL.into(),
+            passwords: true,
+            students: 0,
+            created_roles: Vec::new(),
             prefix: format!("sqlgrade_{}", random_token(6)),
             databases: Vec::new(),
             major,
             description: format!("a PostgreSQL {major} container ({})", choice.image),
             choice: None,
         };
-        if let Err(e) = server.create_student_role().await {
-            server.close().await;
-            return Err(e);
-        }
         Ok(server)
     }
 
@@ -199,19 +207,19 @@ impl Server {
             .connect_timeout(Duration::from_secs(10));
         let description = format!("a local PostgreSQL {} cluster", cluster.major);
         let major = cluster.major;
-        let mut server = Server {
+        let server = Server {
             backing: Backing::Local(cluster),
             admin,
-            student_role: STUDENT_ROLE_LOCAL.into(),
-            student_password: None,
-            created_role: false,
+            role_prefix: STUDENT_ROLE_LOCAL.into(),
+            passwords: false,
+            students: 0,
+            created_roles: Vec::new(),
             prefix: format!("sqlgrade_{}", random_token(6)),
             databases: Vec::new(),
             major,
             description,
             choice: None,
         };
-        server.create_student_role().await?;
         Ok(server)
     }
 
@@ -238,19 +246,19 @@ impl Server {
                 message: describe_error(&e),
             })?;
         let major: i32 = version.get(0);
-        let mut server = Server {
+        let server = Server {
             backing: Backing::External,
             admin,
-            student_role: format!("sqlgrade_student_{}", random_token(8)),
-            student_password: Some(random_token(24)),
-            created_role: false,
+            role_prefix: format!("sqlgrade_student_{}", random_token(8)),
+            passwords: true,
+            students: 0,
+            created_roles: Vec::new(),
             prefix: format!("sqlgrade_{}", random_token(6)),
             databases: Vec::new(),
             major: major as u32,
             description: format!("the server at {}", redact(url)),
             choice: None,
         };
-        server.create_student_role().await?;
         Ok(server)
     }
 
@@ -273,59 +281,60 @@ impl Server {
             })
     }
 
-    /// The configuration the student's connections use for `dbname`.
-    pub fn student_config(&self, dbname: &str) -> Config {
+    /// The configuration `student`'s connections use for `dbname`.
+    pub fn student_config(&self, student: &Student, dbname: &str) -> Config {
         let mut config = self.admin.clone();
-        config.user(&self.student_role).dbname(dbname);
-        if let Some(p) = &self.student_password {
+        config.user(&student.role).dbname(dbname);
+        if let Some(p) = &student.password {
             config.password(p.as_bytes());
         }
         config
     }
 
-    pub fn student_role(&self) -> &str {
-        &self.student_role
-    }
-
-    async fn create_student_role(&mut self) -> Result<(), ProvisionError> {
-        let admin = self.admin("postgres").await;
-        let client = match admin {
-            Ok(c) => c,
+    /// An administrative connection to the server's maintenance database.
+    async fn maintenance(&self) -> Result<Client, ProvisionError> {
+        match self.admin("postgres").await {
+            Ok(c) => Ok(c),
             // Existing servers may not have a `postgres` database; use the URL's own.
             Err(_) => {
                 let db = self.admin.get_dbname().unwrap_or("postgres").to_string();
-                self.admin(&db).await?
+                self.admin(&db).await
             }
-        };
-        let exists = client
-            .query_opt(
-                "SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = $1",
-                &[&self.student_role],
-            )
-            .await
-            .map_err(|e| self.prepare_error(&e))?
-            .is_some();
-        if !exists {
-            let password = self
-                .student_password
-                .as_deref()
-                .map(|p| format!(" PASSWORD {}", quote_literal(p)))
-                .unwrap_or_default();
-            let sql = format!(
-                "CREATE ROLE {} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS{password}",
-                quote_ident(&self.student_role)
-            );
-            client
-                .batch_execute(&sql)
-                .await
-                .map_err(|e| self.prepare_error(&e))?;
-            self.created_role = true;
         }
+    }
+
+    /// Creates one more unprivileged login role for student SQL.
+    pub async fn add_student(&mut self) -> Result<Student, ProvisionError> {
+        self.students += 1;
+        let role = if self.students == 1 {
+            self.role_prefix.clone()
+        } else {
+            format!("{}_{}", self.role_prefix, self.students)
+        };
+        let student = Student {
+            role,
+            password: self.passwords.then(|| random_token(24)),
+        };
+        let client = self.maintenance().await?;
+        let password = student
+            .password
+            .as_deref()
+            .map(|p| format!(" PASSWORD {}", quote_literal(p)))
+            .unwrap_or_default();
+        let sql = format!(
+            "CREATE ROLE {} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS{password}",
+            quote_ident(&student.role)
+        );
+        client
+            .batch_execute(&sql)
+            .await
+            .map_err(|e| self.prepare_error(&e))?;
+        self.created_roles.push(student.role.clone());
         // Server-side backstops. temp_file_limit is a superuser setting, so the student
         // cannot raise it; the timeouts only matter if the grader itself dies, since the
         // client enforces the real limits. An administrator without superuser rights on
         // an existing server cannot set all of these, and grading goes on without them.
-        let role = quote_ident(&self.student_role);
+        let role = quote_ident(&student.role);
         for setting in [
             format!("ALTER ROLE {role} CONNECTION LIMIT 32"),
             format!("ALTER ROLE {role} SET temp_file_limit = '1GB'"),
@@ -334,11 +343,15 @@ impl Server {
         ] {
             let _ = client.batch_execute(&setting).await;
         }
-        Ok(())
+        Ok(student)
     }
 
-    /// Creates a scratch database owned by the student role and returns its name.
-    pub async fn create_database(&mut self, label: &str) -> Result<String, ProvisionError> {
+    /// Creates a scratch database owned by `owner` and returns its name.
+    pub async fn create_database(
+        &mut self,
+        label: &str,
+        owner: &Student,
+    ) -> Result<String, ProvisionError> {
         let name = format!("{}_{}", self.prefix, sanitize(label));
         let admin = self
             .admin(self.admin.get_dbname().unwrap_or("postgres"))
@@ -346,7 +359,7 @@ impl Server {
         let sql = format!(
             "CREATE DATABASE {db} OWNER {role} TEMPLATE template0 ENCODING 'UTF8' LC_COLLATE 'C' LC_CTYPE 'C'",
             db = quote_ident(&name),
-            role = quote_ident(&self.student_role)
+            role = quote_ident(&owner.role)
         );
         admin
             .batch_execute(&sql)
@@ -377,12 +390,9 @@ impl Server {
                         ))
                         .await;
                 }
-                if self.created_role {
+                for role in self.created_roles.drain(..) {
                     let _ = admin
-                        .batch_execute(&format!(
-                            "DROP ROLE IF EXISTS {}",
-                            quote_ident(&self.student_role)
-                        ))
+                        .batch_execute(&format!("DROP ROLE IF EXISTS {}", quote_ident(&role)))
                         .await;
                 }
             }

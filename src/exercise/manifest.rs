@@ -186,6 +186,29 @@ impl CheckSpec {
         }
     }
 
+    /// The query a snapshot records for this check, when the manifest fixes it: a probe's
+    /// SQL on one line, or a label for catalog facts. (A result check records the
+    /// student's own query.)
+    pub fn recorded_query(&self) -> Option<String> {
+        match self {
+            CheckSpec::Query { sql, .. } => Some(crate::snapshot::one_line(sql)),
+            CheckSpec::Catalog {
+                facts,
+                table,
+                schema,
+                ..
+            } => {
+                let what = match facts {
+                    Facts::Columns => "columns",
+                    Facts::PrimaryKey => "primary key",
+                    Facts::Indexes => "indexes",
+                };
+                Some(format!("catalog {what} of {schema}.{table}"))
+            }
+            _ => None,
+        }
+    }
+
     /// A short description for messages.
     pub fn describe(&self) -> String {
         match self {

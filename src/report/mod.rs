@@ -1,14 +1,20 @@
 //! Reporters: they collect the runner's events and render them; they never touch the
 //! database. Colour is chosen here, at rendering time, never baked into messages.
 
+mod github;
+mod gradescope;
 mod json;
+mod junit;
 mod terminal;
 
 use serde::Serialize;
 
 use crate::runner::{Event, Note, Sink, Status, TaskResult};
 
+pub use github::{render_github, render_step_summary};
+pub use gradescope::render_gradescope;
 pub use json::render_json;
+pub use junit::render_junit;
 pub use terminal::render_terminal;
 
 /// Output formats of `grade`.
@@ -16,6 +22,9 @@ pub use terminal::render_terminal;
 pub enum Format {
     Human,
     Json,
+    Junit,
+    Gradescope,
+    Github,
 }
 
 /// Everything a run reported, in order.

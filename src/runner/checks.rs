@@ -192,7 +192,7 @@ pub async fn capture<S: Session>(
                 names: columns.iter().map(|c| c.name.clone()).collect(),
                 types: columns.iter().map(|c| c.type_name.clone()).collect(),
                 rows: outcome.rows,
-                query: format!("catalog {facts:?} of {schema}.{table}").to_lowercase(),
+                query: check.recorded_query().unwrap_or_default(),
             })
         }
         CheckSpec::Rejects { .. } | CheckSpec::Accepts { .. } => {

@@ -2,17 +2,19 @@
 //! student file inside a transaction that is always rolled back, evaluates the tasks, and
 //! sends events. It never prints; reporters turn the events into output.
 
+pub mod batch;
 mod catalog;
 mod checks;
 pub mod exec;
+mod workspace;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use serde::Serialize;
 
-use crate::db::{Limits, PgSession, ProvisionError, Server, Session, describe_error};
+use crate::db::{Limits, PgSession, ProvisionError, Server, Session};
 use crate::exercise::{CheckSpec, Exercise, ExerciseError, TaskSpec};
 use crate::script::{Location, Script, ScriptError};
 use crate::snapshot::Snapshot;
@@ -20,6 +22,7 @@ use crate::snapshot::Snapshot;
 use checks::CheckResult;
 pub use exec::Note;
 use exec::{FileRun, StmtOutcome};
+pub use workspace::Workspace;
 
 /// The outcome of a task.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -130,6 +133,19 @@ pub async fn grade(
     mode: Mode,
     sink: &mut dyn Sink,
 ) -> Result<Graded, RunError> {
+    let snapshots = begin(exercise, server, mode, sink)?;
+    let mut workspace = Workspace::prepare(exercise, server, limits).await?;
+    grade_submission(exercise, submission, &mut workspace, &snapshots, mode, sink).await
+}
+
+/// What every run starts with: the `Started` event, a warning when the server's version
+/// is not the exercise's, and the snapshots to compare with.
+pub fn begin(
+    exercise: &Exercise,
+    server: &Server,
+    mode: Mode,
+    sink: &mut dyn Sink,
+) -> Result<BTreeMap<String, Snapshot>, RunError> {
     sink.event(&Event::Started {
         exercise: exercise.id.clone(),
         database: server.description.clone(),
@@ -140,11 +156,21 @@ pub async fn grade(
             exercise.manifest.exercise.postgres, server.major
         )));
     }
-    let snapshots = match mode {
-        Mode::Grade => load_snapshots(exercise)?,
-        Mode::Bless => BTreeMap::new(),
-    };
-    let databases = prepare_setups(exercise, server).await?;
+    match mode {
+        Mode::Grade => load_snapshots(exercise),
+        Mode::Bless => Ok(BTreeMap::new()),
+    }
+}
+
+/// Grades one submission in a prepared workspace.
+pub async fn grade_submission(
+    exercise: &Exercise,
+    submission: &Path,
+    workspace: &mut Workspace,
+    snapshots: &BTreeMap<String, Snapshot>,
+    mode: Mode,
+    sink: &mut dyn Sink,
+) -> Result<Graded, RunError> {
     let mut graded = Graded::default();
     for file in &exercise.manifest.files {
         let tasks: Vec<&TaskSpec> = exercise.tasks_of(&file.name).collect();
@@ -166,9 +192,16 @@ pub async fn grade(
             emit_all(sink, &mut graded, &tasks, Status::Missing, &why);
             continue;
         }
-        let db = &databases[&file.setup];
         let results = grade_file(
-            exercise, server, db, &script, &file.name, &tasks, &snapshots, limits, mode, sink,
+            exercise,
+            workspace,
+            &file.setup,
+            &script,
+            &file.name,
+            &tasks,
+            snapshots,
+            mode,
+            sink,
         )
         .await?;
         for (task, (result, snaps)) in tasks.iter().zip(results) {
@@ -241,97 +274,34 @@ fn load_snapshots(exercise: &Exercise) -> Result<BTreeMap<String, Snapshot>, Run
     Ok(out)
 }
 
-/// Creates one database per setup the files use and applies its files as the student
-/// role, so that the student owns (and may alter) every object.
-async fn prepare_setups(
-    exercise: &Exercise,
-    server: &mut Server,
-) -> Result<BTreeMap<String, String>, RunError> {
-    let mut out = BTreeMap::new();
-    for file in &exercise.manifest.files {
-        if out.contains_key(&file.setup) {
-            continue;
-        }
-        let db = server.create_database(&file.setup).await?;
-        let client = crate::db::server::connect(&server.student_config(&db))
-            .await
-            .map_err(|e| RunError::Lost(describe_error(&e)))?;
-        for path in exercise.setup_files(&file.setup) {
-            let script = Script::read(&path).map_err(|e| RunError::Setup {
-                path: path.clone(),
-                line: 1,
-                column: 1,
-                message: e.to_string(),
-            })?;
-            let body = script.source.trim_start_matches('\u{feff}');
-            let skipped = script.source.len() - body.len();
-            if let Err(e) = client.batch_execute(body).await {
-                let offset = match e.as_db_error().and_then(|d| d.position()) {
-                    Some(tokio_postgres::error::ErrorPosition::Original(p)) => {
-                        skipped + crate::script::char_position_to_byte(body, *p as usize)
-                    }
-                    _ => 0,
-                };
-                let loc = script.locate(offset);
-                return Err(RunError::Setup {
-                    path,
-                    line: loc.line,
-                    column: loc.column,
-                    message: describe_error(&e),
-                });
-            }
-        }
-        out.insert(file.setup.clone(), db);
-    }
-    Ok(out)
-}
-
 type FileResults = Vec<(TaskResult, Option<Snapshot>)>;
-
-/// How long the grader keeps trying to reach the server after losing a connection; a
-/// server restarting after a crashed backend answers again within a few seconds.
-const RECONNECT_LIMIT: Duration = Duration::from_secs(15);
-
-/// Opens the student's connection, retrying while the server recovers.
-async fn connect_student(server: &Server, db: &str) -> Result<tokio_postgres::Client, RunError> {
-    let started = Instant::now();
-    loop {
-        match crate::db::server::connect(&server.student_config(db)).await {
-            Ok(client) => return Ok(client),
-            Err(e) if started.elapsed() >= RECONNECT_LIMIT => {
-                return Err(RunError::Lost(format!(
-                    "{} (gave up after {} s)",
-                    describe_error(&e),
-                    RECONNECT_LIMIT.as_secs()
-                )));
-            }
-            Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
-        }
-    }
-}
 
 #[allow(clippy::too_many_arguments)]
 async fn grade_file(
     exercise: &Exercise,
-    server: &Server,
-    db: &str,
+    workspace: &mut Workspace,
+    setup: &str,
     script: &Script,
     file: &str,
     tasks: &[&TaskSpec],
     snapshots: &BTreeMap<String, Snapshot>,
-    limits: Limits,
     mode: Mode,
     sink: &mut dyn Sink,
 ) -> Result<FileResults, RunError> {
-    let client = connect_student(server, db).await?;
-    let mut session = PgSession::new(client, limits);
-    session
-        .control("BEGIN")
-        .await
-        .map_err(|f| RunError::Lost(f.message()))?;
+    // A kept connection may have died since its last file (a restarted server): one
+    // fresh attempt before giving up.
+    for attempt in 0..2 {
+        match workspace.session(setup).await?.control("BEGIN").await {
+            Ok(_) => break,
+            Err(_) if attempt == 0 => workspace.release(setup, false).await,
+            Err(f) => return Err(RunError::Lost(f.message())),
+        }
+    }
+    let session = workspace.session(setup).await?;
+    let limits = session.limits;
     let deadline = Instant::now() + limits.task;
     session.set_deadline(Some(deadline));
-    let mut run = exec::run_file(&mut session, script, file, deadline).await;
+    let mut run = exec::run_file(session, script, file, deadline).await;
     for note in &run.notes {
         sink.event(&Event::Note(note.clone()));
     }
@@ -380,7 +350,7 @@ async fn grade_file(
             ),
             None => {
                 evaluate(
-                    &mut session,
+                    session,
                     exercise,
                     task,
                     script,
@@ -397,8 +367,8 @@ async fn grade_file(
         ));
     }
     // Whatever happened, nothing the student did is kept.
-    session.set_deadline(None);
-    let _ = session.control("ROLLBACK").await;
+    let healthy = run.lost.is_none();
+    workspace.release(setup, healthy).await;
     Ok(out)
 }
 

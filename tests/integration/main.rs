@@ -6,5 +6,6 @@ mod support;
 mod docker;
 mod grading;
 mod hostile;
+mod instructor;
 mod lifecycle;
 mod splitter;

@@ -152,8 +152,8 @@ pub fn grade_dir(dir: &Path) -> Run {
     grade_on("local", dir, &[])
 }
 
-/// Grades the files in `dir` for exercise 01 on `db` (a `--db` value), as JSON, with
-/// `extra` arguments.
+/// Grades the files in `dir` for exercise 01 on `db` (a `--db` value), with `extra`
+/// arguments; as JSON unless they name another format.
 pub fn grade_on(db: &str, dir: &Path, extra: &[&str]) -> Run {
     let dir = dir.to_str().expect("utf-8 path");
     let mut args = vec![
@@ -161,11 +161,12 @@ pub fn grade_on(db: &str, dir: &Path, extra: &[&str]) -> Run {
         "01-training-registry",
         "--db",
         db,
-        "--format",
-        "json",
         "--submission",
         dir,
     ];
+    if !extra.contains(&"--format") {
+        args.extend(["--format", "json"]);
+    }
     args.extend_from_slice(extra);
     sqlgrade(&args)
 }

@@ -1,0 +1,278 @@
+//! Batch benchmark: grades N generated submissions of exercise 01 (the reference solution
+//! and wrong variants) with `sqlgrade batch`, and measures two floors on the same server
+//! with the same parallelism:
+//!   (a) psql on each file of each submission (`psql -X -q`, inside BEGIN ... ROLLBACK,
+//!       against the seeded database), one process per file, as a shell script would;
+//!   (b) the same statements over one open connection per worker, with no checks at all,
+//!       which is close to what PostgreSQL itself needs.
+//! Each is run several times; medians are reported, with ratios taken in this session.
+//!
+//! cargo bench --bench batch -- [--submissions N] [--jobs J] [--runs R]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use sqlgrade::db::{LocalCluster, PgBin};
+use sqlgrade::script::Script;
+
+const EXERCISE: &str = "01-training-registry";
+const FILES: &[(&str, &str)] = &[
+    ("01_create_training_runs.sql", "empty"),
+    ("02_seed_training_runs.sql", "schema"),
+    ("03_crud_operations.sql", "seed"),
+    ("04_analysis_queries.sql", "seed"),
+    ("05_transactions.sql", "audit"),
+];
+
+fn arg(args: &[String], name: &str, default: usize) -> usize {
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Writes `n` submissions: mostly the reference, every fourth a wrong variant.
+fn generate(dir: &Path, n: usize) {
+    let solution = repo().join("exercises").join(EXERCISE).join("solution");
+    let starter = repo().join("sql").join(EXERCISE);
+    let document = repo().join("tests/fixtures/document-as-printed");
+    for i in 0..n {
+        let student = dir.join(format!("student{i:04}"));
+        std::fs::create_dir_all(&student).expect("mkdir");
+        let from = match i % 8 {
+            3 => &starter,
+            7 => &document,
+            _ => &solution,
+        };
+        for (file, _) in FILES {
+            std::fs::copy(from.join(file), student.join(file)).expect("copy");
+        }
+        if i % 8 == 5 {
+            // A wrong answer and an UPDATE without WHERE.
+            let crud =
+                std::fs::read_to_string(solution.join("03_crud_operations.sql")).expect("read");
+            std::fs::write(
+                student.join("03_crud_operations.sql"),
+                format!("{crud}\nUPDATE training_runs SET notes = 'oops';\n"),
+            )
+            .expect("write");
+        }
+    }
+}
+
+fn median(mut xs: Vec<Duration>) -> Duration {
+    xs.sort();
+    xs[xs.len() / 2]
+}
+
+fn psql_of(bin: &PgBin) -> PathBuf {
+    let beside = bin.dir.join("psql");
+    if beside.is_file() {
+        return beside;
+    }
+    std::fs::canonicalize(bin.dir.join("postgres"))
+        .map(|p| p.with_file_name("psql"))
+        .unwrap_or(beside)
+}
+
+fn psql(psql: &Path, cluster: &LocalCluster, db: &str) -> Command {
+    let mut cmd = Command::new(psql);
+    cmd.args(["-X", "-q", "-U", "postgres", "-d", db, "-h"])
+        .arg(&cluster.socket_dir)
+        .args(["-p", &cluster.port.to_string()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    cmd
+}
+
+/// One database per setup, seeded once, for the floors.
+fn seed(psql_bin: &Path, cluster: &LocalCluster) {
+    let setups: &[(&str, &[&str])] = &[
+        ("empty", &[]),
+        ("schema", &["schema.sql"]),
+        ("seed", &["schema.sql", "seed.sql"]),
+        ("audit", &["schema.sql", "seed.sql", "audit.sql"]),
+    ];
+    for (name, files) in setups {
+        let ok = psql(psql_bin, cluster, "postgres")
+            .args(["-c", &format!("CREATE DATABASE bench_{name}")])
+            .status()
+            .expect("psql");
+        assert!(ok.success(), "cannot create bench_{name}");
+        for f in *files {
+            let path = repo()
+                .join("exercises")
+                .join(EXERCISE)
+                .join("setup")
+                .join(f);
+            let ok = psql(psql_bin, cluster, &format!("bench_{name}"))
+                .args(["-v", "ON_ERROR_STOP=1", "-f"])
+                .arg(path)
+                .status()
+                .expect("psql");
+            assert!(ok.success(), "cannot apply {f}");
+        }
+    }
+}
+
+/// Floor (a): one psql process per file, `jobs` at a time.
+fn floor_psql(psql_bin: &Path, cluster: &LocalCluster, subs: &[PathBuf], jobs: usize) -> Duration {
+    let started = Instant::now();
+    let work: Vec<(PathBuf, &str)> = subs
+        .iter()
+        .flat_map(|s| FILES.iter().map(move |(f, setup)| (s.join(f), *setup)))
+        .collect();
+    let mut running: Vec<std::process::Child> = Vec::new();
+    for (file, setup) in work {
+        if running.len() >= jobs {
+            let mut first = running.remove(0);
+            let _ = first.wait();
+        }
+        let child = psql(psql_bin, cluster, &format!("bench_{setup}"))
+            .args(["-c", "BEGIN", "-f"])
+            .arg(file)
+            .args(["-c", "ROLLBACK"])
+            .spawn()
+            .expect("psql");
+        running.push(child);
+    }
+    for mut c in running {
+        let _ = c.wait();
+    }
+    started.elapsed()
+}
+
+/// Floor (b): the statements over one kept connection per worker, no checks.
+async fn floor_connection(cluster: &LocalCluster, subs: &[PathBuf], jobs: usize) -> Duration {
+    let started = Instant::now();
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let worker = || async {
+        let mut clients = std::collections::BTreeMap::new();
+        for (_, setup) in FILES {
+            let mut config = tokio_postgres::Config::new();
+            config
+                .host_path(&cluster.socket_dir)
+                .port(cluster.port)
+                .user("postgres")
+                .dbname(format!("bench_{setup}"));
+            let (client, conn) = config
+                .connect(tokio_postgres::NoTls)
+                .await
+                .expect("connect");
+            tokio::spawn(conn);
+            clients.insert(*setup, client);
+        }
+        loop {
+            let i = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let Some(sub) = subs.get(i) else { break };
+            for (file, setup) in FILES {
+                let client = &clients[setup];
+                let script = Script::read(&sub.join(file)).expect("read");
+                let _ = client.simple_query("BEGIN").await;
+                for (_, stmt) in script.code_statements() {
+                    if stmt.unterminated.is_some() || stmt.copy_data.is_some() {
+                        continue;
+                    }
+                    let _ = client.simple_query(&stmt.text(&script.source)).await;
+                }
+                let _ = client.simple_query("ROLLBACK").await;
+            }
+        }
+    };
+    futures_util::future::join_all((0..jobs).map(|_| worker())).await;
+    started.elapsed()
+}
+
+/// The grader itself, as a user runs it, on the same server.
+fn grader(cluster: &LocalCluster, class: &Path, jobs: usize, out: &Path) -> Duration {
+    let url = format!(
+        "postgres://postgres@/postgres?host={}&port={}",
+        cluster.socket_dir.display(),
+        cluster.port
+    );
+    let started = Instant::now();
+    let status = Command::new(env!("CARGO_BIN_EXE_sqlgrade"))
+        .args([
+            "batch",
+            EXERCISE,
+            "--jobs",
+            &jobs.to_string(),
+            "--db",
+            &url,
+            "--submissions",
+        ])
+        .arg(class)
+        .arg("--out")
+        .arg(out.join("grades.csv"))
+        .current_dir(repo())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .expect("sqlgrade");
+    let elapsed = started.elapsed();
+    assert!(status.success(), "sqlgrade batch failed: {status}");
+    elapsed
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    // Test runners list a target's tests with `--list`: a benchmark has none.
+    if args.iter().any(|a| a == "--list") {
+        return;
+    }
+    let n = arg(&args, "--submissions", 500);
+    let jobs = arg(
+        &args,
+        "--jobs",
+        std::thread::available_parallelism().map_or(2, usize::from),
+    );
+    let runs = arg(&args, "--runs", 3).max(1);
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let class = tempfile::tempdir().expect("temp dir");
+    generate(class.path(), n);
+    let mut subs: Vec<PathBuf> = std::fs::read_dir(class.path())
+        .expect("class")
+        .map(|e| e.expect("entry").path())
+        .collect();
+    subs.sort();
+    let out = tempfile::tempdir().expect("temp dir");
+    let bin = PgBin::find(None).expect("PostgreSQL server binaries");
+    let psql_bin = psql_of(&bin);
+    let cluster = rt
+        .block_on(LocalCluster::start(&bin, &[]))
+        .expect("cluster");
+    seed(&psql_bin, &cluster);
+    println!(
+        "{n} submissions of {EXERCISE}, {jobs} jobs, {runs} runs each, one local PostgreSQL {} server",
+        bin.major
+    );
+    let (mut g, mut a, mut b) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..runs {
+        g.push(grader(&cluster, class.path(), jobs, out.path()));
+        a.push(floor_psql(&psql_bin, &cluster, &subs, jobs));
+        b.push(rt.block_on(floor_connection(&cluster, &subs, jobs)));
+    }
+    let report = |name: &str, times: Vec<Duration>| {
+        let m = median(times);
+        println!(
+            "{name:<46} median {:>7.2} s  {:>7.1} submissions/s",
+            m.as_secs_f64(),
+            n as f64 / m.as_secs_f64()
+        );
+        m
+    };
+    let g = report("sqlgrade batch (grading with every check)", g);
+    let a = report("floor (a): psql per file, BEGIN ... ROLLBACK", a);
+    let b = report("floor (b): one connection per worker, no checks", b);
+    println!(
+        "sqlgrade is {:.2}x the speed of floor (a) and {:.2}x that of floor (b)",
+        a.as_secs_f64() / g.as_secs_f64(),
+        b.as_secs_f64() / g.as_secs_f64()
+    );
+}

@@ -1,0 +1,335 @@
+//! `sqlgrade batch`: grades every submission of a class on one server, with a progress
+//! bar on a terminal (plain lines otherwise), and writes a gradebook (CSV) and every task
+//! result (JSON). Results are saved as they come in, so an interrupted batch loses little
+//! and `--resume` goes on where it stopped.
+
+use std::collections::BTreeMap;
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+
+use crate::exercise::Exercise;
+use crate::exit;
+use crate::plan::Plan;
+use crate::report::Report;
+use crate::runner::batch::{Graded, Submission, batch};
+use crate::runner::{Note, TaskResult};
+
+use super::{INTERRUPTED, interrupted, limits, print_error, provision, write_atomically};
+
+/// One student's line of the results file.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Entry {
+    pub student: String,
+    pub score: u32,
+    pub max_score: u32,
+    /// Why the submission could not be graded, if it could not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    #[serde(default)]
+    pub tasks: Vec<TaskEntry>,
+    #[serde(default)]
+    pub notes: Vec<String>,
+}
+
+/// One task of one student.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TaskEntry {
+    pub id: String,
+    pub status: String,
+    pub score: u32,
+    pub max_score: u32,
+    pub message: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub line: Option<usize>,
+}
+
+/// The results file.
+#[derive(Debug, Serialize, Deserialize)]
+struct Results {
+    exercise: String,
+    max_score: u32,
+    students: Vec<Entry>,
+}
+
+/// How often results are saved while the batch runs.
+const SAVE_EVERY: Duration = Duration::from_secs(2);
+
+fn entry_of(graded: &Graded<Report>, max_score: u32) -> Entry {
+    match &graded.result {
+        Ok(report) => Entry {
+            student: graded.student.clone(),
+            score: report.score,
+            max_score: report.max_score,
+            error: None,
+            tasks: report.tasks.iter().map(task_entry).collect(),
+            notes: report.notes.iter().map(note_text).collect(),
+        },
+        Err(e) => Entry {
+            student: graded.student.clone(),
+            score: 0,
+            max_score,
+            error: Some(e.clone()),
+            tasks: Vec::new(),
+            notes: Vec::new(),
+        },
+    }
+}
+
+fn task_entry(t: &TaskResult) -> TaskEntry {
+    TaskEntry {
+        id: t.id.clone(),
+        status: t.status.as_str().to_string(),
+        score: t.score,
+        max_score: t.max_score,
+        message: t.message.clone(),
+        line: t.line,
+    }
+}
+
+fn note_text(n: &Note) -> String {
+    match n.location {
+        Some(loc) => format!("{}:{loc}: {}", n.file, n.message),
+        None => n.message.clone(),
+    }
+}
+
+/// The gradebook: student, exercise, score, max_score, then one column per task.
+fn gradebook(exercise: &Exercise, entries: &[Entry]) -> Result<String, String> {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    let mut header = vec![
+        "student".to_string(),
+        "exercise".into(),
+        "score".into(),
+        "max_score".into(),
+    ];
+    header.extend(exercise.manifest.tasks.iter().map(|t| t.id.clone()));
+    w.write_record(&header).map_err(|e| e.to_string())?;
+    for e in entries {
+        let by_id: BTreeMap<&str, u32> = e.tasks.iter().map(|t| (t.id.as_str(), t.score)).collect();
+        let mut row = vec![
+            e.student.clone(),
+            exercise.id.clone(),
+            e.score.to_string(),
+            e.max_score.to_string(),
+        ];
+        row.extend(exercise.manifest.tasks.iter().map(|t| {
+            by_id
+                .get(t.id.as_str())
+                .map_or(String::new(), u32::to_string)
+        }));
+        w.write_record(&row).map_err(|e| e.to_string())?;
+    }
+    let bytes = w.into_inner().map_err(|e| e.to_string())?;
+    String::from_utf8(bytes).map_err(|e| e.to_string())
+}
+
+/// The results file beside the gradebook: `grades.csv` -> `grades.json`.
+pub fn results_path(out: &Path) -> PathBuf {
+    out.with_extension("json")
+}
+
+fn save(exercise: &Exercise, out: &Path, entries: &[Entry]) -> Result<(), String> {
+    let mut sorted = entries.to_vec();
+    sorted.sort_by(|a, b| a.student.cmp(&b.student));
+    let results = Results {
+        exercise: exercise.id.clone(),
+        max_score: exercise.max_score(),
+        students: sorted,
+    };
+    let json = serde_json::to_string_pretty(&results).map_err(|e| e.to_string())?;
+    let json_path = results_path(out);
+    write_atomically(&json_path, &format!("{json}\n"))
+        .map_err(|e| format!("cannot write `{}`: {e}", json_path.display()))?;
+    let csv = gradebook(exercise, &results.students)?;
+    write_atomically(out, &csv).map_err(|e| format!("cannot write `{}`: {e}", out.display()))
+}
+
+/// Every subfolder of `dir` is one student's submission, named after it.
+fn submissions(dir: &Path) -> Result<Vec<Submission>, String> {
+    let entries =
+        std::fs::read_dir(dir).map_err(|e| format!("cannot read `{}`: {e}", dir.display()))?;
+    let mut out: Vec<Submission> = entries
+        .filter_map(Result::ok)
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+        .map(|e| Submission {
+            student: e.file_name().to_string_lossy().into_owned(),
+            dir: e.path(),
+        })
+        .collect();
+    out.sort_by(|a, b| a.student.cmp(&b.student));
+    Ok(out)
+}
+
+/// Results already in the results file, for `--resume`.
+fn previous(exercise: &Exercise, out: &Path) -> Result<Vec<Entry>, String> {
+    let path = results_path(out);
+    let Ok(text) = std::fs::read_to_string(&path) else {
+        return Ok(Vec::new());
+    };
+    let results: Results =
+        serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+    if results.exercise != exercise.id {
+        return Err(format!(
+            "{} holds results of `{}`, not `{}`",
+            path.display(),
+            results.exercise,
+            exercise.id
+        ));
+    }
+    // A submission that could not be graded is tried again.
+    Ok(results
+        .students
+        .into_iter()
+        .filter(|e| e.error.is_none())
+        .collect())
+}
+
+/// What `batch` was asked to do.
+#[derive(Debug)]
+pub struct Options<'a> {
+    pub submissions: &'a Path,
+    pub jobs: usize,
+    pub out: &'a Path,
+    pub resume: bool,
+}
+
+pub async fn run(plan: &Plan, exercise: &Exercise, opts: Options<'_>) -> i32 {
+    let all = match submissions(opts.submissions) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return exit::USAGE;
+        }
+    };
+    let kept = if opts.resume {
+        match previous(exercise, opts.out) {
+            Ok(p) => p,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return exit::USAGE;
+            }
+        }
+    } else {
+        Vec::new()
+    };
+    let todo: Vec<Submission> = all
+        .into_iter()
+        .filter(|s| !kept.iter().any(|e| e.student == s.student))
+        .collect();
+    if !kept.is_empty() {
+        eprintln!(
+            "sqlgrade: {} submission(s) already graded, {} to go",
+            kept.len(),
+            todo.len()
+        );
+    }
+    let mut server = match provision(plan, exercise).await {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    let max_score = exercise.max_score();
+    let entries = Mutex::new(kept);
+    let last_save = Mutex::new(Instant::now());
+    let progress = Progress::new(todo.len());
+    let on_done = |graded: &Graded<Report>, count: usize| {
+        let entry = entry_of(graded, max_score);
+        progress.step(&entry, count);
+        let Ok(mut entries) = entries.lock() else {
+            return;
+        };
+        entries.push(entry);
+        if let Ok(mut last) = last_save.lock()
+            && last.elapsed() >= SAVE_EVERY
+        {
+            *last = Instant::now();
+            if let Err(e) = save(exercise, opts.out, &entries) {
+                eprintln!("warning: {e}");
+            }
+        }
+    };
+    let limits = limits(plan, exercise);
+    let outcome = tokio::select! {
+        r = batch::<Report>(exercise, &todo, &mut server, opts.jobs, limits, &on_done) => Some(r),
+        () = interrupted() => None,
+    };
+    server.close().await;
+    progress.finish();
+    let entries = entries.into_inner().unwrap_or_default();
+    let saved = save(exercise, opts.out, &entries);
+    if let Err(e) = &saved {
+        eprintln!("error: {e}");
+    }
+    let failed = entries.iter().filter(|e| e.error.is_some()).count();
+    match outcome {
+        None => {
+            eprintln!(
+                "interrupted after {} submission(s); run again with --resume to go on",
+                entries.len()
+            );
+            INTERRUPTED
+        }
+        Some(Err(e)) => {
+            print_error(&e);
+            e.exit_code()
+        }
+        Some(Ok(_)) if saved.is_err() => exit::USAGE,
+        Some(Ok(_)) => {
+            eprintln!(
+                "sqlgrade: graded {} submission(s) into {} and {}",
+                entries.len(),
+                opts.out.display(),
+                results_path(opts.out).display()
+            );
+            if failed == 0 {
+                exit::PASSED
+            } else {
+                exit::FAILED
+            }
+        }
+    }
+}
+
+/// A progress bar on a terminal, a plain line per submission otherwise.
+struct Progress {
+    bar: Option<indicatif::ProgressBar>,
+    total: usize,
+}
+
+impl Progress {
+    fn new(total: usize) -> Progress {
+        let bar = std::io::stderr().is_terminal().then(|| {
+            let bar = indicatif::ProgressBar::new(total as u64);
+            if let Ok(style) = indicatif::ProgressStyle::with_template(
+                "{bar:30} {pos}/{len} {per_sec} eta {eta} {msg}",
+            ) {
+                bar.set_style(style);
+            }
+            bar
+        });
+        Progress { bar, total }
+    }
+
+    fn step(&self, entry: &Entry, count: usize) {
+        let what = match &entry.error {
+            Some(e) => format!("{}: not graded ({e})", entry.student),
+            None => format!("{}: {}/{}", entry.student, entry.score, entry.max_score),
+        };
+        match &self.bar {
+            Some(bar) => {
+                bar.set_position(count as u64);
+                bar.set_message(what);
+            }
+            None => eprintln!("[{count}/{}] {what}", self.total),
+        }
+    }
+
+    fn finish(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
+}

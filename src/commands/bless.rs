@@ -1,0 +1,132 @@
+//! `sqlgrade bless`: runs the reference solution and writes its snapshots, showing a diff
+//! of every snapshot that changes; with `--check`, fails instead of writing.
+
+use std::path::Path;
+
+use crate::exercise::Exercise;
+use crate::exit;
+use crate::plan::Plan;
+use crate::report::Report;
+use crate::runner::{self, Mode, Status};
+
+use super::{INTERRUPTED, interrupted, limits, print_error, provision, write_atomically};
+
+/// What blessing one exercise found.
+enum Outcome {
+    /// Snapshots that differ from (or are missing in) `expected/`.
+    Changed(usize),
+    /// The run ended with this exit code.
+    Stopped(i32),
+}
+
+pub async fn run(plan: &Plan, exercises: &[Exercise], task: Option<&str>, check: bool) -> i32 {
+    if let Some(id) = task
+        && !exercises
+            .iter()
+            .any(|e| e.manifest.tasks.iter().any(|t| t.id == id))
+    {
+        eprintln!(
+            "error: no task `{id}` in {}",
+            exercises
+                .iter()
+                .map(|e| e.id.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        return exit::USAGE;
+    }
+    let mut changed = 0;
+    for exercise in exercises {
+        match bless_one(plan, exercise, task, check).await {
+            Outcome::Changed(n) => changed += n,
+            Outcome::Stopped(code) => return code,
+        }
+    }
+    match (check, changed) {
+        (_, 0) => {
+            println!("all snapshots are up to date");
+            exit::PASSED
+        }
+        (true, n) => {
+            eprintln!(
+                "error: {n} snapshot(s) would change; run `sqlgrade bless` and review the diff"
+            );
+            exit::FAILED
+        }
+        (false, n) => {
+            println!("wrote {n} snapshot(s)");
+            exit::PASSED
+        }
+    }
+}
+
+async fn bless_one(plan: &Plan, exercise: &Exercise, task: Option<&str>, check: bool) -> Outcome {
+    let mut server = match provision(plan, exercise).await {
+        Ok(s) => s,
+        Err(code) => return Outcome::Stopped(code),
+    };
+    let mut report = Report::default();
+    let solution = exercise.solution_dir();
+    let outcome = tokio::select! {
+        r = runner::grade(exercise, &solution, &mut server, limits(plan, exercise), Mode::Bless, &mut report) => Some(r),
+        () = interrupted() => None,
+    };
+    server.close().await;
+    let graded = match outcome {
+        None => return Outcome::Stopped(INTERRUPTED),
+        Some(Err(e)) => {
+            print_error(&e);
+            return Outcome::Stopped(e.exit_code());
+        }
+        Some(Ok(g)) => g,
+    };
+    let failing: Vec<_> = report
+        .tasks
+        .iter()
+        .filter(|t| t.status != Status::Pass)
+        .collect();
+    if !failing.is_empty() {
+        eprintln!(
+            "error: the reference solution of `{}` does not pass these tasks, so no snapshot was written:",
+            exercise.id
+        );
+        for t in failing {
+            eprintln!("  {} ({}): {}", t.id, t.status.as_str(), t.message);
+        }
+        return Outcome::Stopped(exit::FAILED);
+    }
+    let mut changed = 0;
+    for (id, snap) in &graded.snapshots {
+        if task.is_some_and(|t| t != id) {
+            continue;
+        }
+        let path = exercise.snapshot_path(id);
+        let new = snap.render();
+        let old = std::fs::read_to_string(&path).ok();
+        if old.as_deref() == Some(new.as_str()) {
+            continue;
+        }
+        changed += 1;
+        print_diff(&path, old.as_deref(), &new);
+        if !check && let Err(e) = write_atomically(&path, &new) {
+            eprintln!("error: cannot write `{}`: {e}", path.display());
+            return Outcome::Stopped(exit::USAGE);
+        }
+    }
+    Outcome::Changed(changed)
+}
+
+/// Shows what a snapshot change would do, as a unified diff.
+fn print_diff(path: &Path, old: Option<&str>, new: &str) {
+    let name = path.display().to_string();
+    match old {
+        None => println!("new snapshot {name} ({} lines)", new.lines().count()),
+        Some(old) => {
+            let diff = similar::TextDiff::from_lines(old, new);
+            print!(
+                "{}",
+                diff.unified_diff().context_radius(2).header(&name, &name)
+            );
+        }
+    }
+}

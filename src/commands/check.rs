@@ -1,0 +1,216 @@
+//! `sqlgrade check`: keeps exercises correct in an instructor's CI. For every exercise,
+//! the reference solution scores full marks, the starter files score 0 without any
+//! `error`, every task has the snapshots it needs, matching its checks, and no snapshot
+//! is orphaned.
+
+use std::collections::BTreeSet;
+
+use crate::exercise::{CheckSpec, Exercise};
+use crate::exit;
+use crate::plan::Plan;
+use crate::report::Report;
+use crate::runner::{self, Mode, Status};
+use crate::snapshot::Snapshot;
+
+use super::{INTERRUPTED, interrupted, limits, print_error, provision};
+
+pub async fn run(plan: &Plan, exercises: &[Exercise]) -> i32 {
+    let mut problems = 0;
+    for exercise in exercises {
+        let found = snapshot_problems(exercise);
+        for p in &found {
+            println!("✗ {}: {p}", exercise.id);
+        }
+        problems += found.len();
+        if !found.is_empty() {
+            // Grading needs every snapshot; the problems above say what to fix first.
+            continue;
+        }
+        match grade_both(plan, exercise).await {
+            Ok(found) => problems += found,
+            Err(code) => return code,
+        }
+    }
+    if problems == 0 {
+        println!("all exercises are consistent");
+        exit::PASSED
+    } else {
+        eprintln!("error: {problems} problem(s) found");
+        exit::FAILED
+    }
+}
+
+/// The snapshot files an exercise needs, checked against its manifest.
+fn snapshot_problems(exercise: &Exercise) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut expected_files = BTreeSet::new();
+    for task in &exercise.manifest.tasks {
+        let wanted: Vec<(usize, &CheckSpec)> = task
+            .checks
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| c.uses_snapshot())
+            .map(|(i, c)| (i + 1, c))
+            .collect();
+        if wanted.is_empty() {
+            continue;
+        }
+        let path = exercise.snapshot_path(&task.id);
+        expected_files.insert(path.clone());
+        let Ok(text) = std::fs::read_to_string(&path) else {
+            out.push(format!(
+                "task `{}` has no snapshot `{}`; run `sqlgrade bless {}`",
+                task.id,
+                path.display(),
+                exercise.id
+            ));
+            continue;
+        };
+        let snap = match Snapshot::parse(&text) {
+            Ok(s) => s,
+            Err(e) => {
+                out.push(format!("{}: {e}", path.display()));
+                continue;
+            }
+        };
+        for (number, check) in &wanted {
+            match snap.section(*number) {
+                None => out.push(format!(
+                    "{}: no section for check {number}; run `sqlgrade bless {}`",
+                    path.display(),
+                    exercise.id
+                )),
+                Some(section) => {
+                    if let Some(query) = check.recorded_query()
+                        && section.query != query
+                    {
+                        out.push(format!(
+                            "{}: check {number} was taken with another query than the manifest's; run `sqlgrade bless {}` and review the diff",
+                            path.display(),
+                            exercise.id
+                        ));
+                    }
+                }
+            }
+        }
+        let extra: Vec<usize> = snap
+            .sections
+            .iter()
+            .map(|s| s.check)
+            .filter(|n| !wanted.iter().any(|(w, _)| w == n))
+            .collect();
+        if !extra.is_empty() {
+            out.push(format!(
+                "{}: sections for checks {extra:?} that the task does not have",
+                path.display()
+            ));
+        }
+    }
+    let dir = exercise.root.join("expected").join(&exercise.id);
+    if let Ok(entries) = std::fs::read_dir(&dir) {
+        let mut orphans: Vec<_> = entries
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .filter(|p| !expected_files.contains(p))
+            .collect();
+        orphans.sort();
+        for p in orphans {
+            out.push(format!(
+                "{} belongs to no task with a snapshot check (orphaned)",
+                p.display()
+            ));
+        }
+    }
+    out
+}
+
+/// Grades the reference solution and the starter files; returns the problems found.
+async fn grade_both(plan: &Plan, exercise: &Exercise) -> Result<usize, i32> {
+    let mut server = provision(plan, exercise).await?;
+    let limits = limits(plan, exercise);
+    let mut reference = Report::default();
+    let mut starter = Report::default();
+    let work = async {
+        runner::grade(
+            exercise,
+            &exercise.solution_dir(),
+            &mut server,
+            limits,
+            Mode::Grade,
+            &mut reference,
+        )
+        .await?;
+        runner::grade(
+            exercise,
+            &exercise.starter_dir(),
+            &mut server,
+            limits,
+            Mode::Grade,
+            &mut starter,
+        )
+        .await
+    };
+    let outcome = tokio::select! {
+        r = work => Some(r),
+        () = interrupted() => None,
+    };
+    server.close().await;
+    match outcome {
+        None => return Err(INTERRUPTED),
+        Some(Err(e)) => {
+            print_error(&e);
+            return Err(e.exit_code());
+        }
+        Some(Ok(_)) => {}
+    }
+    let mut problems = 0;
+    let failing: Vec<_> = reference
+        .tasks
+        .iter()
+        .filter(|t| t.status != Status::Pass)
+        .collect();
+    if failing.is_empty() {
+        println!(
+            "✓ {}: the reference solution scores {}/{}",
+            exercise.id, reference.score, reference.max_score
+        );
+    } else {
+        for t in failing {
+            println!(
+                "✗ {}: the reference solution fails `{}` ({}): {}",
+                exercise.id,
+                t.id,
+                t.status.as_str(),
+                t.message
+            );
+            problems += 1;
+        }
+    }
+    let errors: Vec<_> = starter
+        .tasks
+        .iter()
+        .filter(|t| t.status == Status::Error)
+        .collect();
+    if starter.score == 0 && errors.is_empty() {
+        println!(
+            "✓ {}: the starter files score 0/{} without errors",
+            exercise.id, starter.max_score
+        );
+    } else {
+        if starter.score != 0 {
+            println!(
+                "✗ {}: the starter files score {}/{}, not 0",
+                exercise.id, starter.score, starter.max_score
+            );
+            problems += 1;
+        }
+        for t in errors {
+            println!(
+                "✗ {}: the starter files make `{}` an error: {}",
+                exercise.id, t.id, t.message
+            );
+            problems += 1;
+        }
+    }
+    Ok(problems)
+}

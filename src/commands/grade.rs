@@ -1,0 +1,125 @@
+//! `sqlgrade grade`: one submission, reported in the format its reader wants.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use crate::exercise::Exercise;
+use crate::exit;
+use crate::plan::Plan;
+use crate::report::{
+    Format, Report, render_github, render_gradescope, render_json, render_junit,
+    render_step_summary, render_terminal,
+};
+use crate::runner::{self, Mode};
+
+use super::{
+    INTERRUPTED, interrupted, limits, print_error, provision, use_colour, write_atomically,
+};
+
+/// Where Gradescope's autograder expects its results.
+const GRADESCOPE_RESULTS: &str = "/autograder/results/results.json";
+
+/// Grades `submission` (default: the starter files) and reports it.
+pub async fn run(
+    plan: &Plan,
+    exercise: &Exercise,
+    submission: Option<&Path>,
+    format: Format,
+    output: Option<&Path>,
+) -> i32 {
+    let submission = submission.map_or_else(|| exercise.starter_dir(), Path::to_path_buf);
+    if !submission.is_dir() {
+        eprintln!(
+            "error: the submission directory `{}` does not exist",
+            submission.display()
+        );
+        return exit::USAGE;
+    }
+    let started = Instant::now();
+    let mut server = match provision(plan, exercise).await {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    let mut report = Report::default();
+    let outcome = tokio::select! {
+        r = runner::grade(exercise, &submission, &mut server, limits(plan, exercise), Mode::Grade, &mut report) => Some(r),
+        () = interrupted() => None,
+    };
+    server.close().await;
+    let output = output
+        .map(Path::to_path_buf)
+        .or_else(|| default_output(format));
+    let emit = |report: &Report| emit(report, format, output.as_deref(), &submission, started);
+    match outcome {
+        None => {
+            eprintln!("interrupted; the database was removed");
+            INTERRUPTED
+        }
+        Some(Err(e)) => {
+            // A server lost for good: report what was graded before it went.
+            if !report.tasks.is_empty() {
+                let _ = emit(&report);
+            }
+            print_error(&e);
+            e.exit_code()
+        }
+        Some(Ok(_)) => match emit(&report) {
+            Err(e) => {
+                eprintln!("error: {e}");
+                exit::USAGE
+            }
+            Ok(()) if report.passed() => exit::PASSED,
+            Ok(()) => exit::FAILED,
+        },
+    }
+}
+
+/// Gradescope reads its results from a fixed place when the grader runs in its image.
+fn default_output(format: Format) -> Option<PathBuf> {
+    let path = Path::new(GRADESCOPE_RESULTS);
+    (format == Format::Gradescope && path.parent().is_some_and(Path::is_dir))
+        .then(|| path.to_path_buf())
+}
+
+/// Renders the report and writes it to `output` (atomically) or standard output; the
+/// GitHub format also appends a summary to `$GITHUB_STEP_SUMMARY`.
+fn emit(
+    report: &Report,
+    format: Format,
+    output: Option<&Path>,
+    submission: &Path,
+    started: Instant,
+) -> Result<(), String> {
+    let text = match format {
+        Format::Human => render_terminal(report, output.is_none() && use_colour()),
+        Format::Json => render_json(report),
+        Format::Junit => render_junit(&[(report.exercise.as_str(), report)], started.elapsed()),
+        Format::Gradescope => render_gradescope(report, started.elapsed()),
+        Format::Github => render_github(report, submission),
+    };
+    if format == Format::Github
+        && let Some(summary) = std::env::var_os("GITHUB_STEP_SUMMARY")
+    {
+        use std::io::Write;
+        let appended = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&summary)
+            .and_then(|mut f| f.write_all(render_step_summary(report).as_bytes()));
+        if let Err(e) = appended {
+            eprintln!("warning: cannot append to $GITHUB_STEP_SUMMARY: {e}");
+        }
+    }
+    let text = format!("{}\n", text.trim_end());
+    match output {
+        Some(path) => write_atomically(path, &text)
+            .map_err(|e| format!("cannot write `{}`: {e}", path.display())),
+        None => {
+            use std::io::Write;
+            std::io::stdout()
+                .lock()
+                .write_all(text.as_bytes())
+                .map_err(|e| e.to_string())
+        }
+    }
+}

@@ -1,0 +1,203 @@
+//! `--format github`: GitHub Actions workflow commands that annotate the student's files,
+//! and the Markdown job summary.
+
+use std::fmt::Write as _;
+use std::path::{Component, Path, PathBuf};
+
+use super::Report;
+use super::gradescope::placed_message;
+use crate::runner::Status;
+
+/// Renders one annotation per task that did not pass, then the score, as lines for stdout.
+pub fn render_github(report: &Report, submission_dir: &Path) -> String {
+    let mut out = String::new();
+    for t in &report.tasks {
+        let command = match t.status {
+            Status::Pass => continue,
+            Status::Fail | Status::Error => "error",
+            // Nothing was written yet: a reminder, not a mistake.
+            Status::Missing => "warning",
+        };
+        let mut props = vec![("file", annotation_path(submission_dir, &t.file))];
+        if let Some(l) = t.line {
+            props.push(("line", l.to_string()));
+            if let Some(c) = t.column {
+                props.push(("col", c.to_string()));
+            }
+        }
+        props.push(("title", t.id.clone()));
+        let props: Vec<String> = props
+            .iter()
+            .map(|(k, v)| format!("{k}={}", escape_property(v)))
+            .collect();
+        let _ = writeln!(
+            out,
+            "::{command} {}::{}",
+            props.join(","),
+            escape_data(&t.message)
+        );
+    }
+    let _ = writeln!(
+        out,
+        "sqlgrade: {}/{} points",
+        report.score, report.max_score
+    );
+    out
+}
+
+/// Renders a Markdown summary for the caller to append to `$GITHUB_STEP_SUMMARY`.
+pub fn render_step_summary(report: &Report) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "### {}: {}/{} points\n",
+        report.exercise, report.score, report.max_score
+    );
+    out.push_str("| task | status | points | message |\n");
+    out.push_str("| --- | --- | --- | --- |\n");
+    for t in &report.tasks {
+        let _ = writeln!(
+            out,
+            "| {} | {} | {}/{} | {} |",
+            cell(&t.id),
+            t.status.as_str(),
+            t.score,
+            t.max_score,
+            cell(&placed_message(t))
+        );
+    }
+    // Several summaries may be appended to the same file, one per submission.
+    out.push('\n');
+    out
+}
+
+/// The file as GitHub matches it against the repository: forward slashes and no leading
+/// `./`, which would otherwise keep the annotation off the file's diff view.
+fn annotation_path(submission_dir: &Path, file: &str) -> String {
+    let path: PathBuf = submission_dir
+        .join(file)
+        .components()
+        .filter(|c| !matches!(c, Component::CurDir))
+        .collect();
+    let text = path.to_string_lossy();
+    if std::path::MAIN_SEPARATOR == '\\' {
+        text.replace('\\', "/")
+    } else {
+        text.into_owned()
+    }
+}
+
+/// Escapes a command's message the way `@actions/core` does, so the runner decodes it back.
+fn escape_data(s: &str) -> String {
+    s.replace('%', "%25")
+        .replace('\r', "%0D")
+        .replace('\n', "%0A")
+}
+
+/// Escapes a property value; `:` and `,` would otherwise end the value early.
+fn escape_property(s: &str) -> String {
+    escape_data(s).replace(':', "%3A").replace(',', "%2C")
+}
+
+/// A table cell: a `|` would open a new column and a line break would end the table.
+fn cell(s: &str) -> String {
+    s.replace('|', "\\|")
+        .replace("\r\n", "<br>")
+        .replace(['\r', '\n'], "<br>")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::gradescope::tests::{sample, task};
+    use crate::runner::{Event, Sink, TaskResult};
+
+    fn report_of(tasks: Vec<TaskResult>) -> Report {
+        let mut report = Report::default();
+        report.event(&Event::Started {
+            exercise: "sessions".to_string(),
+            database: String::new(),
+        });
+        for t in tasks {
+            report.event(&Event::Task(t));
+        }
+        report
+    }
+
+    #[test]
+    fn a_failing_task_with_a_place() {
+        let mut t = task("analysis.long_runs", "analysis.sql", Status::Fail);
+        t.message = "the rows differ".to_string();
+        t.line = Some(3);
+        t.column = Some(7);
+        assert_eq!(
+            render_github(&report_of(vec![t]), Path::new("submissions/alice")),
+            "::error file=submissions/alice/analysis.sql,line=3,col=7,title=analysis.long_runs::the rows differ\n\
+             sqlgrade: 0/2 points\n"
+        );
+    }
+
+    #[test]
+    fn an_error_without_a_line_has_no_line_or_col() {
+        let mut t = task("analysis.top", "analysis.sql", Status::Error);
+        t.message = "timed out after 10 s".to_string();
+        assert_eq!(
+            render_github(&report_of(vec![t]), Path::new("./alice")),
+            "::error file=alice/analysis.sql,title=analysis.top::timed out after 10 s\n\
+             sqlgrade: 0/2 points\n"
+        );
+    }
+
+    #[test]
+    fn a_missing_task_is_a_warning_and_a_pass_is_silent() {
+        let mut pass = task("setup.count", "setup.sql", Status::Pass);
+        pass.score = 2;
+        let mut missing = task("report.view", "report.sql", Status::Missing);
+        missing.message = "`report.sql` has no SQL yet".to_string();
+        assert_eq!(
+            render_github(&report_of(vec![pass, missing]), Path::new(".")),
+            "::warning file=report.sql,title=report.view::`report.sql` has no SQL yet\n\
+             sqlgrade: 2/4 points\n"
+        );
+    }
+
+    #[test]
+    fn escapes_like_the_actions_toolkit() {
+        assert_eq!(
+            escape_data("100% done\r\nnext: a,b"),
+            "100%25 done%0D%0Anext: a,b"
+        );
+        assert_eq!(
+            escape_property("100% done\r\nnext: a,b"),
+            "100%25 done%0D%0Anext%3A a%2Cb"
+        );
+        let mut t = task("a:b,c%", "we,ird:name.sql", Status::Fail);
+        t.message = "50% off\nsecond line: yes, really".to_string();
+        t.line = Some(1);
+        t.column = Some(1);
+        assert_eq!(
+            render_github(&report_of(vec![t]), Path::new("sub")),
+            "::error file=sub/we%2Cird%3Aname.sql,line=1,col=1,title=a%3Ab%2Cc%25::\
+             50%25 off%0Asecond line: yes, really\n\
+             sqlgrade: 0/2 points\n"
+        );
+    }
+
+    #[test]
+    fn the_summary_is_a_heading_and_a_table() {
+        let mut report = sample();
+        report.tasks[2].message = "a | b\nc".to_string();
+        assert_eq!(
+            render_step_summary(&report),
+            "### sessions: 3/9 points\n\
+             \n\
+             | task | status | points | message |\n\
+             | --- | --- | --- | --- |\n\
+             | setup.count | pass | 3/3 |  |\n\
+             | analysis.long_runs | fail | 0/2 | analysis.sql:3:7: the rows differ: a < b & \"c\" |\n\
+             | analysis.top | error | 0/2 | a \\| b<br>c |\n\
+             | report.view | missing | 0/2 | `report.sql` not found in `alice` |\n\
+             \n"
+        );
+    }
+}

@@ -1,0 +1,425 @@
+//! What instructors and autograders run: `check`, `bless --check`, `batch` with its
+//! gradebook and `--resume`, the JUnit, Gradescope and GitHub formats, completions.
+
+use std::path::Path;
+
+use crate::support::{Submission, course_copy, grade_on, repo, sqlgrade, sqlgrade_in};
+
+const SOLUTION_03: &str =
+    include_str!("../../exercises/01-training-registry/solution/03_crud_operations.sql");
+
+#[test]
+fn check_passes_on_the_repository() {
+    let run = sqlgrade(&["check", "--db", "local"]);
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    assert!(
+        run.stdout
+            .contains("✓ 01-training-registry: the reference solution scores 100/100"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout
+            .contains("✓ 01-training-registry: the starter files score 0/100 without errors"),
+        "{}",
+        run.stdout
+    );
+}
+
+#[test]
+fn check_fails_when_a_snapshot_is_edited_by_hand() {
+    let course = course_copy();
+    let snap = course
+        .path()
+        .join("expected/01-training-registry/analysis.total_gpu_cost.snap");
+    let text = std::fs::read_to_string(&snap).expect("snapshot");
+    std::fs::write(&snap, text.replace("921.75", "921.76")).expect("write");
+    let run = sqlgrade_in(course.path(), &["check", "--db", "local"]);
+    assert_eq!(run.code, 1, "{}", run.stdout);
+    assert!(
+        run.stdout.contains(
+            "✗ 01-training-registry: the reference solution fails `analysis.total_gpu_cost` (fail)"
+        ),
+        "{}",
+        run.stdout
+    );
+}
+
+#[test]
+fn check_finds_orphaned_missing_and_stale_snapshots() {
+    let course = course_copy();
+    let dir = course.path().join("expected/01-training-registry");
+    std::fs::write(dir.join("no.such.task.snap"), "").expect("write");
+    std::fs::remove_file(dir.join("seed.row_count.snap")).expect("remove");
+    let manifest = course
+        .path()
+        .join("exercises/01-training-registry/exercise.toml");
+    let text = std::fs::read_to_string(&manifest).expect("manifest");
+    let changed = text.replace(
+        "SELECT count(*) AS runs FROM public.training_runs",
+        "SELECT count(*) AS n FROM public.training_runs",
+    );
+    let changed = changed.replace(
+        "SELECT status, count(*) AS runs FROM public.training_runs GROUP BY status",
+        "SELECT status, count(*) AS total FROM public.training_runs GROUP BY status",
+    );
+    assert_ne!(changed, text);
+    std::fs::write(&manifest, changed).expect("write");
+    let run = sqlgrade_in(course.path(), &["check", "--db", "local"]);
+    assert_eq!(run.code, 1, "{}", run.stdout);
+    assert!(
+        run.stdout
+            .contains("no.such.task.snap belongs to no task with a snapshot check (orphaned)"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains("task `seed.row_count` has no snapshot"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout
+            .contains("seed.status_breakdown.snap: check 1 was taken with another query"),
+        "{}",
+        run.stdout
+    );
+}
+
+#[test]
+fn bless_check_fails_and_writes_nothing_then_bless_shows_the_diff_and_writes() {
+    let course = course_copy();
+    let snap = course
+        .path()
+        .join("expected/01-training-registry/analysis.total_gpu_cost.snap");
+    let blessed = std::fs::read_to_string(&snap).expect("snapshot");
+    let edited = blessed.replace("921.75", "1.00");
+    std::fs::write(&snap, &edited).expect("write");
+    let run = sqlgrade_in(course.path(), &["bless", "--check", "--db", "local"]);
+    assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
+    assert!(
+        run.stdout.contains("-1.00") && run.stdout.contains("+921.75"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stderr.contains("1 snapshot(s) would change"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(
+        std::fs::read_to_string(&snap).expect("snapshot"),
+        edited,
+        "--check wrote"
+    );
+    let run = sqlgrade_in(
+        course.path(),
+        &[
+            "bless",
+            "01-training-registry",
+            "--task",
+            "analysis.total_gpu_cost",
+            "--db",
+            "local",
+        ],
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(run.stdout.contains("wrote 1 snapshot(s)"), "{}", run.stdout);
+    assert_eq!(std::fs::read_to_string(&snap).expect("snapshot"), blessed);
+    let run = sqlgrade_in(
+        course.path(),
+        &["bless", "--task", "no.such.task", "--db", "local"],
+    );
+    assert_eq!(run.code, 2);
+}
+
+/// A class: two correct students, the untouched starter, one hostile.
+fn class() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let add = |name: &str, sub: Submission| {
+        let to = dir.path().join(name);
+        std::fs::create_dir(&to).expect("mkdir");
+        for entry in std::fs::read_dir(sub.path()).expect("read") {
+            let entry = entry.expect("entry");
+            std::fs::copy(entry.path(), to.join(entry.file_name())).expect("copy");
+        }
+    };
+    add("alice", Submission::solution());
+    add("bob, jr.", Submission::solution());
+    add("carol", Submission::starter());
+    // Locks the table it shares with nobody, sleeps past its limit, kills its backend.
+    let hostile = format!(
+        "LOCK TABLE training_runs IN ACCESS EXCLUSIVE MODE;\nSELECT pg_sleep(60);\n{SOLUTION_03}\nSELECT pg_terminate_backend(pg_backend_pid());\n"
+    );
+    add(
+        "mallory",
+        Submission::solution().with("03_crud_operations.sql", &hostile),
+    );
+    dir
+}
+
+fn batch(class: &Path, out: &Path, extra: &[&str]) -> crate::support::Run {
+    let mut args = vec![
+        "batch",
+        "01-training-registry",
+        "--db",
+        "local",
+        "--jobs",
+        "2",
+        "--statement-timeout",
+        "2",
+        "--submissions",
+        class.to_str().expect("path"),
+        "--out",
+        out.to_str().expect("path"),
+    ];
+    args.extend_from_slice(extra);
+    sqlgrade(&args)
+}
+
+#[test]
+fn batch_grades_a_class_into_a_gradebook_and_results() {
+    let class = class();
+    let out_dir = tempfile::tempdir().expect("temp dir");
+    let out = out_dir.path().join("grades.csv");
+    let run = batch(class.path(), &out, &[]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let mut reader = csv::Reader::from_path(&out).expect("gradebook");
+    let header: Vec<String> = reader
+        .headers()
+        .expect("header")
+        .iter()
+        .map(str::to_string)
+        .collect();
+    assert_eq!(
+        &header[..5],
+        [
+            "student",
+            "exercise",
+            "score",
+            "max_score",
+            "schema.columns"
+        ]
+    );
+    assert_eq!(header.len(), 4 + 19);
+    let rows: Vec<Vec<String>> = reader
+        .records()
+        .map(|r| r.expect("row").iter().map(str::to_string).collect())
+        .collect();
+    let score = |who: &str| {
+        rows.iter()
+            .find(|r| r[0] == who)
+            .map(|r| r[2].clone())
+            .expect("student")
+    };
+    assert_eq!(score("alice"), "100");
+    assert_eq!(
+        score("bob, jr."),
+        "100",
+        "a comma in a name is quoted, not split"
+    );
+    assert_eq!(score("carol"), "0");
+    assert_eq!(
+        score("mallory"),
+        "80",
+        "the hostile file costs its own tasks only"
+    );
+    let results: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(out_dir.path().join("grades.json")).expect("results"),
+    )
+    .expect("json");
+    let mallory = results["students"]
+        .as_array()
+        .expect("students")
+        .iter()
+        .find(|s| s["student"] == "mallory")
+        .expect("mallory")
+        .clone();
+    let untouched = mallory["tasks"]
+        .as_array()
+        .expect("tasks")
+        .iter()
+        .find(|t| t["id"] == "crud.untouched")
+        .expect("task")
+        .clone();
+    assert_eq!(untouched["status"], "error", "{untouched}");
+    assert!(
+        run.stderr.contains("[4/4]"),
+        "plain progress lines off a terminal: {}",
+        run.stderr
+    );
+}
+
+#[test]
+fn batch_resume_skips_students_already_graded() {
+    let class = class();
+    let out_dir = tempfile::tempdir().expect("temp dir");
+    let out = out_dir.path().join("grades.csv");
+    std::fs::remove_dir_all(class.path().join("mallory")).expect("remove");
+    assert_eq!(batch(class.path(), &out, &[]).code, 0);
+    let dave = class.path().join("dave");
+    std::fs::create_dir(&dave).expect("mkdir");
+    for entry in
+        std::fs::read_dir(repo().join("exercises/01-training-registry/solution")).expect("read")
+    {
+        let entry = entry.expect("entry");
+        std::fs::copy(entry.path(), dave.join(entry.file_name())).expect("copy");
+    }
+    let run = batch(class.path(), &out, &["--resume"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("3 submission(s) already graded, 1 to go"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("[1/1] dave: 100/100"), "{}", run.stderr);
+    let gradebook = std::fs::read_to_string(&out).expect("gradebook");
+    assert_eq!(gradebook.lines().count(), 1 + 4, "{gradebook}");
+}
+
+#[test]
+fn junit_has_a_testcase_per_task_with_failures_and_diffs() {
+    let sub = Submission::solution().with(
+        "04_analysis_queries.sql",
+        "-- task: analysis.total_gpu_cost\nSELECT 1 AS total_cost;\n",
+    );
+    let run = grade_on("local", sub.path(), &["--format", "junit"]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    let doc = roxmltree::Document::parse(&run.stdout).expect("XML");
+    let suite = doc
+        .descendants()
+        .find(|n| n.has_tag_name("testsuite"))
+        .expect("testsuite");
+    assert_eq!(suite.attribute("name"), Some("01-training-registry"));
+    assert_eq!(suite.attribute("tests"), Some("19"));
+    let cases: Vec<_> = suite
+        .children()
+        .filter(|n| n.has_tag_name("testcase"))
+        .collect();
+    assert_eq!(cases.len(), 19);
+    let cost = cases
+        .iter()
+        .find(|c| c.attribute("name") == Some("analysis.total_gpu_cost"))
+        .expect("case");
+    let failure = cost
+        .children()
+        .find(|n| n.has_tag_name("failure"))
+        .expect("failure");
+    assert!(
+        failure.text().unwrap_or("").contains("- 921.75"),
+        "{:?}",
+        failure.text()
+    );
+    let missing = cases
+        .iter()
+        .find(|c| c.attribute("name") == Some("analysis.long_runs"))
+        .expect("case");
+    assert!(missing.children().any(|n| n.has_tag_name("skipped")));
+}
+
+#[test]
+fn gradescope_results_go_to_the_output_file_with_the_documented_fields() {
+    let out_dir = tempfile::tempdir().expect("temp dir");
+    let out = out_dir.path().join("results.json");
+    let sub = Submission::solution().with("05_transactions.sql", "SELECT 1;\n");
+    let run = grade_on(
+        "local",
+        sub.path(),
+        &[
+            "--format",
+            "gradescope",
+            "--output",
+            out.to_str().expect("path"),
+        ],
+    );
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    let results: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&out).expect("results")).expect("json");
+    assert_eq!(results["score"], 90);
+    assert!(results["execution_time"].is_number());
+    let tests = results["tests"].as_array().expect("tests");
+    assert_eq!(tests.len(), 19);
+    let txn = tests
+        .iter()
+        .find(|t| t["number"] == "txn.lifecycle")
+        .expect("test");
+    assert_eq!(txn["status"], "failed");
+    assert_eq!(txn["max_score"], 10);
+    assert_eq!(txn["visibility"], "visible");
+}
+
+#[test]
+fn github_annotations_point_at_the_students_file_and_the_summary_is_appended() {
+    let summary_dir = tempfile::tempdir().expect("temp dir");
+    let summary = summary_dir.path().join("summary.md");
+    std::fs::write(&summary, "earlier step\n").expect("write");
+    let sub = Submission::solution().with(
+        "04_analysis_queries.sql",
+        "-- task: analysis.total_gpu_cost\nSELECT nope;\n",
+    );
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_sqlgrade"))
+        .args([
+            "grade",
+            "01-training-registry",
+            "--db",
+            "local",
+            "--format",
+            "github",
+            "--submission",
+        ])
+        .arg(sub.path())
+        .current_dir(repo())
+        .env("GITHUB_STEP_SUMMARY", &summary)
+        .output()
+        .expect("run");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let file = sub.path().join("04_analysis_queries.sql");
+    let expected = format!(
+        "::error file={},line=2,col=8,title=analysis.total_gpu_cost::column \"nope\" does not exist",
+        file.display()
+            .to_string()
+            .replace(':', "%3A")
+            .replace(',', "%2C")
+    );
+    assert!(
+        stdout.lines().any(|l| l.starts_with(&expected)),
+        "{expected}\n{stdout}"
+    );
+    assert!(
+        stdout
+            .lines()
+            .any(|l| l.starts_with("::warning ") && l.contains("title=analysis.long_runs")),
+        "{stdout}"
+    );
+    let written = std::fs::read_to_string(&summary).expect("summary");
+    assert!(
+        written.starts_with("earlier step\n"),
+        "appended, not replaced"
+    );
+    assert!(written.contains("| analysis.total_gpu_cost |"), "{written}");
+}
+
+#[test]
+fn completions_and_help_are_there() {
+    let run = sqlgrade(&["completions", "bash"]);
+    assert_eq!(run.code, 0);
+    assert!(
+        run.stdout.contains("_sqlgrade()") && run.stdout.contains("batch"),
+        "{}",
+        &run.stdout[..200.min(run.stdout.len())]
+    );
+    let run = sqlgrade(&["batch", "--help"]);
+    assert_eq!(run.code, 0);
+    assert!(
+        run.stdout.contains("Examples:") && run.stdout.contains("--resume"),
+        "{}",
+        run.stdout
+    );
+    let run = sqlgrade(&["list"]);
+    assert!(
+        run.stdout.contains("analysis.long_runs") && run.stdout.contains("(100 points)"),
+        "{}",
+        run.stdout
+    );
+}
