@@ -60,8 +60,9 @@ async fn series(name: &str, target: Target, image: &str, runs: usize) -> Option<
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    // Test runners list a target's tests with `--list`: a benchmark has none.
-    if args.iter().any(|a| a == "--list") {
+    // Only `cargo bench` passes `--bench`; test runners that list or run every target
+    // (`--list`, `cargo test --all-targets`) get no tests and no measurement.
+    if !args.iter().any(|a| a == "--bench") {
         return;
     }
     let runs = args

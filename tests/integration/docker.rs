@@ -408,3 +408,42 @@ fn a_socket_without_permission_is_exit_code_three() {
     );
     assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
 }
+
+#[test]
+fn an_exercise_may_name_its_own_image() {
+    let Some(image) = Image::new() else { return };
+    let course = course_copy();
+    let manifest = course
+        .path()
+        .join("exercises/01-training-registry/exercise.toml");
+    let text = std::fs::read_to_string(&manifest).expect("manifest");
+    let named = text.replacen(
+        "postgres = 14\n",
+        &format!("postgres = 14\nimage = \"{}\"\n", image.tag),
+        1,
+    );
+    assert_ne!(named, text);
+    std::fs::write(&manifest, named).expect("write");
+    let solution = course
+        .path()
+        .join("exercises/01-training-registry/solution");
+    let out = Command::new(env!("CARGO_BIN_EXE_sqlgrade"))
+        .args([
+            "grade",
+            "01-training-registry",
+            "--db",
+            "auto",
+            "--submission",
+        ])
+        .arg(&solution)
+        .current_dir(course.path())
+        .env_remove("SQLGRADE_IMAGE")
+        .output()
+        .expect("run");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains(&format!("using Docker ({})", image.tag)),
+        "{stderr}"
+    );
+}
