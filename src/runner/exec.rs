@@ -3,6 +3,7 @@
 //! control mapped onto savepoints, nothing ever committed.
 
 use crate::db::{Outcome, Session, SqlFailure};
+use crate::script::words::{keywords, leading_keywords};
 use crate::script::{Location, Script, TxnControl, classify};
 
 /// What happened to one statement of the file.
@@ -202,11 +203,27 @@ async fn map_control<S: Session>(
             }
         }
     };
+    // Inside a statement savepoint like any statement: if the student already released
+    // or rolled back past the block's savepoint, the mapped command fails without
+    // leaving the grader's transaction aborted. On success there is nothing to release:
+    // RELEASE and ROLLBACK TO of the block's savepoint take the newer one with them, and
+    // after BEGIN it stays below the block's, as psql's does.
+    if let Err(failure) = session
+        .control(&format!("SAVEPOINT {STMT_SAVEPOINT}"))
+        .await
+    {
+        return StmtOutcome::Failed { failure, at: start };
+    }
     match session.control(&sql).await {
         Ok(_) => StmtOutcome::Mapped,
         Err(failure) => {
-            // The student released or rolled back past our savepoint; carry on without it.
             open.clear();
+            if let Err(f) = rollback_statement(session).await {
+                return StmtOutcome::Failed {
+                    failure: f,
+                    at: start,
+                };
+            }
             StmtOutcome::Failed { failure, at: start }
         }
     }
@@ -215,13 +232,11 @@ async fn map_control<S: Session>(
 /// Statement kinds after which psql does not release its ON_ERROR_ROLLBACK savepoint,
 /// because the statement itself created, released or rolled back savepoints.
 fn is_savepoint_command(text: &str) -> bool {
-    let first: String = text
-        .trim_start()
-        .chars()
-        .take_while(|c| c.is_ascii_alphabetic())
-        .collect::<String>()
-        .to_ascii_lowercase();
-    matches!(first.as_str(), "savepoint" | "release" | "rollback")
+    let words = leading_keywords(text, 1);
+    matches!(
+        words.first().map(String::as_str),
+        Some("savepoint" | "release" | "rollback")
+    )
 }
 
 /// A statement might hold several commands if a `;` sits before its end or a backslash
@@ -233,11 +248,7 @@ fn needs_parse_check(text: &str) -> bool {
 
 /// `COPY ... TO STDOUT`, whose output psql would print.
 fn is_copy_to_stdout(text: &str) -> bool {
-    let lower = text.to_ascii_lowercase();
-    lower.trim_start().starts_with("copy")
-        && lower
-            .split_whitespace()
-            .any(|w| w.trim_end_matches(';') == "stdout")
+    leading_keywords(text, 1) == ["copy"] && keywords(text).iter().any(|w| w == "stdout")
 }
 
 async fn run_statement<S: Session>(
@@ -262,11 +273,28 @@ async fn run_statement<S: Session>(
     if needs_parse_check(text)
         && let Err(failure) = session.parse_only(text).await
     {
-        if failure.code() == Some("42601") && failure.message().contains("multiple commands") {
-            let _ = rollback_statement(session).await;
-            return StmtOutcome::Refused(
-                "this statement holds several commands that psql would send together; end each with its own `;`".into(),
-            );
+        // A syntax error (42601) here means the simple query protocol would refuse the
+        // whole string too, so it is never sent: with a position it is the student's own
+        // syntax error; without one, the server found several commands in it. The
+        // message text is not consulted: it is in the server's language.
+        if failure.code() == Some("42601") {
+            if let Err(f @ SqlFailure::Lost(_)) = rollback_statement(session).await {
+                return StmtOutcome::Failed {
+                    failure: f,
+                    at: start,
+                };
+            }
+            return match failure {
+                SqlFailure::Db {
+                    position: Some(_), ..
+                } => {
+                    let at = error_at(&failure);
+                    StmtOutcome::Failed { failure, at }
+                }
+                _ => StmtOutcome::Refused(
+                    "this statement holds several commands that psql would send together; end each with its own `;`".into(),
+                ),
+            };
         }
         if let Err(f) = session
             .control(&format!("ROLLBACK TO SAVEPOINT {STMT_SAVEPOINT}"))
@@ -385,6 +413,9 @@ mod tests {
 
     #[test]
     fn savepoint_commands_keep_psqls_savepoint() {
+        assert!(is_savepoint_command("/* step */ SAVEPOINT a"));
+        assert!(is_copy_to_stdout("COPY t TO/**/STDOUT"));
+        assert!(!is_copy_to_stdout("COPY t FROM '/x/stdout'"));
         assert!(is_savepoint_command("SAVEPOINT a"));
         assert!(is_savepoint_command("  release a"));
         assert!(is_savepoint_command("ROLLBACK TO a"));

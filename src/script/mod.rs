@@ -4,6 +4,7 @@
 mod position;
 pub mod split;
 mod txn;
+pub mod words;
 
 use std::path::{Path, PathBuf};
 

@@ -437,26 +437,10 @@ pub fn split(source: &str, from: usize) -> Split {
 
 /// True for `COPY ... FROM STDIN` (the words, case-insensitive, outside quotes).
 pub fn is_copy_from_stdin(text: &str) -> bool {
-    let mut words = Vec::new();
-    let bytes = text.as_bytes();
-    let mut i = 0;
-    while i < bytes.len() {
-        let b = bytes[i];
-        if b == b'\'' || b == b'"' {
-            // Skip quoted text so that a string mentioning STDIN does not count.
-            i = skip_quoted(bytes, i + 1, b, false).unwrap_or(bytes.len());
-        } else if b.is_ascii_alphanumeric() || b == b'_' {
-            let start = i;
-            while i < bytes.len() && (bytes[i].is_ascii_alphanumeric() || bytes[i] == b'_') {
-                i += 1;
-            }
-            words.push(text[start..i].to_ascii_lowercase());
-        } else {
-            i += 1;
-        }
-    }
-    words.first().is_some_and(|w| w == "copy")
-        && words.windows(2).any(|w| w[0] == "from" && w[1] == "stdin")
+    super::words::leading_keywords(text, 1) == ["copy"]
+        && super::words::keywords(text)
+            .windows(2)
+            .any(|w| w[0] == "from" && w[1] == "stdin")
 }
 
 /// Finds the `\.` line that ends inline COPY data starting at `from`; returns the end of

@@ -14,53 +14,9 @@ pub enum TxnControl {
     TwoPhase,
 }
 
-/// The words of a statement, skipping comments; lower-cased.
-fn words(text: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    let bytes = text.as_bytes();
-    let mut i = 0;
-    while i < bytes.len() && out.len() < 4 {
-        let b = bytes[i];
-        if b == b'-' && bytes.get(i + 1) == Some(&b'-') {
-            while i < bytes.len() && bytes[i] != b'\n' {
-                i += 1;
-            }
-        } else if b == b'/' && bytes.get(i + 1) == Some(&b'*') {
-            let mut depth = 0;
-            while i + 1 < bytes.len() {
-                if bytes[i] == b'/' && bytes[i + 1] == b'*' {
-                    depth += 1;
-                    i += 2;
-                } else if bytes[i] == b'*' && bytes[i + 1] == b'/' {
-                    depth -= 1;
-                    i += 2;
-                    if depth == 0 {
-                        break;
-                    }
-                } else {
-                    i += 1;
-                }
-            }
-        } else if b.is_ascii_alphabetic() || b == b'_' {
-            let start = i;
-            while i < bytes.len() && (bytes[i].is_ascii_alphanumeric() || bytes[i] == b'_') {
-                i += 1;
-            }
-            out.push(text[start..i].to_ascii_lowercase());
-        } else if b.is_ascii_whitespace() {
-            i += 1;
-        } else {
-            // Anything else (a quote, a semicolon) ends the keyword prefix.
-            out.push(String::from_utf8_lossy(&bytes[i..i + 1]).into_owned());
-            break;
-        }
-    }
-    out
-}
-
 /// Classifies a statement; `None` for anything that is not transaction control.
 pub fn classify(text: &str) -> Option<TxnControl> {
-    let w = words(text);
+    let w = super::words::leading_keywords(text, 4);
     let first = w.first()?.as_str();
     let second = w.get(1).map(String::as_str);
     let chain = w.iter().any(|x| x == "and") && w.iter().any(|x| x == "chain");

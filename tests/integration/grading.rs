@@ -607,3 +607,19 @@ fn an_existing_server_gets_scratch_databases_that_are_dropped_afterwards() {
         );
     });
 }
+
+#[test]
+fn a_student_who_releases_the_blocks_savepoint_does_not_break_the_file() {
+    let sql = format!(
+        "BEGIN;\n/* step */ SAVEPOINT a;\nRELEASE SAVEPOINT sqlgrade_txn_1;\nCOMMIT;\nROLLBACK TO a;\n{SOLUTION_03}"
+    );
+    let run = grade(&Submission::solution().with("03_crud_operations.sql", &sql));
+    assert_eq!(run.status("crud.untouched"), "pass", "{}", run.notes());
+    assert_eq!(run.status("crud.tune_bert"), "pass", "{}", run.notes());
+    assert!(
+        run.notes()
+            .contains("03_crud_operations.sql:4:1: savepoint \"sqlgrade_txn_1\" does not exist"),
+        "{}",
+        run.notes()
+    );
+}
