@@ -177,8 +177,10 @@ impl PgSession {
         }
     }
 
-    pub fn client(&self) -> &Client {
-        &self.client
+    /// Forgets the statements the client prepared and cached (type look-ups), after the
+    /// server discarded them with `DISCARD ALL`.
+    pub fn forget_prepared(&self) {
+        self.client.clear_type_cache();
     }
 
     async fn collect(&self, sql: &str) -> Result<Outcome, SqlFailure> {

@@ -11,7 +11,7 @@ pub struct Manifest {
     pub exercise: Header,
     /// Named setups: the instructor's SQL files applied, in order, before a student file.
     #[serde(default)]
-    pub setups: BTreeMap<String, Vec<String>>,
+    pub setups: BTreeMap<String, Vec<SetupFile>>,
     #[serde(default)]
     pub files: Vec<FileSpec>,
     #[serde(default)]
@@ -46,6 +46,44 @@ fn default_statement_timeout() -> f64 {
 
 fn default_task_timeout() -> f64 {
     60.0
+}
+
+/// One file of a setup: a path, applied as the student's role so that the student owns
+/// (and may alter) what it creates; or `{ file = "...", run_as = "instructor" }`, applied
+/// by the grader's own role, for objects the student must not own (an audit trail).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum SetupFile {
+    Path(String),
+    Detailed {
+        file: String,
+        #[serde(default)]
+        run_as: RunAs,
+    },
+}
+
+/// Whose rights a setup file is applied with.
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum RunAs {
+    #[default]
+    Student,
+    Instructor,
+}
+
+impl SetupFile {
+    pub fn path(&self) -> &str {
+        match self {
+            SetupFile::Path(p) | SetupFile::Detailed { file: p, .. } => p,
+        }
+    }
+
+    pub fn run_as(&self) -> RunAs {
+        match self {
+            SetupFile::Path(_) => RunAs::Student,
+            SetupFile::Detailed { run_as, .. } => *run_as,
+        }
+    }
 }
 
 /// A file the student writes.

@@ -6,7 +6,7 @@ pub mod manifest;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-pub use manifest::{CheckSpec, Compare, Facts, FileSpec, Manifest, TaskSpec};
+pub use manifest::{CheckSpec, Compare, Facts, FileSpec, Manifest, RunAs, SetupFile, TaskSpec};
 
 use crate::script::LineIndex;
 
@@ -126,9 +126,10 @@ impl Exercise {
         }
         for (name, files) in &m.setups {
             for f in files {
-                if !self.dir.join(f).is_file() {
+                if !self.dir.join(f.path()).is_file() {
                     return Err(invalid(format!(
-                        "setup `{name}` names `{f}`, which does not exist"
+                        "setup `{name}` names `{}`, which does not exist",
+                        f.path()
                     )));
                 }
             }
@@ -184,12 +185,17 @@ impl Exercise {
         Ok(())
     }
 
-    /// The setup files of a student file, as paths.
-    pub fn setup_files(&self, setup: &str) -> Vec<PathBuf> {
+    /// The files of a setup, as paths, with whose rights each is applied.
+    pub fn setup_files(&self, setup: &str) -> Vec<(PathBuf, RunAs)> {
         self.manifest
             .setups
             .get(setup)
-            .map(|files| files.iter().map(|f| self.dir.join(f)).collect())
+            .map(|files| {
+                files
+                    .iter()
+                    .map(|f| (self.dir.join(f.path()), f.run_as()))
+                    .collect()
+            })
             .unwrap_or_default()
     }
 

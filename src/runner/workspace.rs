@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use tokio_postgres::Config;
 
 use crate::db::{Limits, PgSession, Server, Session, describe_error};
-use crate::exercise::Exercise;
+use crate::exercise::{Exercise, RunAs};
 use crate::script::Script;
 
 use super::RunError;
@@ -22,6 +22,9 @@ const RECONNECT_LIMIT: Duration = Duration::from_secs(15);
 pub struct Workspace {
     configs: BTreeMap<String, Config>,
     sessions: BTreeMap<String, PgSession>,
+    /// Per setup: statements that put every sequence back as the setup left it, since
+    /// `nextval` and `setval` are not undone by a rollback.
+    restore_sequences: BTreeMap<String, String>,
     limits: Limits,
 }
 
@@ -35,24 +38,29 @@ impl Workspace {
     ) -> Result<Workspace, RunError> {
         let student = server.add_student().await?;
         let mut configs = BTreeMap::new();
+        let mut restore_sequences = BTreeMap::new();
         for file in &exercise.manifest.files {
             if configs.contains_key(&file.setup) {
                 continue;
             }
-            let label = format!("{}_{}", student.role, file.setup);
-            let db = server.create_database(&label, &student).await?;
+            let db = server.create_database(&student).await?;
             let config = server.student_config(&student, &db);
             let client = crate::db::server::connect(&config)
                 .await
                 .map_err(|e| RunError::Lost(describe_error(&e)))?;
-            for path in exercise.setup_files(&file.setup) {
-                apply_setup(&client, &path).await?;
+            for (path, run_as) in exercise.setup_files(&file.setup) {
+                match run_as {
+                    RunAs::Student => apply_setup(&client, &path).await?,
+                    RunAs::Instructor => apply_setup(&server.admin(&db).await?, &path).await?,
+                }
             }
+            restore_sequences.insert(file.setup.clone(), sequence_states(&client).await?);
             configs.insert(file.setup.clone(), config);
         }
         Ok(Workspace {
             configs,
             sessions: BTreeMap::new(),
+            restore_sequences,
             limits,
         })
     }
@@ -85,12 +93,55 @@ impl Workspace {
         if !healthy {
             return;
         }
+        let restore = self.restore_sequences.get(setup).map_or("", String::as_str);
         let clean = session.control("ROLLBACK").await.is_ok()
+            && (restore.is_empty() || session.control(restore).await.is_ok())
             && session.control("DISCARD ALL").await.is_ok();
         if clean {
+            // DISCARD ALL also dropped the statements the client caches to look up types.
+            session.forget_prepared();
             self.sessions.insert(setup.to_string(), session);
+        } else if !restore.is_empty() {
+            // A sequence may still be where the student left it: a fresh connection puts
+            // it back before the next file runs.
+            if let Some(config) = self.configs.get(setup)
+                && let Ok(client) = crate::db::server::connect(config).await
+            {
+                let _ = client.batch_execute(restore).await;
+            }
         }
     }
+}
+
+/// The statements that set every sequence of the database back to its present state.
+async fn sequence_states(client: &tokio_postgres::Client) -> Result<String, RunError> {
+    let lost = |e: tokio_postgres::Error| RunError::Lost(describe_error(&e));
+    let names = client
+        .query(
+            // Only the sequences the student could move; the instructor's own advance
+            // only through the instructor's code.
+            "SELECT c.oid::pg_catalog.regclass::pg_catalog.text FROM pg_catalog.pg_class c \
+             WHERE CASE WHEN c.relkind = 'S' THEN pg_catalog.has_sequence_privilege(c.oid, 'UPDATE') END \
+             ORDER BY 1",
+            &[],
+        )
+        .await
+        .map_err(lost)?;
+    let mut out = String::new();
+    for row in names {
+        let name: String = row.get(0);
+        let state = client
+            .query_one(&format!("SELECT last_value, is_called FROM {name}"), &[])
+            .await
+            .map_err(lost)?;
+        let last: i64 = state.get(0);
+        let called: bool = state.get(1);
+        out.push_str(&format!(
+            "SELECT pg_catalog.setval({}, {last}, {called});",
+            crate::db::server::quote_literal(&name)
+        ));
+    }
+    Ok(out)
 }
 
 /// Applies one setup file as a whole; an error points at its line and column.

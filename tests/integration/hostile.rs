@@ -515,3 +515,22 @@ fn a_run_right_after_a_hostile_one_on_the_same_server_grades_identically() {
     assert_eq!(view(&before), view(&after));
     drop(cluster);
 }
+
+#[test]
+fn the_audit_history_cannot_be_forged() {
+    let sql = "INSERT INTO training_run_events (model_name, status) VALUES ('my-first-model', 'queued'), ('my-first-model', 'running');\n\
+               INSERT INTO training_runs (model_name, framework, experiment_name, dataset, compute_target, status, started_at, completed_at, precision_score, recall_score, f1_score)\n\
+               VALUES ('my-first-model', 'pytorch', 'exp-my-first', 'mnist', 'k8s-gpu-a100', 'succeeded', now(), now(), 0.9, 0.8, 0.8471);\n";
+    let run = grade(&Submission::solution().with("05_transactions.sql", sql));
+    assert!(
+        run.notes()
+            .contains("05_transactions.sql:1:1: permission denied for table training_run_events"),
+        "{}",
+        run.notes()
+    );
+    assert_eq!(
+        run.status("txn.lifecycle"),
+        "fail",
+        "a shortcut passed the audit trail"
+    );
+}

@@ -423,3 +423,79 @@ fn completions_and_help_are_there() {
         run.stdout
     );
 }
+
+#[test]
+fn a_students_sequence_changes_do_not_reach_the_next_student() {
+    let course = crate::support::course_copy();
+    let ex = course.path().join("exercises/01-training-registry");
+    let schema = ex.join("setup/schema.sql");
+    let text = std::fs::read_to_string(&schema).expect("schema");
+    std::fs::write(
+        &schema,
+        format!("{text}\nCREATE SEQUENCE public.ticket_seq;\n"),
+    )
+    .expect("write");
+    let manifest = ex.join("exercise.toml");
+    let text = std::fs::read_to_string(&manifest).expect("manifest");
+    let task = "\n[[tasks]]\nid = \"crud.ticket\"\nfile = \"03_crud_operations.sql\"\npoints = 1\nchecks = [{ kind = \"query\", sql = \"SELECT nextval('public.ticket_seq') AS n\" }]\n";
+    std::fs::write(&manifest, format!("{text}{task}")).expect("write");
+    let bless = sqlgrade_in(course.path(), &["bless", "--db", "local"]);
+    assert_eq!(bless.code, 0, "{}\n{}", bless.stdout, bless.stderr);
+    let class = tempfile::tempdir().expect("temp dir");
+    for (name, extra) in [
+        ("a-first", "SELECT setval('ticket_seq', 1000);\n"),
+        ("b-second", ""),
+    ] {
+        let dir = class.path().join(name);
+        std::fs::create_dir(&dir).expect("mkdir");
+        for entry in std::fs::read_dir(ex.join("solution")).expect("solution") {
+            let entry = entry.expect("entry");
+            std::fs::copy(entry.path(), dir.join(entry.file_name())).expect("copy");
+        }
+        let crud = dir.join("03_crud_operations.sql");
+        let text = std::fs::read_to_string(&crud).expect("crud");
+        std::fs::write(&crud, format!("{extra}{text}")).expect("write");
+    }
+    let out = tempfile::tempdir().expect("temp dir");
+    let grades = out.path().join("grades.csv");
+    let run = sqlgrade_in(
+        course.path(),
+        &[
+            "batch",
+            "01-training-registry",
+            "--db",
+            "local",
+            "--jobs",
+            "1",
+            "--submissions",
+            class.path().to_str().expect("path"),
+            "--out",
+            grades.to_str().expect("path"),
+        ],
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let results: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(out.path().join("grades.json")).expect("results"),
+    )
+    .expect("json");
+    let ticket = |who: &str| {
+        results["students"]
+            .as_array()
+            .expect("students")
+            .iter()
+            .find(|s| s["student"] == who)
+            .expect("student")["tasks"]
+            .as_array()
+            .expect("tasks")
+            .iter()
+            .find(|t| t["id"] == "crud.ticket")
+            .expect("task")["status"]
+            .clone()
+    };
+    assert_eq!(ticket("a-first"), "fail");
+    assert_eq!(
+        ticket("b-second"),
+        "pass",
+        "the first student's setval reached the second"
+    );
+}
