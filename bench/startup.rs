@@ -31,7 +31,7 @@ async fn one(target: &Target, image: &str) -> Result<Duration, String> {
         .map_err(|e| e.to_string())?;
     let elapsed = started.elapsed();
     drop(client);
-    server.close().await;
+    let _ = server.close().await;
     Ok(elapsed)
 }
 

@@ -177,10 +177,13 @@ pub enum UsageError {
     Invalid(String),
 }
 
+/// The longest time limit accepted: a day.
+const MAX_SECONDS: f64 = 86_400.0;
+
 fn seconds(flag: &str, value: Option<f64>) -> Result<Option<Duration>, UsageError> {
     match value {
-        Some(t) if !(t > 0.0 && t.is_finite()) => Err(UsageError::Invalid(format!(
-            "{flag} must be a positive number of seconds, not {t}"
+        Some(t) if !(t > 0.0 && t <= MAX_SECONDS) => Err(UsageError::Invalid(format!(
+            "{flag} must be a number of seconds above 0 and at most {MAX_SECONDS}, not {t}"
         ))),
         t => Ok(t.map(Duration::from_secs_f64)),
     }

@@ -66,7 +66,7 @@ fn entry_of(graded: &Graded<Report>, max_score: u32) -> Entry {
             max_score: report.max_score,
             error: None,
             tasks: report.tasks.iter().map(task_entry).collect(),
-            notes: report.notes.iter().map(note_text).collect(),
+            notes: report.notes.iter().map(Note::to_string).collect(),
         },
         Err(e) => Entry {
             student: graded.student.clone(),
@@ -87,13 +87,6 @@ fn task_entry(t: &TaskResult) -> TaskEntry {
         max_score: t.max_score,
         message: t.message.clone(),
         line: t.line,
-    }
-}
-
-fn note_text(n: &Note) -> String {
-    match n.location {
-        Some(loc) => format!("{}:{loc}: {}", n.file, n.message),
-        None => n.message.clone(),
     }
 }
 
@@ -197,7 +190,36 @@ pub struct Options<'a> {
     pub resume: bool,
 }
 
+/// Connections the workers of one batch may hold between them; the grader's local and
+/// container servers allow 300.
+const CONNECTION_BUDGET: usize = 250;
+
 pub async fn run(plan: &Plan, exercise: &Exercise, opts: Options<'_>) -> i32 {
+    if results_path(opts.out) == opts.out {
+        eprintln!(
+            "error: --out `{}` would be overwritten by the results file; name the gradebook .csv",
+            opts.out.display()
+        );
+        return exit::USAGE;
+    }
+    // Each worker keeps a connection per setup.
+    let setups: std::collections::BTreeSet<&str> = exercise
+        .manifest
+        .files
+        .iter()
+        .map(|f| f.setup.as_str())
+        .collect();
+    let most = (CONNECTION_BUDGET / setups.len().max(1)).max(1);
+    let jobs = if opts.jobs > most {
+        eprintln!(
+            "sqlgrade: using {most} workers, not {}: each holds {} connections",
+            opts.jobs,
+            setups.len()
+        );
+        most
+    } else {
+        opts.jobs
+    };
     let all = match submissions(opts.submissions) {
         Ok(s) => s,
         Err(e) => {
@@ -253,12 +275,15 @@ pub async fn run(plan: &Plan, exercise: &Exercise, opts: Options<'_>) -> i32 {
     };
     let limits = limits(plan, exercise);
     let outcome = tokio::select! {
-        r = batch::<Report>(exercise, &todo, &mut server, opts.jobs, limits, &on_done) => Some(r),
+        r = batch::<Report>(exercise, &todo, &mut server, jobs, limits, &on_done) => Some(r),
         () = interrupted() => None,
     };
-    server.close().await;
+    super::close(server).await;
     progress.finish();
-    let entries = entries.into_inner().unwrap_or_default();
+    // A worker that panicked while holding the list leaves it as it was: still worth saving.
+    let entries = entries
+        .into_inner()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     let saved = save(exercise, opts.out, &entries);
     if let Err(e) = &saved {
         eprintln!("error: {e}");

@@ -71,7 +71,7 @@ async fn bless_one(plan: &Plan, exercise: &Exercise, task: Option<&str>, check: 
         r = runner::grade(exercise, &solution, &mut server, limits(plan, exercise), Mode::Bless, &mut report) => Some(r),
         () = interrupted() => None,
     };
-    server.close().await;
+    super::close(server).await;
     let graded = match outcome {
         None => return Outcome::Stopped(INTERRUPTED),
         Some(Err(e)) => {

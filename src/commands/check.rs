@@ -154,7 +154,7 @@ async fn grade_both(plan: &Plan, exercise: &Exercise) -> Result<usize, i32> {
         r = work => Some(r),
         () = interrupted() => None,
     };
-    server.close().await;
+    super::close(server).await;
     match outcome {
         None => return Err(INTERRUPTED),
         Some(Err(e)) => {

@@ -45,7 +45,7 @@ pub async fn run(
         r = runner::grade(exercise, &submission, &mut server, limits(plan, exercise), Mode::Grade, &mut report) => Some(r),
         () = interrupted() => None,
     };
-    server.close().await;
+    super::close(server).await;
     let output = output
         .map(Path::to_path_buf)
         .or_else(|| default_output(format));
@@ -57,8 +57,10 @@ pub async fn run(
         }
         Some(Err(e)) => {
             // A server lost for good: report what was graded before it went.
-            if !report.tasks.is_empty() {
-                let _ = emit(&report);
+            if !report.tasks.is_empty()
+                && let Err(write) = emit(&report)
+            {
+                eprintln!("error: {write}");
             }
             print_error(&e);
             e.exit_code()

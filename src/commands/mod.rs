@@ -118,6 +118,13 @@ pub async fn provision(plan: &Plan, exercise: &Exercise) -> Result<Server, i32> 
     }
 }
 
+/// Tears the server down and says what could not be removed.
+pub async fn close(server: Server) {
+    for what in server.close().await {
+        eprintln!("warning: could not remove {what} from the server");
+    }
+}
+
 /// Writes through a temporary file in the same directory and renames it into place, so a
 /// reader never sees half a file, even when the writer is killed.
 pub fn write_atomically(path: &Path, text: &str) -> std::io::Result<()> {
@@ -128,6 +135,12 @@ pub fn write_atomically(path: &Path, text: &str) -> std::io::Result<()> {
     std::fs::create_dir_all(dir)?;
     let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
     tmp.write_all(text.as_bytes())?;
+    // A temporary file is private; the file it replaces keeps its permissions, and a new
+    // one gets those of an ordinary file.
+    let permissions = std::fs::metadata(path)
+        .map(|m| m.permissions())
+        .unwrap_or_else(|_| std::os::unix::fs::PermissionsExt::from_mode(0o644));
+    tmp.as_file().set_permissions(permissions)?;
     tmp.persist(path).map_err(|e| e.error)?;
     Ok(())
 }

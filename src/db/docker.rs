@@ -183,7 +183,7 @@ impl DockerServer {
                 "-c",
                 "full_page_writes=off",
                 "-c",
-                "max_connections=100",
+                "max_connections=300",
             ])
             .with_env_var("PGDATA", "/var/lib/postgresql/data/pgdata")
             .with_mount(Mount::tmpfs_mount("/var/lib/postgresql/data"))
@@ -198,27 +198,37 @@ impl DockerServer {
                 return Err(describe_start_error(image, &e));
             }
         };
-        let host = container
-            .get_host()
-            .await
-            .map_err(|e| {
+        let address = async {
+            let host = container.get_host().await.map_err(|e| {
                 ProvisionError::Docker(format!("cannot read the container's address: {e}"))
-            })?
-            .to_string();
-        let port = container
-            .get_host_port_ipv4(5432.tcp())
-            .await
-            .map_err(|e| {
-                ProvisionError::Docker(format!("the container does not publish port 5432: {e}"))
             })?;
-        let server = DockerServer {
+            let port = container
+                .get_host_port_ipv4(5432.tcp())
+                .await
+                .map_err(|e| {
+                    ProvisionError::Docker(format!("the container does not publish port 5432: {e}"))
+                })?;
+            Ok::<_, ProvisionError>((host.to_string(), port))
+        }
+        .await;
+        let (host, port) = match address {
+            Ok(a) => a,
+            Err(e) => {
+                let _ = container.rm().await;
+                return Err(e);
+            }
+        };
+        let mut server = DockerServer {
             container: Some(container),
             host,
             port,
             password: password.to_string(),
             image: image.to_string(),
         };
-        server.wait_ready().await?;
+        if let Err(e) = server.wait_ready().await {
+            server.remove().await;
+            return Err(e);
+        }
         Ok(server)
     }
 

@@ -180,7 +180,7 @@ impl LocalCluster {
                 "-c",
                 "full_page_writes=off",
             ])
-            .args(["-c", "max_connections=100", "-c", "shared_buffers=64MB"]);
+            .args(["-c", "max_connections=300", "-c", "shared_buffers=64MB"]);
         for (name, value) in settings {
             cmd.arg("-c").arg(format!("{name}={value}"));
         }

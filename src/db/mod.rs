@@ -49,14 +49,21 @@ pub const PINNED_OPTIONS: &str = "-c TimeZone=UTC -c DateStyle=ISO,MDY -c Interv
 /// True when the server at `config` accepts a connection and answers a query: the only
 /// readiness that counts (an official image restarts once after its first start).
 async fn answers_query(config: &tokio_postgres::Config) -> bool {
-    let Ok((client, conn)) = config.connect(tokio_postgres::NoTls).await else {
-        return false;
+    // connect_timeout covers the socket only; a server that accepts and then says
+    // nothing must not hold the wait beyond its own limit.
+    let probe = async {
+        let Ok((client, conn)) = config.connect(tokio_postgres::NoTls).await else {
+            return false;
+        };
+        let task = tokio::spawn(conn);
+        let ok = client.simple_query("SELECT 1").await.is_ok();
+        drop(client);
+        let _ = task.await;
+        ok
     };
-    let task = tokio::spawn(conn);
-    let ok = client.simple_query("SELECT 1").await.is_ok();
-    drop(client);
-    let _ = task.await;
-    ok
+    tokio::time::timeout(std::time::Duration::from_secs(5), probe)
+        .await
+        .unwrap_or(false)
 }
 
 /// Renders a tokio-postgres error with its server details, without any connection secret.

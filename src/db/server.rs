@@ -374,23 +374,40 @@ impl Server {
         Ok(name)
     }
 
-    /// Drops every database and role this run created, then stops a local cluster.
-    pub async fn close(mut self) {
+    /// Drops every database and role this run created, then stops a local cluster or
+    /// removes the container. Returns what could not be removed, to tell the user.
+    pub async fn close(mut self) -> Vec<String> {
+        let mut left = Vec::new();
         if let Backing::External = self.backing {
-            let db = self.admin.get_dbname().unwrap_or("postgres").to_string();
-            if let Ok(admin) = self.admin(&db).await {
-                for name in self.databases.drain(..) {
-                    let _ = admin
-                        .batch_execute(&format!(
-                            "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-                            quote_ident(&name)
-                        ))
-                        .await;
+            match self.maintenance().await {
+                Ok(admin) => {
+                    for name in self.databases.drain(..) {
+                        let db = quote_ident(&name);
+                        // WITH (FORCE) exists from PostgreSQL 13 on.
+                        let drop = if self.major >= 13 {
+                            format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)")
+                        } else {
+                            format!(
+                                "SELECT pg_catalog.pg_terminate_backend(pid) FROM pg_catalog.pg_stat_activity \
+                                 WHERE datname = {}; DROP DATABASE IF EXISTS {db}",
+                                quote_literal(&name)
+                            )
+                        };
+                        if let Err(e) = admin.batch_execute(&drop).await {
+                            left.push(format!("database `{name}` ({})", describe_error(&e)));
+                        }
+                    }
+                    for role in self.created_roles.drain(..) {
+                        let sql = format!("DROP ROLE IF EXISTS {}", quote_ident(&role));
+                        if let Err(e) = admin.batch_execute(&sql).await {
+                            left.push(format!("role `{role}` ({})", describe_error(&e)));
+                        }
+                    }
                 }
-                for role in self.created_roles.drain(..) {
-                    let _ = admin
-                        .batch_execute(&format!("DROP ROLE IF EXISTS {}", quote_ident(&role)))
-                        .await;
+                Err(e) => {
+                    left.extend(self.databases.drain(..).map(|d| format!("database `{d}`")));
+                    left.extend(self.created_roles.drain(..).map(|r| format!("role `{r}`")));
+                    left.push(format!("(cannot connect to clean up: {e})"));
                 }
             }
         }
@@ -399,6 +416,7 @@ impl Server {
             Backing::Docker(container) => container.remove().await,
             Backing::External => {}
         }
+        left
     }
 
     /// The local cluster behind this server, if any.
@@ -415,12 +433,27 @@ pub fn redact(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
         return url.to_string();
     };
-    match rest.split_once('@') {
+    let (base, query) = match rest.split_once('?') {
+        Some((b, q)) => (b, Some(q)),
+        None => (rest, None),
+    };
+    let base = match base.split_once('@') {
         Some((userinfo, host)) => {
             let user = userinfo.split(':').next().unwrap_or("");
-            format!("{scheme}://{user}@{host}")
+            format!("{user}@{host}")
         }
-        None => url.to_string(),
+        None => base.to_string(),
+    };
+    // A password may also travel as a parameter.
+    let query = query.map(|q| {
+        q.split('&')
+            .filter(|p| !p.to_ascii_lowercase().starts_with("password="))
+            .collect::<Vec<_>>()
+            .join("&")
+    });
+    match query {
+        Some(q) if !q.is_empty() => format!("{scheme}://{base}?{q}"),
+        _ => format!("{scheme}://{base}"),
     }
 }
 
@@ -432,6 +465,14 @@ mod tests {
     fn passwords_never_survive_redaction() {
         assert_eq!(redact("postgres://u:secret@h:5/db"), "postgres://u@h:5/db");
         assert_eq!(redact("postgres://h/db"), "postgres://h/db");
+        assert_eq!(
+            redact("postgres://u@h/db?sslmode=disable&password=secret"),
+            "postgres://u@h/db?sslmode=disable"
+        );
+        assert_eq!(
+            redact("postgres://u:a@b@h/db?PASSWORD=x"),
+            "postgres://u@b@h/db"
+        );
     }
 
     #[test]

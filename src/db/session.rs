@@ -165,6 +165,8 @@ impl PgSession {
         }
         futures_util::pin_mut!(work);
         tokio::select! {
+            // Finished work wins over a timer that fired in the same poll.
+            biased;
             r = &mut work => return r,
             () = tokio::time::sleep(budget) => {}
         }
@@ -196,22 +198,23 @@ impl PgSession {
                     bytes = 0;
                 }
                 SimpleQueryMessage::Row(row) => {
-                    let values: Vec<Option<String>> = (0..row.len())
-                        .map(|i| row.get(i).map(str::to_string))
-                        .collect();
-                    bytes += values
-                        .iter()
-                        .map(|v| v.as_ref().map_or(0, String::len) + 1)
+                    // Measured before it is copied, so an oversized row is never doubled.
+                    bytes += (0..row.len())
+                        .map(|i| row.get(i).map_or(0, str::len) + 1)
                         .sum::<usize>();
-                    out.rows.push(values);
-                    if out.rows.len() > self.limits.max_rows || bytes > self.limits.max_bytes {
-                        let rows = out.rows.len();
+                    if out.rows.len() >= self.limits.max_rows || bytes > self.limits.max_bytes {
+                        let rows = out.rows.len() + 1;
                         out.rows.clear();
                         // Stop the server from producing the rest; what arrives is dropped.
                         let _ = self.client.cancel_token().cancel_query(NoTls).await;
                         drain(&mut stream).await;
                         return Err(SqlFailure::TooLarge { rows, bytes });
                     }
+                    out.rows.push(
+                        (0..row.len())
+                            .map(|i| row.get(i).map(str::to_string))
+                            .collect(),
+                    );
                 }
                 SimpleQueryMessage::CommandComplete(n) => out.affected = Some(n),
                 _ => {}

@@ -193,6 +193,17 @@ pub enum Facts {
     Indexes,
 }
 
+impl Facts {
+    /// What the facts are called in messages and snapshot headers.
+    pub fn label(self) -> &'static str {
+        match self {
+            Facts::Columns => "columns",
+            Facts::PrimaryKey => "primary key",
+            Facts::Indexes => "indexes",
+        }
+    }
+}
+
 impl CheckSpec {
     /// True when the check compares against a snapshot.
     pub fn uses_snapshot(&self) -> bool {
@@ -235,14 +246,7 @@ impl CheckSpec {
                 table,
                 schema,
                 ..
-            } => {
-                let what = match facts {
-                    Facts::Columns => "columns",
-                    Facts::PrimaryKey => "primary key",
-                    Facts::Indexes => "indexes",
-                };
-                Some(format!("catalog {what} of {schema}.{table}"))
-            }
+            } => Some(format!("catalog {} of {schema}.{table}", facts.label())),
             _ => None,
         }
     }
@@ -253,12 +257,7 @@ impl CheckSpec {
             CheckSpec::Result { .. } => "the answer".into(),
             CheckSpec::Query { .. } => "the state after the file".into(),
             CheckSpec::Catalog { facts, table, .. } => {
-                let what = match facts {
-                    Facts::Columns => "columns",
-                    Facts::PrimaryKey => "primary key",
-                    Facts::Indexes => "indexes",
-                };
-                format!("the {what} of `{table}`")
+                format!("the {} of `{table}`", facts.label())
             }
             CheckSpec::Rejects { label, sql, .. } | CheckSpec::Accepts { label, sql, .. } => {
                 if label.is_empty() {

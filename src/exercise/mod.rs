@@ -118,9 +118,10 @@ impl Exercise {
             ("statement_timeout", m.exercise.statement_timeout),
             ("task_timeout", m.exercise.task_timeout),
         ] {
-            if !(secs.is_finite() && secs > 0.0) {
+            // At most a day: larger values cannot be a time limit anyone means.
+            if !(secs > 0.0 && secs <= 86_400.0) {
                 return Err(invalid(format!(
-                    "`{name}` must be a positive number of seconds"
+                    "`{name}` must be a number of seconds above 0 and at most 86400"
                 )));
             }
         }

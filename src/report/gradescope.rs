@@ -134,11 +134,7 @@ pub(super) fn task_output(t: &TaskResult) -> String {
 
 /// A note about a file, worded as the terminal report words it.
 pub(super) fn note_text(n: &Note) -> String {
-    match &n.location {
-        Some(loc) => format!("note: {}:{loc}: {}", n.file, n.message),
-        // Notes without a location already name the file and place in their message.
-        None => format!("note: {}", n.message),
-    }
+    format!("note: {n}")
 }
 
 #[cfg(test)]

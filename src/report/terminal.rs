@@ -26,14 +26,7 @@ pub fn render_terminal(report: &Report, colour: bool) -> String {
     if !report.notes.is_empty() {
         out.push('\n');
         for n in &report.notes {
-            match n.location {
-                Some(loc) => {
-                    let _ = writeln!(out, "note: {}:{loc}: {}", n.file, n.message);
-                }
-                None => {
-                    let _ = writeln!(out, "note: {}", n.message);
-                }
-            }
+            let _ = writeln!(out, "note: {n}");
         }
     }
     let mut table = Table::new();

@@ -3,7 +3,7 @@
 //! the submissions.
 
 use std::path::PathBuf;
-use std::sync::Mutex;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use crate::db::{Limits, Server};
@@ -36,10 +36,10 @@ pub struct Graded<S> {
     pub result: Result<S, String>,
 }
 
-/// Grades `submissions` with `jobs` workers. `done` is called after each submission, in
-/// the order they finish, with the number finished so far. Results come back in the
-/// order of `submissions`; a server lost for good ends the batch with that error, after
-/// `done` has seen everything graded before it.
+/// Grades `submissions` with `jobs` workers, each a task of its own. `done` is called
+/// after each submission, in the order they finish, with the number finished so far.
+/// Results come back in the order of `submissions`; a server lost for good ends the batch
+/// with that error, after `done` has seen everything graded before it.
 pub async fn batch<S>(
     exercise: &Exercise,
     submissions: &[Submission],
@@ -49,70 +49,84 @@ pub async fn batch<S>(
     done: &(dyn Fn(&Graded<S>, usize) + Sync),
 ) -> Result<Vec<Graded<S>>, RunError>
 where
-    S: Sink + Default + Send,
+    S: Sink + Default + Send + 'static,
 {
     // Every student's report starts with the same events (the exercise, the server, a
     // version warning): record them once, replay them into each.
     let mut start = Recorder::default();
-    let snapshots = begin(exercise, server, Mode::Grade, &mut start)?;
+    let snapshots = Arc::new(begin(exercise, server, Mode::Grade, &mut start)?);
+    let start = Arc::new(start);
     let jobs = jobs.clamp(1, submissions.len().max(1));
     let mut workspaces = Vec::with_capacity(jobs);
     for _ in 0..jobs {
         workspaces.push(Workspace::prepare(exercise, server, limits).await?);
     }
-    let next = AtomicUsize::new(0);
-    let finished = AtomicUsize::new(0);
-    let slots: Mutex<Vec<Option<Graded<S>>>> =
-        Mutex::new((0..submissions.len()).map(|_| None).collect());
-    let worker = |mut workspace: Workspace| {
-        let (next, finished, slots, snapshots, start) =
-            (&next, &finished, &slots, &snapshots, &start);
-        async move {
+    let exercise = Arc::new(exercise.clone());
+    let queue: Arc<Vec<Submission>> = Arc::new(submissions.to_vec());
+    let next = Arc::new(AtomicUsize::new(0));
+    let (tx, mut rx) =
+        tokio::sync::mpsc::unbounded_channel::<(usize, Graded<S>, Option<RunError>)>();
+    // Dropping the set (an interrupted batch) aborts the workers and their connections.
+    let mut workers = tokio::task::JoinSet::new();
+    for mut workspace in workspaces {
+        let (exercise, queue, next, snapshots, start, tx) = (
+            exercise.clone(),
+            queue.clone(),
+            next.clone(),
+            snapshots.clone(),
+            start.clone(),
+            tx.clone(),
+        );
+        workers.spawn(async move {
             loop {
                 let i = next.fetch_add(1, Ordering::SeqCst);
-                let Some(sub) = submissions.get(i) else {
-                    return Ok(());
-                };
+                let Some(sub) = queue.get(i) else { return };
                 let mut sink = S::default();
                 for event in &start.0 {
                     sink.event(event);
                 }
                 let outcome = grade_submission(
-                    exercise,
+                    &exercise,
                     &sub.dir,
                     &mut workspace,
-                    snapshots,
+                    &snapshots,
                     Mode::Grade,
                     &mut sink,
                 )
                 .await;
-                let (graded, fatal) = match outcome {
+                let (result, fatal) = match outcome {
                     Ok(_) => (Ok(sink), None),
                     Err(e @ RunError::Lost(_)) => (Err(e.to_string()), Some(e)),
                     Err(e) => (Err(e.to_string()), None),
                 };
-                let entry = Graded {
+                let stop = fatal.is_some();
+                let graded = Graded {
                     student: sub.student.clone(),
-                    result: graded,
+                    result,
                 };
-                let count = finished.fetch_add(1, Ordering::SeqCst) + 1;
-                done(&entry, count);
-                if let Ok(mut slots) = slots.lock() {
-                    slots[i] = Some(entry);
-                }
-                if let Some(e) = fatal {
-                    // The server is gone; the other workers find out on their own.
-                    return Err(e);
+                if tx.send((i, graded, fatal)).is_err() || stop {
+                    // The server is gone (the other workers find out on their own), or
+                    // nobody is listening any more.
+                    return;
                 }
             }
-        }
-    };
-    let outcomes = futures_util::future::join_all(workspaces.into_iter().map(worker)).await;
-    if let Some(Err(e)) = outcomes.into_iter().find(Result::is_err) {
-        return Err(e);
+        });
     }
-    let slots = slots
-        .into_inner()
-        .map_err(|_| RunError::Lost("a worker panicked".into()))?;
-    Ok(slots.into_iter().flatten().collect())
+    drop(tx);
+    let mut slots: Vec<Option<Graded<S>>> = (0..submissions.len()).map(|_| None).collect();
+    let mut fatal = None;
+    let mut count = 0;
+    while let Some((i, graded, error)) = rx.recv().await {
+        count += 1;
+        done(&graded, count);
+        slots[i] = Some(graded);
+        if fatal.is_none() {
+            fatal = error;
+        }
+    }
+    while workers.join_next().await.is_some() {}
+    match fatal {
+        Some(e) => Err(e),
+        None => Ok(slots.into_iter().flatten().collect()),
+    }
 }

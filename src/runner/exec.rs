@@ -37,6 +37,16 @@ pub struct Note {
     pub message: String,
 }
 
+/// `file:line:column: message`, or the message alone when it names its place itself.
+impl std::fmt::Display for Note {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.location {
+            Some(loc) => write!(f, "{}:{loc}: {}", self.file, self.message),
+            None => f.write_str(&self.message),
+        }
+    }
+}
+
 /// The run of one file.
 #[derive(Debug, Default)]
 pub struct FileRun {
@@ -70,6 +80,7 @@ pub async fn run_file<S: Session>(
 ) -> FileRun {
     let mut run = FileRun::default();
     let mut open_blocks: Vec<usize> = Vec::new(); // byte offsets of the student's BEGINs
+    let mut answers: Vec<(String, usize)> = Vec::new(); // per marker, its latest result
     for meta in &script.metas {
         if meta.name == "\\" {
             continue;
@@ -129,6 +140,8 @@ pub async fn run_file<S: Session>(
         {
             run.lost = Some(why.clone());
         }
+        let mut outcome = outcome;
+        keep_only_answers(script, &mut run, &mut answers, start, &mut outcome);
         run.statements.push(StatementRun {
             index,
             start,
@@ -157,6 +170,38 @@ pub async fn run_file<S: Session>(
         });
     }
     run
+}
+
+/// Keeps the rows of only the statements that can still be a task's answer, the latest
+/// one that returned rows after each marker, so that a file of many large results does
+/// not hold them all.
+fn keep_only_answers(
+    script: &Script,
+    run: &mut FileRun,
+    answers: &mut Vec<(String, usize)>,
+    start: usize,
+    outcome: &mut StmtOutcome,
+) {
+    let StmtOutcome::Ran(result) = outcome else {
+        return;
+    };
+    if result.columns.is_none() {
+        return;
+    }
+    let Some(task) = script.task_at(start) else {
+        result.rows = Vec::new();
+        return;
+    };
+    let index = run.statements.len();
+    match answers.iter_mut().find(|(t, _)| t == task) {
+        Some((_, previous)) => {
+            if let StmtOutcome::Ran(old) = &mut run.statements[*previous].outcome {
+                old.rows = Vec::new();
+            }
+            *previous = index;
+        }
+        None => answers.push((task.to_string(), index)),
+    }
 }
 
 /// Maps BEGIN/COMMIT/ROLLBACK onto savepoints named by nesting depth.

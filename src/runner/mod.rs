@@ -75,7 +75,7 @@ pub enum Event {
 }
 
 /// Receives events.
-pub trait Sink {
+pub trait Sink: Send {
     fn event(&mut self, event: &Event);
 }
 
@@ -389,13 +389,14 @@ async fn evaluate(
             results.push(checks::behaviour(session, check).await);
             continue;
         }
-        let captured = match checks::capture(session, check, task, script, run).await {
-            Ok(c) => c,
-            Err(r) => {
-                results.push(r);
-                continue;
-            }
-        };
+        let captured =
+            match checks::capture(session, check, task, script, run, mode == Mode::Bless).await {
+                Ok(c) => c,
+                Err(r) => {
+                    results.push(r);
+                    continue;
+                }
+            };
         match mode {
             Mode::Bless => {
                 blessed
