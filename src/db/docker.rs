@@ -175,16 +175,7 @@ impl DockerServer {
             .with_name(repo)
             .with_tag(tag)
             // Replaces the module's own `-c fsync=off` with everything a throwaway server wants.
-            .with_cmd([
-                "-c",
-                "fsync=off",
-                "-c",
-                "synchronous_commit=off",
-                "-c",
-                "full_page_writes=off",
-                "-c",
-                "max_connections=300",
-            ])
+            .with_cmd(super::THROWAWAY_SETTINGS.iter().flat_map(|s| ["-c", s]))
             .with_env_var("PGDATA", "/var/lib/postgresql/data/pgdata")
             .with_mount(Mount::tmpfs_mount("/var/lib/postgresql/data"))
             .with_container_name(name)

@@ -172,15 +172,8 @@ impl LocalCluster {
             .arg(&root)
             .args(["-p", &PORT.to_string()])
             .args(["-c", "listen_addresses="])
-            .args([
-                "-c",
-                "fsync=off",
-                "-c",
-                "synchronous_commit=off",
-                "-c",
-                "full_page_writes=off",
-            ])
-            .args(["-c", "max_connections=300", "-c", "shared_buffers=64MB"]);
+            .args(super::THROWAWAY_SETTINGS.iter().flat_map(|s| ["-c", s]))
+            .args(["-c", "shared_buffers=64MB"]);
         for (name, value) in settings {
             cmd.arg("-c").arg(format!("{name}={value}"));
         }

@@ -43,6 +43,16 @@ pub enum ProvisionError {
     Docker(String),
 }
 
+/// Server settings for a throwaway server, where speed matters and durability does not:
+/// the local cluster and the container both start with them.
+pub const THROWAWAY_SETTINGS: &[&str] = &[
+    "fsync=off",
+    "synchronous_commit=off",
+    "full_page_writes=off",
+    // Room for batch workers, each of which keeps a connection per setup.
+    "max_connections=300",
+];
+
 /// Session settings pinned on every connection so that values print the same everywhere.
 pub const PINNED_OPTIONS: &str = "-c TimeZone=UTC -c DateStyle=ISO,MDY -c IntervalStyle=postgres -c extra_float_digits=1 -c client_min_messages=warning";
 

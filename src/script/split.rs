@@ -480,7 +480,7 @@ fn memchr(bytes: &[u8], needle: u8, from: usize) -> Option<usize> {
         .map(|p| p + from)
 }
 
-fn find(bytes: &[u8], needle: &[u8], from: usize) -> Option<usize> {
+pub(super) fn find(bytes: &[u8], needle: &[u8], from: usize) -> Option<usize> {
     if needle.is_empty() || from > bytes.len() {
         return None;
     }
@@ -491,7 +491,7 @@ fn find(bytes: &[u8], needle: &[u8], from: usize) -> Option<usize> {
 }
 
 /// Returns the end of a (possibly nested) block comment starting at `start`.
-fn skip_block_comment(bytes: &[u8], start: usize) -> Option<usize> {
+pub(super) fn skip_block_comment(bytes: &[u8], start: usize) -> Option<usize> {
     let mut depth = 0usize;
     let mut i = start;
     while i + 1 < bytes.len() {
@@ -515,7 +515,7 @@ fn skip_block_comment(bytes: &[u8], start: usize) -> Option<usize> {
 
 /// Returns the end of a quoted text whose body starts at `from`; a doubled quote is an
 /// escaped quote, and with `escapes` a backslash escapes the next byte (E'' strings).
-fn skip_quoted(bytes: &[u8], from: usize, quote: u8, escapes: bool) -> Option<usize> {
+pub(super) fn skip_quoted(bytes: &[u8], from: usize, quote: u8, escapes: bool) -> Option<usize> {
     let mut i = from;
     while i < bytes.len() {
         let b = bytes[i];
@@ -536,7 +536,7 @@ fn skip_quoted(bytes: &[u8], from: usize, quote: u8, escapes: bool) -> Option<us
 }
 
 /// If a dollar-quote delimiter (`$$` or `$tag$`) starts at `start`, returns its end.
-fn dollar_tag(bytes: &[u8], start: usize) -> Option<usize> {
+pub(super) fn dollar_tag(bytes: &[u8], start: usize) -> Option<usize> {
     let mut i = start + 1;
     if let Some(&b) = bytes.get(i)
         && is_ident_start(b)

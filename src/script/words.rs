@@ -2,6 +2,8 @@
 //! identifiers and dollar-quoted bodies skipped: what the grader reads to recognise
 //! transaction control and `COPY` forms, one scanner for all of them.
 
+use super::split;
+
 /// Every bare word of `text`, in order.
 pub fn keywords(text: &str) -> Vec<String> {
     leading_keywords(text, usize::MAX)
@@ -48,61 +50,25 @@ pub fn leading_keywords(text: &str, limit: usize) -> Vec<String> {
     out
 }
 
+// The splitter's own scanners, with "to the end" for anything left open.
+
 fn skip_block_comment(bytes: &[u8], start: usize) -> usize {
-    let mut depth = 0usize;
-    let mut i = start;
-    while i + 1 < bytes.len() {
-        match (bytes[i], bytes[i + 1]) {
-            (b'/', b'*') => {
-                depth += 1;
-                i += 2;
-            }
-            (b'*', b'/') => {
-                depth -= 1;
-                i += 2;
-                if depth == 0 {
-                    return i;
-                }
-            }
-            _ => i += 1,
-        }
-    }
-    bytes.len()
+    split::skip_block_comment(bytes, start).unwrap_or(bytes.len())
 }
 
 fn skip_quoted(bytes: &[u8], from: usize, quote: u8, escapes: bool) -> usize {
-    let mut i = from;
-    while i < bytes.len() {
-        if escapes && bytes[i] == b'\\' {
-            i += 2;
-        } else if bytes[i] == quote {
-            if bytes.get(i + 1) == Some(&quote) {
-                i += 2;
-            } else {
-                return i + 1;
-            }
-        } else {
-            i += 1;
-        }
-    }
-    bytes.len()
+    split::skip_quoted(bytes, from, quote, escapes).unwrap_or(bytes.len())
 }
 
 /// Skips `$tag$ ... $tag$`; a `$` that opens no dollar quote is one character.
 fn skip_dollar(bytes: &[u8], start: usize) -> usize {
-    let mut end = start + 1;
-    while end < bytes.len() && (bytes[end].is_ascii_alphanumeric() || bytes[end] == b'_') {
-        end += 1;
+    match split::dollar_tag(bytes, start) {
+        Some(tag_end) => {
+            let tag = &bytes[start..tag_end];
+            split::find(bytes, tag, tag_end).map_or(bytes.len(), |close| close + tag.len())
+        }
+        None => start + 1,
     }
-    if bytes.get(end) != Some(&b'$') || bytes.get(start + 1).is_some_and(u8::is_ascii_digit) {
-        return start + 1;
-    }
-    let tag = &bytes[start..=end];
-    let body = end + 1;
-    bytes[body..]
-        .windows(tag.len())
-        .position(|w| w == tag)
-        .map_or(bytes.len(), |p| body + p + tag.len())
 }
 
 #[cfg(test)]
