@@ -141,6 +141,7 @@ impl LocalCluster {
         bin: &PgBin,
         settings: &[(&str, &str)],
     ) -> Result<LocalCluster, ProvisionError> {
+        reap_orphans();
         let who = run_as()?;
         let dir = tempfile::Builder::new()
             .prefix("sqlgrade-pg-")
@@ -277,6 +278,63 @@ pub(super) fn command(program: &Path, who: Option<RunAs>) -> Command {
         cmd.current_dir("/");
     }
     cmd
+}
+
+/// Stops what earlier runs could not: a grader killed with SIGKILL leaves its server
+/// running with no parent (it is re-parented to init), and a crashed server leaves its
+/// directory. Only our own cluster directories are considered, and a server only when
+/// its command line names that directory and its parent is gone.
+fn reap_orphans() {
+    let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        if !entry
+            .file_name()
+            .to_string_lossy()
+            .starts_with("sqlgrade-pg-")
+        {
+            continue;
+        }
+        let dir = entry.path();
+        let Some(pid) = std::fs::read_to_string(dir.join("data/postmaster.pid"))
+            .ok()
+            .and_then(|t| t.lines().next()?.trim().parse::<i32>().ok())
+        else {
+            // Still starting, or never started: not ours to judge.
+            continue;
+        };
+        let process = nix::unistd::Pid::from_raw(pid);
+        match nix::sys::signal::kill(process, None) {
+            // The server is gone and left its directory.
+            Err(nix::errno::Errno::ESRCH) => {
+                let _ = std::fs::remove_dir_all(&dir);
+            }
+            Ok(()) if orphaned_server_of(pid, &dir) => {
+                let _ = nix::sys::signal::kill(process, nix::sys::signal::Signal::SIGQUIT);
+                let deadline = Instant::now() + Duration::from_secs(5);
+                while nix::sys::signal::kill(process, None).is_ok() && Instant::now() < deadline {
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                let _ = std::fs::remove_dir_all(&dir);
+            }
+            _ => {}
+        }
+    }
+}
+
+/// True when `pid` is the postmaster of `dir` and its parent is init (Linux's /proc;
+/// elsewhere nothing is judged orphaned).
+fn orphaned_server_of(pid: i32, dir: &Path) -> bool {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return false;
+    };
+    let parent = stat
+        .rfind(')')
+        .and_then(|close| stat[close + 2..].split(' ').nth(1))
+        .and_then(|p| p.parse::<i32>().ok());
+    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+    parent == Some(1) && String::from_utf8_lossy(&cmdline).contains(&*dir.to_string_lossy())
 }
 
 fn last_lines(text: &str, n: usize) -> String {

@@ -389,7 +389,7 @@ fn a_killed_grader_never_leaves_half_a_report() {
     let sub =
         Submission::solution().with("03_crud_operations.sql", &format!("{SLEEP}{SOLUTION_03}"));
     let out = report.to_str().expect("path").to_string();
-    let (child, _, _) = start_sleeping_run(
+    let (child, postmaster, _) = start_sleeping_run(
         tmp.path(),
         &sub,
         &["--statement-timeout", "60", "--output", &out],
@@ -409,17 +409,51 @@ fn a_killed_grader_never_leaves_half_a_report() {
         1,
         "a temporary file was left"
     );
-    // The killed grader's server has no one to stop it: do it here.
-    if let Some(postmaster) = postmaster_in(tmp.path()) {
-        let _ = nix::sys::signal::kill(
-            nix::unistd::Pid::from_raw(postmaster),
-            nix::sys::signal::Signal::SIGQUIT,
-        );
-    }
+    // Nothing could stop the killed grader's server; the next run finds and stops it.
+    let orphan = nix::unistd::Pid::from_raw(postmaster);
+    assert!(
+        nix::sys::signal::kill(orphan, None).is_ok(),
+        "the orphaned server is not running"
+    );
+    let orphan_dir = std::fs::read_dir(tmp.path())
+        .expect("tmp")
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .find(|p| p.to_string_lossy().contains("sqlgrade-pg-"))
+        .expect("the orphan's directory");
+    let next = Command::new(env!("CARGO_BIN_EXE_sqlgrade"))
+        .args([
+            "grade",
+            "01-training-registry",
+            "--db",
+            "local",
+            "--format",
+            "json",
+            "--output",
+            &out,
+            "--submission",
+        ])
+        .arg(Submission::solution().path())
+        .current_dir(repo())
+        .env("TMPDIR", tmp.path())
+        .output()
+        .expect("run");
+    assert_eq!(
+        next.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&next.stderr)
+    );
+    assert!(next.stdout.is_empty());
+    assert!(
+        nix::sys::signal::kill(orphan, None).is_err(),
+        "the orphaned server still runs"
+    );
+    assert!(
+        !orphan_dir.exists(),
+        "the orphan's directory is still there"
+    );
     // Completed runs write the whole report.
-    let run = grade_with(&Submission::solution(), &["--output", &out]);
-    assert_eq!(run.code, 0);
-    assert!(run.stdout.is_empty());
     let written: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&report).expect("report")).expect("json");
     assert_eq!(written["score"], 100);
