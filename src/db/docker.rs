@@ -34,6 +34,56 @@ fn ready_limit() -> Duration {
 /// Label on every container sqlgrade starts.
 pub const LABEL: &str = "org.sqlgrade.run";
 
+/// Label naming the grader that owns a container: its pid namespace and pid, so that a
+/// later run can tell a container whose grader was killed from one still in use.
+pub const OWNER_LABEL: &str = "org.sqlgrade.owner";
+
+/// This process as an owner: `<pid namespace>:<pid>`.
+fn owner() -> String {
+    let namespace = std::fs::read_link("/proc/self/ns/pid")
+        .map(|p| p.to_string_lossy().into_owned())
+        .unwrap_or_else(|_| "unknown".into());
+    format!("{namespace}:{}", std::process::id())
+}
+
+/// Removes the containers of graders that were killed (SIGKILL gives them no chance to
+/// clean up): ours by label, in this pid namespace, whose grader process is gone.
+pub async fn reap_orphans() {
+    let filter = "%7B%22label%22%3A%5B%22org.sqlgrade.owner%22%5D%7D";
+    let path = format!("/containers/json?all=true&filters={filter}");
+    let Ok(Ok(response)) =
+        tokio::time::timeout(Duration::from_secs(5), request(&endpoint(), "GET", &path)).await
+    else {
+        return;
+    };
+    let Some((_, body)) = response.split_once("\r\n\r\n") else {
+        return;
+    };
+    let Ok(serde_json::Value::Array(containers)) = serde_json::from_str(body) else {
+        return;
+    };
+    let mine = owner();
+    let namespace = mine.rsplit_once(':').map_or("", |(ns, _)| ns);
+    for c in containers {
+        let Some((ns, pid)) = c["Labels"][OWNER_LABEL]
+            .as_str()
+            .and_then(|o| o.rsplit_once(':'))
+        else {
+            continue;
+        };
+        let Ok(pid) = pid.parse::<i32>() else {
+            continue;
+        };
+        let gone = ns == namespace
+            && namespace != "unknown"
+            && nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None)
+                == Err(nix::errno::Errno::ESRCH);
+        if let (true, Some(name)) = (gone, c["Names"][0].as_str()) {
+            force_remove(name.trim_start_matches('/')).await;
+        }
+    }
+}
+
 /// Where the engine listens: a Unix socket or a TCP address.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Endpoint {
@@ -76,7 +126,8 @@ pub fn endpoint() -> Endpoint {
 
 /// Sends one HTTP request to the engine and returns the response's status line and body.
 async fn request(endpoint: &Endpoint, method: &str, path: &str) -> std::io::Result<String> {
-    let text = format!("{method} {path} HTTP/1.1\r\nHost: docker\r\nConnection: close\r\n\r\n");
+    // HTTP/1.0: the engine answers with a plain body, never a chunked one.
+    let text = format!("{method} {path} HTTP/1.0\r\nHost: docker\r\n\r\n");
     let mut response = Vec::new();
     match endpoint {
         Endpoint::Unix(p) => {
@@ -169,6 +220,7 @@ impl DockerServer {
         password: &str,
     ) -> Result<DockerServer, ProvisionError> {
         ping(Duration::from_secs(5)).await?;
+        reap_orphans().await;
         let (repo, tag) = split_image(image);
         let request = Postgres::default()
             .with_password(password)
@@ -180,6 +232,7 @@ impl DockerServer {
             .with_mount(Mount::tmpfs_mount("/var/lib/postgresql/data"))
             .with_container_name(name)
             .with_label(LABEL, name)
+            .with_label(OWNER_LABEL, owner())
             .with_startup_timeout(ready_limit());
         let container = match request.start().await {
             Ok(c) => c,

@@ -447,3 +447,57 @@ fn an_exercise_may_name_its_own_image() {
         "{stderr}"
     );
 }
+
+#[test]
+fn the_container_of_a_grader_killed_with_sigkill_is_removed_by_the_next_run() {
+    let Some(image) = Image::new() else { return };
+    let sub = Submission::solution().with("02_seed_training_runs.sql", "SELECT pg_sleep(60);\n");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_sqlgrade"))
+        .args([
+            "grade",
+            "01-training-registry",
+            "--db",
+            "docker",
+            "--statement-timeout",
+            "120",
+            "--image",
+            &image.tag,
+            "--submission",
+        ])
+        .arg(sub.path())
+        .current_dir(repo())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while image.containers().is_empty() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("no container appeared");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // Let it get past its start, then kill it with no chance to clean up.
+    std::thread::sleep(Duration::from_secs(2));
+    child.kill().expect("SIGKILL");
+    child.wait().expect("wait");
+    let orphans = image.containers();
+    assert_eq!(
+        orphans.len(),
+        1,
+        "the killed grader's container should still be there"
+    );
+    let run = grade_with(&image.tag, "docker", Submission::solution().path(), &[]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let left: Vec<_> = image
+        .containers()
+        .into_iter()
+        .filter(|c| orphans.contains(c))
+        .collect();
+    assert!(
+        left.is_empty(),
+        "the orphaned container was not removed: {left:?}"
+    );
+}
