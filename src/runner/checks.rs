@@ -7,8 +7,8 @@ use crate::exercise::{CheckSpec, TaskSpec};
 use crate::script::Script;
 use crate::snapshot::{Column, Row, Section, one_line};
 
-use super::catalog;
 use super::exec::{FileRun, StmtOutcome};
+use super::{catalog, savepoint};
 
 /// What one check found.
 #[derive(Debug, Clone)]
@@ -42,18 +42,12 @@ async fn in_savepoint<S: Session>(
     session: &mut S,
     sql: &str,
 ) -> Result<crate::db::Outcome, SqlFailure> {
-    session
-        .control(&format!("SAVEPOINT {CHECK_SAVEPOINT}"))
-        .await?;
+    savepoint::open(session, CHECK_SAVEPOINT).await?;
     let result = session.run(sql).await;
     if let Err(SqlFailure::Lost(_)) = result {
         return result;
     }
-    session
-        .control(&format!(
-            "ROLLBACK TO SAVEPOINT {CHECK_SAVEPOINT}; RELEASE SAVEPOINT {CHECK_SAVEPOINT}"
-        ))
-        .await?;
+    savepoint::undo(session, CHECK_SAVEPOINT).await?;
     result
 }
 
@@ -67,15 +61,9 @@ async fn types_of<S: Session>(
     if !wanted {
         return vec![String::new(); width];
     }
-    let _ = session
-        .control(&format!("SAVEPOINT {CHECK_SAVEPOINT}"))
-        .await;
+    let _ = savepoint::open(session, CHECK_SAVEPOINT).await;
     let types = session.column_types(sql).await.unwrap_or_default();
-    let _ = session
-        .control(&format!(
-            "ROLLBACK TO SAVEPOINT {CHECK_SAVEPOINT}; RELEASE SAVEPOINT {CHECK_SAVEPOINT}"
-        ))
-        .await;
+    let _ = savepoint::undo(session, CHECK_SAVEPOINT).await;
     if types.len() == width {
         types
     } else {
@@ -285,10 +273,7 @@ pub async fn behaviour<S: Session>(session: &mut S, check: &CheckSpec) -> CheckR
         CheckSpec::Accepts { sql, before, .. } => (sql, before, None),
         _ => return CheckResult::Error("not a behaviour check".into()),
     };
-    if let Err(f) = session
-        .control(&format!("SAVEPOINT {CHECK_SAVEPOINT}"))
-        .await
-    {
+    if let Err(f) = savepoint::open(session, CHECK_SAVEPOINT).await {
         return sql_problem(&f);
     }
     let mut result = None;
@@ -328,12 +313,7 @@ pub async fn behaviour<S: Session>(session: &mut S, check: &CheckSpec) -> CheckR
             )),
         },
     };
-    if let Err(f @ SqlFailure::Lost(_)) = session
-        .control(&format!(
-            "ROLLBACK TO SAVEPOINT {CHECK_SAVEPOINT}; RELEASE SAVEPOINT {CHECK_SAVEPOINT}"
-        ))
-        .await
-    {
+    if let Err(f @ SqlFailure::Lost(_)) = savepoint::undo(session, CHECK_SAVEPOINT).await {
         return sql_problem(&f);
     }
     result

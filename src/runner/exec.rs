@@ -3,6 +3,8 @@
 //! control mapped onto savepoints, nothing ever committed.
 
 use crate::db::{Outcome, Session, SqlFailure};
+
+use super::savepoint;
 use crate::script::words::{keywords, leading_keywords};
 use crate::script::{Location, Script, TxnControl, classify};
 
@@ -253,10 +255,7 @@ async fn map_control<S: Session>(
     // leaving the grader's transaction aborted. On success there is nothing to release:
     // RELEASE and ROLLBACK TO of the block's savepoint take the newer one with them, and
     // after BEGIN it stays below the block's, as psql's does.
-    if let Err(failure) = session
-        .control(&format!("SAVEPOINT {STMT_SAVEPOINT}"))
-        .await
-    {
+    if let Err(failure) = savepoint::open(session, STMT_SAVEPOINT).await {
         return StmtOutcome::Failed { failure, at: start };
     }
     match session.control(&sql).await {
@@ -309,10 +308,7 @@ async fn run_statement<S: Session>(
         } => stmt.source_offset(crate::script::char_position_to_byte(text, *p)),
         _ => start,
     };
-    if let Err(failure) = session
-        .control(&format!("SAVEPOINT {STMT_SAVEPOINT}"))
-        .await
-    {
+    if let Err(failure) = savepoint::open(session, STMT_SAVEPOINT).await {
         return StmtOutcome::Failed { failure, at: start };
     }
     if needs_parse_check(text)
@@ -400,12 +396,7 @@ async fn run_statement<S: Session>(
 }
 
 async fn rollback_statement<S: Session>(session: &mut S) -> Result<(), SqlFailure> {
-    session
-        .control(&format!(
-            "ROLLBACK TO SAVEPOINT {STMT_SAVEPOINT}; RELEASE SAVEPOINT {STMT_SAVEPOINT}"
-        ))
-        .await
-        .map(|_| ())
+    savepoint::undo(session, STMT_SAVEPOINT).await
 }
 
 /// Adds the grader's own explanation to errors students cannot act on otherwise.

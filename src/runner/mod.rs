@@ -6,6 +6,7 @@ pub mod batch;
 mod catalog;
 mod checks;
 pub mod exec;
+mod savepoint;
 mod workspace;
 
 use std::collections::BTreeMap;
