@@ -2,7 +2,6 @@
 //! `scripts/build-test-image.sh` and named by `SQLGRADE_TEST_IMAGE`. Under CI the variable
 //! must be set and every test here runs; elsewhere they say why they did not run.
 
-use std::os::unix::fs::PermissionsExt;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -164,11 +163,8 @@ fn the_container_is_removed_when_the_grader_fails() {
     assert!(image.containers().is_empty(), "a container was left behind");
 }
 
-#[test]
-fn sigint_during_grading_leaves_no_container() {
-    let Some(image) = Image::new() else { return };
-    let tmp = tempfile::tempdir().expect("temp dir");
-    std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o755)).expect("chmod");
+/// Starts a grade through a container of `image` whose seed file sleeps for a minute.
+fn start_sleeping_grade(image: &Image) -> (std::process::Child, Submission) {
     let sub = Submission::solution().with("02_seed_training_runs.sql", "SELECT pg_sleep(60);\n");
     let child = Command::new(env!("CARGO_BIN_EXE_sqlgrade"))
         .args([
@@ -177,6 +173,10 @@ fn sigint_during_grading_leaves_no_container() {
             "--db",
             "docker",
             "--timeout",
+            "120",
+        ])
+        .args([
+            "--statement-timeout",
             "120",
             "--image",
             &image.tag,
@@ -188,6 +188,31 @@ fn sigint_during_grading_leaves_no_container() {
         .stderr(Stdio::piped())
         .spawn()
         .expect("spawn");
+    (child, sub)
+}
+
+/// Waits until `image` has a container and returns its id; kills `child` and fails when
+/// none appears.
+fn wait_for_container(image: &Image, child: &mut std::process::Child) -> String {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Some(id) = image.containers().into_iter().next() {
+            return id;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("no container appeared");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn sigint_during_grading_leaves_no_container() {
+    let Some(image) = Image::new() else { return };
+    let (mut child, _sub) = start_sleeping_grade(&image);
+    wait_for_container(&image, &mut child);
     let deadline = Instant::now() + Duration::from_secs(120);
     // Wait until the container runs the sleeping statement.
     loop {
@@ -232,25 +257,8 @@ fn sigint_during_grading_leaves_no_container() {
 /// has handed it over, and checks that nothing is left.
 fn interrupt_while_starting(signal: nix::sys::signal::Signal) {
     let Some(image) = Image::new() else { return };
-    let child = Command::new(env!("CARGO_BIN_EXE_sqlgrade"))
-        .args([
-            "grade",
-            "01-training-registry",
-            "--db",
-            "docker",
-            "--image",
-            &image.tag,
-        ])
-        .current_dir(repo())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while image.containers().is_empty() {
-        assert!(Instant::now() < deadline, "no container appeared");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let (mut child, _sub) = start_sleeping_grade(&image);
+    wait_for_container(&image, &mut child);
     let pid = nix::unistd::Pid::from_raw(child.id() as i32);
     nix::sys::signal::kill(pid, signal).expect("signal");
     let out = child.wait_with_output().expect("wait");
@@ -451,34 +459,8 @@ fn an_exercise_may_name_its_own_image() {
 #[test]
 fn the_container_of_a_grader_killed_with_sigkill_is_removed_by_the_next_run() {
     let Some(image) = Image::new() else { return };
-    let sub = Submission::solution().with("02_seed_training_runs.sql", "SELECT pg_sleep(60);\n");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_sqlgrade"))
-        .args([
-            "grade",
-            "01-training-registry",
-            "--db",
-            "docker",
-            "--statement-timeout",
-            "120",
-            "--image",
-            &image.tag,
-            "--submission",
-        ])
-        .arg(sub.path())
-        .current_dir(repo())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while image.containers().is_empty() {
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("no container appeared");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let (mut child, _sub) = start_sleeping_grade(&image);
+    wait_for_container(&image, &mut child);
     // Let it get past its start, then kill it with no chance to clean up.
     std::thread::sleep(Duration::from_secs(2));
     child.kill().expect("SIGKILL");
