@@ -238,27 +238,15 @@ fn sigint_during_grading_leaves_no_container() {
         );
         std::thread::sleep(Duration::from_millis(100));
     }
-    let pid = nix::unistd::Pid::from_raw(child.id() as i32);
-    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT).expect("signal");
-    let out = child.wait_with_output().expect("wait");
-    assert_eq!(
-        out.status.code(),
-        Some(130),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(
-        image.containers().is_empty(),
-        "the container survived SIGINT"
-    );
+    interrupt_and_check(child, &image, nix::sys::signal::Signal::SIGINT);
 }
 
-/// Interrupts a run with `signal` as soon as its container exists, before testcontainers
-/// has handed it over, and checks that nothing is left.
-fn interrupt_while_starting(signal: nix::sys::signal::Signal) {
-    let Some(image) = Image::new() else { return };
-    let (mut child, _sub) = start_sleeping_grade(&image);
-    wait_for_container(&image, &mut child);
+/// Sends `signal` to a grader, which must end with 130 and leave no container of `image`.
+fn interrupt_and_check(
+    child: std::process::Child,
+    image: &Image,
+    signal: nix::sys::signal::Signal,
+) {
     let pid = nix::unistd::Pid::from_raw(child.id() as i32);
     nix::sys::signal::kill(pid, signal).expect("signal");
     let out = child.wait_with_output().expect("wait");
@@ -270,8 +258,17 @@ fn interrupt_while_starting(signal: nix::sys::signal::Signal) {
     );
     assert!(
         image.containers().is_empty(),
-        "the container survived {signal} during start-up"
+        "the container survived {signal}"
     );
+}
+
+/// Interrupts a run with `signal` as soon as its container exists, before testcontainers
+/// has handed it over, and checks that nothing is left.
+fn interrupt_while_starting(signal: nix::sys::signal::Signal) {
+    let Some(image) = Image::new() else { return };
+    let (mut child, _sub) = start_sleeping_grade(&image);
+    wait_for_container(&image, &mut child);
+    interrupt_and_check(child, &image, signal);
 }
 
 #[test]
