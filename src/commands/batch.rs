@@ -100,7 +100,15 @@ fn gradebook(exercise: &Exercise, entries: &[Entry]) -> Result<String, String> {
         "max_score".into(),
     ];
     header.extend(exercise.manifest.tasks.iter().map(|t| t.id.clone()));
-    w.write_record(&header).map_err(|e| e.to_string())?;
+    // A cell a spreadsheet would read as a formula (a student folder named `=HYPERLINK(...)`)
+    // is written as text; every cell alike, whoever chose it.
+    let record = |cells: &[String]| -> Vec<String> {
+        cells
+            .iter()
+            .map(|c| crate::report::spreadsheet_cell(c).into_owned())
+            .collect()
+    };
+    w.write_record(record(&header)).map_err(|e| e.to_string())?;
     for e in entries {
         let by_id: BTreeMap<&str, u32> = e.tasks.iter().map(|t| (t.id.as_str(), t.score)).collect();
         let mut row = vec![
@@ -114,7 +122,7 @@ fn gradebook(exercise: &Exercise, entries: &[Entry]) -> Result<String, String> {
                 .get(t.id.as_str())
                 .map_or(String::new(), u32::to_string)
         }));
-        w.write_record(&row).map_err(|e| e.to_string())?;
+        w.write_record(record(&row)).map_err(|e| e.to_string())?;
     }
     let bytes = w.into_inner().map_err(|e| e.to_string())?;
     String::from_utf8(bytes).map_err(|e| e.to_string())

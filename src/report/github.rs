@@ -1,10 +1,15 @@
 //! `--format github`: GitHub Actions workflow commands that annotate the student's files,
 //! and the Markdown job summary.
+//!
+//! Text that can come from a student is first made [`visible`] on one line, since GitHub's
+//! log viewer renders ANSI sequences; then the workflow-command escapes apply, so that no
+//! `%`, line break, `:` or `,` of theirs can end a property, start a line, or a command.
 
 use std::fmt::Write as _;
 use std::path::{Component, Path, PathBuf};
 
 use super::Report;
+use super::escape::{Shape, visible};
 use super::gradescope::placed_message;
 use crate::runner::Status;
 
@@ -28,13 +33,13 @@ pub fn render_github(report: &Report, submission_dir: &Path) -> String {
         props.push(("title", t.id.clone()));
         let props: Vec<String> = props
             .iter()
-            .map(|(k, v)| format!("{k}={}", escape_property(v)))
+            .map(|(k, v)| format!("{k}={}", escape_property(&visible(v, Shape::Line))))
             .collect();
         let _ = writeln!(
             out,
             "::{command} {}::{}",
             props.join(","),
-            escape_data(&t.message)
+            escape_data(&visible(&t.message, Shape::Line))
         );
     }
     let _ = writeln!(
@@ -51,7 +56,9 @@ pub fn render_step_summary(report: &Report) -> String {
     let _ = writeln!(
         out,
         "### {}: {}/{} points\n",
-        report.exercise, report.score, report.max_score
+        visible(&report.exercise, Shape::Line),
+        report.score,
+        report.max_score
     );
     out.push_str("| task | status | points | message |\n");
     out.push_str("| --- | --- | --- | --- |\n");
@@ -99,11 +106,10 @@ fn escape_property(s: &str) -> String {
     escape_data(s).replace(':', "%3A").replace(',', "%2C")
 }
 
-/// A table cell: a `|` would open a new column and a line break would end the table.
+/// A table cell: a `|` would open a new column, and a line break, which would end the
+/// table, is escaped as text with every other control character.
 fn cell(s: &str) -> String {
-    s.replace('|', "\\|")
-        .replace("\r\n", "<br>")
-        .replace(['\r', '\n'], "<br>")
+    visible(s, Shape::Line).replace('|', "\\|")
 }
 
 #[cfg(test)]
@@ -178,15 +184,32 @@ mod tests {
         assert_eq!(
             render_github(&report_of(vec![t]), Path::new("sub")),
             "::error file=sub/we%2Cird%3Aname.sql,line=1,col=1,title=a%3Ab%2Cc%25::\
-             50%25 off%0Asecond line: yes, really\n\
+             50%25 off\\nsecond line: yes, really\n\
              sqlgrade: 0/2 points\n"
         );
     }
 
     #[test]
+    fn no_text_of_the_students_starts_a_line_or_a_command() {
+        let mut t = task("analysis.top", "a\r\n::error::x.sql", Status::Error);
+        t.message =
+            "relation \"\x1b[2J\r\n::add-mask::%\u{9b}\u{202e}\" does not exist".to_string();
+        t.line = Some(1);
+        let out = render_github(&report_of(vec![t]), Path::new("sub\n::warning::"));
+        assert_eq!(
+            out,
+            "::error file=sub\\n%3A%3Awarning%3A%3A/a\\r\\n%3A%3Aerror%3A%3Ax.sql,line=1,\
+             title=analysis.top::relation \"\\x1b[2J\\r\\n::add-mask::%25\\u{9b}\\u{202e}\" \
+             does not exist\n\
+             sqlgrade: 0/2 points\n"
+        );
+        assert_eq!(out.lines().count(), 2);
+    }
+
+    #[test]
     fn the_summary_is_a_heading_and_a_table() {
         let mut report = sample();
-        report.tasks[2].message = "a | b\nc".to_string();
+        report.tasks[2].message = "a | b\nc\x1b[2J\u{202e}".to_string();
         assert_eq!(
             render_step_summary(&report),
             "### sessions: 3/9 points\n\
@@ -195,7 +218,7 @@ mod tests {
              | --- | --- | --- | --- |\n\
              | setup.count | pass | 3/3 |  |\n\
              | analysis.long_runs | fail | 0/2 | analysis.sql:3:7: the rows differ: a < b & \"c\" |\n\
-             | analysis.top | error | 0/2 | a \\| b<br>c |\n\
+             | analysis.top | error | 0/2 | a \\| b\\nc\\x1b[2J\\u{202e} |\n\
              | report.view | missing | 0/2 | `report.sql` not found in `alice` |\n\
              \n"
         );

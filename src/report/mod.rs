@@ -1,6 +1,9 @@
 //! Reporters: they collect the runner's events and render them; they never touch the
-//! database. Colour is chosen here, at rendering time, never baked into messages.
+//! database. Colour is chosen here, at rendering time, never baked into messages, and so
+//! is escaping: any text that can come from a student goes through [`visible`] before a
+//! terminal or a log viewer sees it, and every gradebook cell through [`spreadsheet_cell`].
 
+mod escape;
 mod github;
 mod gradescope;
 mod json;
@@ -11,6 +14,7 @@ use serde::Serialize;
 
 use crate::runner::{Event, Note, Sink, Status, TaskResult};
 
+pub use escape::{Shape, spreadsheet_cell, visible};
 pub use github::{render_github, render_step_summary};
 pub use gradescope::render_gradescope;
 pub use json::render_json;

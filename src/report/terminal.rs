@@ -1,10 +1,14 @@
-//! The human report: notes about the files, a table of tasks, the diffs, a total.
+//! The human report: notes about the files, a table of tasks, the diffs, a total. Every
+//! text that can come from a student is escaped first, so that no escape sequence of
+//! theirs reaches the reader's terminal.
 
+use std::borrow::Cow;
 use std::fmt::Write as _;
 
 use comfy_table::{Cell, Color, ContentArrangement, Table, presets::UTF8_FULL_CONDENSED};
 
 use super::Report;
+use super::escape::{Shape, visible};
 use crate::runner::Status;
 
 fn status_colour(status: Status) -> Color {
@@ -16,17 +20,27 @@ fn status_colour(status: Status) -> Color {
     }
 }
 
+/// A one-line text as it may be shown: escaped where it holds controls, else itself.
+fn line(text: &str) -> Cow<'_, str> {
+    visible(text, Shape::Line)
+}
+
 /// Renders the report for a person; `colour` only when writing to a terminal.
 pub fn render_terminal(report: &Report, colour: bool) -> String {
     let mut out = String::new();
-    let _ = writeln!(out, "Grading {} on {}", report.exercise, report.database);
+    let _ = writeln!(
+        out,
+        "Grading {} on {}",
+        line(&report.exercise),
+        line(&report.database)
+    );
     for w in &report.warnings {
-        let _ = writeln!(out, "warning: {w}");
+        let _ = writeln!(out, "warning: {}", line(w));
     }
     if !report.notes.is_empty() {
         out.push('\n');
         for n in &report.notes {
-            let _ = writeln!(out, "note: {n}");
+            let _ = writeln!(out, "note: {}", line(&n.to_string()));
         }
     }
     let mut table = Table::new();
@@ -53,10 +67,10 @@ pub fn render_terminal(report: &Report, colour: bool) -> String {
             _ => String::new(),
         };
         table.add_row(vec![
-            Cell::new(&t.id),
+            Cell::new(line(&t.id)),
             status,
             Cell::new(format!("{}/{}", t.score, t.max_score)),
-            Cell::new(format!("{place}{}", t.message)),
+            Cell::new(format!("{}{}", line(&place), line(&t.message))),
         ]);
     }
     out.push('\n');
@@ -65,17 +79,19 @@ pub fn render_terminal(report: &Report, colour: bool) -> String {
         if t.diff.is_none() && t.details.is_empty() {
             continue;
         }
-        let _ = writeln!(out, "\n{} ({}):", t.id, t.file);
+        let _ = writeln!(out, "\n{} ({}):", line(&t.id), line(&t.file));
         for d in &t.details {
-            let _ = writeln!(out, "  {d}");
+            let _ = writeln!(out, "  {}", line(d));
         }
         if let Some(diff) = &t.diff {
             let _ = writeln!(out, "  expected (-) and got (+):");
-            for line in diff.lines() {
-                let coloured = match (colour, line.chars().next()) {
-                    (true, Some('-')) => format!("\x1b[31m{line}\x1b[0m"),
-                    (true, Some('+')) => format!("\x1b[32m{line}\x1b[0m"),
-                    _ => line.to_string(),
+            // The diff's own line breaks are its layout; anything else is escaped before
+            // the colour is added, so only the reporter's sequences remain raw.
+            for row in visible(diff, Shape::Lines).lines() {
+                let coloured = match (colour, row.chars().next()) {
+                    (true, Some('-')) => format!("\x1b[31m{row}\x1b[0m"),
+                    (true, Some('+')) => format!("\x1b[32m{row}\x1b[0m"),
+                    _ => row.to_string(),
                 };
                 let _ = writeln!(out, "    {coloured}");
             }
@@ -94,4 +110,78 @@ pub fn render_terminal(report: &Report, colour: bool) -> String {
         report.tasks.len()
     );
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::gradescope::tests::{sample, task};
+    use crate::runner::{Event, Note, Sink};
+    use crate::script::Location;
+
+    /// A report whose every text a student can reach holds a control character.
+    fn hostile() -> Report {
+        let mut report = sample();
+        report.event(&Event::Warning("w\x1b]0;title\x07".to_string()));
+        report.event(&Event::Note(Note {
+            file: "a\u{202e}lqs.sql".to_string(),
+            location: Some(Location {
+                line: 4,
+                column: 15,
+            }),
+            message: "relation \"\x1b[2J\x1b[H\nTotal: 100/100\" does not exist".to_string(),
+        }));
+        let mut t = task("analysis.\u{9b}top", "b\x7f.sql", Status::Fail);
+        t.message = "the rows differ\r\nTotal: 100/100".to_string();
+        t.line = Some(1);
+        t.column = Some(2);
+        t.details = vec!["see\u{2028}\x1b[8mhidden".to_string()];
+        t.diff = Some("- a|1\n+ \x1b[31mred\u{202e}|1\n  \x00|\t".to_string());
+        report.event(&Event::Task(t));
+        report
+    }
+
+    #[test]
+    fn a_students_controls_are_shown_escaped() {
+        let out = render_terminal(&hostile(), false);
+        assert!(
+            !out.chars()
+                .any(|c| (c.is_control() && !matches!(c, '\n' | '\t'))
+                    || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2028}')),
+            "{out:?}"
+        );
+        for shown in [
+            "warning: w\\x1b]0;title\\x07\n",
+            "note: a\\u{202e}lqs.sql:4:15: relation \"\\x1b[2J\\x1b[H\\nTotal: 100/100\" does not exist\n",
+            "\nanalysis.\\u{9b}top (b\\x7f.sql):\n",
+            "\n  see\\u{2028}\\x1b[8mhidden\n",
+            "\n    + \\x1b[31mred\\u{202e}|1\n",
+            // A tab the diff holds is layout, not a control; a NUL is neither.
+            "\n      \\x00|\t\n",
+        ] {
+            assert!(out.contains(shown), "{shown:?} in\n{out}");
+        }
+        assert!(
+            out.contains("b\\x7f.sql:1:2: the rows differ\\r\\nTotal: 100/100"),
+            "{out}"
+        );
+        assert_eq!(
+            out.lines().filter(|l| l.starts_with("Total:")).count(),
+            1,
+            "{out}"
+        );
+    }
+
+    #[test]
+    fn with_colour_only_the_reporters_own_sequences_are_raw() {
+        let out = render_terminal(&hostile(), true);
+        assert!(
+            out.contains("\n    \x1b[32m+ \\x1b[31mred\\u{202e}|1\x1b[0m\n"),
+            "{out:?}"
+        );
+        assert!(
+            !out.contains("\x1b[2J") && !out.contains("\x1b]0;"),
+            "{out:?}"
+        );
+    }
 }
