@@ -233,6 +233,11 @@ impl LocalCluster {
         }
     }
 
+    /// The server's process id, while it runs.
+    pub fn postmaster_pid(&self) -> Option<i32> {
+        self.child.as_ref().map(|c| c.id() as i32)
+    }
+
     /// The directory holding the data, socket and log; kept for the differential tests.
     pub fn log_path(&self) -> PathBuf {
         self.socket_dir.join("server.log")

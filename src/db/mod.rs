@@ -4,12 +4,15 @@
 pub mod docker;
 mod initdb;
 pub mod local;
+pub mod owner;
 pub mod server;
 mod session;
+mod watchdog;
+pub mod wire;
 
 pub use local::{LocalCluster, PgBin};
-pub use server::{DockerChoice, Server, Student, Target};
-pub use session::{Limits, Outcome, PgSession, Session, SqlFailure};
+pub use server::{DockerChoice, Link, Login, Server, Target};
+pub use session::{Limits, MESSAGE_LIMIT, Origin, Outcome, PgSession, Session, SqlFailure, clip};
 
 /// Why no database could be provided. All of these end the run with exit code 3.
 #[derive(Debug, thiserror::Error)]
@@ -51,6 +54,23 @@ pub const THROWAWAY_SETTINGS: &[&str] = &[
     "full_page_writes=off",
     // Room for batch workers, each of which keeps a connection per setup.
     "max_connections=300",
+    // Room in the shared lock table: one file taking many locks must not leave none for
+    // the files of other workers (those that still meet "out of shared memory" are
+    // graded again).
+    "max_locks_per_transaction=256",
+    // Little WAL kept on disk: rolled-back work still writes it.
+    "wal_level=minimal",
+    "max_wal_senders=0",
+    "max_wal_size=128MB",
+    "min_wal_size=32MB",
+    // Only what the grader may need to read: a student's RAISE WARNING in a loop must not
+    // fill the disk with the server's log.
+    "log_min_messages=fatal",
+    "log_min_error_statement=panic",
+    "log_checkpoints=off",
+    "log_autovacuum_min_duration=-1",
+    "log_connections=off",
+    "log_disconnections=off",
 ];
 
 /// Session settings pinned on every connection so that values print the same everywhere.

@@ -1,14 +1,27 @@
-//! One handle over the ways to get a server (a throwaway local cluster or an existing URL),
-//! with the student's login role and the scratch databases the run creates.
+//! One handle over the ways to get a server (a throwaway local cluster, a container or an
+//! existing URL), and the [`Link`] every workspace shares: the grader's administrative
+//! connection, the student and instructor roles, the scratch databases, and the means to
+//! end a backend that ignores its cancel.
+//!
+//! Three roles touch a scratch database. The student's login role runs the student's SQL
+//! and owns what it creates. The instructor role owns the database, its `public` schema
+//! and what instructor setup files create; it is not a superuser either, and has no
+//! server-file or program privileges. The administrative role (the URL's user, or the
+//! throwaway server's superuser) creates and drops databases and roles, reads shared
+//! catalogs, and signals backends, from the maintenance database only: it never runs a
+//! statement in a database after the student has touched it.
 
 use std::path::PathBuf;
 use std::str::FromStr;
-use std::time::Duration;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use tokio_postgres::{Client, Config, NoTls};
 
 use super::docker::{self, DockerServer};
 use super::local::{LocalCluster, PgBin};
+use super::watchdog::Watchdog;
 use super::{PINNED_OPTIONS, ProvisionError, describe_error};
 
 /// Where the database comes from.
@@ -55,20 +68,68 @@ pub struct DockerChoice {
     pub container: String,
 }
 
+/// How the grader ends a backend that ignored both its cancel and its termination (a
+/// statement in a loop that never checks for interrupts).
+#[derive(Debug, Clone, Copy)]
+enum Signals {
+    /// A local cluster: the grader signals the process itself, once it has checked that
+    /// the process is a child of its own postmaster.
+    Process { postmaster: i32 },
+    /// A container: the superuser asks the server's shell, which runs as the server user.
+    Shell,
+    /// An existing server: nothing beyond `pg_terminate_backend`.
+    None,
+}
+
+/// A login role of the run: a student's, or the instructor's.
+#[derive(Debug, Clone)]
+pub struct Login {
+    pub role: String,
+    password: Option<String>,
+}
+
+/// Student roles get this name (and `_2`, `_3`, ... for more workers) on the grader's own
+/// servers; on an existing server a random suffix keeps runs apart.
+const STUDENT_ROLE_LOCAL: &str = "sqlgrade_student";
+const INSTRUCTOR_ROLE_LOCAL: &str = "sqlgrade_instructor";
+
+/// How long a database or a backend may take to go away before the grader gives up on it.
+const DROP_LIMIT: Duration = Duration::from_secs(15);
+/// How long a terminated backend may take to exit before it is killed.
+const TERMINATE_GRACE: Duration = Duration::from_secs(3);
+
+/// What everyone grading on one server shares.
+#[derive(Debug)]
+pub struct Link {
+    admin: Config,
+    /// The administrative connection to the maintenance database, reconnected on demand.
+    control: tokio::sync::Mutex<Option<Client>>,
+    signals: Signals,
+    external: bool,
+    /// Whether logins use passwords (TCP) or not (a trusted socket).
+    passwords: bool,
+    role_prefix: String,
+    students: AtomicUsize,
+    instructor: Login,
+    prefix: String,
+    /// Databases made so far, dropped or not: their numbers are never reused.
+    made: AtomicUsize,
+    databases: Mutex<Vec<String>>,
+    roles: Mutex<Vec<String>>,
+    /// What marks this run's roles and databases as its own, for `sqlgrade clean`.
+    owner: String,
+    /// The server allows prepared transactions (`max_prepared_transactions` > 0).
+    pub prepared_transactions: bool,
+    pub major: u32,
+    pub watchdog: Watchdog,
+}
+
 /// A server ready for grading. Call [`Server::close`] to drop what the run created; a
 /// local cluster is also stopped and removed when the handle is dropped.
 #[derive(Debug)]
 pub struct Server {
     backing: Backing,
-    admin: Config,
-    /// Student roles are named from this: the first as it is, the next with `_2`, ...
-    role_prefix: String,
-    /// Whether student roles log in with a password (TCP) or without (a trusted socket).
-    passwords: bool,
-    students: usize,
-    created_roles: Vec<String>,
-    prefix: String,
-    databases: Vec<String>,
+    pub link: Arc<Link>,
     pub major: u32,
     /// A short description for the report, never with a password.
     pub description: String,
@@ -76,17 +137,7 @@ pub struct Server {
     pub choice: Option<String>,
 }
 
-const STUDENT_ROLE_LOCAL: &str = "sqlgrade_student";
-
-/// A login role for student SQL. Each worker of a batch has its own, so that one student
-/// can neither signal nor lock out another's backend.
-#[derive(Debug, Clone)]
-pub struct Student {
-    pub role: String,
-    password: Option<String>,
-}
-
-fn random_token(len: usize) -> String {
+pub(super) fn random_token(len: usize) -> String {
     use rand::RngExt;
     const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
     let mut rng = rand::rng();
@@ -112,6 +163,17 @@ pub async fn connect(config: &Config) -> Result<Client, tokio_postgres::Error> {
         let _ = connection.await;
     });
     Ok(client)
+}
+
+/// The major version of the server behind `client`.
+async fn major_of(client: &Client) -> Result<u32, tokio_postgres::Error> {
+    let row = client
+        .query_one(
+            "SELECT pg_catalog.current_setting('server_version_num')::int / 10000",
+            &[],
+        )
+        .await?;
+    Ok(row.get::<_, i32>(0) as u32)
 }
 
 impl Server {
@@ -161,38 +223,31 @@ impl Server {
             .dbname("postgres")
             .options(PINNED_OPTIONS)
             .connect_timeout(Duration::from_secs(10));
-        let major = match connect(&admin).await {
-            Ok(client) => client
-                .query_one(
-                    "SELECT current_setting('server_version_num')::int / 10000",
-                    &[],
-                )
-                .await
-                .map(|row| row.get::<_, i32>(0) as u32)
-                .unwrap_or(0),
-            Err(_) => 0,
+        let description = format!("a PostgreSQL container ({})", choice.image);
+        let setup = Link::new(admin, Signals::Shell, false, true, description).await;
+        let link = match setup {
+            Ok(link) => link,
+            Err(e) => {
+                container.remove().await;
+                return Err(match e {
+                    ProvisionError::Connect { .. } => ProvisionError::Docker(format!(
+                        "the container from `{}` accepted a connection but not a query",
+                        choice.image
+                    )),
+                    other => other,
+                });
+            }
         };
-        if major == 0 {
-            container.remove().await;
-            return Err(ProvisionError::Docker(format!(
-                "the container from `{}` accepted a connection but not a query",
-                choice.image
-            )));
-        }
-        let server = Server {
+        let major = link.major;
+        let link = Arc::new(link);
+        Watchdog::start(&link);
+        Ok(Server {
             backing: Backing::Docker(Box::new(container)),
-            admin,
-            role_prefix: STUDENT_ROLE_LOCAL.into(),
-            passwords: true,
-            students: 0,
-            created_roles: Vec::new(),
-            prefix: format!("sqlgrade_{}", random_token(6)),
-            databases: Vec::new(),
+            link,
             major,
             description: format!("a PostgreSQL {major} container ({})", choice.image),
             choice: None,
-        };
-        Ok(server)
+        })
     }
 
     /// Wraps a running local cluster.
@@ -206,21 +261,22 @@ impl Server {
             .options(PINNED_OPTIONS)
             .connect_timeout(Duration::from_secs(10));
         let description = format!("a local PostgreSQL {} cluster", cluster.major);
-        let major = cluster.major;
-        let server = Server {
+        let signals = match cluster.postmaster_pid() {
+            Some(postmaster) => Signals::Process { postmaster },
+            None => Signals::None,
+        };
+        let mut link = Link::new(admin, signals, false, false, description.clone()).await?;
+        link.watchdog.watch_disk(cluster.socket_dir.clone());
+        let major = link.major;
+        let link = Arc::new(link);
+        Watchdog::start(&link);
+        Ok(Server {
             backing: Backing::Local(cluster),
-            admin,
-            role_prefix: STUDENT_ROLE_LOCAL.into(),
-            passwords: false,
-            students: 0,
-            created_roles: Vec::new(),
-            prefix: format!("sqlgrade_{}", random_token(6)),
-            databases: Vec::new(),
+            link,
             major,
             description,
             choice: None,
-        };
-        Ok(server)
+        })
     }
 
     async fn on_url(url: &str) -> Result<Server, ProvisionError> {
@@ -229,187 +285,34 @@ impl Server {
         if admin.get_connect_timeout().is_none() {
             admin.connect_timeout(Duration::from_secs(10));
         }
-        let client = connect(&admin)
-            .await
-            .map_err(|source| ProvisionError::Connect {
-                target: redact(url),
-                source,
-            })?;
-        let version = client
-            .query_one(
-                "SELECT current_setting('server_version_num')::int / 10000",
-                &[],
-            )
-            .await
-            .map_err(|e| ProvisionError::Prepare {
-                target: redact(url),
-                message: describe_error(&e),
-            })?;
-        let major: i32 = version.get(0);
-        let server = Server {
+        let description = format!("the server at {}", redact(url));
+        let link = Link::new(admin, Signals::None, true, true, description.clone()).await?;
+        // Whatever graders killed before they could clean up left behind.
+        let _ = link.remove_stale(false).await;
+        let major = link.major;
+        let link = Arc::new(link);
+        Watchdog::start(&link);
+        Ok(Server {
             backing: Backing::External,
-            admin,
-            role_prefix: format!("sqlgrade_student_{}", random_token(8)),
-            passwords: true,
-            students: 0,
-            created_roles: Vec::new(),
-            prefix: format!("sqlgrade_{}", random_token(6)),
-            databases: Vec::new(),
-            major: major as u32,
-            description: format!("the server at {}", redact(url)),
+            link,
+            major,
+            description,
             choice: None,
-        };
-        Ok(server)
-    }
-
-    fn prepare_error(&self, e: &tokio_postgres::Error) -> ProvisionError {
-        ProvisionError::Prepare {
-            target: self.description.clone(),
-            message: describe_error(e),
-        }
+        })
     }
 
     /// An administrative connection to `dbname`.
     pub async fn admin(&self, dbname: &str) -> Result<Client, ProvisionError> {
-        let mut config = self.admin.clone();
-        config.dbname(dbname);
-        connect(&config)
-            .await
-            .map_err(|source| ProvisionError::Connect {
-                target: self.description.clone(),
-                source,
-            })
-    }
-
-    /// The configuration `student`'s connections use for `dbname`.
-    pub fn student_config(&self, student: &Student, dbname: &str) -> Config {
-        let mut config = self.admin.clone();
-        config.user(&student.role).dbname(dbname);
-        if let Some(p) = &student.password {
-            config.password(p.as_bytes());
-        }
-        config
-    }
-
-    /// An administrative connection to the server's maintenance database.
-    async fn maintenance(&self) -> Result<Client, ProvisionError> {
-        match self.admin("postgres").await {
-            Ok(c) => Ok(c),
-            // Existing servers may not have a `postgres` database; use the URL's own.
-            Err(_) => {
-                let db = self.admin.get_dbname().unwrap_or("postgres").to_string();
-                self.admin(&db).await
-            }
-        }
-    }
-
-    /// Creates one more unprivileged login role for student SQL.
-    pub async fn add_student(&mut self) -> Result<Student, ProvisionError> {
-        self.students += 1;
-        let role = if self.students == 1 {
-            self.role_prefix.clone()
-        } else {
-            format!("{}_{}", self.role_prefix, self.students)
-        };
-        let student = Student {
-            role,
-            password: self.passwords.then(|| random_token(24)),
-        };
-        let client = self.maintenance().await?;
-        let password = student
-            .password
-            .as_deref()
-            .map(|p| format!(" PASSWORD {}", quote_literal(p)))
-            .unwrap_or_default();
-        let sql = format!(
-            "CREATE ROLE {} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS{password}",
-            quote_ident(&student.role)
-        );
-        client
-            .batch_execute(&sql)
-            .await
-            .map_err(|e| self.prepare_error(&e))?;
-        self.created_roles.push(student.role.clone());
-        // Server-side backstops. temp_file_limit is a superuser setting, so the student
-        // cannot raise it; the timeouts only matter if the grader itself dies, since the
-        // client enforces the real limits. An administrator without superuser rights on
-        // an existing server cannot set all of these, and grading goes on without them.
-        let role = quote_ident(&student.role);
-        for setting in [
-            format!("ALTER ROLE {role} CONNECTION LIMIT 32"),
-            format!("ALTER ROLE {role} SET temp_file_limit = '1GB'"),
-            format!("ALTER ROLE {role} SET statement_timeout = '5min'"),
-            format!("ALTER ROLE {role} SET idle_in_transaction_session_timeout = '10min'"),
-        ] {
-            let _ = client.batch_execute(&setting).await;
-        }
-        Ok(student)
-    }
-
-    /// Creates a scratch database owned by `owner` and returns its name.
-    pub async fn create_database(&mut self, owner: &Student) -> Result<String, ProvisionError> {
-        // Numbered, so that names never collide nor outgrow PostgreSQL's 63 bytes.
-        let name = format!("{}_{}", self.prefix, self.databases.len() + 1);
-        let admin = self
-            .admin(self.admin.get_dbname().unwrap_or("postgres"))
-            .await?;
-        let sql = format!(
-            "CREATE DATABASE {db} OWNER {role} TEMPLATE template0 ENCODING 'UTF8' LC_COLLATE 'C' LC_CTYPE 'C'",
-            db = quote_ident(&name),
-            role = quote_ident(&owner.role)
-        );
-        admin
-            .batch_execute(&sql)
-            .await
-            .map_err(|e| self.prepare_error(&e))?;
-        self.databases.push(name.clone());
-        let lock_down = format!(
-            "REVOKE ALL ON DATABASE {db} FROM PUBLIC",
-            db = quote_ident(&name)
-        );
-        admin
-            .batch_execute(&lock_down)
-            .await
-            .map_err(|e| self.prepare_error(&e))?;
-        Ok(name)
+        self.link.admin_at(dbname).await
     }
 
     /// Drops every database and role this run created, then stops a local cluster or
     /// removes the container. Returns what could not be removed, to tell the user.
     pub async fn close(mut self) -> Vec<String> {
+        self.link.watchdog.stop();
         let mut left = Vec::new();
         if let Backing::External = self.backing {
-            match self.maintenance().await {
-                Ok(admin) => {
-                    for name in self.databases.drain(..) {
-                        let db = quote_ident(&name);
-                        // WITH (FORCE) exists from PostgreSQL 13 on.
-                        let drop = if self.major >= 13 {
-                            format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)")
-                        } else {
-                            format!(
-                                "SELECT pg_catalog.pg_terminate_backend(pid) FROM pg_catalog.pg_stat_activity \
-                                 WHERE datname = {}; DROP DATABASE IF EXISTS {db}",
-                                quote_literal(&name)
-                            )
-                        };
-                        if let Err(e) = admin.batch_execute(&drop).await {
-                            left.push(format!("database `{name}` ({})", describe_error(&e)));
-                        }
-                    }
-                    for role in self.created_roles.drain(..) {
-                        let sql = format!("DROP ROLE IF EXISTS {}", quote_ident(&role));
-                        if let Err(e) = admin.batch_execute(&sql).await {
-                            left.push(format!("role `{role}` ({})", describe_error(&e)));
-                        }
-                    }
-                }
-                Err(e) => {
-                    left.extend(self.databases.drain(..).map(|d| format!("database `{d}`")));
-                    left.extend(self.created_roles.drain(..).map(|r| format!("role `{r}`")));
-                    left.push(format!("(cannot connect to clean up: {e})"));
-                }
-            }
+            left = self.link.drop_everything().await;
         }
         match &mut self.backing {
             Backing::Local(cluster) => cluster.stop(),
@@ -426,6 +329,519 @@ impl Server {
             _ => None,
         }
     }
+}
+
+/// What a role looks like to the grader: its attributes, password, settings and
+/// memberships, in one text that changes when any of them does.
+const ROLE_STATE: &str = "SELECT pg_catalog.md5(pg_catalog.concat_ws('|', r.rolsuper, r.rolinherit, r.rolcreaterole, \
+     r.rolcreatedb, r.rolcanlogin, r.rolreplication, r.rolbypassrls, r.rolconnlimit, r.rolvaliduntil, {password}, \
+     (SELECT pg_catalog.string_agg(s.setdatabase::pg_catalog.text OPERATOR(pg_catalog.||) ':' OPERATOR(pg_catalog.||) s.setconfig::pg_catalog.text, ';' ORDER BY s.setdatabase) \
+        FROM pg_catalog.pg_db_role_setting s WHERE s.setrole OPERATOR(pg_catalog.=) r.oid), \
+     (SELECT pg_catalog.string_agg(m.roleid::pg_catalog.text, ';' ORDER BY m.roleid) \
+        FROM pg_catalog.pg_auth_members m WHERE m.member OPERATOR(pg_catalog.=) r.oid))) \
+     FROM {catalog} r WHERE r.rolname OPERATOR(pg_catalog.=) $1";
+
+impl Link {
+    async fn new(
+        admin: Config,
+        signals: Signals,
+        external: bool,
+        passwords: bool,
+        description: String,
+    ) -> Result<Link, ProvisionError> {
+        let client = connect(&admin)
+            .await
+            .map_err(|source| ProvisionError::Connect {
+                target: description.clone(),
+                source,
+            })?;
+        let prepare = |e: tokio_postgres::Error| ProvisionError::Prepare {
+            target: description.clone(),
+            message: describe_error(&e),
+        };
+        let major = major_of(&client).await.map_err(prepare)?;
+        let prepared: i32 = client
+            .query_one(
+                "SELECT pg_catalog.current_setting('max_prepared_transactions')::int",
+                &[],
+            )
+            .await
+            .map_err(prepare)?
+            .get(0);
+        let token = random_token(8);
+        let (role_prefix, instructor_role) = if external {
+            (
+                format!("sqlgrade_student_{token}"),
+                format!("sqlgrade_instructor_{token}"),
+            )
+        } else {
+            (
+                STUDENT_ROLE_LOCAL.to_string(),
+                INSTRUCTOR_ROLE_LOCAL.to_string(),
+            )
+        };
+        let link = Link {
+            admin,
+            control: tokio::sync::Mutex::new(Some(client)),
+            signals,
+            external,
+            passwords,
+            role_prefix,
+            students: AtomicUsize::new(0),
+            instructor: Login {
+                role: instructor_role,
+                password: passwords.then(|| random_token(24)),
+            },
+            prefix: format!("sqlgrade_{}", random_token(6)),
+            made: AtomicUsize::new(0),
+            databases: Mutex::new(Vec::new()),
+            roles: Mutex::new(Vec::new()),
+            owner: super::owner::mark(),
+            prepared_transactions: prepared > 0,
+            major,
+            watchdog: Watchdog::default(),
+        };
+        let instructor = link.instructor.clone();
+        link.create_role(&instructor).await?;
+        Ok(link)
+    }
+
+    fn prepare_error(&self, message: String) -> ProvisionError {
+        ProvisionError::Prepare {
+            target: redact_config(&self.admin),
+            message,
+        }
+    }
+
+    /// The maintenance database's name: `postgres`, or the URL's own database.
+    fn maintenance_db(&self) -> &str {
+        self.admin.get_dbname().unwrap_or("postgres")
+    }
+
+    /// An administrative connection to `dbname`.
+    pub async fn admin_at(&self, dbname: &str) -> Result<Client, ProvisionError> {
+        let mut config = self.admin.clone();
+        config.dbname(dbname);
+        connect(&config)
+            .await
+            .map_err(|source| ProvisionError::Connect {
+                target: redact_config(&self.admin),
+                source,
+            })
+    }
+
+    /// Runs the grader's own statements on the maintenance database, reconnecting once if
+    /// the server restarted since; every wait is bounded.
+    pub async fn admin_query(
+        &self,
+        sql: &str,
+        params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+    ) -> Result<Vec<tokio_postgres::Row>, String> {
+        let mut control = self.control.lock().await;
+        for attempt in 0..2 {
+            if control.as_ref().is_none_or(Client::is_closed) {
+                *control = match connect(&self.admin).await {
+                    Ok(c) => Some(c),
+                    Err(e) if attempt == 1 => return Err(describe_error(&e)),
+                    Err(_) => {
+                        tokio::time::sleep(Duration::from_millis(500)).await;
+                        continue;
+                    }
+                };
+            }
+            let Some(client) = control.as_ref() else {
+                continue;
+            };
+            match tokio::time::timeout(DROP_LIMIT, client.query(sql, params)).await {
+                Ok(Ok(rows)) => return Ok(rows),
+                Ok(Err(e)) if e.is_closed() && attempt == 0 => *control = None,
+                Ok(Err(e)) => return Err(describe_error(&e)),
+                Err(_) => {
+                    *control = None;
+                    return Err(format!("no answer within {} s", DROP_LIMIT.as_secs()));
+                }
+            }
+        }
+        Err("cannot reach the server".into())
+    }
+
+    /// Runs one statement of the grader's own on the maintenance database.
+    async fn admin_batch(&self, sql: &str) -> Result<(), String> {
+        self.admin_query(sql, &[]).await.map(|_| ())
+    }
+
+    /// Creates `login` with no privilege beyond logging in, marked as this run's.
+    async fn create_role(&self, login: &Login) -> Result<(), ProvisionError> {
+        let password = login
+            .password
+            .as_deref()
+            .map(|p| format!(" PASSWORD {}", quote_literal(p)))
+            .unwrap_or_default();
+        let role = quote_ident(&login.role);
+        // A role left by an earlier run of the grader's own server cannot exist (the
+        // server is new); on an existing server the name is random.
+        self.admin_batch(&format!(
+            "CREATE ROLE {role} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS VALID UNTIL 'infinity'{password}"
+        ))
+        .await
+        .map_err(|m| self.prepare_error(m))?;
+        if let Ok(mut roles) = self.roles.lock() {
+            roles.push(login.role.clone());
+        }
+        let _ = self
+            .admin_batch(&format!(
+                "COMMENT ON ROLE {role} IS {}",
+                quote_literal(&self.owner)
+            ))
+            .await;
+        // A non-superuser administrator must be a member to create databases it owns.
+        let _ = self
+            .admin_batch(&format!("GRANT {role} TO CURRENT_USER"))
+            .await;
+        self.configure_role(login).await;
+        Ok(())
+    }
+
+    /// Server-side backstops. temp_file_limit is a superuser setting, so the student
+    /// cannot raise it; the timeouts only matter if the grader itself dies, since the
+    /// client enforces the real limits. An administrator without superuser rights on an
+    /// existing server cannot set all of these, and grading goes on without them.
+    async fn configure_role(&self, login: &Login) {
+        let role = quote_ident(&login.role);
+        for setting in [
+            format!("ALTER ROLE {role} CONNECTION LIMIT 32"),
+            format!("ALTER ROLE {role} SET temp_file_limit = '1GB'"),
+            format!("ALTER ROLE {role} SET statement_timeout = '5min'"),
+            format!("ALTER ROLE {role} SET idle_in_transaction_session_timeout = '10min'"),
+        ] {
+            let _ = self.admin_batch(&setting).await;
+        }
+    }
+
+    /// Creates one more unprivileged login role for student SQL.
+    pub async fn add_student(&self) -> Result<Login, ProvisionError> {
+        let n = self.students.fetch_add(1, Ordering::SeqCst) + 1;
+        let role = if n == 1 {
+            self.role_prefix.clone()
+        } else {
+            format!("{}_{n}", self.role_prefix)
+        };
+        let login = Login {
+            role,
+            password: self.passwords.then(|| random_token(24)),
+        };
+        self.create_role(&login).await?;
+        // Instructor setup files act on what the student's setup files made (an audit
+        // trigger on the student's table): the instructor is a member of the student's
+        // role, never the other way round.
+        self.admin_batch(&format!(
+            "GRANT {} TO {}",
+            quote_ident(&login.role),
+            quote_ident(&self.instructor.role)
+        ))
+        .await
+        .map_err(|m| self.prepare_error(m))?;
+        Ok(login)
+    }
+
+    /// The instructor's login.
+    pub fn instructor(&self) -> &Login {
+        &self.instructor
+    }
+
+    /// What the role of `login` looks like now (see [`ROLE_STATE`]).
+    pub async fn role_state(&self, login: &Login) -> Option<String> {
+        for catalog in ["pg_catalog.pg_authid", "pg_catalog.pg_roles"] {
+            let password = if catalog.ends_with("authid") {
+                "r.rolpassword"
+            } else {
+                "NULL"
+            };
+            let sql = ROLE_STATE
+                .replace("{password}", password)
+                .replace("{catalog}", catalog);
+            if let Ok(rows) = self.admin_query(&sql, &[&login.role]).await {
+                return rows.first().map(|r| r.get(0));
+            }
+        }
+        None
+    }
+
+    /// Puts a student's role back as it was made: settings, password, attributes.
+    pub async fn restore_role(&self, login: &Login) {
+        let role = quote_ident(&login.role);
+        let password = match &login.password {
+            Some(p) => quote_literal(p),
+            None => "NULL".into(),
+        };
+        let _ = self
+            .admin_batch(&format!(
+                "ALTER ROLE {role} NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS INHERIT LOGIN VALID UNTIL 'infinity' PASSWORD {password}"
+            ))
+            .await;
+        let _ = self
+            .admin_batch(&format!("ALTER ROLE {role} RESET ALL"))
+            .await;
+        self.configure_role(login).await;
+    }
+
+    /// The configuration `login`'s connections use for `dbname`.
+    pub fn config_for(&self, login: &Login, dbname: &str) -> Config {
+        let mut config = self.admin.clone();
+        config.user(&login.role).dbname(dbname);
+        match &login.password {
+            Some(p) => {
+                config.password(p.as_bytes());
+            }
+            None => {
+                config.password(Vec::<u8>::new());
+            }
+        }
+        config
+    }
+
+    /// Creates a scratch database for `student`: owned by the instructor, with a `public`
+    /// schema the instructor owns and the student may create in, and nobody else let in.
+    pub async fn create_database(&self, student: &Login) -> Result<String, ProvisionError> {
+        // Numbered, so that names never collide nor outgrow PostgreSQL's 63 bytes.
+        let name = {
+            let mut dbs = self
+                .databases
+                .lock()
+                .map_err(|_| self.prepare_error("a worker failed".into()))?;
+            let n = self.made.fetch_add(1, Ordering::SeqCst) + 1;
+            let name = format!("{}_{n}", self.prefix);
+            dbs.push(name.clone());
+            name
+        };
+        let db = quote_ident(&name);
+        let instructor = quote_ident(&self.instructor.role);
+        let role = quote_ident(&student.role);
+        // CREATE DATABASE cannot run in a DO block: one plain statement.
+        let admin = self.admin_at(self.maintenance_db()).await?;
+        admin
+            .batch_execute(&format!(
+                "CREATE DATABASE {db} OWNER {instructor} TEMPLATE template0 ENCODING 'UTF8' LC_COLLATE 'C' LC_CTYPE 'C'"
+            ))
+            .await
+            .map_err(|e| self.prepare_error(describe_error(&e)))?;
+        admin
+            .batch_execute(&format!(
+                "REVOKE ALL ON DATABASE {db} FROM PUBLIC; GRANT CONNECT, TEMPORARY, CREATE ON DATABASE {db} TO {role}; \
+                 COMMENT ON DATABASE {db} IS {}",
+                quote_literal(&self.owner)
+            ))
+            .await
+            .map_err(|e| self.prepare_error(describe_error(&e)))?;
+        drop(admin);
+        // The database is new: nothing of the student's can run in it yet.
+        let fresh = self.admin_at(&name).await?;
+        for (sql, required) in [
+            (format!("ALTER SCHEMA public OWNER TO {instructor}"), false),
+            ("REVOKE ALL ON SCHEMA public FROM PUBLIC".to_string(), false),
+            (
+                format!("GRANT USAGE, CREATE ON SCHEMA public TO {role}"),
+                true,
+            ),
+        ] {
+            // An administrator without superuser rights may not own `public` on
+            // PostgreSQL 14; there the schema keeps its defaults, which still let the
+            // student create tables and not drop the instructor's.
+            if let Err(e) = fresh.batch_execute(&sql).await
+                && (required || !self.external)
+            {
+                return Err(self.prepare_error(describe_error(&e)));
+            }
+        }
+        Ok(name)
+    }
+
+    /// Drops a scratch database, ending its backends first; bounded.
+    pub async fn drop_database(&self, name: &str) -> Result<(), String> {
+        self.end_backends_of(name).await;
+        let admin = self
+            .admin_at(self.maintenance_db())
+            .await
+            .map_err(|e| e.to_string())?;
+        let db = quote_ident(name);
+        let drop = if self.major >= 13 {
+            format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)")
+        } else {
+            format!("DROP DATABASE IF EXISTS {db}")
+        };
+        match tokio::time::timeout(DROP_LIMIT, admin.batch_execute(&drop)).await {
+            Ok(Ok(())) => {
+                if let Ok(mut dbs) = self.databases.lock() {
+                    dbs.retain(|d| d != name);
+                }
+                Ok(())
+            }
+            Ok(Err(e)) => Err(describe_error(&e)),
+            Err(_) => Err(format!(
+                "a backend did not go away within {} s",
+                DROP_LIMIT.as_secs()
+            )),
+        }
+    }
+
+    /// Ends every backend connected to `dbname`.
+    async fn end_backends_of(&self, dbname: &str) {
+        let Ok(rows) = self
+            .admin_query(
+                "SELECT pid FROM pg_catalog.pg_stat_activity WHERE datname OPERATOR(pg_catalog.=) $1",
+                &[&dbname],
+            )
+            .await
+        else {
+            return;
+        };
+        for row in rows {
+            self.end_backend(row.get(0)).await;
+        }
+    }
+
+    /// True while backend `pid` exists.
+    async fn backend_alive(&self, pid: i32) -> bool {
+        self.admin_query(
+            "SELECT 1 FROM pg_catalog.pg_stat_activity WHERE pid OPERATOR(pg_catalog.=) $1",
+            &[&pid],
+        )
+        .await
+        .map(|rows| !rows.is_empty())
+        // A server the grader cannot ask has no backend to wait for.
+        .unwrap_or(false)
+    }
+
+    /// Ends backend `pid`: terminates it, and kills the process if it ignores that too,
+    /// on a server the grader owns. Returns once it is gone, or the grader gave up.
+    pub async fn end_backend(&self, pid: i32) {
+        let _ = self
+            .admin_query("SELECT pg_catalog.pg_terminate_backend($1)", &[&pid])
+            .await;
+        let until = Instant::now() + TERMINATE_GRACE;
+        while Instant::now() < until {
+            if !self.backend_alive(pid).await {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        match self.signals {
+            Signals::Process { postmaster } if child_of(pid, postmaster) => {
+                let _ = nix::sys::signal::kill(
+                    nix::unistd::Pid::from_raw(pid),
+                    nix::sys::signal::Signal::SIGKILL,
+                );
+            }
+            Signals::Shell => {
+                let _ = self
+                    .admin_batch(&format!("COPY (SELECT 1) TO PROGRAM 'kill -KILL {pid}'"))
+                    .await;
+            }
+            _ => return,
+        }
+        // A killed backend makes the server restart; it answers again within seconds.
+        let until = Instant::now() + DROP_LIMIT;
+        while Instant::now() < until && self.backend_alive(pid).await {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Drops every database and role this run made (an existing server's teardown).
+    async fn drop_everything(&self) -> Vec<String> {
+        let mut left = Vec::new();
+        let databases: Vec<String> = self.databases.lock().map(|d| d.clone()).unwrap_or_default();
+        for name in databases {
+            if let Err(e) = self.drop_database(&name).await {
+                left.push(format!("database `{name}` ({e})"));
+            }
+        }
+        let roles: Vec<String> = self.roles.lock().map(|r| r.clone()).unwrap_or_default();
+        for role in roles.iter().rev() {
+            if let Err(e) = self
+                .admin_batch(&format!("DROP ROLE IF EXISTS {}", quote_ident(role)))
+                .await
+            {
+                left.push(format!("role `{role}` ({e})"));
+            }
+        }
+        left
+    }
+
+    /// Finds the databases and roles that earlier runs marked as theirs; drops those whose
+    /// grader is gone (or all of them with `everything`), and returns what it dropped and
+    /// what it left, with why.
+    pub async fn remove_stale(&self, everything: bool) -> (Vec<String>, Vec<String>) {
+        let mut removed = Vec::new();
+        let mut kept = Vec::new();
+        let Ok(rows) = self
+            .admin_query(
+                "SELECT 'database', d.datname::pg_catalog.text, pg_catalog.shobj_description(d.oid, 'pg_database') \
+                 FROM pg_catalog.pg_database d \
+                 UNION ALL \
+                 SELECT 'role', r.rolname::pg_catalog.text, pg_catalog.shobj_description(r.oid, 'pg_authid') \
+                 FROM pg_catalog.pg_roles r \
+                 ORDER BY 1",
+                &[],
+            )
+            .await
+        else {
+            return (removed, kept);
+        };
+        // Databases first: a role cannot go while it owns one.
+        for row in rows {
+            let kind: String = row.get(0);
+            let name: String = row.get(1);
+            let Some(mark) = row.get::<_, Option<String>>(2) else {
+                continue;
+            };
+            let Some(verdict) = super::owner::judge(&mark) else {
+                continue;
+            };
+            if mark == self.owner {
+                continue;
+            }
+            let gone = matches!(verdict, super::owner::Verdict::Gone);
+            if !gone && !everything {
+                kept.push(format!("{kind} `{name}` ({})", verdict.describe()));
+                continue;
+            }
+            let dropped = if kind == "database" {
+                self.drop_database(&name).await
+            } else {
+                self.admin_batch(&format!("DROP ROLE IF EXISTS {}", quote_ident(&name)))
+                    .await
+            };
+            match dropped {
+                Ok(()) => removed.push(format!("{kind} `{name}`")),
+                Err(e) => kept.push(format!("{kind} `{name}` (cannot drop it: {e})")),
+            }
+        }
+        (removed, kept)
+    }
+}
+
+/// True when `pid` is a child process of `postmaster` (Linux's /proc), so that a pid the
+/// system has reused for something else is never signalled.
+fn child_of(pid: i32, postmaster: i32) -> bool {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return false;
+    };
+    stat.rfind(')')
+        .and_then(|close| stat[close + 2..].split(' ').nth(1))
+        .and_then(|p| p.parse::<i32>().ok())
+        == Some(postmaster)
+}
+
+fn redact_config(config: &Config) -> String {
+    let host = config
+        .get_hosts()
+        .first()
+        .map(|h| match h {
+            tokio_postgres::config::Host::Tcp(name) => name.clone(),
+            tokio_postgres::config::Host::Unix(path) => path.display().to_string(),
+        })
+        .unwrap_or_default();
+    format!("the server at {host}")
 }
 
 /// Removes the password from a URL before it is shown anywhere.

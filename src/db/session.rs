@@ -1,12 +1,18 @@
 //! The narrow interface between the runner and PostgreSQL: send one statement over the
 //! simple query protocol and read back its values as PostgreSQL's own text, under a
-//! client-enforced time limit and row and byte caps.
+//! client-enforced time limit and row and byte caps that count what the grader holds.
+//! A statement that ignores its cancel has its backend ended.
 
 use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
-use tokio_postgres::{Client, NoTls, SimpleQueryMessage};
+use tokio_postgres::{Client, Config, NoTls, SimpleQueryMessage};
+
+use super::server::Link;
+use super::wire::{Capped, Endpoint, Refused};
 
 /// The result of one statement: its last result set, if it returned rows.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -16,6 +22,20 @@ pub struct Outcome {
     pub rows: Vec<Vec<Option<String>>>,
     /// Rows affected or returned, from the command tag.
     pub affected: Option<u64>,
+}
+
+/// Where the server says an error came from: the object it names and the part of the
+/// server that raised it, which no `RAISE` can forge.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Origin {
+    pub schema: Option<String>,
+    pub table: Option<String>,
+    pub column: Option<String>,
+    pub datatype: Option<String>,
+    pub constraint: Option<String>,
+    /// The server's source file and function that reported the error.
+    pub file: Option<String>,
+    pub routine: Option<String>,
 }
 
 /// Why a statement did not produce an [`Outcome`].
@@ -29,13 +49,36 @@ pub enum SqlFailure {
         hint: Option<String>,
         /// 1-based character index into the statement text.
         position: Option<usize>,
+        origin: Box<Origin>,
     },
-    /// The statement ran past the time limit and was cancelled.
+    /// The statement ran past the time limit and was cancelled (or its backend ended).
     Timeout(Duration),
     /// The result exceeded the row or byte cap and was cancelled.
     TooLarge { rows: usize, bytes: usize },
-    /// The connection is gone.
+    /// One message from the server was larger than the grader reads; the connection was
+    /// closed before it was buffered.
+    Oversized { size: u64, limit: u64 },
+    /// The database grew past its size limit; the statement was cancelled.
+    DiskLimit { limit: u64 },
+    /// The connection is gone, by the statement's own doing or for a reason unknown.
     Lost(String),
+    /// The server failed (it crashed, restarted or refused): not the submission's fault.
+    ServerFault(String),
+}
+
+/// Longest message, detail or hint kept from the server, in characters: a student can
+/// make the server say 1 GB.
+pub const MESSAGE_LIMIT: usize = 2000;
+
+/// `text` cut to `limit` characters, saying how much was left out.
+pub fn clip(text: &str, limit: usize) -> String {
+    match text.char_indices().nth(limit) {
+        None => text.to_string(),
+        Some((cut, _)) => {
+            let rest = text[cut..].chars().count();
+            format!("{}… ({rest} more characters)", &text[..cut])
+        }
+    }
 }
 
 impl SqlFailure {
@@ -57,8 +100,41 @@ impl SqlFailure {
             SqlFailure::TooLarge { rows, bytes } => {
                 format!("result too large (stopped after {rows} rows, {bytes} bytes)")
             }
+            SqlFailure::Oversized { size, limit } => format!(
+                "the server sent a message of {} MiB, more than the grader reads ({} MiB); the connection was closed",
+                size / (1024 * 1024),
+                limit / (1024 * 1024)
+            ),
+            SqlFailure::DiskLimit { limit } => format!(
+                "the database grew past its size limit of {} MiB; the statement was stopped",
+                limit / (1024 * 1024)
+            ),
             SqlFailure::Lost(why) => format!("lost the connection to the server: {why}"),
+            SqlFailure::ServerFault(why) => format!("the server failed: {why}"),
         }
+    }
+
+    /// True when the server, not the statement, is to blame: out of resources (class 53),
+    /// a system error (58), a crash or restart (57P02, 57P03), or a lost server. A file
+    /// that meets one is graded again, never marked down for it.
+    pub fn is_server_fault(&self) -> bool {
+        match self {
+            SqlFailure::ServerFault(_) => true,
+            SqlFailure::Db { code, .. } => {
+                code.starts_with("53")
+                    || code.starts_with("58")
+                    || matches!(code.as_str(), "57000" | "57P02" | "57P03" | "57P04")
+            }
+            _ => false,
+        }
+    }
+
+    /// True when the connection cannot be used any more.
+    pub fn ends_connection(&self) -> bool {
+        matches!(
+            self,
+            SqlFailure::Lost(_) | SqlFailure::ServerFault(_) | SqlFailure::Oversized { .. }
+        )
     }
 }
 
@@ -72,8 +148,18 @@ pub struct Limits {
     pub task: Duration,
     /// Rows of one result.
     pub max_rows: usize,
-    /// Bytes of one result (values plus one per value).
+    /// Bytes the grader holds for one result: values, plus what it spends per value and
+    /// per row.
     pub max_bytes: usize,
+    /// Size of one database of the student's, in bytes.
+    pub max_database: u64,
+}
+
+impl Limits {
+    /// The largest single message the grader reads from the server.
+    pub fn max_message(&self) -> u64 {
+        self.max_bytes as u64 + 1024 * 1024
+    }
 }
 
 impl Default for Limits {
@@ -83,6 +169,7 @@ impl Default for Limits {
             task: Duration::from_secs(60),
             max_rows: 100_000,
             max_bytes: 64 * 1024 * 1024,
+            max_database: 512 * 1024 * 1024,
         }
     }
 }
@@ -91,9 +178,12 @@ impl Default for Limits {
 /// never starved by a task's exhausted time.
 const CONTROL_LIMIT: Duration = Duration::from_secs(10);
 
-/// How long the server gets to stop after a cancel request before the connection is
-/// given up as lost.
-const CANCEL_GRACE: Duration = Duration::from_secs(5);
+/// How long the server gets to stop after a cancel request before its backend is ended.
+const CANCEL_GRACE: Duration = Duration::from_secs(3);
+
+/// What the grader holds for a value besides its bytes, and for a row besides its values.
+const VALUE_OVERHEAD: usize = std::mem::size_of::<Option<String>>();
+const ROW_OVERHEAD: usize = std::mem::size_of::<Vec<Option<String>>>();
 
 /// What the runner needs from a connection.
 pub trait Session {
@@ -120,21 +210,62 @@ pub trait Session {
     ) -> impl Future<Output = Result<Vec<String>, SqlFailure>> + Send;
 }
 
-/// A [`Session`] over a tokio-postgres client.
+/// A [`Session`] over a tokio-postgres client on a capped socket.
 #[derive(Debug)]
 pub struct PgSession {
     client: Client,
     pub limits: Limits,
     deadline: Option<Instant>,
+    /// The server process serving this connection.
+    pub backend: i32,
+    endpoint: Endpoint,
+    refused: Refused,
+    /// Set by the size watchdog while the database is over its limit.
+    over_size: Arc<AtomicBool>,
+    link: Arc<Link>,
+    /// Set once the connection cannot be used any more.
+    ended: AtomicBool,
 }
 
 impl PgSession {
-    pub fn new(client: Client, limits: Limits) -> PgSession {
-        PgSession {
+    /// Connects as `config` says, through a socket that refuses messages larger than the
+    /// limits allow.
+    pub async fn connect(
+        config: &Config,
+        limits: Limits,
+        link: Arc<Link>,
+        over_size: Arc<AtomicBool>,
+    ) -> Result<PgSession, String> {
+        let endpoint = Endpoint::of(config);
+        let socket = endpoint.open().await.map_err(|e| e.to_string())?;
+        let (stream, refused) = Capped::new(socket, limits.max_message());
+        let (client, connection) = config
+            .connect_raw(stream, NoTls)
+            .await
+            .map_err(|e| super::describe_error(&e))?;
+        tokio::spawn(async move {
+            let _ = connection.await;
+        });
+        let row = client
+            .query_one("SELECT pg_catalog.pg_backend_pid()", &[])
+            .await
+            .map_err(|e| super::describe_error(&e))?;
+        Ok(PgSession {
             client,
             limits,
             deadline: None,
-        }
+            backend: row.get(0),
+            endpoint,
+            refused,
+            over_size,
+            link,
+            ended: AtomicBool::new(false),
+        })
+    }
+
+    /// True once the connection is gone or its backend was ended.
+    pub fn ended(&self) -> bool {
+        self.ended.load(Ordering::SeqCst) || self.client.is_closed()
     }
 
     /// The time a student statement may take now, and the limit to name if it runs out.
@@ -152,31 +283,81 @@ impl PgSession {
         }
     }
 
-    /// Runs `work` for at most `budget`; past it, asks the server to cancel and reports
-    /// the statement as timed out after `named`.
+    /// Runs `work` for at most `budget`; past it, asks the server to cancel, and ends the
+    /// backend when the cancel is ignored (PL/pgSQL can catch it, and some work never
+    /// looks): a statement never outlives its limit by more than the grace periods.
     async fn limited<T>(
         &self,
         work: impl Future<Output = Result<T, SqlFailure>>,
         budget: Duration,
         named: Duration,
     ) -> Result<T, SqlFailure> {
-        if budget.is_zero() {
-            return Err(SqlFailure::Timeout(named));
+        if self.ended() {
+            return Err(SqlFailure::Lost("the connection was closed earlier".into()));
         }
-        futures_util::pin_mut!(work);
-        tokio::select! {
-            // Finished work wins over a timer that fired in the same poll.
-            biased;
-            r = &mut work => return r,
-            () = tokio::time::sleep(budget) => {}
+        let result = {
+            futures_util::pin_mut!(work);
+            let mut outcome = None;
+            if !budget.is_zero() {
+                tokio::select! {
+                    // Finished work wins over a timer that fired in the same poll.
+                    biased;
+                    r = &mut work => outcome = Some(r),
+                    () = tokio::time::sleep(budget) => {}
+                }
+            }
+            match outcome {
+                Some(r) => r,
+                None => {
+                    self.cancel().await;
+                    match tokio::time::timeout(CANCEL_GRACE, &mut work).await {
+                        Ok(_) => Err(SqlFailure::Timeout(named)),
+                        Err(_) => {
+                            // Ignored: end the backend; the connection dies with it.
+                            self.ended.store(true, Ordering::SeqCst);
+                            self.link.end_backend(self.backend).await;
+                            Err(SqlFailure::Timeout(named))
+                        }
+                    }
+                }
+            }
+        };
+        let result = result.map_err(|f| self.explain(f));
+        if let Err(f) = &result
+            && f.ends_connection()
+        {
+            self.ended.store(true, Ordering::SeqCst);
         }
-        let _ = self.client.cancel_token().cancel_query(NoTls).await;
-        match tokio::time::timeout(CANCEL_GRACE, work).await {
-            Ok(_) => Err(SqlFailure::Timeout(named)),
-            Err(_) => Err(SqlFailure::Lost(
-                "the server did not stop a statement after it was cancelled".into(),
-            )),
+        result
+    }
+
+    /// Sends a cancel request over a socket of its own.
+    async fn cancel(&self) {
+        if let Ok(socket) = self.endpoint.open().await {
+            let _ = self
+                .client
+                .cancel_token()
+                .cancel_query_raw(socket, NoTls)
+                .await;
         }
+    }
+
+    /// Says what a failure really was: a message the socket refused, a statement the
+    /// size watchdog stopped.
+    fn explain(&self, failure: SqlFailure) -> SqlFailure {
+        let refused = self.refused.load(Ordering::SeqCst);
+        if refused > 0 {
+            return SqlFailure::Oversized {
+                size: refused,
+                limit: self.limits.max_message(),
+            };
+        }
+        if self.over_size.load(Ordering::SeqCst) && failure.code() == Some("57014") {
+            return SqlFailure::DiskLimit {
+                limit: self.limits.max_database,
+            };
+        }
+        failure
     }
 
     /// Forgets the statements the client prepared and cached (type look-ups), after the
@@ -186,41 +367,61 @@ impl PgSession {
     }
 
     async fn collect(&self, sql: &str) -> Result<Outcome, SqlFailure> {
+        let limits = self.limits;
         let stream = self.client.simple_query_raw(sql).await.map_err(failure)?;
         futures_util::pin_mut!(stream);
         let mut out = Outcome::default();
-        let mut bytes = 0usize;
+        let mut held = 0usize;
         while let Some(msg) = stream.next().await {
             match msg.map_err(failure)? {
                 SimpleQueryMessage::RowDescription(cols) => {
                     out.columns = Some(cols.iter().map(|c| c.name().to_string()).collect());
                     out.rows.clear();
-                    bytes = 0;
+                    held = 0;
                 }
                 SimpleQueryMessage::Row(row) => {
                     // Measured before it is copied, so an oversized row is never doubled.
-                    bytes += (0..row.len())
-                        .map(|i| row.get(i).map_or(0, str::len) + 1)
-                        .sum::<usize>();
-                    if out.rows.len() >= self.limits.max_rows || bytes > self.limits.max_bytes {
+                    held += ROW_OVERHEAD
+                        + (0..row.len())
+                            .map(|i| {
+                                VALUE_OVERHEAD + row.try_get(i).ok().flatten().map_or(0, str::len)
+                            })
+                            .sum::<usize>();
+                    if out.rows.len() >= limits.max_rows || held > limits.max_bytes {
                         let rows = out.rows.len() + 1;
-                        out.rows.clear();
+                        out.rows = Vec::new();
                         // Stop the server from producing the rest; what arrives is dropped.
-                        let _ = self.client.cancel_token().cancel_query(NoTls).await;
+                        self.cancel().await;
                         drain(&mut stream).await;
-                        return Err(SqlFailure::TooLarge { rows, bytes });
+                        return Err(SqlFailure::TooLarge { rows, bytes: held });
                     }
-                    out.rows.push(
-                        (0..row.len())
-                            .map(|i| row.get(i).map(str::to_string))
-                            .collect(),
-                    );
+                    let mut values = Vec::with_capacity(row.len());
+                    for i in 0..row.len() {
+                        // A value in another client encoding is not UTF-8: the task's
+                        // error, never a crash.
+                        let value = row.try_get(i).map_err(|_| not_utf8())?;
+                        values.push(value.map(str::to_string));
+                    }
+                    out.rows.push(values);
                 }
                 SimpleQueryMessage::CommandComplete(n) => out.affected = Some(n),
                 _ => {}
             }
         }
         Ok(out)
+    }
+}
+
+fn not_utf8() -> SqlFailure {
+    SqlFailure::Db {
+        code: "22021".into(),
+        message:
+            "the server sent a value that is not valid UTF-8 (the grader reads results as UTF-8)"
+                .into(),
+        detail: None,
+        hint: None,
+        position: None,
+        origin: Box::default(),
     }
 }
 
@@ -275,13 +476,15 @@ impl Session for PgSession {
 
     async fn parse_only(&mut self, sql: &str) -> Result<(), SqlFailure> {
         let (budget, named) = self.budget();
-        let work = async { self.client.prepare(sql).await.map(|_| ()).map_err(failure) };
+        let client = &self.client;
+        let work = async { client.prepare(sql).await.map(|_| ()).map_err(failure) };
         self.limited(work, budget, named).await
     }
 
     async fn column_types(&mut self, sql: &str) -> Result<Vec<String>, SqlFailure> {
+        let client = &self.client;
         let work = async {
-            let stmt = self.client.prepare(sql).await.map_err(failure)?;
+            let stmt = client.prepare(sql).await.map_err(failure)?;
             Ok(stmt
                 .columns()
                 .iter()
@@ -292,20 +495,55 @@ impl Session for PgSession {
     }
 }
 
-/// Turns a client error into a [`SqlFailure`].
+/// Turns a client error into a [`SqlFailure`]. A fatal error ends the connection: the
+/// backend was terminated (57P01: by the statement itself, or by the grader after an
+/// ignored cancel) or the server is shutting down or recovering, which is its own fault.
 pub fn failure(e: tokio_postgres::Error) -> SqlFailure {
     if let Some(db) = e.as_db_error() {
+        let code = db.code().code().to_string();
+        if matches!(db.severity(), "FATAL" | "PANIC") {
+            let why = clip(db.message(), MESSAGE_LIMIT);
+            return if code == "57P01" {
+                SqlFailure::Lost(why)
+            } else {
+                SqlFailure::ServerFault(format!("{why} ({code})"))
+            };
+        }
         let position = match db.position() {
             Some(tokio_postgres::error::ErrorPosition::Original(p)) => Some(*p as usize),
             _ => None,
         };
+        let owned = |s: Option<&str>| s.map(|s| clip(s, MESSAGE_LIMIT));
         return SqlFailure::Db {
-            code: db.code().code().to_string(),
-            message: db.message().to_string(),
-            detail: db.detail().map(str::to_string),
-            hint: db.hint().map(str::to_string),
+            code,
+            message: clip(db.message(), MESSAGE_LIMIT),
+            detail: owned(db.detail()),
+            hint: owned(db.hint()),
             position,
+            origin: Box::new(Origin {
+                schema: owned(db.schema()),
+                table: owned(db.table()),
+                column: owned(db.column()),
+                datatype: owned(db.datatype()),
+                constraint: owned(db.constraint()),
+                file: owned(db.file()),
+                routine: owned(db.routine()),
+            }),
         };
     }
-    SqlFailure::Lost(super::describe_error(&e))
+    if e.is_closed() {
+        return SqlFailure::ServerFault("the connection closed".into());
+    }
+    SqlFailure::ServerFault(super::describe_error(&e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_texts_are_clipped_with_what_was_left_out() {
+        assert_eq!(clip("short", 10), "short");
+        assert_eq!(clip("ééééé", 2), "éé… (3 more characters)");
+    }
 }

@@ -25,6 +25,19 @@ pub enum CheckResult {
     Missing(String),
     /// The check could not run (a lost connection, a time limit on a probe).
     Error(String),
+    /// The server failed while the check ran (out of resources, a crash): the file is
+    /// graded again.
+    ServerFault(String),
+}
+
+impl CheckResult {
+    /// Why the server failed, when it did.
+    pub fn server_fault(&self) -> Option<String> {
+        match self {
+            CheckResult::ServerFault(why) => Some(why.clone()),
+            _ => None,
+        }
+    }
 }
 
 /// A snapshot check's actual result, for comparing or for blessing.
@@ -44,7 +57,9 @@ async fn in_savepoint<S: Session>(
 ) -> Result<crate::db::Outcome, SqlFailure> {
     savepoint::open(session, CHECK_SAVEPOINT).await?;
     let result = session.run(sql).await;
-    if let Err(SqlFailure::Lost(_)) = result {
+    if let Err(f) = &result
+        && f.ends_connection()
+    {
         return result;
     }
     savepoint::undo(session, CHECK_SAVEPOINT).await?;
@@ -62,6 +77,10 @@ async fn types_of<S: Session>(
         return vec![String::new(); width];
     }
     let _ = savepoint::open(session, CHECK_SAVEPOINT).await;
+    // Only when blessing, for the reference solution's own query, which may name its
+    // tables without their schema: the search path it was written for, until the
+    // savepoint is undone.
+    let _ = session.control("SET LOCAL search_path TO DEFAULT").await;
     let types = session.column_types(sql).await.unwrap_or_default();
     let _ = savepoint::undo(session, CHECK_SAVEPOINT).await;
     if types.len() == width {
@@ -81,7 +100,9 @@ fn fail(message: impl Into<String>) -> CheckResult {
 
 fn sql_problem(failure: &SqlFailure) -> CheckResult {
     match failure {
-        SqlFailure::Lost(_) | SqlFailure::Timeout(_) => CheckResult::Error(failure.message()),
+        f if f.is_server_fault() => CheckResult::ServerFault(f.message()),
+        f if f.ends_connection() => CheckResult::Error(f.message()),
+        SqlFailure::Timeout(_) => CheckResult::Error(failure.message()),
         other => fail(other.message()),
     }
 }
@@ -157,7 +178,9 @@ pub async fn capture<S: Session>(
         }
         CheckSpec::Query { sql, .. } => {
             let outcome = in_savepoint(session, sql).await.map_err(|f| match f {
-                SqlFailure::Db { .. } => fail(format!("the check query failed: {}", f.message())),
+                SqlFailure::Db { .. } if !f.is_server_fault() => {
+                    fail(format!("the check query failed: {}", f.message()))
+                }
                 other => sql_problem(&other),
             })?;
             let names = outcome.columns.clone().unwrap_or_default();
@@ -280,7 +303,7 @@ pub async fn behaviour<S: Session>(session: &mut S, check: &CheckSpec) -> CheckR
     for step in before {
         if let Err(f) = session.run(step).await {
             result = Some(match f {
-                SqlFailure::Db { .. } => fail(format!(
+                SqlFailure::Db { .. } if !f.is_server_fault() => fail(format!(
                     "{}: could not prepare the check: {}",
                     check.describe(),
                     f.message()
@@ -298,7 +321,13 @@ pub async fn behaviour<S: Session>(session: &mut S, check: &CheckSpec) -> CheckR
                 "{}: accepted, but it must be rejected (SQLSTATE {code})",
                 check.describe()
             )),
-            (Err(f @ (SqlFailure::Lost(_) | SqlFailure::Timeout(_))), _) => sql_problem(&f),
+            (Err(f), _)
+                if f.is_server_fault()
+                    || f.ends_connection()
+                    || matches!(f, SqlFailure::Timeout(_)) =>
+            {
+                sql_problem(&f)
+            }
             (Err(f), Some(code)) if f.code() == Some(code) => CheckResult::Pass,
             (Err(f), Some(code)) => fail(format!(
                 "{}: rejected with SQLSTATE {} ({}), expected {code}",
@@ -313,7 +342,9 @@ pub async fn behaviour<S: Session>(session: &mut S, check: &CheckSpec) -> CheckR
             )),
         },
     };
-    if let Err(f @ SqlFailure::Lost(_)) = savepoint::undo(session, CHECK_SAVEPOINT).await {
+    if let Err(f) = savepoint::undo(session, CHECK_SAVEPOINT).await
+        && f.ends_connection()
+    {
         return sql_problem(&f);
     }
     result

@@ -22,8 +22,8 @@ use crate::snapshot::Snapshot;
 
 use checks::CheckResult;
 pub use exec::Note;
-use exec::{FileRun, StmtOutcome};
-pub use workspace::Workspace;
+use exec::{FileRun, Halt, StmtOutcome};
+pub use workspace::{After, Workspace};
 
 /// The outcome of a task.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -123,6 +123,10 @@ pub struct Graded {
     pub tasks: Vec<TaskResult>,
     /// In bless mode: the snapshots the run captured, by task id.
     pub snapshots: BTreeMap<String, Snapshot>,
+    /// Files the server failed on, left to grade again later, with why (see [`Retry`]).
+    pub deferred: Vec<(String, String)>,
+    /// Why a file could not be graded, for each file the server failed on twice.
+    pub ungraded: Vec<String>,
 }
 
 /// Grades the files in `submission` against `exercise` on `server`.
@@ -135,8 +139,15 @@ pub async fn grade(
     sink: &mut dyn Sink,
 ) -> Result<Graded, RunError> {
     let snapshots = begin(exercise, server, mode, sink)?;
-    let mut workspace = Workspace::prepare(exercise, server, limits).await?;
-    grade_submission(exercise, submission, &mut workspace, &snapshots, mode, sink).await
+    let mut workspace = Workspace::prepare(exercise, &server.link, limits).await?;
+    let run = Submission {
+        exercise,
+        dir: submission,
+        snapshots: &snapshots,
+        mode,
+        retry: Retry::Now,
+    };
+    run.grade(&mut workspace, None, sink).await
 }
 
 /// What every run starts with: the `Started` event, a warning when the server's version
@@ -163,67 +174,139 @@ pub fn begin(
     }
 }
 
-/// Grades one submission in a prepared workspace.
-pub async fn grade_submission(
-    exercise: &Exercise,
-    submission: &Path,
-    workspace: &mut Workspace,
-    snapshots: &BTreeMap<String, Snapshot>,
-    mode: Mode,
-    sink: &mut dyn Sink,
-) -> Result<Graded, RunError> {
-    let mut graded = Graded::default();
-    for file in &exercise.manifest.files {
-        let tasks: Vec<&TaskSpec> = exercise.tasks_of(&file.name).collect();
-        let path = submission.join(&file.name);
-        let script = match read_script(&path) {
-            Ok(Some(s)) => s,
-            Ok(None) => {
-                let why = format!("`{}` not found in `{}`", file.name, submission.display());
+/// What to do with a file the server failed on (out of resources, a crash): it is never
+/// the submission's fault, so it is graded again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Retry {
+    /// Once more at once; if that fails too, its tasks could not be graded.
+    Now,
+    /// Later, alone (a batch grades such files after every other submission, so that
+    /// what another worker did is over).
+    Defer,
+    /// This is the second attempt: if it fails, its tasks could not be graded.
+    Never,
+}
+
+/// How long the server gets to recover before a file it failed on runs again.
+const RETRY_PAUSE: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// One submission to grade, and how.
+#[derive(Debug, Clone, Copy)]
+pub struct Submission<'a> {
+    pub exercise: &'a Exercise,
+    pub dir: &'a Path,
+    pub snapshots: &'a BTreeMap<String, Snapshot>,
+    pub mode: Mode,
+    pub retry: Retry,
+}
+
+impl Submission<'_> {
+    /// Grades the submission's files (or `only` those) in a prepared workspace, sending
+    /// each file's notes and tasks to `sink` once the file is graded.
+    pub async fn grade(
+        &self,
+        workspace: &mut Workspace,
+        only: Option<&[String]>,
+        sink: &mut dyn Sink,
+    ) -> Result<Graded, RunError> {
+        let exercise = self.exercise;
+        let mut graded = Graded::default();
+        for file in &exercise.manifest.files {
+            if only.is_some_and(|o| !o.contains(&file.name)) {
+                continue;
+            }
+            let tasks: Vec<&TaskSpec> = exercise.tasks_of(&file.name).collect();
+            let script = match read_script(self.dir, &file.name) {
+                Ok(Some(s)) => s,
+                Ok(None) => {
+                    let why = format!("`{}` not found in `{}`", file.name, self.dir.display());
+                    emit_all(sink, &mut graded, &tasks, Status::Missing, &why);
+                    continue;
+                }
+                Err(e) => {
+                    emit_all(sink, &mut graded, &tasks, Status::Error, &e.to_string());
+                    continue;
+                }
+            };
+            if script.is_blank() {
+                let why = format!("`{}` has no SQL yet", file.name);
                 emit_all(sink, &mut graded, &tasks, Status::Missing, &why);
                 continue;
             }
-            Err(e) => {
-                emit_all(sink, &mut graded, &tasks, Status::Error, &e.to_string());
+            let mut attempt = self.file(workspace, &file.setup, &script, &tasks).await;
+            if matches!(&attempt, Ok(o) if o.fault.is_some()) && self.retry == Retry::Now {
+                tokio::time::sleep(RETRY_PAUSE).await;
+                attempt = self.file(workspace, &file.setup, &script, &tasks).await;
+            }
+            let outcome = match attempt {
+                Ok(o) => o,
+                Err(e) => {
+                    // The report of what was graded says where the run stopped.
+                    let why = format!("could not be graded: {e}");
+                    emit_all(sink, &mut graded, &tasks, Status::Error, &why);
+                    return Err(e);
+                }
+            };
+            if let Some(why) = &outcome.fault {
+                if self.retry == Retry::Defer {
+                    graded.deferred.push((file.name.clone(), why.clone()));
+                    continue;
+                }
+                let message = format!(
+                    "could not be graded: the server failed while `{}` ran, on two attempts ({why}); this is not the submission's fault",
+                    file.name
+                );
+                graded.ungraded.push(message.clone());
+                emit_all(sink, &mut graded, &tasks, Status::Error, &message);
                 continue;
             }
-        };
-        if script.is_blank() {
-            let why = format!("`{}` has no SQL yet", file.name);
-            emit_all(sink, &mut graded, &tasks, Status::Missing, &why);
-            continue;
-        }
-        let results = grade_file(
-            exercise,
-            workspace,
-            &file.setup,
-            &script,
-            &file.name,
-            &tasks,
-            snapshots,
-            mode,
-            sink,
-        )
-        .await?;
-        for (task, (result, snaps)) in tasks.iter().zip(results) {
-            if let Some(snap) = snaps {
-                graded.snapshots.insert(task.id.clone(), snap);
+            for note in outcome.notes {
+                sink.event(&Event::Note(note));
             }
-            sink.event(&Event::Task(result.clone()));
-            graded.tasks.push(result);
+            for (task, (result, snaps)) in tasks.iter().zip(outcome.results) {
+                if let Some(snap) = snaps {
+                    graded.snapshots.insert(task.id.clone(), snap);
+                }
+                sink.event(&Event::Task(result.clone()));
+                graded.tasks.push(result);
+            }
         }
+        Ok(graded)
     }
-    Ok(graded)
+
+    async fn file(
+        &self,
+        workspace: &mut Workspace,
+        setup: &str,
+        script: &Script,
+        tasks: &[&TaskSpec],
+    ) -> Result<FileOutcome, RunError> {
+        grade_file(
+            self.exercise,
+            workspace,
+            setup,
+            script,
+            tasks,
+            self.snapshots,
+            self.mode,
+        )
+        .await
+    }
 }
 
-fn read_script(path: &Path) -> Result<Option<Script>, ScriptError> {
-    match Script::read(path) {
-        Ok(s) => Ok(Some(s)),
-        Err(ScriptError::Read { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
-            Ok(None)
-        }
-        Err(e) => Err(e),
-    }
+/// The most a student file may hold: far above any answer (a test grades a 20 MB file),
+/// and a bound on what a file can make the grader hold in memory.
+const MAX_SUBMISSION_FILE_BYTES: u64 = 32 * 1024 * 1024;
+
+/// Reads a student file, `None` when there is none. Student files are hostile: no link is
+/// followed, and only a regular file of bounded size is read (see `read_submission_file`).
+fn read_script(submission: &Path, name: &str) -> Result<Option<Script>, ScriptError> {
+    let Some(bytes) =
+        crate::script::read_submission_file(submission, name, MAX_SUBMISSION_FILE_BYTES)?
+    else {
+        return Ok(None);
+    };
+    Script::from_bytes(&submission.join(name), bytes).map(Some)
 }
 
 fn emit_all(
@@ -275,77 +358,135 @@ fn load_snapshots(exercise: &Exercise) -> Result<BTreeMap<String, Snapshot>, Run
     Ok(out)
 }
 
-type FileResults = Vec<(TaskResult, Option<Snapshot>)>;
+/// What grading one file gave: its notes, and a result (and a snapshot, when blessing)
+/// per task; or, when the server failed while it ran, why.
+#[derive(Debug, Default)]
+struct FileOutcome {
+    notes: Vec<Note>,
+    results: Vec<(TaskResult, Option<Snapshot>)>,
+    fault: Option<String>,
+}
 
-#[allow(clippy::too_many_arguments)]
+/// The grader's transaction for one file, begun with its id taken so that the guard can
+/// tell it from any other. A kept connection may have died since its last file (a
+/// restarted server): one fresh attempt before giving up.
+async fn begin_file(workspace: &mut Workspace, setup: &str) -> Result<String, RunError> {
+    for attempt in 0..2 {
+        let begun = workspace
+            .session(setup)
+            .await?
+            .control("BEGIN; SELECT pg_catalog.txid_current()")
+            .await;
+        match begun {
+            Ok(out) => {
+                if let Some(Some(xid)) = out.rows.first().and_then(|r| r.first()) {
+                    return Ok(xid.clone());
+                }
+                return Err(RunError::Lost(
+                    "the server did not say which transaction began".into(),
+                ));
+            }
+            Err(_) if attempt == 0 => workspace.release(setup, After::Lost).await?,
+            Err(f) => return Err(RunError::Lost(f.message())),
+        }
+    }
+    Err(RunError::Lost("cannot begin a transaction".into()))
+}
+
 async fn grade_file(
     exercise: &Exercise,
     workspace: &mut Workspace,
     setup: &str,
     script: &Script,
-    file: &str,
     tasks: &[&TaskSpec],
     snapshots: &BTreeMap<String, Snapshot>,
     mode: Mode,
-    sink: &mut dyn Sink,
-) -> Result<FileResults, RunError> {
-    // A kept connection may have died since its last file (a restarted server): one
-    // fresh attempt before giving up.
-    for attempt in 0..2 {
-        match workspace.session(setup).await?.control("BEGIN").await {
-            Ok(_) => break,
-            Err(_) if attempt == 0 => workspace.release(setup, false).await,
-            Err(f) => return Err(RunError::Lost(f.message())),
-        }
-    }
+) -> Result<FileOutcome, RunError> {
+    let file = tasks.first().map_or("", |t| t.file.as_str());
+    let xid = begin_file(workspace, setup).await?;
     let session = workspace.session(setup).await?;
     let limits = session.limits;
     let deadline = Instant::now() + limits.task;
     session.set_deadline(Some(deadline));
-    let mut run = exec::run_file(session, script, file, deadline).await;
-    for note in &run.notes {
-        sink.event(&Event::Note(note.clone()));
-    }
-    let errors: Vec<String> = run
+    let mut run = exec::run_file(session, script, file, &xid, deadline).await;
+    let mut outcome = FileOutcome::default();
+    let errors: Vec<Note> = run
         .errors()
-        .map(|(_, failure, at)| format!("{file}:{}: {}", script.locate(at), failure.message()))
+        .map(|(_, failure, at)| (at, failure.message()))
         .chain(run.statements.iter().filter_map(|s| match &s.outcome {
-            StmtOutcome::Refused(why) => Some(format!("{file}:{}: {why}", script.locate(s.start))),
+            StmtOutcome::Refused(why) => Some((s.start, why.clone())),
             _ => None,
         }))
+        .map(|(at, message)| Note {
+            file: file.to_string(),
+            location: Some(script.locate(at)),
+            message,
+        })
         .collect();
-    for e in &errors {
-        sink.event(&Event::Note(Note {
+    let error_count = errors.len();
+    for note in errors {
+        run.note(note);
+    }
+    if run.notes_left_out > 0 {
+        run.notes.push(Note {
             file: file.to_string(),
             location: None,
-            message: e.clone(),
-        }));
+            message: format!(
+                "`{file}`: {} more notes about this file were left out",
+                run.notes_left_out
+            ),
+        });
     }
-    let first_error_at = run.errors().map(|(_, _, at)| at).next();
-    let mut out = Vec::new();
-    if run.lost.is_none() && !run.out_of_time {
-        // A student's SET must not change how the grader reads results, nor a function or
-        // temporary table named like one the checks use: the catalog comes first and
-        // temporary objects last.
+    // Only the grader's own database work is left: a file that escaped its transaction
+    // has its databases built again, whatever else happened.
+    let role_changed = workspace.role_changed().await;
+    let session = workspace.session(setup).await?;
+    let mut after = match &run.halt {
+        Some(Halt::Escaped { .. }) => After::Tainted,
+        _ if role_changed => After::Tainted,
+        Some(Halt::Lost(_)) => After::Lost,
+        _ if session.ended() => After::Lost,
+        _ => After::Clean,
+    };
+    let broken: Option<String> = match &run.halt {
+        Some(Halt::Escaped { at }) => Some(format!(
+            "`{file}` ended the grader's transaction at line {}; its tasks cannot be graded",
+            script.locate(*at).line
+        )),
+        _ if role_changed => Some(format!(
+            "`{file}` changed the settings or password of its own login role, which only a file that escapes the grader's transaction can do; its tasks cannot be graded"
+        )),
+        Some(Halt::Lost(why)) => Some(format!(
+            "the connection was lost while running `{file}`: {why}"
+        )),
+        Some(Halt::OutOfTime) => Some(format!(
+            "timed out after {} s: `{file}` did not finish within the time limit of a task",
+            limits.task.as_secs_f64()
+        )),
+        Some(Halt::DiskLimit(why)) => Some(format!("`{file}` stopped: {why}")),
+        None => None,
+    };
+    if broken.is_none() {
+        // A student's SET must not change how the grader reads results, nor a function,
+        // an operator or a temporary table named like one the checks use: the checks
+        // see the catalog and nothing else by name (their tables name their schema).
         if let Err(f) = session
-            .control("RESET ALL; SET search_path = pg_catalog, public, pg_temp")
+            .control("RESET ALL; SET search_path = pg_catalog, pg_temp")
             .await
         {
-            run.lost = Some(f.message());
+            after = After::Lost;
+            if f.is_server_fault() {
+                run.server_fault.get_or_insert(f.message());
+            }
         }
     }
+    let first_error_at = run.errors().map(|(_, _, at)| at).next();
     for task in tasks {
-        let (results, snap) = match &run.lost {
-            Some(why) => (
+        let (results, snap) = match &broken {
+            Some(why) => (vec![CheckResult::Error(why.clone())], None),
+            None if after == After::Lost => (
                 vec![CheckResult::Error(format!(
-                    "the connection was lost while running `{file}`: {why}"
-                ))],
-                None,
-            ),
-            None if run.out_of_time => (
-                vec![CheckResult::Error(format!(
-                    "timed out after {} s: `{file}` did not finish within the time limit of a task",
-                    limits.task.as_secs_f64()
+                    "the connection was lost before the checks of `{file}` ran"
                 ))],
                 None,
             ),
@@ -362,15 +503,22 @@ async fn grade_file(
                 .await
             }
         };
-        out.push((
-            summarise(task, results, script, first_error_at, &errors),
+        if let Some(fault) = results.iter().find_map(CheckResult::server_fault) {
+            run.server_fault.get_or_insert(fault);
+        }
+        outcome.results.push((
+            summarise(task, results, script, first_error_at, error_count),
             snap,
         ));
     }
+    if session.ended() && after == After::Clean {
+        after = After::Lost;
+    }
     // Whatever happened, nothing the student did is kept.
-    let healthy = run.lost.is_none();
-    workspace.release(setup, healthy).await;
-    Ok(out)
+    workspace.release(setup, after).await?;
+    outcome.notes = run.notes;
+    outcome.fault = run.server_fault;
+    Ok(outcome)
 }
 
 async fn evaluate(
@@ -427,7 +575,7 @@ fn summarise(
     results: Vec<CheckResult>,
     script: &Script,
     first_error: Option<usize>,
-    errors: &[String],
+    errors: usize,
 ) -> TaskResult {
     let mut status = Status::Pass;
     let mut messages = Vec::new();
@@ -448,7 +596,7 @@ fn summarise(
                 (Status::Fail, message)
             }
             CheckResult::Missing(m) => (Status::Missing, m),
-            CheckResult::Error(m) => (Status::Error, m),
+            CheckResult::Error(m) | CheckResult::ServerFault(m) => (Status::Error, m),
         };
         status = worst(status, s);
         messages.push(m);
@@ -457,15 +605,15 @@ fn summarise(
     let at = if passed { None } else { at.or(first_error) };
     let location: Option<Location> = at.map(|a| script.locate(a));
     let mut details: Vec<String> = messages.iter().skip(1).cloned().collect();
-    if !passed && status != Status::Missing && !errors.is_empty() {
+    if !passed && status != Status::Missing && errors > 0 {
         // The errors themselves are notes of the file; one pointer is enough here.
         details.push(format!(
             "`{}` had {} (see the notes above); the first is at line {}",
             task.file,
-            if errors.len() == 1 {
+            if errors == 1 {
                 "1 error".to_string()
             } else {
-                format!("{} errors", errors.len())
+                format!("{errors} errors")
             },
             first_error.map_or(0, |a| script.locate(a).line)
         ));

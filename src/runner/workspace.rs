@@ -1,13 +1,16 @@
 //! A grading workspace: one student login role with its own database per setup and the
 //! connections to them, kept open across submissions. A batch has one per worker, so that
-//! no student can lock, signal or slow another's work beyond its own limits.
+//! no student can lock, signal or slow another's work beyond its own limits. A database
+//! a file may have changed for good (it ended the grader's transaction, lost its
+//! connection, or grew) is dropped and built again before anything else runs on it.
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use tokio_postgres::Config;
-
-use crate::db::{Limits, PgSession, Server, Session, describe_error};
+use crate::db::{Limits, Link, Login, PgSession, Session, describe_error};
 use crate::exercise::{Exercise, RunAs};
 use crate::script::Script;
 
@@ -17,100 +20,265 @@ use super::RunError;
 /// server restarting after a crashed backend answers again within a few seconds.
 const RECONNECT_LIMIT: Duration = Duration::from_secs(15);
 
+/// Growth of a database (dead rows a rolled-back file left) past which it is built again,
+/// so that one student's bulk does not count against the next one's size limit.
+const REBUILD_GROWTH: u64 = 32 * 1024 * 1024;
+
+/// One setup's database and what the grader knows of it.
+#[derive(Debug)]
+struct SetupDb {
+    name: String,
+    config: tokio_postgres::Config,
+    /// Statements that put every sequence back as the setup left it, since `nextval` and
+    /// `setval` are not undone by a rollback.
+    restore_sequences: String,
+    /// Its size right after the setup.
+    baseline: u64,
+    /// Set by the size watchdog while the database is over its limit.
+    over_size: Arc<AtomicBool>,
+}
+
+/// How a file's use of its connection ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum After {
+    /// Nothing happened that a rollback does not undo.
+    Clean,
+    /// The connection was lost or its backend ended.
+    Lost,
+    /// The file may have changed the database for good.
+    Tainted,
+}
+
 /// One worker's role, databases and open connections.
 #[derive(Debug)]
 pub struct Workspace {
-    configs: BTreeMap<String, Config>,
+    link: Arc<Link>,
+    student: Login,
+    /// The student's role as the grader made it, to notice a file that changed it.
+    role_state: Option<String>,
+    setup_files: BTreeMap<String, Vec<(PathBuf, RunAs)>>,
+    setups: BTreeMap<String, SetupDb>,
     sessions: BTreeMap<String, PgSession>,
-    /// Per setup: statements that put every sequence back as the setup left it, since
-    /// `nextval` and `setval` are not undone by a rollback.
-    restore_sequences: BTreeMap<String, String>,
     limits: Limits,
 }
 
 impl Workspace {
     /// Creates a student role and one database per setup the exercise's files use, and
-    /// applies each setup's files as that role, so that the student owns every object.
+    /// applies each setup's files, as the student or as the instructor.
     pub async fn prepare(
         exercise: &Exercise,
-        server: &mut Server,
+        link: &Arc<Link>,
         limits: Limits,
     ) -> Result<Workspace, RunError> {
-        let student = server.add_student().await?;
-        let mut configs = BTreeMap::new();
-        let mut restore_sequences = BTreeMap::new();
+        let student = link.add_student().await?;
+        let role_state = link.role_state(&student).await;
+        let mut workspace = Workspace {
+            link: link.clone(),
+            student,
+            role_state,
+            setup_files: BTreeMap::new(),
+            setups: BTreeMap::new(),
+            sessions: BTreeMap::new(),
+            limits,
+        };
         for file in &exercise.manifest.files {
-            if configs.contains_key(&file.setup) {
+            if workspace.setup_files.contains_key(&file.setup) {
                 continue;
             }
-            let db = server.create_database(&student).await?;
-            let config = server.student_config(&student, &db);
-            let client = crate::db::server::connect(&config)
-                .await
-                .map_err(|e| RunError::Lost(describe_error(&e)))?;
-            for (path, run_as) in exercise.setup_files(&file.setup) {
-                match run_as {
-                    RunAs::Student => apply_setup(&client, &path).await?,
-                    RunAs::Instructor => apply_setup(&server.admin(&db).await?, &path).await?,
+            workspace
+                .setup_files
+                .insert(file.setup.clone(), exercise.setup_files(&file.setup));
+            workspace.build(&file.setup).await?;
+        }
+        Ok(workspace)
+    }
+
+    /// Creates the database of `setup` and applies its files.
+    async fn build(&mut self, setup: &str) -> Result<(), RunError> {
+        let files = self.setup_files.get(setup).cloned().unwrap_or_default();
+        let name = self.link.create_database(&self.student).await?;
+        let config = self.link.config_for(&self.student, &name);
+        let client = crate::db::server::connect(&config)
+            .await
+            .map_err(|e| RunError::Lost(describe_error(&e)))?;
+        for (path, run_as) in files {
+            match run_as {
+                RunAs::Student => apply_setup(&client, &path).await?,
+                RunAs::Instructor => {
+                    let instructor = self.link.config_for(self.link.instructor(), &name);
+                    let as_instructor = crate::db::server::connect(&instructor)
+                        .await
+                        .map_err(|e| RunError::Lost(describe_error(&e)))?;
+                    apply_setup(&as_instructor, &path).await?;
                 }
             }
-            restore_sequences.insert(file.setup.clone(), sequence_states(&client).await?);
-            configs.insert(file.setup.clone(), config);
         }
-        Ok(Workspace {
-            configs,
-            sessions: BTreeMap::new(),
-            restore_sequences,
-            limits,
-        })
+        let restore_sequences = sequence_states(&client).await?;
+        let baseline = database_size(&client).await.unwrap_or(0);
+        let over_size =
+            self.link
+                .watchdog
+                .watch(&name, &self.student.role, self.limits.max_database);
+        self.setups.insert(
+            setup.to_string(),
+            SetupDb {
+                name,
+                config,
+                restore_sequences,
+                baseline,
+                over_size,
+            },
+        );
+        Ok(())
+    }
+
+    /// Drops the database of `setup` and builds it again.
+    async fn rebuild(&mut self, setup: &str) -> Result<(), RunError> {
+        if let Some(old) = self.setups.remove(setup) {
+            self.link.watchdog.forget(&old.name);
+            // A database that cannot be dropped is left to `close`; the new one is clean.
+            let _ = self.link.drop_database(&old.name).await;
+        }
+        self.build(setup).await
     }
 
     /// A connection to the database of `setup`, outside any transaction: a kept one, or a
     /// new one (waiting while a recovering server comes back).
     pub async fn session(&mut self, setup: &str) -> Result<&mut PgSession, RunError> {
         if !self.sessions.contains_key(setup) {
-            let config = self
-                .configs
+            let db = self
+                .setups
                 .get(setup)
                 .ok_or_else(|| RunError::Lost(format!("no database for setup `{setup}`")))?;
-            let client = connect_retrying(config).await?;
-            self.sessions
-                .insert(setup.to_string(), PgSession::new(client, self.limits));
+            let session = connect_retrying(
+                &db.config,
+                self.limits,
+                self.link.clone(),
+                db.over_size.clone(),
+            )
+            .await?;
+            self.sessions.insert(setup.to_string(), session);
         }
         self.sessions
             .get_mut(setup)
             .ok_or_else(|| RunError::Lost(format!("no connection for setup `{setup}`")))
     }
 
-    /// Ends a file's use of its connection: rolls back and discards everything the session
-    /// holds (settings, prepared statements, advisory locks, temporary tables), or drops
-    /// the connection when it cannot be trusted any more.
-    pub async fn release(&mut self, setup: &str, healthy: bool) {
-        let Some(mut session) = self.sessions.remove(setup) else {
-            return;
+    /// True when a file changed the student's login role (its settings, its password):
+    /// only a file that escaped the grader's transaction can. The role is put back.
+    pub async fn role_changed(&mut self) -> bool {
+        let Some(before) = &self.role_state else {
+            return false;
         };
-        session.set_deadline(None);
-        if !healthy {
-            return;
-        }
-        let restore = self.restore_sequences.get(setup).map_or("", String::as_str);
-        let clean = session.control("ROLLBACK").await.is_ok()
-            && (restore.is_empty() || session.control(restore).await.is_ok())
-            && session.control("DISCARD ALL").await.is_ok();
-        if clean {
-            // DISCARD ALL also dropped the statements the client caches to look up types.
-            session.forget_prepared();
-            self.sessions.insert(setup.to_string(), session);
-        } else if !restore.is_empty() {
-            // A sequence may still be where the student left it: a fresh connection puts
-            // it back before the next file runs.
-            if let Some(config) = self.configs.get(setup)
-                && let Ok(client) = crate::db::server::connect(config).await
-            {
-                let _ = client.batch_execute(restore).await;
+        match self.link.role_state(&self.student).await {
+            Some(now) if &now != before => {
+                self.link.restore_role(&self.student).await;
+                self.role_state = self.link.role_state(&self.student).await;
+                true
             }
+            _ => false,
         }
     }
+
+    /// Ends a file's use of its connection. A clean one is rolled back, its sequences put
+    /// back and everything the session holds discarded (settings, prepared statements,
+    /// advisory locks, temporary tables); otherwise, or when the database grew, the
+    /// connection is closed, its backend ended, and the database built again.
+    pub async fn release(&mut self, setup: &str, after: After) -> Result<(), RunError> {
+        let Some(mut session) = self.sessions.remove(setup) else {
+            return Ok(());
+        };
+        session.set_deadline(None);
+        let mut rebuild = after != After::Clean;
+        if !rebuild {
+            let restore = self
+                .setups
+                .get(setup)
+                .map_or(String::new(), |s| s.restore_sequences.clone());
+            let clean = session.control("ROLLBACK").await.is_ok()
+                && (restore.is_empty() || session.control(&restore).await.is_ok())
+                && session.control("DISCARD ALL").await.is_ok()
+                && !self.left_prepared(&mut session).await;
+            let grown = match (self.setups.get(setup), clean) {
+                (Some(db), true) => {
+                    db.over_size.load(Ordering::SeqCst)
+                        || session_size(&mut session)
+                            .await
+                            .is_none_or(|size| size > db.baseline + REBUILD_GROWTH)
+                }
+                _ => true,
+            };
+            if clean && !grown {
+                // DISCARD ALL also dropped the statements the client caches for types.
+                session.forget_prepared();
+                self.sessions.insert(setup.to_string(), session);
+                return Ok(());
+            }
+            rebuild = true;
+        }
+        if rebuild {
+            let _ = session.control("ROLLBACK").await;
+            let backend = session.backend;
+            drop(session);
+            // Closing the connection ends its backend, unless it is busy ignoring
+            // signals: it is ended by force before the next file starts.
+            self.link.end_backend(backend).await;
+            // A server that cannot make a database now is lost, not misconfigured.
+            self.rebuild(setup).await.map_err(|e| match e {
+                RunError::Provision(p) => RunError::Lost(p.to_string()),
+                other => other,
+            })?;
+        }
+        Ok(())
+    }
+
+    /// Rolls back any prepared transaction in the session's database (a server that
+    /// allows them); true when there was one.
+    async fn left_prepared(&self, session: &mut PgSession) -> bool {
+        if !self.link.prepared_transactions {
+            return false;
+        }
+        let Ok(found) = session
+            .control(
+                "SELECT gid FROM pg_catalog.pg_prepared_xacts \
+                 WHERE database OPERATOR(pg_catalog.=) pg_catalog.current_database()",
+            )
+            .await
+        else {
+            return true;
+        };
+        for row in &found.rows {
+            if let Some(Some(gid)) = row.first() {
+                let _ = session
+                    .control(&format!(
+                        "ROLLBACK PREPARED {}",
+                        crate::db::server::quote_literal(gid)
+                    ))
+                    .await;
+            }
+        }
+        !found.rows.is_empty()
+    }
+}
+
+/// The size of the session's database.
+async fn session_size(session: &mut PgSession) -> Option<u64> {
+    let out = session
+        .control("SELECT pg_catalog.pg_database_size(pg_catalog.current_database())")
+        .await
+        .ok()?;
+    out.rows.first()?.first()?.as_ref()?.parse().ok()
+}
+
+async fn database_size(client: &tokio_postgres::Client) -> Option<u64> {
+    let row = client
+        .query_one(
+            "SELECT pg_catalog.pg_database_size(pg_catalog.current_database())",
+            &[],
+        )
+        .await
+        .ok()?;
+    Some(row.get::<_, i64>(0).max(0) as u64)
 }
 
 /// The statements that set every sequence of the database back to its present state.
@@ -176,15 +344,19 @@ async fn apply_setup(
 }
 
 /// Connects, retrying while the server recovers.
-async fn connect_retrying(config: &Config) -> Result<tokio_postgres::Client, RunError> {
+async fn connect_retrying(
+    config: &tokio_postgres::Config,
+    limits: Limits,
+    link: Arc<Link>,
+    over_size: Arc<AtomicBool>,
+) -> Result<PgSession, RunError> {
     let started = Instant::now();
     loop {
-        match crate::db::server::connect(config).await {
-            Ok(client) => return Ok(client),
+        match PgSession::connect(config, limits, link.clone(), over_size.clone()).await {
+            Ok(session) => return Ok(session),
             Err(e) if started.elapsed() >= RECONNECT_LIMIT => {
                 return Err(RunError::Lost(format!(
-                    "{} (gave up after {} s)",
-                    describe_error(&e),
+                    "{e} (gave up after {} s)",
                     RECONNECT_LIMIT.as_secs()
                 )));
             }

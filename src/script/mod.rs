@@ -1,16 +1,19 @@
 //! A student's SQL file: decoded, split into statements as psql would, with task markers
 //! and a map from byte offsets to `line:column`.
 
+pub mod grammar;
+mod open;
 mod position;
 pub mod split;
-mod txn;
+
 pub mod words;
 
 use std::path::{Path, PathBuf};
 
+pub use grammar::{Kind, TxnControl, classify};
+pub use open::{FileKind, read_submission_file};
 pub use position::{LineIndex, Location, char_position_to_byte};
 pub use split::{MetaCommand, OpenKind, Statement, StatementEnd};
-pub use txn::{TxnControl, classify};
 
 /// Problems reading a file before any statement runs.
 #[derive(Debug, thiserror::Error)]
@@ -27,6 +30,28 @@ pub enum ScriptError {
         line: usize,
         column: usize,
     },
+    #[error("{path}:{line}:{column}: the file holds a NUL byte; PostgreSQL cannot receive it")]
+    Nul {
+        path: PathBuf,
+        line: usize,
+        column: usize,
+    },
+    #[error("`{name}` is {kind}; the grader reads only regular files in the submission folder")]
+    NotRegular { name: String, kind: FileKind },
+    #[error(
+        "`{name}` has {links} hard links; the grader reads only files with a single name (another may belong to someone else)"
+    )]
+    HardLinked { name: String, links: String },
+    #[error("`{name}` is {size} bytes, over the limit of {limit} bytes for a submitted file")]
+    TooLarge { name: String, size: u64, limit: u64 },
+    #[error(
+        "`{name}` grew past {limit} bytes while it was read, over the limit for a submitted file"
+    )]
+    GrewTooLarge { name: String, limit: u64 },
+    #[error(
+        "`{name}` is not a plain file name (a name in the folder, without `/`, not `.` or `..`)"
+    )]
+    NotPlainName { name: String },
 }
 
 /// A `-- task: <id>` line.
@@ -61,24 +86,36 @@ impl Script {
 
     /// Parses `bytes` as the contents of `path`.
     pub fn from_bytes(path: &Path, bytes: Vec<u8>) -> Result<Script, ScriptError> {
-        let source = String::from_utf8(bytes).map_err(|e| {
-            let valid = e.utf8_error().valid_up_to();
-            let bytes = e.as_bytes();
-            let line = 1 + bytes[..valid].iter().filter(|&&b| b == b'\n').count();
-            let line_start = bytes[..valid]
-                .iter()
-                .rposition(|&b| b == b'\n')
-                .map_or(0, |p| p + 1);
-            // The valid prefix of the line is UTF-8, so its characters can be counted.
-            let column = 1 + String::from_utf8_lossy(&bytes[line_start..valid])
-                .chars()
-                .count();
-            ScriptError::NotUtf8 {
-                path: path.to_path_buf(),
-                line,
-                column,
+        // The simple query protocol cannot carry a NUL: a file holding one would lose the
+        // connection, so it is refused here, at its place.
+        let nul = bytes.iter().position(|&b| b == 0);
+        let source = match String::from_utf8(bytes) {
+            Ok(source) => source,
+            Err(e) => {
+                let valid = e.utf8_error().valid_up_to();
+                let bytes = e.into_bytes();
+                if let Some(at) = nul.filter(|&at| at < valid) {
+                    return Err(nul_error(path, &bytes[..valid], at));
+                }
+                let line = 1 + bytes[..valid].iter().filter(|&&b| b == b'\n').count();
+                let line_start = bytes[..valid]
+                    .iter()
+                    .rposition(|&b| b == b'\n')
+                    .map_or(0, |p| p + 1);
+                // The valid prefix of the line is UTF-8, so its characters can be counted.
+                let column = 1 + String::from_utf8_lossy(&bytes[line_start..valid])
+                    .chars()
+                    .count();
+                return Err(ScriptError::NotUtf8 {
+                    path: path.to_path_buf(),
+                    line,
+                    column,
+                });
             }
-        })?;
+        };
+        if let Some(at) = nul {
+            return Err(nul_error(path, source.as_bytes(), at));
+        }
         Ok(Script::from_source(path, source))
     }
 
@@ -137,6 +174,19 @@ impl Script {
     }
 }
 
+/// The NUL byte at offset `at` of `valid`, which is UTF-8 up to its end, located as an
+/// editor shows it.
+fn nul_error(path: &Path, valid: &[u8], at: usize) -> ScriptError {
+    let text = String::from_utf8_lossy(valid);
+    let hidden = if text.starts_with(BOM) { BOM.len() } else { 0 };
+    let location = LineIndex::new(&text, hidden).locate(&text, at);
+    ScriptError::Nul {
+        path: path.to_path_buf(),
+        line: location.line,
+        column: location.column,
+    }
+}
+
 /// Recognises `-- task: <id>` (case-insensitive keyword, any spacing).
 fn parse_marker(comment: &str) -> Option<String> {
     let rest = comment.trim_start_matches('-').trim();
@@ -183,13 +233,52 @@ mod tests {
         );
     }
 
+    #[test]
+    fn a_nul_byte_names_line_and_column() {
+        let err = Script::from_bytes(Path::new("x.sql"), "SELECT 1;\r\nSELECT 'é\0';".into())
+            .expect_err("NUL byte");
+        assert_eq!(
+            err.to_string(),
+            "x.sql:2:10: the file holds a NUL byte; PostgreSQL cannot receive it"
+        );
+        // A BOM is not a column, as for every other location.
+        let err = Script::from_bytes(Path::new("x.sql"), "\u{feff}\0".into()).expect_err("NUL");
+        assert!(
+            err.to_string()
+                .starts_with("x.sql:1:1: the file holds a NUL byte")
+        );
+    }
+
+    #[test]
+    fn the_first_of_a_nul_byte_and_invalid_utf8_is_reported() {
+        let nul_first = Script::from_bytes(Path::new("x.sql"), b"SELECT 1;\0\n\xff".to_vec());
+        assert!(matches!(
+            nul_first,
+            Err(ScriptError::Nul {
+                line: 1,
+                column: 10,
+                ..
+            })
+        ));
+        let utf8_first = Script::from_bytes(Path::new("x.sql"), b"\xff\n\0".to_vec());
+        assert!(matches!(
+            utf8_first,
+            Err(ScriptError::NotUtf8 {
+                line: 1,
+                column: 1,
+                ..
+            })
+        ));
+    }
+
     proptest::proptest! {
         /// Any bytes either read as a script whose statements are slices of the source,
-        /// or fail with a UTF-8 error; never a panic.
+        /// or fail with a UTF-8 or a NUL byte error; never a panic.
         #[test]
         fn any_bytes_read_or_fail_cleanly(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..400)) {
             match Script::from_bytes(Path::new("f.sql"), bytes.clone()) {
                 Ok(s) => {
+                    proptest::prop_assert!(!bytes.contains(&0));
                     for st in &s.statements {
                         for p in &st.pieces {
                             proptest::prop_assert!(p.start < p.end && p.end <= s.source.len());
@@ -198,6 +287,7 @@ mod tests {
                         let _ = s.locate(st.start());
                     }
                 }
+                Err(ScriptError::Nul { .. }) => proptest::prop_assert!(bytes.contains(&0)),
                 Err(e) => {
                     let utf8_error = matches!(e, ScriptError::NotUtf8 { .. });
                     proptest::prop_assert!(utf8_error && std::str::from_utf8(&bytes).is_err());

@@ -23,11 +23,15 @@ pub struct LineIndex {
 
 impl LineIndex {
     pub fn new(text: &str, hidden_prefix: usize) -> LineIndex {
+        // A line ends at a newline, at CRLF, or at a lone carriage return (old Mac files),
+        // as editors count lines.
+        let bytes = text.as_bytes();
         let mut starts = vec![0];
         starts.extend(
-            text.bytes()
+            bytes
+                .iter()
                 .enumerate()
-                .filter(|&(_, b)| b == b'\n')
+                .filter(|&(i, &b)| b == b'\n' || (b == b'\r' && bytes.get(i + 1) != Some(&b'\n')))
                 .map(|(i, _)| i + 1),
         );
         LineIndex {
@@ -80,6 +84,16 @@ mod tests {
         );
         let y = text.find('y').expect("y");
         assert_eq!(idx.locate(text, y), Location { line: 2, column: 8 });
+    }
+
+    #[test]
+    fn a_lone_carriage_return_ends_a_line() {
+        let text = "SELECT 1;\rSELECT x;\r\nSELECT y;";
+        let idx = LineIndex::new(text, 0);
+        let x = text.find('x').expect("x");
+        assert_eq!(idx.locate(text, x), Location { line: 2, column: 8 });
+        let y = text.find('y').expect("y");
+        assert_eq!(idx.locate(text, y), Location { line: 3, column: 8 });
     }
 
     #[test]

@@ -269,7 +269,7 @@ pub fn split(source: &str, from: usize) -> Split {
             continue;
         }
         if b == b'-' && next == Some(b'-') {
-            let end = memchr(bytes, b'\n', i).unwrap_or(bytes.len());
+            let end = line_comment_end(bytes, i);
             out.comments.push(LineComment { span: i..end });
             if !cur.is_empty() {
                 cur.include(i);
@@ -435,12 +435,17 @@ pub fn split(source: &str, from: usize) -> Split {
     out
 }
 
-/// True for `COPY ... FROM STDIN` (the words, case-insensitive, outside quotes).
+/// True for `COPY ... FROM STDIN`, whose inline data follows it: the words pick the
+/// candidates, PostgreSQL's grammar decides. (psql learns it from the server's answer;
+/// the grader must know before it sends anything.)
 pub fn is_copy_from_stdin(text: &str) -> bool {
+    use super::grammar::{Kind, SCANNER_BUDGET, classify, scanner_cost};
     super::words::leading_keywords(text, 1) == ["copy"]
         && super::words::keywords(text)
             .windows(2)
             .any(|w| w[0] == "from" && w[1] == "stdin")
+        && scanner_cost(text) <= SCANNER_BUDGET
+        && classify(text, true) == Kind::CopyFromStdin
 }
 
 /// Finds the `\.` line that ends inline COPY data starting at `from`; returns the end of
@@ -471,6 +476,17 @@ fn unterminated(
     out.statements
         .push(cur.finish(len, StatementEnd::Eof, Some(open)));
     out
+}
+
+/// The end of a `--` comment that starts at `start`: the next newline or carriage return,
+/// as both psql's scanner and the server's end it (`--[^\n\r]*`). A comment that ran on
+/// to the newline would hide whatever follows a lone carriage return from the grader, but
+/// not from the server.
+pub(super) fn line_comment_end(bytes: &[u8], start: usize) -> usize {
+    bytes[start..]
+        .iter()
+        .position(|&b| b == b'\n' || b == b'\r')
+        .map_or(bytes.len(), |p| start + p)
 }
 
 fn memchr(bytes: &[u8], needle: u8, from: usize) -> Option<usize> {
@@ -612,6 +628,19 @@ mod tests {
         let sql = "-- header\n\nSELECT 1 -- tail\n + 2;\n-- end\n";
         assert_eq!(texts(sql), vec!["SELECT 1 -- tail\n + 2;"]);
         assert_eq!(split(sql, 0).comments.len(), 3);
+    }
+
+    #[test]
+    fn a_carriage_return_ends_a_line_comment_as_it_does_for_the_server() {
+        let sql = "SELECT 1; -- note\rCOMMIT;\nSELECT 2;";
+        assert_eq!(texts(sql), vec!["SELECT 1;", "COMMIT;", "SELECT 2;"]);
+        let s = split(sql, 0);
+        assert_eq!(&sql[s.comments[0].span.clone()], "-- note");
+        // Carriage-return-only line endings: every line is its own statement.
+        assert_eq!(
+            texts("-- task: a\rSELECT 1;\r-- task: b\rSELECT 2;\r"),
+            vec!["SELECT 1;", "SELECT 2;"]
+        );
     }
 
     #[test]

@@ -18,10 +18,7 @@ pub fn leading_keywords(text: &str, limit: usize) -> Vec<String> {
         let b = bytes[i];
         let next = bytes.get(i + 1).copied();
         if b == b'-' && next == Some(b'-') {
-            i = bytes[i..]
-                .iter()
-                .position(|&c| c == b'\n')
-                .map_or(bytes.len(), |p| i + p);
+            i = split::line_comment_end(bytes, i);
         } else if b == b'/' && next == Some(b'*') {
             i = skip_block_comment(bytes, i);
         } else if b == b'\'' || b == b'"' {
@@ -94,5 +91,6 @@ mod tests {
             keywords("COPY (SELECT 1) TO STDOUT;"),
             vec!["copy", "select", "to", "stdout"]
         );
+        assert_eq!(keywords("-- x\rCOMMIT"), vec!["commit"]);
     }
 }

@@ -4,8 +4,10 @@
 mod support;
 
 mod docker;
+mod files;
 mod grading;
 mod hostile;
 mod instructor;
 mod lifecycle;
+mod output;
 mod splitter;

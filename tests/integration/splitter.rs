@@ -149,6 +149,8 @@ fn run_corpus_through_psql() -> Vec<Compared> {
     let rt = tokio::runtime::Runtime::new().expect("tokio runtime");
     let settings = [
         ("log_statement", "all"),
+        // Throwaway servers log almost nothing; this one must log every statement.
+        ("log_min_messages", "warning"),
         ("log_min_error_statement", "error"),
         ("log_line_prefix", PREFIX),
     ];
