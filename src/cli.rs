@@ -20,6 +20,7 @@ use crate::report::Format;
   sqlgrade batch 01-training-registry --submissions class/ --jobs 4 --out grades.csv
   sqlgrade check                                           keep every exercise correct (CI)
   sqlgrade bless 01-training-registry --check              fail if a snapshot would change
+  sqlgrade clean --db postgres://admin@host/course         remove what killed runs left
   sqlgrade list
 
 Exit codes: 0 every task passed, 1 some task did not, 2 usage or exercise error,
@@ -65,6 +66,10 @@ struct LimitArgs {
     /// `statement_timeout`, 10).
     #[arg(long, value_name = "SECS")]
     statement_timeout: Option<f64>,
+    /// Size limit of each of the student's databases, in MiB (default: the exercise's
+    /// `max_database_size`, 512); a statement that grows one past it is stopped.
+    #[arg(long, value_name = "MIB")]
+    max_db_size: Option<u64>,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -159,6 +164,20 @@ was graded, whatever its score; 1 when some could not be.")]
         #[command(flatten)]
         db: DbArgs,
     },
+    /// Remove what graders killed before they could clean up left behind: on an existing
+    /// server (`--db URL`), the roles and databases of runs that are gone; otherwise the
+    /// throwaway local clusters and containers whose grader is gone.
+    #[command(after_help = "Examples:
+  sqlgrade clean --db postgres://admin@db.example/course
+  sqlgrade clean --db postgres://admin@db.example/course --all   also those of runs elsewhere
+  sqlgrade clean                                                local clusters and containers")]
+    Clean {
+        /// Also remove what runs on other machines left (they may still be running).
+        #[arg(long)]
+        all: bool,
+        #[command(flatten)]
+        db: DbArgs,
+    },
     /// List the exercises, their tasks and points.
     List {
         #[arg(long, value_name = "DIR")]
@@ -189,6 +208,18 @@ fn seconds(flag: &str, value: Option<f64>) -> Result<Option<Duration>, UsageErro
     }
 }
 
+/// The largest size limit accepted: a TiB.
+const MAX_MIB: u64 = 1024 * 1024;
+
+fn mebibytes(flag: &str, value: Option<u64>) -> Result<Option<u64>, UsageError> {
+    match value {
+        Some(m) if !(1..=MAX_MIB).contains(&m) => Err(UsageError::Invalid(format!(
+            "{flag} must be a number of MiB from 1 to {MAX_MIB}, not {m}"
+        ))),
+        m => Ok(m.map(|m| m * 1024 * 1024)),
+    }
+}
+
 /// Builds a plan from the parts every database-using command shares.
 fn plan(
     command: Command,
@@ -196,17 +227,19 @@ fn plan(
     limits: Option<LimitArgs>,
     cwd: PathBuf,
 ) -> Result<Plan, UsageError> {
-    let (timeout, statement_timeout) = match limits {
+    let (timeout, statement_timeout, max_database) = match limits {
         Some(l) => (
             seconds("--timeout", l.timeout)?,
             seconds("--statement-timeout", l.statement_timeout)?,
+            mebibytes("--max-db-size", l.max_db_size)?,
         ),
-        None => (None, None),
+        None => (None, None, None),
     };
     Ok(Plan {
         command,
         timeout,
         statement_timeout,
+        max_database,
         target: Target::parse(&db.db).map_err(UsageError::Invalid)?,
         image: db.image,
         pg_bin: db.pg_bin,
@@ -286,10 +319,12 @@ where
             cwd,
         ),
         Sub::Check { exercise, db } => plan(Command::Check { exercise }, db, None, cwd),
+        Sub::Clean { all, db } => plan(Command::Clean { all }, db, None, cwd),
         Sub::List { root } => Ok(Plan {
             command: Command::List,
             timeout: None,
             statement_timeout: None,
+            max_database: None,
             target: Target::Auto,
             image: None,
             pg_bin: None,
@@ -303,6 +338,7 @@ where
                 command: Command::Print(String::from_utf8_lossy(&out).into_owned()),
                 timeout: None,
                 statement_timeout: None,
+                max_database: None,
                 target: Target::Auto,
                 image: None,
                 pg_bin: None,

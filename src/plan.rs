@@ -35,6 +35,10 @@ pub enum Command {
     Check {
         exercise: Option<String>,
     },
+    /// Removes what killed graders left behind; `all` also what runs elsewhere left.
+    Clean {
+        all: bool,
+    },
     List,
     /// Text the command line alone decides (shell completions), printed as it is.
     Print(String),
@@ -47,6 +51,8 @@ pub struct Plan {
     /// Per task (a file and its checks).
     pub timeout: Option<Duration>,
     pub statement_timeout: Option<Duration>,
+    /// Size limit of each student database, in bytes.
+    pub max_database: Option<u64>,
     pub target: Target,
     pub image: Option<String>,
     pub pg_bin: Option<PathBuf>,
@@ -60,6 +66,10 @@ impl Plan {
         if let Command::Print(text) = &self.command {
             print!("{text}");
             return exit::PASSED;
+        }
+        if let Command::Clean { all } = &self.command {
+            // Needs no course: it works on servers.
+            return commands::clean::run(&self, *all).await;
         }
         let root = match exercise::find_root(self.root.as_deref().unwrap_or(&self.cwd)) {
             Ok(r) => r,
@@ -75,7 +85,7 @@ impl Plan {
             })
         };
         match &self.command {
-            Command::Print(_) => exit::PASSED,
+            Command::Print(_) | Command::Clean { .. } => exit::PASSED,
             Command::List => commands::list::run(&root),
             Command::Grade {
                 exercise,

@@ -153,14 +153,25 @@ fn save(exercise: &Exercise, out: &Path, entries: &[Entry]) -> Result<(), String
 fn submissions(dir: &Path) -> Result<Vec<Submission>, String> {
     let entries =
         std::fs::read_dir(dir).map_err(|e| format!("cannot read `{}`: {e}", dir.display()))?;
-    let mut out: Vec<Submission> = entries
-        .filter_map(Result::ok)
-        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
-        .map(|e| Submission {
-            student: e.file_name().to_string_lossy().into_owned(),
-            dir: e.path(),
-        })
-        .collect();
+    let mut out: Vec<Submission> = Vec::new();
+    for entry in entries.filter_map(Result::ok) {
+        let Ok(kind) = entry.file_type() else {
+            continue;
+        };
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if kind.is_symlink() {
+            // A link could lead to another student's folder, or to the solution.
+            eprintln!(
+                "sqlgrade: skipped `{}`: a symbolic link, not a student's folder",
+                crate::report::visible(&name, crate::report::Shape::Line)
+            );
+        } else if kind.is_dir() {
+            out.push(Submission {
+                student: name,
+                dir: entry.path(),
+            });
+        }
+    }
     out.sort_by(|a, b| a.student.cmp(&b.student));
     Ok(out)
 }

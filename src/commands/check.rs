@@ -124,13 +124,19 @@ fn snapshot_problems(exercise: &Exercise) -> Vec<String> {
     out
 }
 
-/// Grades the reference solution and the starter files; returns the problems found.
+/// Grades the reference solution and the starter files, and looks at what the setups
+/// ship; returns the problems found.
 async fn grade_both(plan: &Plan, exercise: &Exercise) -> Result<usize, i32> {
     let mut server = provision(plan, exercise).await?;
     let limits = limits(plan, exercise);
     let mut reference = Report::default();
     let mut starter = Report::default();
+    let mut definers = Vec::new();
     let work = async {
+        definers = runner::Workspace::prepare(exercise, &server.link, limits)
+            .await?
+            .definer_problems()
+            .await?;
         runner::grade(
             exercise,
             &exercise.solution_dir(),
@@ -163,7 +169,10 @@ async fn grade_both(plan: &Plan, exercise: &Exercise) -> Result<usize, i32> {
         }
         Some(Ok(_)) => {}
     }
-    let mut problems = 0;
+    let mut problems = definers.len();
+    for d in &definers {
+        println!("✗ {}: {d}", exercise.id);
+    }
     let failing: Vec<_> = reference
         .tasks
         .iter()

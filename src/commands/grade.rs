@@ -35,6 +35,10 @@ pub async fn run(
         );
         return exit::USAGE;
     }
+    if let Some(why) = leads_into_the_exercise(exercise, &submission) {
+        eprintln!("error: {why}");
+        return exit::USAGE;
+    }
     let started = Instant::now();
     let mut server = match provision(plan, exercise).await {
         Ok(s) => s,
@@ -74,6 +78,26 @@ pub async fn run(
             Ok(()) => exit::FAILED,
         },
     }
+}
+
+/// Why a submission folder must not be graded: it reaches the course's own solutions or
+/// snapshots through a symbolic link (a pull request can replace `sql/<exercise>` with
+/// one). Naming such a folder directly, to grade the reference solution, is fine.
+fn leads_into_the_exercise(exercise: &Exercise, submission: &Path) -> Option<String> {
+    let real = std::fs::canonicalize(submission).ok()?;
+    let absolute = std::path::absolute(submission).ok()?;
+    let through_link = absolute
+        .ancestors()
+        .any(|p| std::fs::symlink_metadata(p).is_ok_and(|m| m.file_type().is_symlink()));
+    let root = std::fs::canonicalize(&exercise.root).ok()?;
+    let protected = [root.join("exercises"), root.join("expected")];
+    (through_link && protected.iter().any(|p| real.starts_with(p))).then(|| {
+        format!(
+            "the submission folder `{}` leads through a symbolic link to `{}`, the course's own files; grade a folder of the student's",
+            submission.display(),
+            real.display()
+        )
+    })
 }
 
 /// Gradescope reads its results from a fixed place when the grader runs in its image.

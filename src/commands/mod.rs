@@ -5,6 +5,7 @@
 pub mod batch;
 pub mod bless;
 pub mod check;
+pub mod clean;
 pub mod grade;
 pub mod list;
 
@@ -81,6 +82,11 @@ pub fn limits(plan: &Plan, exercise: &Exercise) -> Limits {
         task: plan
             .timeout
             .unwrap_or_else(|| Duration::from_secs_f64(header.task_timeout)),
+        max_database: plan.max_database.unwrap_or_else(|| {
+            header
+                .max_database_size
+                .map_or(Limits::default().max_database, |m| m * 1024 * 1024)
+        }),
         ..Limits::default()
     }
 }

@@ -141,7 +141,7 @@ impl LocalCluster {
         bin: &PgBin,
         settings: &[(&str, &str)],
     ) -> Result<LocalCluster, ProvisionError> {
-        reap_orphans();
+        LocalCluster::reap_orphans();
         let who = run_as()?;
         let dir = tempfile::Builder::new()
             .prefix("sqlgrade-pg-")
@@ -285,10 +285,16 @@ pub(super) fn command(program: &Path, who: Option<RunAs>) -> Command {
     cmd
 }
 
-/// Stops what earlier runs could not: a grader killed with SIGKILL leaves its server
-/// running with no parent (it is re-parented to init), and a crashed server leaves its
-/// directory. Only our own cluster directories are considered, and a server only when
-/// its command line names that directory and its parent is gone.
+impl LocalCluster {
+    /// Stops what earlier runs could not: a grader killed with SIGKILL leaves its server
+    /// running with no parent (it is re-parented to init), and a crashed server leaves
+    /// its directory. Only our own cluster directories are considered, and a server only
+    /// when its command line names that directory and its parent is gone.
+    pub fn reap_orphans() {
+        reap_orphans();
+    }
+}
+
 fn reap_orphans() {
     let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else {
         return;

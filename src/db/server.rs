@@ -122,6 +122,8 @@ pub struct Link {
     pub prepared_transactions: bool,
     pub major: u32,
     pub watchdog: Watchdog,
+    /// What the run removed when it started, left by graders that are gone.
+    stale_removed: Mutex<Vec<String>>,
 }
 
 /// A server ready for grading. Call [`Server::close`] to drop what the run created; a
@@ -288,7 +290,10 @@ impl Server {
         let description = format!("the server at {}", redact(url));
         let link = Link::new(admin, Signals::None, true, true, description.clone()).await?;
         // Whatever graders killed before they could clean up left behind.
-        let _ = link.remove_stale(false).await;
+        let (removed, _) = link.remove_stale(false).await;
+        if let Ok(mut stale) = link.stale_removed.lock() {
+            *stale = removed;
+        }
         let major = link.major;
         let link = Arc::new(link);
         Watchdog::start(&link);
@@ -400,6 +405,7 @@ impl Link {
             prepared_transactions: prepared > 0,
             major,
             watchdog: Watchdog::default(),
+            stale_removed: Mutex::new(Vec::new()),
         };
         let instructor = link.instructor.clone();
         link.create_role(&instructor).await?;
@@ -765,6 +771,14 @@ impl Link {
             }
         }
         left
+    }
+
+    /// What the run removed when it started (see [`Link::remove_stale`]).
+    pub fn removed_at_start(&self) -> Vec<String> {
+        self.stale_removed
+            .lock()
+            .map(|s| s.clone())
+            .unwrap_or_default()
     }
 
     /// Finds the databases and roles that earlier runs marked as theirs; drops those whose

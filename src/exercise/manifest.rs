@@ -34,6 +34,9 @@ pub struct Header {
     /// Time limit in seconds for one file and the checks of its tasks.
     #[serde(default = "default_task_timeout")]
     pub task_timeout: f64,
+    /// Size limit of each of the student's databases, in MiB (default 512).
+    #[serde(default)]
+    pub max_database_size: Option<u64>,
 }
 
 fn default_postgres() -> u32 {
@@ -158,7 +161,7 @@ pub enum CheckSpec {
         #[serde(default)]
         unique: Option<bool>,
     },
-    /// Statements that must fail with the given SQLSTATE.
+    /// Statements that must fail with the given SQLSTATE, raised by a constraint.
     Rejects {
         sql: String,
         sqlstate: String,
@@ -166,6 +169,13 @@ pub enum CheckSpec {
         before: Vec<String>,
         #[serde(default)]
         label: String,
+        /// Values for `{name}` placeholders in `sql` and `before`, one picked per run.
+        #[serde(default)]
+        vary: BTreeMap<String, Vec<String>>,
+        /// The submission's own triggers and rules take part (by default they are
+        /// switched off while the probe runs, so that only constraints answer it).
+        #[serde(default)]
+        triggers: bool,
     },
     /// Statements that must succeed.
     Accepts {
@@ -174,7 +184,49 @@ pub enum CheckSpec {
         before: Vec<String>,
         #[serde(default)]
         label: String,
+        /// Values for `{name}` placeholders in `sql` and `before`, one picked per run.
+        #[serde(default)]
+        vary: BTreeMap<String, Vec<String>>,
+        /// The submission's own triggers and rules take part.
+        #[serde(default)]
+        triggers: bool,
     },
+}
+
+/// A behaviour check's parts, whichever kind it is.
+#[derive(Debug, Clone, Copy)]
+pub struct Probe<'a> {
+    pub sql: &'a str,
+    pub before: &'a [String],
+    /// The SQLSTATE it must fail with; `None` when it must succeed.
+    pub expect: Option<&'a str>,
+    pub vary: &'a BTreeMap<String, Vec<String>>,
+    pub triggers: bool,
+}
+
+impl Probe<'_> {
+    /// The statements with every placeholder replaced by the value `pick` chooses
+    /// (given the placeholder's name and the number of values), before steps first.
+    pub fn bind(&self, pick: impl Fn(&str, usize) -> usize) -> (Vec<String>, String) {
+        let chosen: Vec<(String, &str)> = self
+            .vary
+            .iter()
+            .filter(|(_, values)| !values.is_empty())
+            .map(|(name, values)| {
+                let i = pick(name, values.len()) % values.len();
+                (format!("{{{name}}}"), values[i].as_str())
+            })
+            .collect();
+        let fill = |text: &str| {
+            chosen
+                .iter()
+                .fold(text.to_string(), |t, (from, to)| t.replace(from, to))
+        };
+        (
+            self.before.iter().map(|b| fill(b)).collect(),
+            fill(self.sql),
+        )
+    }
 }
 
 fn default_schema() -> String {
@@ -247,6 +299,40 @@ impl CheckSpec {
                 schema,
                 ..
             } => Some(format!("catalog {} of {schema}.{table}", facts.label())),
+            _ => None,
+        }
+    }
+
+    /// The parts of a behaviour check.
+    pub fn probe(&self) -> Option<Probe<'_>> {
+        match self {
+            CheckSpec::Rejects {
+                sql,
+                sqlstate,
+                before,
+                vary,
+                triggers,
+                ..
+            } => Some(Probe {
+                sql,
+                before,
+                expect: Some(sqlstate),
+                vary,
+                triggers: *triggers,
+            }),
+            CheckSpec::Accepts {
+                sql,
+                before,
+                vary,
+                triggers,
+                ..
+            } => Some(Probe {
+                sql,
+                before,
+                expect: None,
+                vary,
+                triggers: *triggers,
+            }),
             _ => None,
         }
     }

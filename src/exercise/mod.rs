@@ -6,7 +6,9 @@ pub mod manifest;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-pub use manifest::{CheckSpec, Compare, Facts, FileSpec, Manifest, RunAs, SetupFile, TaskSpec};
+pub use manifest::{
+    CheckSpec, Compare, Facts, FileSpec, Manifest, Probe, RunAs, SetupFile, TaskSpec,
+};
 
 use crate::script::LineIndex;
 
@@ -125,6 +127,11 @@ impl Exercise {
                 )));
             }
         }
+        if m.exercise.max_database_size == Some(0) {
+            return Err(invalid(
+                "`max_database_size` must be at least 1 (MiB)".into(),
+            ));
+        }
         for (name, files) in &m.setups {
             for f in files {
                 if !self.dir.join(f.path()).is_file() {
@@ -180,6 +187,25 @@ impl Exercise {
                         "task `{}`: `{sqlstate}` is not a five-character SQLSTATE",
                         t.id
                     )));
+                }
+                if let Some(probe) = c.probe() {
+                    for (name, values) in probe.vary {
+                        let placeholder = format!("{{{name}}}");
+                        if values.is_empty() {
+                            return Err(invalid(format!(
+                                "task `{}`: `vary.{name}` has no values",
+                                t.id
+                            )));
+                        }
+                        if !probe.sql.contains(&placeholder)
+                            && !probe.before.iter().any(|b| b.contains(&placeholder))
+                        {
+                            return Err(invalid(format!(
+                                "task `{}`: `vary.{name}` is never used: no `{placeholder}` in its statements",
+                                t.id
+                            )));
+                        }
+                    }
                 }
             }
         }

@@ -49,7 +49,7 @@ pub struct Captured {
     pub query: String,
 }
 
-const CHECK_SAVEPOINT: &str = "sqlgrade_check";
+pub(super) const CHECK_SAVEPOINT: &str = "sqlgrade_check";
 
 async fn in_savepoint<S: Session>(
     session: &mut S,
@@ -90,7 +90,7 @@ async fn types_of<S: Session>(
     }
 }
 
-fn fail(message: impl Into<String>) -> CheckResult {
+pub(super) fn fail(message: impl Into<String>) -> CheckResult {
     CheckResult::Fail {
         message: message.into(),
         diff: None,
@@ -98,7 +98,7 @@ fn fail(message: impl Into<String>) -> CheckResult {
     }
 }
 
-fn sql_problem(failure: &SqlFailure) -> CheckResult {
+pub(super) fn sql_problem(failure: &SqlFailure) -> CheckResult {
     match failure {
         f if f.is_server_fault() => CheckResult::ServerFault(f.message()),
         f if f.ends_connection() => CheckResult::Error(f.message()),
@@ -282,70 +282,4 @@ pub fn judge(
             at,
         },
     }
-}
-
-/// Runs a `rejects` or `accepts` check inside a savepoint.
-pub async fn behaviour<S: Session>(session: &mut S, check: &CheckSpec) -> CheckResult {
-    let (sql, before, expected) = match check {
-        CheckSpec::Rejects {
-            sql,
-            before,
-            sqlstate,
-            ..
-        } => (sql, before, Some(sqlstate.as_str())),
-        CheckSpec::Accepts { sql, before, .. } => (sql, before, None),
-        _ => return CheckResult::Error("not a behaviour check".into()),
-    };
-    if let Err(f) = savepoint::open(session, CHECK_SAVEPOINT).await {
-        return sql_problem(&f);
-    }
-    let mut result = None;
-    for step in before {
-        if let Err(f) = session.run(step).await {
-            result = Some(match f {
-                SqlFailure::Db { .. } if !f.is_server_fault() => fail(format!(
-                    "{}: could not prepare the check: {}",
-                    check.describe(),
-                    f.message()
-                )),
-                other => sql_problem(&other),
-            });
-            break;
-        }
-    }
-    let result = match result {
-        Some(r) => r,
-        None => match (session.run(sql).await, expected) {
-            (Ok(_), None) => CheckResult::Pass,
-            (Ok(_), Some(code)) => fail(format!(
-                "{}: accepted, but it must be rejected (SQLSTATE {code})",
-                check.describe()
-            )),
-            (Err(f), _)
-                if f.is_server_fault()
-                    || f.ends_connection()
-                    || matches!(f, SqlFailure::Timeout(_)) =>
-            {
-                sql_problem(&f)
-            }
-            (Err(f), Some(code)) if f.code() == Some(code) => CheckResult::Pass,
-            (Err(f), Some(code)) => fail(format!(
-                "{}: rejected with SQLSTATE {} ({}), expected {code}",
-                check.describe(),
-                f.code().unwrap_or("?"),
-                f.message()
-            )),
-            (Err(f), None) => fail(format!(
-                "{}: must be accepted, but failed: {}",
-                check.describe(),
-                f.message()
-            )),
-        },
-    };
-    if let Err(f) = savepoint::undo(session, CHECK_SAVEPOINT).await
-        && f.ends_connection()
-    {
-        return sql_problem(&f);
-    }
-    result
 }

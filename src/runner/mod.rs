@@ -3,6 +3,7 @@
 //! sends events. It never prints; reporters turn the events into output.
 
 pub mod batch;
+mod behaviour;
 mod catalog;
 mod checks;
 pub mod exec;
@@ -20,6 +21,7 @@ use crate::exercise::{CheckSpec, Exercise, ExerciseError, TaskSpec};
 use crate::script::{Location, Script, ScriptError};
 use crate::snapshot::Snapshot;
 
+pub use behaviour::{pick as probe_value, probe_seed};
 use checks::CheckResult;
 pub use exec::Note;
 use exec::{FileRun, Halt, StmtOutcome};
@@ -535,7 +537,8 @@ async fn evaluate(
     for (i, check) in task.checks.iter().enumerate() {
         let number = i + 1;
         if !check.uses_snapshot() {
-            results.push(checks::behaviour(session, check).await);
+            let key = format!("{}#{number}", task.id);
+            results.push(behaviour::check(session, check, &key).await);
             continue;
         }
         let captured =

@@ -223,6 +223,8 @@ impl Workspace {
             // Closing the connection ends its backend, unless it is busy ignoring
             // signals: it is ended by force before the next file starts.
             self.link.end_backend(backend).await;
+            // A prepared transaction would keep the database from being dropped.
+            self.rollback_prepared(setup).await;
             // A server that cannot make a database now is lost, not misconfigured.
             self.rebuild(setup).await.map_err(|e| match e {
                 RunError::Provision(p) => RunError::Lost(p.to_string()),
@@ -230,6 +232,108 @@ impl Workspace {
             })?;
         }
         Ok(())
+    }
+
+    /// The `SECURITY DEFINER` functions of the setups that code of the student's could
+    /// take over: ones whose `search_path` is not pinned, or names a schema the student
+    /// may create objects in (or create, when it does not exist). An exercise must ship
+    /// none, since such a function runs the student's overload of any function or
+    /// operator it calls with its owner's rights.
+    pub async fn definer_problems(&mut self) -> Result<Vec<String>, RunError> {
+        let mut out = Vec::new();
+        let setups: Vec<String> = self.setups.keys().cloned().collect();
+        let role = crate::db::server::quote_literal(&self.student.role);
+        for setup in setups {
+            let session = self.session(&setup).await?;
+            let found = session
+                .control(
+                    "SELECT p.oid::pg_catalog.regprocedure::pg_catalog.text, \
+                     (SELECT pg_catalog.substr(c, 13) FROM pg_catalog.unnest(p.proconfig) AS c \
+                      WHERE c OPERATOR(pg_catalog.~~) 'search_path=%') \
+                     FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) p.pronamespace \
+                     WHERE p.prosecdef AND n.nspname OPERATOR(pg_catalog.<>) ALL (ARRAY['pg_catalog', 'information_schema']) \
+                     ORDER BY 1",
+                )
+                .await
+                .map_err(|f| RunError::Lost(f.message()))?;
+            for row in found.rows {
+                let name = row.first().cloned().flatten().unwrap_or_default();
+                let Some(Some(path)) = row.get(1).cloned() else {
+                    out.push(format!(
+                        "setup `{setup}`: the SECURITY DEFINER function `{name}` does not pin `search_path`; add `SET search_path = pg_catalog, pg_temp` and name every table with its schema"
+                    ));
+                    continue;
+                };
+                let schemas: Vec<String> = path
+                    .split(',')
+                    .map(|s| s.trim().trim_matches('"').to_string())
+                    .filter(|s| !s.is_empty())
+                    .collect();
+                for (i, schema) in schemas.iter().enumerate() {
+                    let verdict = match schema.as_str() {
+                        "pg_catalog" => None,
+                        "pg_temp" if i + 1 == schemas.len() => None,
+                        "pg_temp" => Some("puts `pg_temp`, where the student creates tables, before other schemas".to_string()),
+                        "$user" => Some("names `$user`, a schema the student could create".to_string()),
+                        other => {
+                            let sql = format!(
+                                "SELECT COALESCE((SELECT pg_catalog.has_schema_privilege({role}, n.oid, 'CREATE') \
+                                 FROM pg_catalog.pg_namespace n WHERE n.nspname OPERATOR(pg_catalog.=) {}), true)",
+                                crate::db::server::quote_literal(other)
+                            );
+                            let open = session
+                                .control(&sql)
+                                .await
+                                .map_err(|f| RunError::Lost(f.message()))?;
+                            let writable = open.rows.first().and_then(|r| r.first().cloned().flatten());
+                            (writable.as_deref() != Some("f")).then(|| {
+                                format!("names `{other}`, a schema the student may create objects in")
+                            })
+                        }
+                    };
+                    if let Some(why) = verdict {
+                        out.push(format!(
+                            "setup `{setup}`: the SECURITY DEFINER function `{name}` {why}; use `SET search_path = pg_catalog, pg_temp` and name every table with its schema"
+                        ));
+                    }
+                }
+            }
+            self.release(&setup, After::Clean).await?;
+        }
+        Ok(out)
+    }
+
+    /// Rolls back every prepared transaction of the database of `setup`, on a connection
+    /// of the student's own (who prepared them), on a server that allows them.
+    async fn rollback_prepared(&self, setup: &str) {
+        let Some(db) = self.setups.get(setup) else {
+            return;
+        };
+        if !self.link.prepared_transactions {
+            return;
+        }
+        let Ok(client) = crate::db::server::connect(&db.config).await else {
+            return;
+        };
+        let Ok(rows) = client
+            .query(
+                "SELECT gid FROM pg_catalog.pg_prepared_xacts \
+                 WHERE database OPERATOR(pg_catalog.=) pg_catalog.current_database()",
+                &[],
+            )
+            .await
+        else {
+            return;
+        };
+        for row in rows {
+            let gid: String = row.get(0);
+            let _ = client
+                .batch_execute(&format!(
+                    "ROLLBACK PREPARED {}",
+                    crate::db::server::quote_literal(&gid)
+                ))
+                .await;
+        }
     }
 
     /// Rolls back any prepared transaction in the session's database (a server that

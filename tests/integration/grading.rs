@@ -292,7 +292,7 @@ fn behaviour_checks_name_the_rule_that_is_not_enforced() {
         checks["message"]
             .as_str()
             .unwrap_or("")
-            .contains("accuracy 1.5: accepted, but it must be rejected (SQLSTATE 23514)"),
+            .contains("an accuracy above 1: accepted, but it must be rejected (SQLSTATE 23514)"),
         "{checks}"
     );
     assert_eq!(run.status("schema.columns"), "pass");

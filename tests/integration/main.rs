@@ -10,4 +10,5 @@ mod hostile;
 mod instructor;
 mod lifecycle;
 mod output;
+mod sandbox;
 mod splitter;

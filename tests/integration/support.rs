@@ -232,3 +232,215 @@ pub fn children_of(parent: i32) -> Vec<(i32, String)> {
         })
         .collect()
 }
+
+/// A run of the binary with more control: environment, a time limit past which it is
+/// killed (a hang fails the test instead of stalling the suite), and its peak memory.
+pub struct Invocation {
+    args: Vec<String>,
+    env: Vec<(String, String)>,
+    limit: std::time::Duration,
+}
+
+/// What an [`Invocation`] gave back.
+pub struct Measured {
+    pub run: Run,
+    /// The grader's own peak resident memory (VmHWM), in KiB.
+    pub peak_kib: u64,
+}
+
+impl Invocation {
+    pub fn new(args: &[&str]) -> Invocation {
+        Invocation {
+            args: args.iter().map(|a| a.to_string()).collect(),
+            env: Vec::new(),
+            limit: std::time::Duration::from_secs(180),
+        }
+    }
+
+    pub fn env(mut self, key: &str, value: &str) -> Invocation {
+        self.env.push((key.to_string(), value.to_string()));
+        self
+    }
+
+    pub fn limit(mut self, secs: u64) -> Invocation {
+        self.limit = std::time::Duration::from_secs(secs);
+        self
+    }
+
+    /// Runs it to its end, reading its peak memory while it runs.
+    pub fn run(self) -> Measured {
+        use std::io::Read;
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_sqlgrade"));
+        cmd.args(&self.args)
+            .current_dir(repo())
+            .env_remove("DATABASE_URL")
+            .env("NO_COLOR", "1")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        for (k, v) in &self.env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().expect("run sqlgrade");
+        // Read the pipes on threads, so that a large report never blocks the child.
+        let mut out = child.stdout.take().expect("stdout");
+        let mut err = child.stderr.take().expect("stderr");
+        let reader = std::thread::spawn(move || {
+            let mut s = Vec::new();
+            let _ = out.read_to_end(&mut s);
+            s
+        });
+        let err_reader = std::thread::spawn(move || {
+            let mut s = Vec::new();
+            let _ = err.read_to_end(&mut s);
+            s
+        });
+        let started = std::time::Instant::now();
+        let status_path = format!("/proc/{}/status", child.id());
+        let mut peak_kib = 0;
+        let status = loop {
+            if let Some(hwm) = std::fs::read_to_string(&status_path).ok().and_then(|s| {
+                s.lines()
+                    .find_map(|l| l.strip_prefix("VmHWM:"))
+                    .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+            }) {
+                peak_kib = peak_kib.max(hwm);
+            }
+            if let Some(status) = child.try_wait().expect("wait") {
+                break status;
+            }
+            if started.elapsed() > self.limit {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!(
+                    "sqlgrade {:?} did not finish within {} s",
+                    self.args,
+                    self.limit.as_secs()
+                );
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        };
+        let stdout = reader.join().expect("stdout thread");
+        let stderr = err_reader.join().expect("stderr thread");
+        Measured {
+            run: Run {
+                code: status.code().unwrap_or(-1),
+                stdout: String::from_utf8_lossy(&stdout).into_owned(),
+                stderr: String::from_utf8_lossy(&stderr).into_owned(),
+            },
+            peak_kib,
+        }
+    }
+}
+
+/// The arguments that grade `dir` for exercise 01 on `db`, as JSON.
+pub fn grade_args<'a>(db: &'a str, dir: &'a Path) -> Vec<&'a str> {
+    vec![
+        "grade",
+        "01-training-registry",
+        "--db",
+        db,
+        "--format",
+        "json",
+        "--submission",
+        dir.to_str().expect("utf-8 path"),
+    ]
+}
+
+/// A server started by the test and used as an existing one (`--db URL`), with the
+/// settings the test needs; stopped and removed when dropped.
+pub struct ExistingServer {
+    pub rt: tokio::runtime::Runtime,
+    pub cluster: sqlgrade::db::LocalCluster,
+    pub url: String,
+}
+
+impl ExistingServer {
+    pub fn start(settings: &[(&str, &str)]) -> ExistingServer {
+        let rt = tokio::runtime::Runtime::new().expect("runtime");
+        let bin = sqlgrade::db::PgBin::find(None).expect("server binaries");
+        let cluster = rt
+            .block_on(sqlgrade::db::LocalCluster::start(&bin, settings))
+            .expect("cluster");
+        let url = format!(
+            "postgres://postgres@/postgres?host={}&port={}",
+            cluster.socket_dir.display(),
+            cluster.port
+        );
+        ExistingServer { rt, cluster, url }
+    }
+
+    /// The rows of `sql`, run as the server's superuser, as text.
+    pub fn query(&self, sql: &str) -> Vec<Vec<Option<String>>> {
+        self.rt.block_on(async {
+            let mut config = tokio_postgres::Config::new();
+            config
+                .host_path(&self.cluster.socket_dir)
+                .port(self.cluster.port)
+                .user("postgres")
+                .dbname("postgres");
+            let (client, conn) = config
+                .connect(tokio_postgres::NoTls)
+                .await
+                .expect("connect");
+            let driver = tokio::spawn(conn);
+            let rows = client
+                .simple_query(sql)
+                .await
+                .expect("query")
+                .into_iter()
+                .filter_map(|m| match m {
+                    tokio_postgres::SimpleQueryMessage::Row(r) => {
+                        Some((0..r.len()).map(|i| r.get(i).map(str::to_string)).collect())
+                    }
+                    _ => None,
+                })
+                .collect();
+            drop(client);
+            let _ = driver.await;
+            rows
+        })
+    }
+
+    /// The names of the roles and databases a grader made that are still there.
+    pub fn leftovers(&self) -> Vec<String> {
+        self.query(
+            "SELECT datname::text FROM pg_database WHERE datname LIKE 'sqlgrade%' \
+             UNION ALL SELECT rolname::text FROM pg_roles WHERE rolname LIKE 'sqlgrade%' ORDER BY 1",
+        )
+        .into_iter()
+        .filter_map(|r| r.into_iter().next().flatten())
+        .collect()
+    }
+}
+
+/// A class folder: one subfolder per student with their files.
+pub fn class_of(students: &[(&str, &Submission)]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("temp dir");
+    for (name, sub) in students {
+        let to = dir.path().join(name);
+        std::fs::create_dir(&to).expect("mkdir");
+        for entry in std::fs::read_dir(sub.path()).expect("read") {
+            let entry = entry.expect("entry");
+            std::fs::copy(entry.path(), to.join(entry.file_name())).expect("copy");
+        }
+    }
+    dir
+}
+
+/// The results file of a batch, by student: score and error.
+pub fn batch_results(out: &Path) -> Vec<(String, u64, Option<String>)> {
+    let text = std::fs::read_to_string(out.with_extension("json")).expect("results file");
+    let json: serde_json::Value = serde_json::from_str(&text).expect("results json");
+    json["students"]
+        .as_array()
+        .expect("students")
+        .iter()
+        .map(|s| {
+            (
+                s["student"].as_str().unwrap_or_default().to_string(),
+                s["score"].as_u64().unwrap_or_default(),
+                s["error"].as_str().map(str::to_string),
+            )
+        })
+        .collect()
+}

@@ -6,8 +6,8 @@
 -- the history to see that the new run went queued -> running -> succeeded as
 -- separate steps, which a single INSERT of a finished run would not show.
 --
--- The manifest applies this file with the grader's own role (run_as = "instructor"),
--- so the student owns neither the table nor the function and can only read them.
+-- The manifest applies this file as the instructor (run_as = "instructor"), so the
+-- student owns neither the table nor the function and can only read them.
 
 create table training_run_events (
     event_id    bigint generated always as identity primary key,
@@ -17,16 +17,26 @@ create table training_run_events (
 
 -- security definer: the history is written with the owner's rights, so the
 -- student's role needs no privilege on training_run_events; left without one,
--- it cannot forge entries either. search_path is pinned, temporary schema last, so the
--- unqualified table name cannot be redirected to a table the student made.
+-- it cannot forge entries either. The owner is the grader's instructor role, not a
+-- superuser. Code of the student's must never run with the owner's rights, so:
+-- search_path holds only the catalog and the session's own temporary schema, which
+-- is never searched for functions or operators; every table is named with its
+-- schema; and the row's columns must still be plain text, since a column the
+-- student retyped (an enum with a cast of its own, say) would run the student's
+-- function as soon as it is compared or copied.
 create function record_training_run_status() returns trigger
 language plpgsql
 security definer
-set search_path = public, pg_temp
+set search_path = pg_catalog, pg_temp
 as $$
 begin
+    if pg_typeof(new.model_name) <> 'text'::regtype
+       or pg_typeof(new.status) <> 'text'::regtype then
+        raise exception 'training_runs.model_name and training_runs.status must be text to keep the status history'
+            using errcode = 'wrong_object_type';
+    end if;
     if tg_op = 'INSERT' or new.status is distinct from old.status then
-        insert into training_run_events (model_name, status)
+        insert into public.training_run_events (model_name, status)
         values (new.model_name, new.status);
     end if;
     return null;  -- the result of an AFTER trigger is ignored
