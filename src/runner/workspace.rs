@@ -189,49 +189,58 @@ impl Workspace {
             return Ok(());
         };
         session.set_deadline(None);
-        let mut rebuild = after != After::Clean;
-        if !rebuild {
-            let restore = self
-                .setups
-                .get(setup)
-                .map_or(String::new(), |s| s.restore_sequences.clone());
-            let clean = session.control("ROLLBACK").await.is_ok()
-                && (restore.is_empty() || session.control(&restore).await.is_ok())
-                && session.control("DISCARD ALL").await.is_ok()
-                && !self.left_prepared(&mut session).await;
-            let grown = match (self.setups.get(setup), clean) {
-                (Some(db), true) => {
-                    db.over_size.load(Ordering::SeqCst)
-                        || session_size(&mut session)
-                            .await
-                            .is_none_or(|size| size > db.baseline + REBUILD_GROWTH)
-                }
-                _ => true,
-            };
-            if clean && !grown {
-                // DISCARD ALL also dropped the statements the client caches for types.
-                session.forget_prepared();
-                self.sessions.insert(setup.to_string(), session);
-                return Ok(());
-            }
-            rebuild = true;
+        if after == After::Clean && self.still_clean(setup, &mut session).await {
+            // DISCARD ALL also dropped the statements the client caches for types.
+            session.forget_prepared();
+            self.sessions.insert(setup.to_string(), session);
+            return Ok(());
         }
-        if rebuild {
-            let _ = session.control("ROLLBACK").await;
-            let backend = session.backend;
-            drop(session);
-            // Closing the connection ends its backend, unless it is busy ignoring
-            // signals: it is ended by force before the next file starts.
-            self.link.end_backend(backend).await;
-            // A prepared transaction would keep the database from being dropped.
-            self.rollback_prepared(setup).await;
-            // A server that cannot make a database now is lost, not misconfigured.
-            self.rebuild(setup).await.map_err(|e| match e {
-                RunError::Provision(p) => RunError::Lost(p.to_string()),
-                other => other,
-            })?;
+        let _ = session.control("ROLLBACK").await;
+        let backend = session.backend;
+        drop(session);
+        // Closing the connection ends its backend, unless it is busy ignoring signals:
+        // it is ended by force before the next file starts.
+        self.link.end_backend(backend).await;
+        // A prepared transaction would keep the database from being dropped.
+        self.rollback_prepared(setup).await;
+        // A server that cannot make a database now is lost, not misconfigured.
+        self.rebuild(setup).await.map_err(|e| match e {
+            RunError::Provision(p) => RunError::Lost(p.to_string()),
+            other => other,
+        })
+    }
+
+    /// Makes a session ready for the next file: rolled back, its sequences put back, all
+    /// it holds discarded. False when its database must be built again instead: it holds
+    /// a prepared transaction, or grew.
+    async fn still_clean(&self, setup: &str, session: &mut PgSession) -> bool {
+        let Some(db) = self.setups.get(setup) else {
+            return false;
+        };
+        if !(session.control("ROLLBACK").await.is_ok()
+            && (db.restore_sequences.is_empty()
+                || session.control(&db.restore_sequences).await.is_ok())
+            && session.control("DISCARD ALL").await.is_ok())
+        {
+            return false;
         }
-        Ok(())
+        // On a server that allows them, a prepared transaction is something a rollback
+        // cannot undo.
+        if self.link.prepared_transactions
+            && session_rows(
+                session,
+                "SELECT 1 FROM pg_catalog.pg_prepared_xacts \
+                 WHERE database OPERATOR(pg_catalog.=) pg_catalog.current_database()",
+            )
+            .await
+                != Some(0)
+        {
+            return false;
+        }
+        !db.over_size.load(Ordering::SeqCst)
+            && session_size(session)
+                .await
+                .is_some_and(|size| size <= db.baseline + REBUILD_GROWTH)
     }
 
     /// The `SECURITY DEFINER` functions of the setups that code of the student's could
@@ -335,34 +344,11 @@ impl Workspace {
                 .await;
         }
     }
+}
 
-    /// Rolls back any prepared transaction in the session's database (a server that
-    /// allows them); true when there was one.
-    async fn left_prepared(&self, session: &mut PgSession) -> bool {
-        if !self.link.prepared_transactions {
-            return false;
-        }
-        let Ok(found) = session
-            .control(
-                "SELECT gid FROM pg_catalog.pg_prepared_xacts \
-                 WHERE database OPERATOR(pg_catalog.=) pg_catalog.current_database()",
-            )
-            .await
-        else {
-            return true;
-        };
-        for row in &found.rows {
-            if let Some(Some(gid)) = row.first() {
-                let _ = session
-                    .control(&format!(
-                        "ROLLBACK PREPARED {}",
-                        crate::db::server::quote_literal(gid)
-                    ))
-                    .await;
-            }
-        }
-        !found.rows.is_empty()
-    }
+/// How many rows `sql` returns on the session.
+async fn session_rows(session: &mut PgSession, sql: &str) -> Option<usize> {
+    session.control(sql).await.ok().map(|out| out.rows.len())
 }
 
 /// The size of the session's database.
