@@ -57,6 +57,33 @@ impl Table {
     }
 }
 
+/// What the probes of one file learn about a table, once: the catalog does not change
+/// between probes, which are all rolled back.
+#[derive(Debug, Default)]
+pub struct Probes {
+    tables: Vec<(Table, Facts)>,
+}
+
+#[derive(Debug, Clone, Default)]
+struct Facts {
+    /// Why the table cannot be probed (it is a view, say).
+    unfit: Option<String>,
+    /// The statements that switch off the submission's code on it.
+    quieting: Vec<String>,
+    /// Its constraints and indexes by name, with the functions and operators of the
+    /// submission's that each calls (`None`: none); read at the first rejection.
+    constraints: Option<Vec<(String, Option<String>)>>,
+}
+
+impl Probes {
+    fn facts(&mut self, table: &Table) -> Option<&mut Facts> {
+        self.tables
+            .iter_mut()
+            .find(|(t, _)| t == table)
+            .map(|(_, f)| f)
+    }
+}
+
 /// The tables the probe's statements name, read by PostgreSQL's grammar.
 fn tables_of(statements: &[&str]) -> Vec<Table> {
     let mut out: Vec<Table> = Vec::new();
@@ -83,7 +110,12 @@ fn tables_of(statements: &[&str]) -> Vec<Table> {
 
 /// Runs a `rejects` or `accepts` check; `key` names it (task and check number) for the
 /// choice of its values.
-pub async fn check<S: Session>(session: &mut S, spec: &CheckSpec, key: &str) -> CheckResult {
+pub async fn check<S: Session>(
+    session: &mut S,
+    spec: &CheckSpec,
+    key: &str,
+    cache: &mut Probes,
+) -> CheckResult {
     let Some(probe) = spec.probe() else {
         return CheckResult::Error("not a behaviour check".into());
     };
@@ -95,12 +127,19 @@ pub async fn check<S: Session>(session: &mut S, spec: &CheckSpec, key: &str) -> 
         .chain([sql.as_str()])
         .collect();
     let tables = tables_of(&statements);
+    if !probe.triggers {
+        for table in &tables {
+            if let Err(r) = learn(session, cache, table).await {
+                return r;
+            }
+        }
+    }
     if let Err(f) = savepoint::open(session, CHECK_SAVEPOINT).await {
         return sql_problem(&f);
     }
     let mut outcome = None;
     if !probe.triggers {
-        outcome = quiet(session, &tables).await.err();
+        outcome = quiet(session, cache, &tables).await.err();
     }
     if outcome.is_none() {
         outcome = prepare(session, spec, &before).await.err();
@@ -117,52 +156,84 @@ pub async fn check<S: Session>(session: &mut S, spec: &CheckSpec, key: &str) -> 
     }
     match answer {
         Err(r) => r,
-        Ok(result) => judge(session, spec, &probe, &tables, result).await,
+        Ok(result) => judge(session, spec, &probe, &tables, cache, result).await,
     }
 }
 
-/// Switches off, inside the probe's savepoint, what of the submission's own code could
-/// answer it on the tables it owns: triggers, rules, forced row security.
-async fn quiet<S: Session>(session: &mut S, tables: &[Table]) -> Result<(), CheckResult> {
-    for table in tables {
-        let sql = format!(
-            "SELECT c.relkind::pg_catalog.text, pg_catalog.pg_has_role(c.relowner, 'USAGE'), \
-             (SELECT pg_catalog.string_agg(pg_catalog.quote_ident(r.rulename), ',') FROM pg_catalog.pg_rewrite r \
-              WHERE r.ev_class OPERATOR(pg_catalog.=) c.oid AND r.rulename OPERATOR(pg_catalog.<>) '_RETURN') \
-             FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace \
-             WHERE n.nspname OPERATOR(pg_catalog.=) {} AND c.relname OPERATOR(pg_catalog.=) {}",
-            quote_literal(&table.schema),
-            quote_literal(&table.name)
-        );
-        let found = session.run(&sql).await.map_err(|f| sql_problem(&f))?;
-        let Some(row) = found.rows.first() else {
-            // No such table: the probe itself fails and says so.
-            continue;
-        };
+/// Reads, once per file, what of the submission's own code could answer a probe on
+/// `table`: triggers, rules and forced row security on a table it owns (only the owner
+/// can add them), and whether it is a table at all.
+async fn learn<S: Session>(
+    session: &mut S,
+    cache: &mut Probes,
+    table: &Table,
+) -> Result<(), CheckResult> {
+    if cache.facts(table).is_some() {
+        return Ok(());
+    }
+    let sql = format!(
+        "SELECT c.relkind::pg_catalog.text, pg_catalog.pg_has_role(c.relowner, 'USAGE'), \
+         (SELECT pg_catalog.string_agg(pg_catalog.quote_ident(r.rulename), ',') FROM pg_catalog.pg_rewrite r \
+          WHERE r.ev_class OPERATOR(pg_catalog.=) c.oid AND r.rulename OPERATOR(pg_catalog.<>) '_RETURN'), \
+         EXISTS (SELECT 1 FROM pg_catalog.pg_trigger t \
+          WHERE t.tgrelid OPERATOR(pg_catalog.=) c.oid AND NOT t.tgisinternal), \
+         c.relforcerowsecurity \
+         FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace \
+         WHERE n.nspname OPERATOR(pg_catalog.=) {} AND c.relname OPERATOR(pg_catalog.=) {}",
+        quote_literal(&table.schema),
+        quote_literal(&table.name)
+    );
+    let found = session.run(&sql).await.map_err(|f| sql_problem(&f))?;
+    let mut facts = Facts::default();
+    // No such table: the probe itself fails and says so.
+    if let Some(row) = found.rows.first() {
         let value = |i: usize| row.get(i).cloned().flatten();
+        let qualified = table.qualified();
         if !matches!(value(0).as_deref(), Some("r" | "p")) {
-            return Err(fail(format!(
+            facts.unfit = Some(format!(
                 "`{}.{}` must be a table: a view would answer the check with the submission's own code",
                 table.schema, table.name
-            )));
+            ));
+        } else if value(1).as_deref() == Some("t") {
+            // Only what is there: an ALTER TABLE costs the probe's insert a fresh look
+            // at the table.
+            if value(3).as_deref() == Some("t") {
+                facts
+                    .quieting
+                    .push(format!("ALTER TABLE {qualified} DISABLE TRIGGER USER"));
+            }
+            if value(4).as_deref() == Some("t") {
+                facts.quieting.push(format!(
+                    "ALTER TABLE {qualified} NO FORCE ROW LEVEL SECURITY"
+                ));
+            }
+            if let Some(rules) = value(2) {
+                facts.quieting.extend(
+                    rules
+                        .split(',')
+                        .map(|r| format!("ALTER TABLE {qualified} DISABLE RULE {r}")),
+                );
+            }
         }
-        if value(1).as_deref() != Some("t") {
-            // Only the owner can attach triggers and rules, or force row security.
+    }
+    cache.tables.push((table.clone(), facts));
+    Ok(())
+}
+
+/// Switches off, inside the probe's savepoint, what [`learn`] found.
+async fn quiet<S: Session>(
+    session: &mut S,
+    cache: &mut Probes,
+    tables: &[Table],
+) -> Result<(), CheckResult> {
+    for table in tables {
+        let Some(facts) = cache.facts(table) else {
             continue;
+        };
+        if let Some(why) = &facts.unfit {
+            return Err(fail(why.clone()));
         }
-        let qualified = table.qualified();
-        let mut quieting = vec![
-            format!("ALTER TABLE {qualified} DISABLE TRIGGER USER"),
-            format!("ALTER TABLE {qualified} NO FORCE ROW LEVEL SECURITY"),
-        ];
-        if let Some(rules) = value(2) {
-            quieting.extend(
-                rules
-                    .split(',')
-                    .map(|r| format!("ALTER TABLE {qualified} DISABLE RULE {r}")),
-            );
-        }
-        for sql in quieting {
+        for sql in facts.quieting.clone() {
             session.run(&sql).await.map_err(|f| sql_problem(&f))?;
         }
     }
@@ -196,6 +267,7 @@ async fn judge<S: Session>(
     spec: &CheckSpec,
     probe: &Probe<'_>,
     tables: &[Table],
+    cache: &mut Probes,
     result: Result<crate::db::Outcome, SqlFailure>,
 ) -> CheckResult {
     let label = spec.describe();
@@ -215,7 +287,7 @@ async fn judge<S: Session>(
             if probe.triggers {
                 return CheckResult::Pass;
             }
-            match provenance(session, &f, tables).await {
+            match provenance(session, &f, tables, cache).await {
                 Ok(()) => CheckResult::Pass,
                 Err(why) => fail(format!("{label}: rejected, but {why}")),
             }
@@ -238,6 +310,7 @@ async fn provenance<S: Session>(
     session: &mut S,
     failure: &SqlFailure,
     tables: &[Table],
+    cache: &mut Probes,
 ) -> Result<(), String> {
     let SqlFailure::Db { code, origin, .. } = failure else {
         return Err("not by the server".into());
@@ -280,58 +353,77 @@ async fn provenance<S: Session>(
             Err("by no constraint the server named".into())
         };
     };
+    let constraints = constraints_of(session, cache, target).await?;
+    match constraints.iter().find(|(n, _)| n == name) {
+        None => Err(format!(
+            "by `{name}`, which is no constraint or index of `{}.{}`",
+            target.schema, target.name
+        )),
+        Some((_, Some(own))) => Err(format!(
+            "by the constraint `{name}`, which calls the submission's own {own}: the check takes only constraints PostgreSQL evaluates itself"
+        )),
+        Some((_, None)) => Ok(()),
+    }
+}
+
+/// The constraints and indexes of `table` by name, each with the functions and operators
+/// it depends on that the submission made (not PostgreSQL's own, not an extension's);
+/// read once per file.
+async fn constraints_of<S: Session>(
+    session: &mut S,
+    cache: &mut Probes,
+    table: &Table,
+) -> Result<Vec<(String, Option<String>)>, String> {
+    if let Some(known) = cache.facts(table).and_then(|f| f.constraints.clone()) {
+        return Ok(known);
+    }
     let oid = format!(
         "(SELECT c.oid FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace \
          WHERE n.nspname OPERATOR(pg_catalog.=) {} AND c.relname OPERATOR(pg_catalog.=) {})",
-        quote_literal(&target.schema),
-        quote_literal(&target.name)
+        quote_literal(&table.schema),
+        quote_literal(&table.name)
     );
-    let name = quote_literal(name);
-    // The constraint, its index, or an index of that name; then every function or
-    // operator they depend on that the submission made (not PostgreSQL's own, not an
-    // extension's).
     let sql = format!(
-        "WITH obj(classid, objid) AS ( \
-           SELECT 'pg_catalog.pg_constraint'::pg_catalog.regclass, con.oid FROM pg_catalog.pg_constraint con \
-            WHERE con.conrelid OPERATOR(pg_catalog.=) {oid} AND con.conname OPERATOR(pg_catalog.=) {name} \
+        "WITH obj(name, classid, objid) AS ( \
+           SELECT con.conname::pg_catalog.text, 'pg_catalog.pg_constraint'::pg_catalog.regclass, con.oid \
+             FROM pg_catalog.pg_constraint con WHERE con.conrelid OPERATOR(pg_catalog.=) {oid} \
            UNION ALL \
-           SELECT 'pg_catalog.pg_class'::pg_catalog.regclass, con.conindid FROM pg_catalog.pg_constraint con \
-            WHERE con.conrelid OPERATOR(pg_catalog.=) {oid} AND con.conname OPERATOR(pg_catalog.=) {name} \
+           SELECT con.conname::pg_catalog.text, 'pg_catalog.pg_class'::pg_catalog.regclass, con.conindid \
+             FROM pg_catalog.pg_constraint con WHERE con.conrelid OPERATOR(pg_catalog.=) {oid} \
               AND con.conindid OPERATOR(pg_catalog.<>) 0 \
            UNION ALL \
-           SELECT 'pg_catalog.pg_class'::pg_catalog.regclass, i.indexrelid FROM pg_catalog.pg_index i \
-             JOIN pg_catalog.pg_class ic ON ic.oid OPERATOR(pg_catalog.=) i.indexrelid \
-            WHERE i.indrelid OPERATOR(pg_catalog.=) {oid} AND ic.relname OPERATOR(pg_catalog.=) {name}) \
-         SELECT (SELECT pg_catalog.count(*) FROM obj), \
-           (SELECT pg_catalog.string_agg(DISTINCT CASE WHEN d.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_proc'::pg_catalog.regclass \
-                   THEN d.refobjid::pg_catalog.regprocedure::pg_catalog.text ELSE d.refobjid::pg_catalog.regoperator::pg_catalog.text END, ', ') \
-              FROM pg_catalog.pg_depend d JOIN obj ON d.classid OPERATOR(pg_catalog.=) obj.classid AND d.objid OPERATOR(pg_catalog.=) obj.objid \
-             WHERE d.refclassid OPERATOR(pg_catalog.=) ANY (ARRAY['pg_catalog.pg_proc'::pg_catalog.regclass, 'pg_catalog.pg_operator'::pg_catalog.regclass]) \
-               AND d.refobjid OPERATOR(pg_catalog.>=) 16384::pg_catalog.oid \
-               AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend e WHERE e.classid OPERATOR(pg_catalog.=) d.refclassid \
-                               AND e.objid OPERATOR(pg_catalog.=) d.refobjid AND e.deptype OPERATOR(pg_catalog.=) 'e'))"
+           SELECT ic.relname::pg_catalog.text, 'pg_catalog.pg_class'::pg_catalog.regclass, i.indexrelid \
+             FROM pg_catalog.pg_index i JOIN pg_catalog.pg_class ic ON ic.oid OPERATOR(pg_catalog.=) i.indexrelid \
+            WHERE i.indrelid OPERATOR(pg_catalog.=) {oid}) \
+         SELECT obj.name, pg_catalog.string_agg(DISTINCT CASE \
+                  WHEN d.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_proc'::pg_catalog.regclass \
+                  THEN d.refobjid::pg_catalog.regprocedure::pg_catalog.text \
+                  ELSE d.refobjid::pg_catalog.regoperator::pg_catalog.text END, ', ') \
+           FROM obj LEFT JOIN pg_catalog.pg_depend d \
+             ON d.classid OPERATOR(pg_catalog.=) obj.classid AND d.objid OPERATOR(pg_catalog.=) obj.objid \
+            AND d.refclassid OPERATOR(pg_catalog.=) ANY (ARRAY['pg_catalog.pg_proc'::pg_catalog.regclass, 'pg_catalog.pg_operator'::pg_catalog.regclass]) \
+            AND d.refobjid OPERATOR(pg_catalog.>=) 16384::pg_catalog.oid \
+            AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend e WHERE e.classid OPERATOR(pg_catalog.=) d.refclassid \
+                            AND e.objid OPERATOR(pg_catalog.=) d.refobjid AND e.deptype OPERATOR(pg_catalog.=) 'e') \
+          GROUP BY obj.name"
     );
     let found = session
         .run(&sql)
         .await
         .map_err(|f| format!("its constraint could not be looked up ({})", f.message()))?;
-    let row = found.rows.first().cloned().unwrap_or_default();
-    let value = |i: usize| row.get(i).cloned().flatten();
-    if value(0).as_deref() == Some("0") {
-        return Err(format!(
-            "by `{}`, which is no constraint or index of `{}.{}`",
-            constraint.as_deref().unwrap_or(""),
-            target.schema,
-            target.name
-        ));
+    let known: Vec<(String, Option<String>)> = found
+        .rows
+        .into_iter()
+        .map(|r| {
+            let mut values = r.into_iter();
+            let name = values.next().flatten().unwrap_or_default();
+            (name, values.next().flatten())
+        })
+        .collect();
+    if let Some(facts) = cache.facts(table) {
+        facts.constraints = Some(known.clone());
     }
-    match value(1) {
-        Some(own) => Err(format!(
-            "by the constraint `{}`, which calls the submission's own {own}: the check takes only constraints PostgreSQL evaluates itself",
-            constraint.as_deref().unwrap_or("")
-        )),
-        None => Ok(()),
-    }
+    Ok(known)
 }
 
 #[cfg(test)]

@@ -483,6 +483,12 @@ async fn grade_file(
         }
     }
     let first_error_at = run.errors().map(|(_, _, at)| at).next();
+    let mut judging = Judging {
+        exercise,
+        script,
+        mode,
+        probes: behaviour::Probes::default(),
+    };
     for task in tasks {
         let (results, snap) = match &broken {
             Some(why) => (vec![CheckResult::Error(why.clone())], None),
@@ -493,16 +499,9 @@ async fn grade_file(
                 None,
             ),
             None => {
-                evaluate(
-                    session,
-                    exercise,
-                    task,
-                    script,
-                    &run,
-                    snapshots.get(&task.id),
-                    mode,
-                )
-                .await
+                judging
+                    .evaluate(session, task, &run, snapshots.get(&task.id))
+                    .await
             }
         };
         if let Some(fault) = results.iter().find_map(CheckResult::server_fault) {
@@ -523,42 +522,52 @@ async fn grade_file(
     Ok(outcome)
 }
 
-async fn evaluate(
-    session: &mut PgSession,
-    exercise: &Exercise,
-    task: &TaskSpec,
-    script: &Script,
-    run: &FileRun,
-    snapshot: Option<&Snapshot>,
+/// What the checks of one file's tasks share.
+struct Judging<'a> {
+    exercise: &'a Exercise,
+    script: &'a Script,
     mode: Mode,
-) -> (Vec<CheckResult>, Option<Snapshot>) {
-    let mut results = Vec::new();
-    let mut blessed = Snapshot::default();
-    for (i, check) in task.checks.iter().enumerate() {
-        let number = i + 1;
-        if !check.uses_snapshot() {
-            let key = format!("{}#{number}", task.id);
-            results.push(behaviour::check(session, check, &key).await);
-            continue;
-        }
-        let captured =
-            match checks::capture(session, check, task, script, run, mode == Mode::Bless).await {
-                Ok(c) => c,
-                Err(r) => {
-                    results.push(r);
-                    continue;
-                }
-            };
-        match mode {
-            Mode::Bless => {
-                blessed
-                    .sections
-                    .push(checks::section_of(&captured, task, number, check));
-                results.push(CheckResult::Pass);
+    /// What the behaviour probes learnt of the tables (the same for every task).
+    probes: behaviour::Probes,
+}
+
+impl Judging<'_> {
+    async fn evaluate(
+        &mut self,
+        session: &mut PgSession,
+        task: &TaskSpec,
+        run: &FileRun,
+        snapshot: Option<&Snapshot>,
+    ) -> (Vec<CheckResult>, Option<Snapshot>) {
+        let (exercise, script, mode) = (self.exercise, self.script, self.mode);
+        let mut results = Vec::new();
+        let mut blessed = Snapshot::default();
+        for (i, check) in task.checks.iter().enumerate() {
+            let number = i + 1;
+            if !check.uses_snapshot() {
+                let key = format!("{}#{number}", task.id);
+                results.push(behaviour::check(session, check, &key, &mut self.probes).await);
+                continue;
             }
-            Mode::Grade => {
-                let expected = snapshot.and_then(|s| s.section(number));
-                results.push(match expected {
+            let captured =
+                match checks::capture(session, check, task, script, run, mode == Mode::Bless).await
+                {
+                    Ok(c) => c,
+                    Err(r) => {
+                        results.push(r);
+                        continue;
+                    }
+                };
+            match mode {
+                Mode::Bless => {
+                    blessed
+                        .sections
+                        .push(checks::section_of(&captured, task, number, check));
+                    results.push(CheckResult::Pass);
+                }
+                Mode::Grade => {
+                    let expected = snapshot.and_then(|s| s.section(number));
+                    results.push(match expected {
                     Some(section) => checks::judge(&captured, section, check, None),
                     None => CheckResult::Error(format!(
                         "the snapshot `{}` has no section for check {number}; run `sqlgrade bless {}`",
@@ -566,11 +575,12 @@ async fn evaluate(
                         exercise.id
                     )),
                 });
+                }
             }
         }
+        let snap = (mode == Mode::Bless && !blessed.sections.is_empty()).then_some(blessed);
+        (results, snap)
     }
-    let snap = (mode == Mode::Bless && !blessed.sections.is_empty()).then_some(blessed);
-    (results, snap)
 }
 
 fn summarise(
