@@ -16,6 +16,9 @@ pub struct Mismatch {
 /// Lines of a diff shown at most.
 const DIFF_LINES: usize = 40;
 
+/// Characters of one diff line shown at most.
+const DIFF_LINE_LIMIT: usize = 500;
+
 fn values_equal(a: &Option<String>, b: &Option<String>, tolerance: f64) -> bool {
     match (a, b) {
         (None, None) => true,
@@ -147,7 +150,11 @@ pub fn diff(expected: &[Row], actual: &[Row], ordered: bool) -> String {
                 similar::ChangeTag::Insert => '+',
                 similar::ChangeTag::Equal => ' ',
             };
-            out.push(format!("{sign} {}", change.value()));
+            // One 60 MB value would otherwise be a 60 MB line of the report.
+            out.push(format!(
+                "{sign} {}",
+                crate::db::clip(change.value(), DIFF_LINE_LIMIT)
+            ));
         }
     }
     if out.len() > DIFF_LINES {

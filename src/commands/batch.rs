@@ -358,9 +358,14 @@ impl Progress {
     }
 
     fn step(&self, entry: &Entry, count: usize) {
+        // A folder name is the student's text: it must not drive the terminal.
+        let student = crate::report::visible(&entry.student, crate::report::Shape::Line);
         let what = match &entry.error {
-            Some(e) => format!("{}: not graded ({e})", entry.student),
-            None => format!("{}: {}/{}", entry.student, entry.score, entry.max_score),
+            Some(e) => format!(
+                "{student}: not graded ({})",
+                crate::report::visible(e, crate::report::Shape::Line)
+            ),
+            None => format!("{student}: {}/{}", entry.score, entry.max_score),
         };
         match &self.bar {
             Some(bar) => {

@@ -12,7 +12,9 @@ pub mod wire;
 
 pub use local::{LocalCluster, PgBin};
 pub use server::{DockerChoice, Link, Login, Server, Target};
-pub use session::{Limits, MESSAGE_LIMIT, Origin, Outcome, PgSession, Session, SqlFailure, clip};
+pub use session::{
+    Limits, MESSAGE_LIMIT, Origin, Outcome, PgSession, Session, SqlFailure, clip, raised_by_code,
+};
 
 /// Why no database could be provided. All of these end the run with exit code 3.
 #[derive(Debug, thiserror::Error)]

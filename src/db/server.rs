@@ -336,15 +336,24 @@ impl Server {
     }
 }
 
-/// What a role looks like to the grader: its attributes, password, settings and
-/// memberships, in one text that changes when any of them does.
+/// What a role looks like to the grader, besides its password: its attributes, its
+/// settings (for every database too) and its memberships, in one text that changes when
+/// any of them does.
 const ROLE_STATE: &str = "SELECT pg_catalog.md5(pg_catalog.concat_ws('|', r.rolsuper, r.rolinherit, r.rolcreaterole, \
-     r.rolcreatedb, r.rolcanlogin, r.rolreplication, r.rolbypassrls, r.rolconnlimit, r.rolvaliduntil, {password}, \
+     r.rolcreatedb, r.rolcanlogin, r.rolreplication, r.rolbypassrls, r.rolconnlimit, r.rolvaliduntil, \
      (SELECT pg_catalog.string_agg(s.setdatabase::pg_catalog.text OPERATOR(pg_catalog.||) ':' OPERATOR(pg_catalog.||) s.setconfig::pg_catalog.text, ';' ORDER BY s.setdatabase) \
         FROM pg_catalog.pg_db_role_setting s WHERE s.setrole OPERATOR(pg_catalog.=) r.oid), \
      (SELECT pg_catalog.string_agg(m.roleid::pg_catalog.text, ';' ORDER BY m.roleid) \
-        FROM pg_catalog.pg_auth_members m WHERE m.member OPERATOR(pg_catalog.=) r.oid))) \
-     FROM {catalog} r WHERE r.rolname OPERATOR(pg_catalog.=) $1";
+        FROM pg_catalog.pg_auth_members m WHERE m.member OPERATOR(pg_catalog.=) r.oid))), \
+     {password} FROM {catalog} r WHERE r.rolname OPERATOR(pg_catalog.=) $1";
+
+/// A role as [`ROLE_STATE`] reads it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoleState {
+    pub attributes: String,
+    /// The password's hash; `None` where the administrator cannot read it.
+    pub password: Option<String>,
+}
 
 impl Link {
     async fn new(
@@ -556,24 +565,28 @@ impl Link {
     }
 
     /// What the role of `login` looks like now (see [`ROLE_STATE`]).
-    pub async fn role_state(&self, login: &Login) -> Option<String> {
+    pub async fn role_state(&self, login: &Login) -> Option<RoleState> {
         for catalog in ["pg_catalog.pg_authid", "pg_catalog.pg_roles"] {
             let password = if catalog.ends_with("authid") {
                 "r.rolpassword"
             } else {
-                "NULL"
+                "NULL::pg_catalog.text"
             };
             let sql = ROLE_STATE
                 .replace("{password}", password)
                 .replace("{catalog}", catalog);
             if let Ok(rows) = self.admin_query(&sql, &[&login.role]).await {
-                return rows.first().map(|r| r.get(0));
+                return rows.first().map(|r| RoleState {
+                    attributes: r.get(0),
+                    password: r.get(1),
+                });
             }
         }
         None
     }
 
-    /// Puts a student's role back as it was made: settings, password, attributes.
+    /// Puts a student's role back as it was made: attributes, password, its settings and
+    /// those it set for any database (`ALTER ROLE ... IN DATABASE`).
     pub async fn restore_role(&self, login: &Login) {
         let role = quote_ident(&login.role);
         let password = match &login.password {
@@ -588,6 +601,26 @@ impl Link {
         let _ = self
             .admin_batch(&format!("ALTER ROLE {role} RESET ALL"))
             .await;
+        if let Ok(rows) = self
+            .admin_query(
+                "SELECT d.datname::pg_catalog.text FROM pg_catalog.pg_db_role_setting s \
+                 JOIN pg_catalog.pg_database d ON d.oid OPERATOR(pg_catalog.=) s.setdatabase \
+                 JOIN pg_catalog.pg_roles r ON r.oid OPERATOR(pg_catalog.=) s.setrole \
+                 WHERE r.rolname OPERATOR(pg_catalog.=) $1",
+                &[&login.role],
+            )
+            .await
+        {
+            for row in rows {
+                let db: String = row.get(0);
+                let _ = self
+                    .admin_batch(&format!(
+                        "ALTER ROLE {role} IN DATABASE {} RESET ALL",
+                        quote_ident(&db)
+                    ))
+                    .await;
+            }
+        }
         self.configure_role(login).await;
     }
 

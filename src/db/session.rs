@@ -93,7 +93,7 @@ impl SqlFailure {
     pub fn message(&self) -> String {
         match self {
             SqlFailure::Db { message, hint, .. } => match hint {
-                Some(h) => format!("{message} (hint: {h})"),
+                Some(h) => clip(&format!("{message} (hint: {h})"), MESSAGE_LIMIT),
                 None => message.clone(),
             },
             SqlFailure::Timeout(d) => format!("timed out after {} s", d.as_secs_f64()),
@@ -114,16 +114,17 @@ impl SqlFailure {
         }
     }
 
-    /// True when the server, not the statement, is to blame: out of resources (class 53),
-    /// a system error (58), a crash or restart (57P02, 57P03), or a lost server. A file
-    /// that meets one is graded again, never marked down for it.
+    /// True when the server, not the statement, is to blame: out of memory, disk or
+    /// connections (53100, 53200, 53300), a system or I/O error (58000, 58030), a crash or
+    /// restart (57P02, 57P03, 57P04), or a server lost without a word. Never an error the
+    /// submission's own code raised (`RAISE ... USING ERRCODE` can name any of these), nor
+    /// one its own settings or paths caused (temp_file_limit is 53400, a missing file
+    /// 58P01). A file that meets one is graded again, never marked down for it.
     pub fn is_server_fault(&self) -> bool {
         match self {
             SqlFailure::ServerFault(_) => true,
-            SqlFailure::Db { code, .. } => {
-                code.starts_with("53")
-                    || code.starts_with("58")
-                    || matches!(code.as_str(), "57000" | "57P02" | "57P03" | "57P04")
+            SqlFailure::Db { code, origin, .. } => {
+                server_fault_code(code) && !origin.file.as_deref().is_some_and(raised_by_code)
             }
             _ => false,
         }
@@ -495,6 +496,20 @@ impl Session for PgSession {
     }
 }
 
+/// SQLSTATEs that only the server's own trouble raises.
+fn server_fault_code(code: &str) -> bool {
+    matches!(
+        code,
+        "53100" | "53200" | "53300" | "58000" | "58030" | "57P02" | "57P03" | "57P04"
+    )
+}
+
+/// True when the server source file that reported an error is a procedural language's:
+/// the submission's own code raised it.
+pub fn raised_by_code(file: &str) -> bool {
+    file.starts_with("pl")
+}
+
 /// Turns a client error into a [`SqlFailure`]. A fatal error ends the connection: the
 /// backend was terminated (57P01: by the statement itself, or by the grader after an
 /// ignored cancel) or the server is shutting down or recovering, which is its own fault.
@@ -502,11 +517,15 @@ pub fn failure(e: tokio_postgres::Error) -> SqlFailure {
     if let Some(db) = e.as_db_error() {
         let code = db.code().code().to_string();
         if matches!(db.severity(), "FATAL" | "PANIC") {
+            // The end of the connection: the server's fault only when the server says so
+            // (a crash, a restart, no memory); a termination or a timeout the session set
+            // itself is the statement's.
             let why = clip(db.message(), MESSAGE_LIMIT);
-            return if code == "57P01" {
-                SqlFailure::Lost(why)
-            } else {
+            let own = db.file().is_some_and(raised_by_code);
+            return if server_fault_code(&code) && !own {
                 SqlFailure::ServerFault(format!("{why} ({code})"))
+            } else {
+                SqlFailure::Lost(format!("{why} ({code})"))
             };
         }
         let position = match db.position() {
@@ -514,6 +533,9 @@ pub fn failure(e: tokio_postgres::Error) -> SqlFailure {
             _ => None,
         };
         let owned = |s: Option<&str>| s.map(|s| clip(s, MESSAGE_LIMIT));
+        // Names of objects and of the server's own source: PostgreSQL's identifiers are
+        // at most 63 bytes, and anything longer was made up by a RAISE.
+        let name = |s: Option<&str>| s.map(|s| clip(s, 64));
         return SqlFailure::Db {
             code,
             message: clip(db.message(), MESSAGE_LIMIT),
@@ -521,13 +543,13 @@ pub fn failure(e: tokio_postgres::Error) -> SqlFailure {
             hint: owned(db.hint()),
             position,
             origin: Box::new(Origin {
-                schema: owned(db.schema()),
-                table: owned(db.table()),
-                column: owned(db.column()),
-                datatype: owned(db.datatype()),
-                constraint: owned(db.constraint()),
-                file: owned(db.file()),
-                routine: owned(db.routine()),
+                schema: name(db.schema()),
+                table: name(db.table()),
+                column: name(db.column()),
+                datatype: name(db.datatype()),
+                constraint: name(db.constraint()),
+                file: name(db.file()),
+                routine: name(db.routine()),
             }),
         };
     }

@@ -3,7 +3,8 @@
 //! must not answer them: its triggers, rules and forced row security on the probe's
 //! tables are switched off for the probe, a rejection counts only when PostgreSQL's
 //! constraint code raised it (not a `RAISE` of the submission's) on the probe's table,
-//! with a constraint that calls no function of the submission's, and the probe's values
+//! with a constraint that is a pure function of the row (no function of the submission's,
+//! nothing that is not immutable), and the probe's values
 //! vary from run to run within the rule, so that a constraint written against the exact
 //! probe does not pass by luck.
 
@@ -325,7 +326,7 @@ async fn provenance<S: Session>(
         ..
     } = origin.as_ref();
     // Which part of the server raised it cannot be forged with RAISE ... USING.
-    if file.as_deref().is_some_and(|f| f.starts_with("pl")) {
+    if file.as_deref().is_some_and(crate::db::raised_by_code) {
         return Err(format!(
             "by the submission's own code (`{}` in a function), not by a constraint",
             routine.as_deref().unwrap_or("RAISE")
@@ -359,16 +360,20 @@ async fn provenance<S: Session>(
             "by `{name}`, which is no constraint or index of `{}.{}`",
             target.schema, target.name
         )),
-        Some((_, Some(own))) => Err(format!(
-            "by the constraint `{name}`, which calls the submission's own {own}: the check takes only constraints PostgreSQL evaluates itself"
+        Some((_, Some(impure))) => Err(format!(
+            "by the constraint `{name}`, which calls {impure}: the check takes only constraints that are a pure function of the row, evaluated by PostgreSQL itself"
         )),
         Some((_, None)) => Ok(()),
     }
 }
 
-/// The constraints and indexes of `table` by name, each with the functions and operators
-/// it depends on that the submission made (not PostgreSQL's own, not an extension's);
-/// read once per file.
+/// The constraints and indexes of `table` by name, each with what of its expression
+/// PostgreSQL does not evaluate as a pure function of the row: a function or operator the
+/// submission owns (whatever it claims to be, an extension's member included), or any
+/// function that is not immutable (`current_query()`, `current_setting()`, `now()`, a
+/// function that runs SQL text), which could tell a probe from the student's own rows.
+/// Domains the expression coerces to are followed into their own constraints. Read once
+/// per file.
 async fn constraints_of<S: Session>(
     session: &mut S,
     cache: &mut Probes,
@@ -383,47 +388,119 @@ async fn constraints_of<S: Session>(
         quote_literal(&table.schema),
         quote_literal(&table.name)
     );
+    // Every constraint and index with its expression trees, in PostgreSQL's own node
+    // format, and the operators of an exclusion constraint.
     let sql = format!(
-        "WITH obj(name, classid, objid) AS ( \
-           SELECT con.conname::pg_catalog.text, 'pg_catalog.pg_constraint'::pg_catalog.regclass, con.oid \
+        "WITH obj(name, tree) AS ( \
+           SELECT con.conname::pg_catalog.text, \
+                  pg_catalog.concat_ws(' ', con.conbin::pg_catalog.text, \
+                    (SELECT pg_catalog.string_agg(':opno ' OPERATOR(pg_catalog.||) x::pg_catalog.text, ' ') \
+                       FROM pg_catalog.unnest(con.conexclop) AS x)) \
              FROM pg_catalog.pg_constraint con WHERE con.conrelid OPERATOR(pg_catalog.=) {oid} \
            UNION ALL \
-           SELECT con.conname::pg_catalog.text, 'pg_catalog.pg_class'::pg_catalog.regclass, con.conindid \
-             FROM pg_catalog.pg_constraint con WHERE con.conrelid OPERATOR(pg_catalog.=) {oid} \
-              AND con.conindid OPERATOR(pg_catalog.<>) 0 \
-           UNION ALL \
-           SELECT ic.relname::pg_catalog.text, 'pg_catalog.pg_class'::pg_catalog.regclass, i.indexrelid \
+           SELECT ic.relname::pg_catalog.text, \
+                  pg_catalog.concat_ws(' ', i.indexprs::pg_catalog.text, i.indpred::pg_catalog.text) \
              FROM pg_catalog.pg_index i JOIN pg_catalog.pg_class ic ON ic.oid OPERATOR(pg_catalog.=) i.indexrelid \
-            WHERE i.indrelid OPERATOR(pg_catalog.=) {oid}) \
-         SELECT obj.name, pg_catalog.string_agg(DISTINCT CASE \
-                  WHEN d.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_proc'::pg_catalog.regclass \
-                  THEN d.refobjid::pg_catalog.regprocedure::pg_catalog.text \
-                  ELSE d.refobjid::pg_catalog.regoperator::pg_catalog.text END, ', ') \
-           FROM obj LEFT JOIN pg_catalog.pg_depend d \
-             ON d.classid OPERATOR(pg_catalog.=) obj.classid AND d.objid OPERATOR(pg_catalog.=) obj.objid \
-            AND d.refclassid OPERATOR(pg_catalog.=) ANY (ARRAY['pg_catalog.pg_proc'::pg_catalog.regclass, 'pg_catalog.pg_operator'::pg_catalog.regclass]) \
-            AND d.refobjid OPERATOR(pg_catalog.>=) 16384::pg_catalog.oid \
-            AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend e WHERE e.classid OPERATOR(pg_catalog.=) d.refclassid \
-                            AND e.objid OPERATOR(pg_catalog.=) d.refobjid AND e.deptype OPERATOR(pg_catalog.=) 'e') \
-          GROUP BY obj.name"
+            WHERE i.indrelid OPERATOR(pg_catalog.=) {oid} \
+           UNION ALL \
+           SELECT con.conname::pg_catalog.text, \
+                  pg_catalog.concat_ws(' ', i.indexprs::pg_catalog.text, i.indpred::pg_catalog.text) \
+             FROM pg_catalog.pg_constraint con JOIN pg_catalog.pg_index i ON i.indexrelid OPERATOR(pg_catalog.=) con.conindid \
+            WHERE con.conrelid OPERATOR(pg_catalog.=) {oid}) \
+         SELECT name, pg_catalog.string_agg(tree, ' ') FROM obj GROUP BY name"
     );
-    let found = session
-        .run(&sql)
-        .await
-        .map_err(|f| format!("its constraint could not be looked up ({})", f.message()))?;
-    let known: Vec<(String, Option<String>)> = found
-        .rows
-        .into_iter()
-        .map(|r| {
-            let mut values = r.into_iter();
-            let name = values.next().flatten().unwrap_or_default();
-            (name, values.next().flatten())
-        })
-        .collect();
+    let failed = |f: SqlFailure| format!("its constraint could not be looked up ({})", f.message());
+    let found = session.run(&sql).await.map_err(failed)?;
+    let mut known = Vec::new();
+    for row in found.rows {
+        let mut values = row.into_iter();
+        let name = values.next().flatten().unwrap_or_default();
+        let tree = values.next().flatten().unwrap_or_default();
+        let impure = impurities(session, tree).await.map_err(failed)?;
+        known.push((name, impure));
+    }
     if let Some(facts) = cache.facts(table) {
         facts.constraints = Some(known.clone());
     }
     Ok(known)
+}
+
+/// The numbers that follow `key` in a node tree (`:funcid 1317`).
+fn ids_after(tree: &str, key: &str) -> Vec<u32> {
+    tree.match_indices(key)
+        .filter_map(|(at, _)| {
+            let rest = &tree[at + key.len()..];
+            let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+            digits.parse().ok()
+        })
+        .filter(|&id| id != 0)
+        .collect()
+}
+
+fn oid_array(ids: &[u32]) -> String {
+    let list: Vec<String> = ids.iter().map(u32::to_string).collect();
+    format!("ARRAY[{}]::pg_catalog.oid[]", list.join(","))
+}
+
+/// What in `tree` (and the domains it coerces to) is not pure: `None` when nothing.
+async fn impurities<S: Session>(
+    session: &mut S,
+    mut tree: String,
+) -> Result<Option<String>, SqlFailure> {
+    let mut functions: Vec<u32> = Vec::new();
+    let mut operators: Vec<u32> = Vec::new();
+    let mut domains_seen: Vec<u32> = Vec::new();
+    // Domains nest; a few levels are all any schema uses.
+    for _ in 0..4 {
+        for key in [":funcid ", ":opfuncid ", ":hashfuncid ", ":negfuncid "] {
+            functions.extend(ids_after(&tree, key));
+        }
+        operators.extend(ids_after(&tree, ":opno "));
+        let types: Vec<u32> = ids_after(&tree, ":resulttype ")
+            .into_iter()
+            .filter(|t| !domains_seen.contains(t))
+            .collect();
+        if types.is_empty() {
+            break;
+        }
+        domains_seen.extend(&types);
+        let found = session
+            .run(&format!(
+                "SELECT pg_catalog.string_agg(c.conbin::pg_catalog.text, ' ') FROM pg_catalog.pg_constraint c \
+                 WHERE c.contypid OPERATOR(pg_catalog.=) ANY ({})",
+                oid_array(&types)
+            ))
+            .await?;
+        tree = found
+            .rows
+            .first()
+            .and_then(|r| r.first().cloned().flatten())
+            .unwrap_or_default();
+        if tree.is_empty() {
+            break;
+        }
+    }
+    if functions.is_empty() && operators.is_empty() {
+        return Ok(None);
+    }
+    let found = session
+        .run(&format!(
+            "SELECT pg_catalog.string_agg(DISTINCT CASE \
+                 WHEN pg_catalog.pg_has_role(p.proowner, 'USAGE') THEN 'its own ' OPERATOR(pg_catalog.||) p.oid::pg_catalog.regprocedure::pg_catalog.text \
+                 ELSE p.oid::pg_catalog.regprocedure::pg_catalog.text OPERATOR(pg_catalog.||) ', which is not immutable' END, '; ') \
+             FROM pg_catalog.pg_proc p \
+             WHERE (p.oid OPERATOR(pg_catalog.=) ANY ({}) \
+                    OR p.oid OPERATOR(pg_catalog.=) ANY (SELECT o.oprcode::pg_catalog.oid FROM pg_catalog.pg_operator o \
+                                                       WHERE o.oid OPERATOR(pg_catalog.=) ANY ({}))) \
+               AND (pg_catalog.pg_has_role(p.proowner, 'USAGE') OR p.provolatile OPERATOR(pg_catalog.<>) 'i')",
+            oid_array(&functions),
+            oid_array(&operators)
+        ))
+        .await?;
+    Ok(found
+        .rows
+        .first()
+        .and_then(|r| r.first().cloned().flatten()))
 }
 
 #[cfg(test)]

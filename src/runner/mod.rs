@@ -412,23 +412,36 @@ async fn grade_file(
     session.set_deadline(Some(deadline));
     let mut run = exec::run_file(session, script, file, &xid, deadline).await;
     let mut outcome = FileOutcome::default();
-    let errors: Vec<Note> = run
-        .errors()
-        .map(|(_, failure, at)| (at, failure.message()))
-        .chain(run.statements.iter().filter_map(|s| match &s.outcome {
+    // Only as many as the report keeps are made into notes; the rest are counted.
+    let room = exec::NOTE_LIMIT.saturating_sub(run.notes.len());
+    let problems: Vec<(usize, String)> = run
+        .statements
+        .iter()
+        .filter_map(|s| match &s.outcome {
+            StmtOutcome::Failed { failure, at } => Some((*at, failure.message())),
             StmtOutcome::Refused(why) => Some((s.start, why.clone())),
             _ => None,
-        }))
-        .map(|(at, message)| Note {
+        })
+        .take(room)
+        .collect();
+    let error_count = run
+        .statements
+        .iter()
+        .filter(|s| {
+            matches!(
+                s.outcome,
+                StmtOutcome::Failed { .. } | StmtOutcome::Refused(_)
+            )
+        })
+        .count();
+    for (at, message) in problems {
+        run.note(Note {
             file: file.to_string(),
             location: Some(script.locate(at)),
             message,
-        })
-        .collect();
-    let error_count = errors.len();
-    for note in errors {
-        run.note(note);
+        });
     }
+    run.notes_left_out += error_count.saturating_sub(room);
     if run.notes_left_out > 0 {
         run.notes.push(Note {
             file: file.to_string(),
@@ -441,7 +454,7 @@ async fn grade_file(
     }
     // Only the grader's own database work is left: a file that escaped its transaction
     // has its databases built again, whatever else happened.
-    let role_changed = workspace.role_changed().await;
+    let role_changed = workspace.role_changed().await?;
     let session = workspace.session(setup).await?;
     let mut after = match &run.halt {
         Some(Halt::Escaped { .. }) => After::Tainted,

@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use crate::db::server::RoleState;
 use crate::db::{Limits, Link, Login, PgSession, Session, describe_error};
 use crate::exercise::{Exercise, RunAs};
 use crate::script::Script;
@@ -55,7 +56,7 @@ pub struct Workspace {
     link: Arc<Link>,
     student: Login,
     /// The student's role as the grader made it, to notice a file that changed it.
-    role_state: Option<String>,
+    role_state: Option<RoleState>,
     setup_files: BTreeMap<String, Vec<(PathBuf, RunAs)>>,
     setups: BTreeMap<String, SetupDb>,
     sessions: BTreeMap<String, PgSession>,
@@ -165,18 +166,29 @@ impl Workspace {
     }
 
     /// True when a file changed the student's login role (its settings, its password):
-    /// only a file that escaped the grader's transaction can. The role is put back.
-    pub async fn role_changed(&mut self) -> bool {
-        let Some(before) = &self.role_state else {
-            return false;
+    /// only a file that escapes the grader's transaction can. The role is put back, and
+    /// must then look as it did when the grader made it; its password's hash alone is new
+    /// (a hash is salted).
+    pub async fn role_changed(&mut self) -> Result<bool, RunError> {
+        let Some(before) = self.role_state.clone() else {
+            return Ok(false);
         };
         match self.link.role_state(&self.student).await {
-            Some(now) if &now != before => {
+            Some(now) if now != before => {
                 self.link.restore_role(&self.student).await;
-                self.role_state = self.link.role_state(&self.student).await;
-                true
+                let restored = self.link.role_state(&self.student).await;
+                match restored {
+                    Some(r) if r.attributes == before.attributes => {
+                        self.role_state = Some(r);
+                        Ok(true)
+                    }
+                    _ => Err(RunError::Lost(format!(
+                        "the student role `{}` was changed and cannot be put back",
+                        self.student.role
+                    ))),
+                }
             }
-            _ => false,
+            _ => Ok(false),
         }
     }
 

@@ -37,6 +37,9 @@ pub enum Kind {
     CopyToStdout,
     /// The string holds this many commands, which the server would run one after another.
     Several(usize),
+    /// The string reads as different statements with and without
+    /// `standard_conforming_strings`: what the server would run depends on a setting.
+    Ambiguous,
     /// The grammar rejects it (a syntax error, or syntax of another server version): only
     /// the server can say what it is.
     Unreadable,
@@ -82,8 +85,18 @@ const NEEDS_PARSE: &[Token] = &[
 ];
 
 /// Classifies `text`, read as the server reads it with `standard_conforming_strings` set
-/// as given.
+/// as given. A statement with a backslash is read both ways, and is `Ambiguous` when the
+/// two disagree, so that a session whose setting the grader misjudged still cannot pass
+/// one statement for another.
 pub fn classify(text: &str, standard_strings: bool) -> Kind {
+    let kind = classify_as(text, standard_strings);
+    if text.contains('\\') && classify_as(text, !standard_strings) != kind {
+        return Kind::Ambiguous;
+    }
+    kind
+}
+
+fn classify_as(text: &str, standard_strings: bool) -> Kind {
     if standard_strings && !suspicious(text) {
         return Kind::Plain;
     }
@@ -253,10 +266,15 @@ mod tests {
     #[test]
     fn strings_read_as_the_server_reads_them() {
         let text = "SELECT 'a\\'; COMMIT; SELECT 1 --'";
-        // With standard strings the backslash is a character and the string ends there.
-        assert_eq!(classify(text, true), Kind::Several(3));
-        // Without them it escapes the quote: one string, one command.
-        assert_eq!(classify(text, false), Kind::Plain);
+        // With standard strings the backslash is a character and the string ends there;
+        // without them it escapes the quote: one string, one command.
+        assert_eq!(classify_as(text, true), Kind::Several(3));
+        assert_eq!(classify_as(text, false), Kind::Plain);
+        // The grader refuses what depends on the setting, whichever it believes is on.
+        assert_eq!(classify(text, true), Kind::Ambiguous);
+        assert_eq!(classify(text, false), Kind::Ambiguous);
+        assert_eq!(classify("SELECT 'C:\\temp'", true), Kind::Plain);
+        assert_eq!(classify("SELECT E'a\\'b'", true), Kind::Plain);
         assert_eq!(kind("SELECT 'oops"), Kind::Unreadable);
         assert_eq!(kind("SELEC 1; COMMIT"), Kind::Unreadable);
     }

@@ -766,3 +766,186 @@ fn what_a_killed_grader_leaves_on_a_server_is_removed_by_clean_and_by_the_next_r
     assert_eq!(next.code, 0, "{}", next.stderr);
     assert!(server.leftovers().is_empty(), "{:?}", server.leftovers());
 }
+
+// ------------------------------------------------ found by an independent review
+
+#[test]
+fn a_setting_the_grader_misjudges_cannot_pass_one_statement_for_another() {
+    // `SET standard_conforming_strings` inside a block, undone by its ROLLBACK: the next
+    // statement holds a COMMIT if the server reads strings one way, none the other way.
+    let sql = format!(
+        "begin;\nset standard_conforming_strings = off;\nrollback;\n\
+         CREATE FUNCTION begin() RETURNS text LANGUAGE sql RETURN 'a\\'; COMMIT; TRUNCATE training_runs; SELECT 1 AS end --';\n;\n{SOLUTION_04}"
+    );
+    let run = grade(&Submission::solution().with("04_analysis_queries.sql", &sql));
+    assert!(
+        run.notes().contains(
+            "04_analysis_queries.sql:4:1: this statement holds a different number of commands depending on `standard_conforming_strings`"
+        ),
+        "{}",
+        run.notes()
+    );
+    assert_eq!(run.score(), 100, "{}", run.notes());
+}
+
+#[test]
+fn a_role_setting_for_another_database_is_undone_before_the_next_student() {
+    // With the grammar blinded, the COMMIT keeps a setting of the student's role for the
+    // audit database, which the worker has not connected to yet.
+    let blind = [("SQLGRADE_INJECT_BLIND_GRAMMAR", "1")];
+    let mallory = solution_without_transaction_control().with(
+        "03_crud_operations.sql",
+        "DO $$ BEGIN EXECUTE format('ALTER ROLE %I IN DATABASE %I SET search_path = nowhere', current_user, left(current_database(), -1) || '4'); END $$;\nCOMMIT;\n",
+    );
+    let bob = solution_without_transaction_control();
+    let class = class_of(&[("a-mallory", &mallory), ("b-bob", &bob)]);
+    let out_dir = tempfile::tempdir().expect("temp dir");
+    let out = out_dir.path().join("grades.csv");
+    let run = batch(class.path(), &out, "local", &["--jobs", "1"], &blind);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let results = batch_results(&out);
+    assert_eq!(score_of(&results, "b-bob"), (100, None));
+    assert_eq!(score_of(&results, "a-mallory"), (80, None));
+}
+
+#[test]
+fn a_student_cannot_pass_its_own_errors_off_as_the_servers() {
+    // SQLSTATEs of the server's own trouble, raised by the student's code, and a session
+    // timeout the student set: the student's failures, graded as such.
+    let sql = format!(
+        "{SOLUTION_04}\n-- task: analysis.rank_in_framework\n\
+         DO $$ BEGIN RAISE EXCEPTION 'disk full (not really)' USING ERRCODE = '53100'; END $$;\n"
+    );
+    let run = grade(&Submission::solution().with("04_analysis_queries.sql", &sql));
+    let rank = run.task("analysis.rank_in_framework");
+    assert_eq!(rank["status"], "fail", "{rank}");
+    assert!(
+        !run.stdout.contains("could not be graded"),
+        "{}",
+        run.stdout
+    );
+    let sql = format!(
+        "SET idle_in_transaction_session_timeout = 1;\nSELECT pg_sleep(0.1);\nSELECT 1;\n{SOLUTION_03}"
+    );
+    let run = grade(&Submission::solution().with("03_crud_operations.sql", &sql));
+    let untouched = run.task("crud.untouched");
+    assert_eq!(untouched["status"], "error", "{untouched}");
+    assert!(
+        !run.stdout.contains("could not be graded"),
+        "{}",
+        run.stdout
+    );
+    others_pass(&run, "03_crud_operations.sql");
+}
+
+#[test]
+fn a_constraint_that_can_tell_a_probe_from_the_students_rows_earns_nothing() {
+    // Pure-looking CHECKs that read the session (the grader's search path), run SQL text,
+    // or call the student's function hidden in an extension.
+    let variants = [
+        "alter table training_runs add constraint sees_the_probe check (current_setting('search_path') <> 'pg_catalog, pg_temp' or framework in ('pytorch','tensorflow','sklearn','xgboost','jax','mxnet'))",
+        "create function public.judge(f text) returns boolean language sql immutable as $f$ select f in ('pytorch','tensorflow','sklearn','xgboost','jax','mxnet') $f$;\n\
+         alter table training_runs add constraint hidden check ((xpath('//ok/text()', query_to_xml(format('select public.judge(%L) as ok', framework), false, false, '')))[1]::text = 'true')",
+        "create extension if not exists tsm_system_rows;\n\
+         create function public.judge(f text) returns boolean language sql immutable as $f$ select f in ('pytorch','tensorflow','sklearn','xgboost','jax','mxnet') $f$;\n\
+         alter extension tsm_system_rows add function public.judge(text);\n\
+         alter table training_runs add constraint judged check (public.judge(framework))",
+    ];
+    for extra in variants {
+        let sql = format!(
+            "{}\n{extra};\n",
+            SOLUTION_01.replace(
+                "constraint valid_framework\n        check (framework in ('pytorch', 'tensorflow', 'sklearn', 'xgboost', 'jax', 'mxnet')),",
+                ""
+            )
+        );
+        let run = grade(&Submission::solution().with("01_create_training_runs.sql", &sql));
+        let checks = run.task("schema.checks");
+        assert_eq!(
+            checks["status"],
+            "fail",
+            "{extra}\n{checks}\n{}",
+            run.notes()
+        );
+        assert!(
+            checks["message"]
+                .as_str()
+                .unwrap_or("")
+                .starts_with("an unknown framework: rejected, but by the constraint"),
+            "{extra}\n{checks}"
+        );
+    }
+}
+
+#[test]
+fn many_statements_and_failures_keep_the_graders_memory_bounded() {
+    let names: Vec<String> = (0..1600)
+        .map(|i| format!("c{i:04}_{} int", "x".repeat(56)))
+        .collect();
+    let wide = format!(
+        "create temp table wide ({});\n{}",
+        names.join(", "),
+        "table wide;\n".repeat(2000)
+    );
+    let failures = format!(
+        "create function pg_temp.e() returns void language plpgsql as $$\n\
+         declare s text := repeat(chr(128512), 2000);\n\
+         begin\n  raise exception using message = s, detail = s, hint = s, schema = s, table = s, column = s, datatype = s, constraint = s;\nend $$;\n{}",
+        "select pg_temp.e();\n".repeat(5000)
+    );
+    let sub = Submission::solution()
+        .with("03_crud_operations.sql", &format!("{wide}{SOLUTION_03}"))
+        .with(
+            "04_analysis_queries.sql",
+            &format!("{failures}{SOLUTION_04}"),
+        );
+    let measured = Invocation::new(&grade_args("local", sub.path())).run();
+    assert_eq!(measured.run.score(), 100, "{}", measured.run.notes());
+    assert!(
+        measured.peak_kib < 300 * 1024,
+        "the grader grew to {} KiB",
+        measured.peak_kib
+    );
+    // Fifty notes of at most 2000 characters each.
+    assert!(
+        measured.run.stdout.len() < 1_000_000,
+        "a report of {} bytes",
+        measured.run.stdout.len()
+    );
+}
+
+#[test]
+fn answers_of_huge_values_make_a_small_report() {
+    let sql = "-- task: analysis.success_rate\nselect repeat('x', 60000000) as framework, 1 as success_rate;\n\
+               -- task: analysis.top_gpu_target\nselect repeat('y', 60000000) as compute_target, 1 as avg_gpu_hours;\n\
+               -- task: analysis.total_gpu_cost\nselect repeat('w', 60000000) as total_cost;\n";
+    let sub = Submission::solution().with("04_analysis_queries.sql", sql);
+    let run = Invocation::new(&grade_args("local", sub.path())).run().run;
+    assert_eq!(run.status("analysis.total_gpu_cost"), "fail");
+    assert!(
+        run.stdout.len() < 100_000,
+        "a report of {} bytes",
+        run.stdout.len()
+    );
+    assert!(
+        run.stdout.contains("more characters)"),
+        "the diff line was not cut"
+    );
+}
+
+#[test]
+fn batch_progress_shows_a_folder_name_escaped() {
+    let name = "evil\u{1b}[2J\u{1b}[Hcarol: 100 of 100";
+    let (a, b) = (Submission::solution(), Submission::starter());
+    let class = class_of(&[(name, &a), ("zed", &b)]);
+    let out_dir = tempfile::tempdir().expect("temp dir");
+    let out = out_dir.path().join("grades.csv");
+    let run = batch(class.path(), &out, "local", &["--jobs", "1"], &[]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(!run.stderr.contains('\u{1b}'), "{:?}", run.stderr);
+    assert!(
+        run.stderr.contains("evil\\x1b[2J\\x1b[Hcarol"),
+        "{}",
+        run.stderr
+    );
+}
