@@ -411,18 +411,49 @@ async fn constraints_of<S: Session>(
     );
     let failed = |f: SqlFailure| format!("its constraint could not be looked up ({})", f.message());
     let found = session.run(&sql).await.map_err(failed)?;
-    let mut known = Vec::new();
-    for row in found.rows {
-        let mut values = row.into_iter();
-        let name = values.next().flatten().unwrap_or_default();
-        let tree = values.next().flatten().unwrap_or_default();
-        let impure = impurities(session, tree).await.map_err(failed)?;
-        known.push((name, impure));
-    }
+    let named: Vec<(String, Uses)> = found
+        .rows
+        .into_iter()
+        .map(|row| {
+            let mut values = row.into_iter();
+            let name = values.next().flatten().unwrap_or_default();
+            let tree = values.next().flatten().unwrap_or_default();
+            (name, Uses::of(&tree))
+        })
+        .collect();
+    let impure = impurities(session, &named).await.map_err(failed)?;
     if let Some(facts) = cache.facts(table) {
-        facts.constraints = Some(known.clone());
+        facts.constraints = Some(impure.clone());
     }
-    Ok(known)
+    Ok(impure)
+}
+
+/// The functions, operators and result types a node tree names.
+#[derive(Debug, Clone, Default)]
+struct Uses {
+    functions: Vec<u32>,
+    operators: Vec<u32>,
+    types: Vec<u32>,
+}
+
+impl Uses {
+    fn of(tree: &str) -> Uses {
+        let mut functions = Vec::new();
+        for key in [":funcid ", ":opfuncid ", ":hashfuncid ", ":negfuncid "] {
+            functions.extend(ids_after(tree, key));
+        }
+        Uses {
+            functions,
+            operators: ids_after(tree, ":opno "),
+            types: ids_after(tree, ":resulttype "),
+        }
+    }
+
+    fn add(&mut self, other: &Uses) {
+        self.functions.extend(&other.functions);
+        self.operators.extend(&other.operators);
+        self.types.extend(&other.types);
+    }
 }
 
 /// The numbers that follow `key` in a node tree (`:funcid 1317`).
@@ -442,65 +473,120 @@ fn oid_array(ids: &[u32]) -> String {
     format!("ARRAY[{}]::pg_catalog.oid[]", list.join(","))
 }
 
-/// What in `tree` (and the domains it coerces to) is not pure: `None` when nothing.
+/// For each named tree, what it (and the domains it coerces to) calls that is not pure:
+/// `None` when nothing. Two or three catalog queries for all of them together.
 async fn impurities<S: Session>(
     session: &mut S,
-    mut tree: String,
-) -> Result<Option<String>, SqlFailure> {
-    let mut functions: Vec<u32> = Vec::new();
-    let mut operators: Vec<u32> = Vec::new();
-    let mut domains_seen: Vec<u32> = Vec::new();
-    // Domains nest; a few levels are all any schema uses.
+    named: &[(String, Uses)],
+) -> Result<Vec<(String, Option<String>)>, SqlFailure> {
+    // The domains' own constraints, followed a few levels: all any schema uses.
+    let mut domains: Vec<(u32, Uses)> = Vec::new();
+    let mut wanted: Vec<u32> = named.iter().flat_map(|(_, u)| u.types.clone()).collect();
     for _ in 0..4 {
-        for key in [":funcid ", ":opfuncid ", ":hashfuncid ", ":negfuncid "] {
-            functions.extend(ids_after(&tree, key));
-        }
-        operators.extend(ids_after(&tree, ":opno "));
-        let types: Vec<u32> = ids_after(&tree, ":resulttype ")
-            .into_iter()
-            .filter(|t| !domains_seen.contains(t))
-            .collect();
-        if types.is_empty() {
+        wanted.retain(|t| !domains.iter().any(|(d, _)| d == t));
+        wanted.sort_unstable();
+        wanted.dedup();
+        if wanted.is_empty() {
             break;
         }
-        domains_seen.extend(&types);
         let found = session
             .run(&format!(
-                "SELECT pg_catalog.string_agg(c.conbin::pg_catalog.text, ' ') FROM pg_catalog.pg_constraint c \
-                 WHERE c.contypid OPERATOR(pg_catalog.=) ANY ({})",
-                oid_array(&types)
+                "SELECT c.contypid::pg_catalog.text, pg_catalog.string_agg(c.conbin::pg_catalog.text, ' ') \
+                 FROM pg_catalog.pg_constraint c WHERE c.contypid OPERATOR(pg_catalog.=) ANY ({}) GROUP BY 1",
+                oid_array(&wanted)
             ))
             .await?;
-        tree = found
-            .rows
-            .first()
-            .and_then(|r| r.first().cloned().flatten())
-            .unwrap_or_default();
-        if tree.is_empty() {
-            break;
+        let mut next = Vec::new();
+        for t in &wanted {
+            let tree = found
+                .rows
+                .iter()
+                .find(|r| r.first().cloned().flatten().as_deref() == Some(&t.to_string()))
+                .and_then(|r| r.get(1).cloned().flatten())
+                .unwrap_or_default();
+            let uses = Uses::of(&tree);
+            next.extend(uses.types.clone());
+            domains.push((*t, uses));
         }
+        wanted = next;
     }
+    // Each tree with what its domains use, transitively.
+    let closed: Vec<(String, Uses)> = named
+        .iter()
+        .map(|(name, uses)| {
+            let mut all = uses.clone();
+            let mut seen: Vec<u32> = Vec::new();
+            let mut todo = uses.types.clone();
+            while let Some(t) = todo.pop() {
+                if seen.contains(&t) {
+                    continue;
+                }
+                seen.push(t);
+                if let Some((_, u)) = domains.iter().find(|(d, _)| *d == t) {
+                    all.add(u);
+                    todo.extend(u.types.clone());
+                }
+            }
+            (name.clone(), all)
+        })
+        .collect();
+    let functions: Vec<u32> = closed
+        .iter()
+        .flat_map(|(_, u)| u.functions.clone())
+        .collect();
+    let operators: Vec<u32> = closed
+        .iter()
+        .flat_map(|(_, u)| u.operators.clone())
+        .collect();
     if functions.is_empty() && operators.is_empty() {
-        return Ok(None);
+        return Ok(closed.into_iter().map(|(n, _)| (n, None)).collect());
     }
     let found = session
         .run(&format!(
-            "SELECT pg_catalog.string_agg(DISTINCT CASE \
-                 WHEN pg_catalog.pg_has_role(p.proowner, 'USAGE') THEN 'its own ' OPERATOR(pg_catalog.||) p.oid::pg_catalog.regprocedure::pg_catalog.text \
-                 ELSE p.oid::pg_catalog.regprocedure::pg_catalog.text OPERATOR(pg_catalog.||) ', which is not immutable' END, '; ') \
-             FROM pg_catalog.pg_proc p \
-             WHERE (p.oid OPERATOR(pg_catalog.=) ANY ({}) \
-                    OR p.oid OPERATOR(pg_catalog.=) ANY (SELECT o.oprcode::pg_catalog.oid FROM pg_catalog.pg_operator o \
-                                                       WHERE o.oid OPERATOR(pg_catalog.=) ANY ({}))) \
-               AND (pg_catalog.pg_has_role(p.proowner, 'USAGE') OR p.provolatile OPERATOR(pg_catalog.<>) 'i')",
+            "SELECT k, id::pg_catalog.text, CASE WHEN own THEN 'its own ' OPERATOR(pg_catalog.||) what \
+                   ELSE what OPERATOR(pg_catalog.||) ', which is not immutable' END \
+             FROM (SELECT 'f' AS k, p.oid AS id, p.oid::pg_catalog.regprocedure::pg_catalog.text AS what, \
+                          pg_catalog.pg_has_role(p.proowner, 'USAGE') AS own, p.provolatile AS v \
+                     FROM pg_catalog.pg_proc p WHERE p.oid OPERATOR(pg_catalog.=) ANY ({}) \
+                   UNION ALL \
+                   SELECT 'o', o.oid, p.oid::pg_catalog.regprocedure::pg_catalog.text, \
+                          pg_catalog.pg_has_role(p.proowner, 'USAGE') OR pg_catalog.pg_has_role(o.oprowner, 'USAGE'), p.provolatile \
+                     FROM pg_catalog.pg_operator o JOIN pg_catalog.pg_proc p ON p.oid OPERATOR(pg_catalog.=) o.oprcode::pg_catalog.oid \
+                    WHERE o.oid OPERATOR(pg_catalog.=) ANY ({})) AS used \
+             WHERE own OR v OPERATOR(pg_catalog.<>) 'i'",
             oid_array(&functions),
             oid_array(&operators)
         ))
         .await?;
-    Ok(found
+    let bad: Vec<(String, u32, String)> = found
         .rows
-        .first()
-        .and_then(|r| r.first().cloned().flatten()))
+        .into_iter()
+        .filter_map(|r| {
+            let mut v = r.into_iter();
+            let kind = v.next().flatten()?;
+            let id = v.next().flatten()?.parse().ok()?;
+            Some((kind, id, v.next().flatten()?))
+        })
+        .collect();
+    Ok(closed
+        .into_iter()
+        .map(|(name, uses)| {
+            let mut what: Vec<&str> = bad
+                .iter()
+                .filter(|(k, id, _)| {
+                    if k == "f" {
+                        uses.functions.contains(id)
+                    } else {
+                        uses.operators.contains(id)
+                    }
+                })
+                .map(|(_, _, w)| w.as_str())
+                .collect();
+            what.sort_unstable();
+            what.dedup();
+            (name, (!what.is_empty()).then(|| what.join("; ")))
+        })
+        .collect())
 }
 
 #[cfg(test)]
