@@ -58,16 +58,23 @@ struct Results {
 /// How often results are saved while the batch runs.
 const SAVE_EVERY: Duration = Duration::from_secs(2);
 
-fn entry_of(graded: &Graded<Report>, max_score: u32) -> Entry {
+fn entry_of(exercise: &Exercise, graded: &Graded<Report>, max_score: u32) -> Entry {
     match &graded.result {
-        Ok(report) => Entry {
-            student: graded.student.clone(),
-            score: report.score,
-            max_score: report.max_score,
-            error: None,
-            tasks: report.tasks.iter().map(task_entry).collect(),
-            notes: report.notes.iter().map(Note::to_string).collect(),
-        },
+        Ok(report) => {
+            // A file graded again at the end of the batch reports last: the manifest's
+            // order, whatever the order of grading.
+            let mut tasks: Vec<TaskEntry> = report.tasks.iter().map(task_entry).collect();
+            let place = |id: &str| exercise.manifest.tasks.iter().position(|t| t.id == id);
+            tasks.sort_by_key(|t| place(&t.id));
+            Entry {
+                student: graded.student.clone(),
+                score: report.score,
+                max_score: report.max_score,
+                error: None,
+                tasks,
+                notes: report.notes.iter().map(Note::to_string).collect(),
+            }
+        }
         Err(e) => Entry {
             student: graded.student.clone(),
             score: 0,
@@ -277,7 +284,7 @@ pub async fn run(plan: &Plan, exercise: &Exercise, opts: Options<'_>) -> i32 {
     let last_save = Mutex::new(Instant::now());
     let progress = Progress::new(todo.len());
     let on_done = |graded: &Graded<Report>, count: usize| {
-        let entry = entry_of(graded, max_score);
+        let entry = entry_of(exercise, graded, max_score);
         progress.step(&entry, count);
         let Ok(mut entries) = entries.lock() else {
             return;

@@ -559,6 +559,12 @@ impl Link {
         Ok(login)
     }
 
+    /// True when logins use passwords (a server reached over TCP), so that a password a
+    /// student set would let anyone in.
+    pub fn uses_passwords(&self) -> bool {
+        self.passwords
+    }
+
     /// The instructor's login.
     pub fn instructor(&self) -> &Login {
         &self.instructor

@@ -23,6 +23,9 @@ struct Watched {
     role: String,
     limit: u64,
     over: Arc<AtomicBool>,
+    /// A file runs on it: only then can it grow, and only then is it measured (a walk
+    /// over its files each time).
+    busy: Arc<AtomicBool>,
 }
 
 /// The databases under watch, and the polling task.
@@ -49,9 +52,19 @@ impl Watchdog {
                 role: role.to_string(),
                 limit,
                 over: over.clone(),
+                busy: Arc::new(AtomicBool::new(false)),
             });
         }
         over
+    }
+
+    /// Says whether a file runs on `db`.
+    pub fn busy(&self, db: &str, busy: bool) {
+        if let Ok(watched) = self.watched.lock()
+            && let Some(w) = watched.iter().find(|w| w.db == db)
+        {
+            w.busy.store(busy, Ordering::SeqCst);
+        }
     }
 
     /// Stops watching `db` (it is being dropped).
@@ -94,7 +107,11 @@ impl Drop for Watchdog {
 
 async fn poll(link: &Link) {
     let watched: Vec<Watched> = match link.watchdog.watched.lock() {
-        Ok(w) => w.clone(),
+        Ok(w) => w
+            .iter()
+            .filter(|w| w.busy.load(Ordering::SeqCst))
+            .cloned()
+            .collect(),
         Err(_) => return,
     };
     if watched.is_empty() {

@@ -369,6 +369,16 @@ struct FileOutcome {
     fault: Option<String>,
 }
 
+/// What runs between a file and its checks: the student's settings undone, a search path
+/// of the catalog alone, and the count of rows the file wrote to tables of its database
+/// (inserted or updated, TOAST chunks included), which the rollback leaves dead.
+const RESET_FOR_CHECKS: &str = "RESET ALL; SET search_path = pg_catalog, pg_temp; \
+     SELECT COALESCE(pg_catalog.sum(pg_catalog.pg_stat_get_xact_tuples_inserted(c.oid) \
+                     OPERATOR(pg_catalog.+) pg_catalog.pg_stat_get_xact_tuples_updated(c.oid)), 0) \
+     FROM pg_catalog.pg_class c \
+     WHERE c.oid OPERATOR(pg_catalog.>=) 16384::pg_catalog.oid \
+       AND c.relkind OPERATOR(pg_catalog.=) ANY (ARRAY['r', 't', 'm']::\"char\"[])";
+
 /// The grader's transaction for one file, begun with its id taken so that the guard can
 /// tell it from any other. A kept connection may have died since its last file (a
 /// restarted server): one fresh attempt before giving up.
@@ -388,7 +398,7 @@ async fn begin_file(workspace: &mut Workspace, setup: &str) -> Result<String, Ru
                     "the server did not say which transaction began".into(),
                 ));
             }
-            Err(_) if attempt == 0 => workspace.release(setup, After::Lost).await?,
+            Err(_) if attempt == 0 => workspace.release(setup, After::Lost, None).await?,
             Err(f) => return Err(RunError::Lost(f.message())),
         }
     }
@@ -454,7 +464,7 @@ async fn grade_file(
     }
     // Only the grader's own database work is left: a file that escaped its transaction
     // has its databases built again, whatever else happened.
-    let role_changed = workspace.role_changed().await?;
+    let role_changed = workspace.role_changed(run.halt.is_some()).await?;
     let session = workspace.session(setup).await?;
     let mut after = match &run.halt {
         Some(Halt::Escaped { .. }) => After::Tainted,
@@ -481,17 +491,26 @@ async fn grade_file(
         Some(Halt::DiskLimit(why)) => Some(format!("`{file}` stopped: {why}")),
         None => None,
     };
+    // Rows the file wrote into tables that outlive it: dead rows after the rollback,
+    // which only then are worth measuring the database for. Unknown when the file broke.
+    let mut written = None;
     if broken.is_none() {
         // A student's SET must not change how the grader reads results, nor a function,
         // an operator or a temporary table named like one the checks use: the checks
         // see the catalog and nothing else by name (their tables name their schema).
-        if let Err(f) = session
-            .control("RESET ALL; SET search_path = pg_catalog, pg_temp")
-            .await
-        {
-            after = After::Lost;
-            if f.is_server_fault() {
-                run.server_fault.get_or_insert(f.message());
+        match session.control(RESET_FOR_CHECKS).await {
+            Ok(out) => {
+                written = out
+                    .rows
+                    .first()
+                    .and_then(|r| r.first().cloned().flatten())
+                    .and_then(|n| n.parse().ok());
+            }
+            Err(f) => {
+                after = After::Lost;
+                if f.is_server_fault() {
+                    run.server_fault.get_or_insert(f.message());
+                }
             }
         }
     }
@@ -529,7 +548,7 @@ async fn grade_file(
         after = After::Lost;
     }
     // Whatever happened, nothing the student did is kept.
-    workspace.release(setup, after).await?;
+    workspace.release(setup, after, written).await?;
     outcome.notes = run.notes;
     outcome.fault = run.server_fault;
     Ok(outcome)

@@ -25,6 +25,11 @@ const RECONNECT_LIMIT: Duration = Duration::from_secs(15);
 /// so that one student's bulk does not count against the next one's size limit.
 const REBUILD_GROWTH: u64 = 32 * 1024 * 1024;
 
+/// Rows a file may write before its database is measured after it: a row takes at most
+/// a page (8 kB), so these can leave at most a quarter of [`REBUILD_GROWTH`] behind, and
+/// measuring a database costs a walk over its files.
+const UNMEASURED_ROWS: u64 = 1000;
+
 /// One setup's database and what the grader knows of it.
 #[derive(Debug)]
 struct SetupDb {
@@ -146,6 +151,10 @@ impl Workspace {
     /// A connection to the database of `setup`, outside any transaction: a kept one, or a
     /// new one (waiting while a recovering server comes back).
     pub async fn session(&mut self, setup: &str) -> Result<&mut PgSession, RunError> {
+        if let Some(db) = self.setups.get(setup) {
+            // Watched while in use: only then can it grow.
+            self.link.watchdog.busy(&db.name, true);
+        }
         if !self.sessions.contains_key(setup) {
             let db = self
                 .setups
@@ -169,7 +178,14 @@ impl Workspace {
     /// only a file that escapes the grader's transaction can. The role is put back, and
     /// must then look as it did when the grader made it; its password's hash alone is new
     /// (a hash is salted).
-    pub async fn role_changed(&mut self) -> Result<bool, RunError> {
+    ///
+    /// A file whose transaction the guard saw intact cannot have changed it, so `suspect`
+    /// says when to look: always where logins use passwords (a password the student set
+    /// would let anyone in while the run lasts), else only after a file that broke.
+    pub async fn role_changed(&mut self, suspect: bool) -> Result<bool, RunError> {
+        if !suspect && !self.link.uses_passwords() {
+            return Ok(false);
+        }
         let Some(before) = self.role_state.clone() else {
             return Ok(false);
         };
@@ -196,12 +212,20 @@ impl Workspace {
     /// back and everything the session holds discarded (settings, prepared statements,
     /// advisory locks, temporary tables); otherwise, or when the database grew, the
     /// connection is closed, its backend ended, and the database built again.
-    pub async fn release(&mut self, setup: &str, after: After) -> Result<(), RunError> {
+    pub async fn release(
+        &mut self,
+        setup: &str,
+        after: After,
+        written: Option<u64>,
+    ) -> Result<(), RunError> {
+        if let Some(db) = self.setups.get(setup) {
+            self.link.watchdog.busy(&db.name, false);
+        }
         let Some(mut session) = self.sessions.remove(setup) else {
             return Ok(());
         };
         session.set_deadline(None);
-        if after == After::Clean && self.still_clean(setup, &mut session).await {
+        if after == After::Clean && self.still_clean(setup, &mut session, written).await {
             // DISCARD ALL also dropped the statements the client caches for types.
             session.forget_prepared();
             self.sessions.insert(setup.to_string(), session);
@@ -225,7 +249,12 @@ impl Workspace {
     /// Makes a session ready for the next file: rolled back, its sequences put back, all
     /// it holds discarded. False when its database must be built again instead: it holds
     /// a prepared transaction, or grew.
-    async fn still_clean(&self, setup: &str, session: &mut PgSession) -> bool {
+    async fn still_clean(
+        &self,
+        setup: &str,
+        session: &mut PgSession,
+        written: Option<u64>,
+    ) -> bool {
         let Some(db) = self.setups.get(setup) else {
             return false;
         };
@@ -249,8 +278,11 @@ impl Workspace {
         {
             return false;
         }
-        !db.over_size.load(Ordering::SeqCst)
-            && session_size(session)
+        if db.over_size.load(Ordering::SeqCst) {
+            return false;
+        }
+        written.is_some_and(|rows| rows <= UNMEASURED_ROWS)
+            || session_size(session)
                 .await
                 .is_some_and(|size| size <= db.baseline + REBUILD_GROWTH)
     }
@@ -319,7 +351,7 @@ impl Workspace {
                     }
                 }
             }
-            self.release(&setup, After::Clean).await?;
+            self.release(&setup, After::Clean, Some(0)).await?;
         }
         Ok(out)
     }
