@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use testcontainers::core::{IntoContainerPort, Mount};
+use testcontainers::core::{IntoContainerPort, Mount, WaitFor};
 use testcontainers::runners::AsyncRunner;
 use testcontainers::{ContainerAsync, ImageExt};
 use testcontainers_modules::postgres::Postgres;
@@ -233,6 +233,10 @@ impl DockerServer {
             .with_container_name(name)
             .with_label(LABEL, name)
             .with_label(OWNER_LABEL, owner())
+            // The server logs only fatal errors (a student's RAISE LOG in a loop would
+            // otherwise fill the engine's log files), so the module's wait for its
+            // "ready" log line would never end: readiness is a real query instead.
+            .with_ready_conditions(vec![WaitFor::Nothing])
             .with_startup_timeout(ready_limit());
         let container = match request.start().await {
             Ok(c) => c,
@@ -293,7 +297,7 @@ impl DockerServer {
             }
             if started.elapsed() > ready_limit() {
                 return Err(ProvisionError::Docker(format!(
-                    "the container from `{}` did not accept connections within {} s",
+                    "the container from `{}` did not become ready within {} s (no query was answered)",
                     self.image,
                     ready_limit().as_secs_f64()
                 )));
