@@ -758,15 +758,16 @@ impl Link {
     }
 
     /// Ends backend `pid`: terminates it, and kills the process if it ignores that too,
-    /// on a server the grader owns. Returns once it is gone, or the grader gave up.
-    pub async fn end_backend(&self, pid: i32) {
+    /// on a server the grader owns. Returns once it is gone (true), or once the grader
+    /// gave up on it (false: it may run on until its work ends).
+    pub async fn end_backend(&self, pid: i32) -> bool {
         let _ = self
             .admin_query("SELECT pg_catalog.pg_terminate_backend($1)", &[&pid])
             .await;
         let until = Instant::now() + TERMINATE_GRACE;
         while Instant::now() < until {
             if !self.backend_alive(pid).await {
-                return;
+                return true;
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
@@ -782,13 +783,17 @@ impl Link {
                     .admin_batch(&format!("COPY (SELECT 1) TO PROGRAM 'kill -KILL {pid}'"))
                     .await;
             }
-            _ => return,
+            _ => return !self.backend_alive(pid).await,
         }
         // A killed backend makes the server restart; it answers again within seconds.
         let until = Instant::now() + DROP_LIMIT;
-        while Instant::now() < until && self.backend_alive(pid).await {
+        while Instant::now() < until {
+            if !self.backend_alive(pid).await {
+                return true;
+            }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
+        false
     }
 
     /// Drops every database and role this run made (an existing server's teardown).

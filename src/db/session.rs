@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
+use tokio::sync::watch;
 use tokio_postgres::{Client, Config, NoTls, SimpleQueryMessage};
 
 use super::server::Link;
@@ -209,6 +210,9 @@ pub trait Session {
         &mut self,
         sql: &str,
     ) -> impl Future<Output = Result<Vec<String>, SqlFailure>> + Send;
+    /// True when a statement ignored its cancel and its backend could not be ended: it
+    /// may go on running on the server until its work is done.
+    fn outlived(&self) -> bool;
 }
 
 /// A [`Session`] over a tokio-postgres client on a capped socket.
@@ -226,6 +230,11 @@ pub struct PgSession {
     link: Arc<Link>,
     /// Set once the connection cannot be used any more.
     ended: AtomicBool,
+    /// Set when the backend ignored its cancel and the grader could not end it either.
+    outlived: AtomicBool,
+    /// Filled when the connection's task ends: with what the server said when it ended
+    /// the session between statements (an idle timeout the session set, a termination).
+    closed_by: watch::Receiver<Option<Option<SqlFailure>>>,
 }
 
 impl PgSession {
@@ -244,8 +253,13 @@ impl PgSession {
             .connect_raw(stream, NoTls)
             .await
             .map_err(|e| super::describe_error(&e))?;
+        let (said, closed_by) = watch::channel(None);
         tokio::spawn(async move {
-            let _ = connection.await;
+            let why = match connection.await {
+                Err(e) if e.as_db_error().is_some() => Some(failure(e)),
+                _ => None,
+            };
+            let _ = said.send(Some(why));
         });
         let row = client
             .query_one("SELECT pg_catalog.pg_backend_pid()", &[])
@@ -261,6 +275,8 @@ impl PgSession {
             over_size,
             link,
             ended: AtomicBool::new(false),
+            outlived: AtomicBool::new(false),
+            closed_by,
         })
     }
 
@@ -294,7 +310,8 @@ impl PgSession {
         named: Duration,
     ) -> Result<T, SqlFailure> {
         if self.ended() {
-            return Err(SqlFailure::Lost("the connection was closed earlier".into()));
+            let earlier = SqlFailure::Lost("the connection was closed earlier".into());
+            return Err(self.why_closed().await.unwrap_or(earlier));
         }
         let result = {
             futures_util::pin_mut!(work);
@@ -316,14 +333,22 @@ impl PgSession {
                         Err(_) => {
                             // Ignored: end the backend; the connection dies with it.
                             self.ended.store(true, Ordering::SeqCst);
-                            self.link.end_backend(self.backend).await;
+                            if !self.link.end_backend(self.backend).await {
+                                self.outlived.store(true, Ordering::SeqCst);
+                            }
                             Err(SqlFailure::Timeout(named))
                         }
                     }
                 }
             }
         };
-        let result = result.map_err(|f| self.explain(f));
+        let mut result = result.map_err(|f| self.explain(f));
+        if let Err(f) = &result
+            && f.ends_connection()
+            && let Some(said) = self.why_closed().await
+        {
+            result = Err(said);
+        }
         if let Err(f) = &result
             && f.ends_connection()
         {
@@ -359,6 +384,22 @@ impl PgSession {
             };
         }
         failure
+    }
+
+    /// What the server said when it closed the connection, if it said anything; waits a
+    /// moment for the connection's task, which may not have finished yet.
+    async fn why_closed(&self) -> Option<SqlFailure> {
+        if !self.client.is_closed() {
+            return None;
+        }
+        let mut closed_by = self.closed_by.clone();
+        let said =
+            tokio::time::timeout(Duration::from_secs(1), closed_by.wait_for(Option::is_some))
+                .await
+                .ok()?
+                .ok()?
+                .clone();
+        said.flatten()
     }
 
     /// Forgets the statements the client prepared and cached (type look-ups), after the
@@ -438,6 +479,10 @@ where
 }
 
 impl Session for PgSession {
+    fn outlived(&self) -> bool {
+        self.outlived.load(Ordering::SeqCst)
+    }
+
     async fn run(&mut self, sql: &str) -> Result<Outcome, SqlFailure> {
         let (budget, named) = self.budget();
         self.limited(self.collect(sql), budget, named).await

@@ -236,6 +236,13 @@ pub async fn run_file<S: Session>(
                         StmtOutcome::Failed {
                             failure: SqlFailure::Timeout(d),
                             ..
+                        } if session.outlived() => format!(
+                            "timed out after {} s and ignored both its cancel and its termination; the grader could not end its server process, which may run on until its work is done; the rest of the file did not run",
+                            d.as_secs_f64()
+                        ),
+                        StmtOutcome::Failed {
+                            failure: SqlFailure::Timeout(d),
+                            ..
                         } => format!(
                             "timed out after {} s and did not stop when cancelled, so the grader ended its server process; the rest of the file did not run",
                             d.as_secs_f64()

@@ -564,48 +564,14 @@ fn exit_code_three_when_no_database_can_be_started() {
 #[test]
 fn an_existing_server_gets_scratch_databases_that_are_dropped_afterwards() {
     // A local cluster plays the existing server; the grader must leave it as it found it.
-    let rt = tokio::runtime::Runtime::new().expect("runtime");
-    rt.block_on(async {
-        let bin = sqlgrade::db::PgBin::find(None).expect("server binaries");
-        let cluster = sqlgrade::db::LocalCluster::start(&bin, &[])
-            .await
-            .expect("cluster");
-        let url = format!(
-            "postgres://postgres@/postgres?host={}&port={}",
-            cluster.socket_dir.display(),
-            cluster.port
-        );
-        let sub = Submission::solution();
-        let dir = sub.path().to_path_buf();
-        let run = tokio::task::spawn_blocking(move || grade_on(&url, &dir, &[]))
-            .await
-            .expect("join");
-        assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
-        let mut config = tokio_postgres::Config::new();
-        config
-            .host_path(&cluster.socket_dir)
-            .port(cluster.port)
-            .user("postgres")
-            .dbname("postgres");
-        let (client, conn) = config
-            .connect(tokio_postgres::NoTls)
-            .await
-            .expect("connect");
-        tokio::spawn(conn);
-        let left = client
-            .query_one(
-                "SELECT (SELECT count(*) FROM pg_database WHERE datname LIKE 'sqlgrade%') \
-                      + (SELECT count(*) FROM pg_roles WHERE rolname LIKE 'sqlgrade%')",
-                &[],
-            )
-            .await
-            .expect("query");
-        assert_eq!(
-            left.get::<_, i64>(0),
-            0,
-            "scratch databases or roles were left behind"
-        );
-    });
+    let server = crate::support::ExistingServer::start(&[]);
+    let run = grade_on(&server.url, Submission::solution().path(), &[]);
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    assert_eq!(
+        server.leftovers(),
+        Vec::<String>::new(),
+        "scratch databases or roles were left behind"
+    );
 }
 
 #[test]

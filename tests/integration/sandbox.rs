@@ -6,8 +6,9 @@
 use std::path::Path;
 
 use crate::support::{
-    ExistingServer, Invocation, Run, Submission, batch_results, class_of, course_copy, grade,
-    grade_args, grade_on, private_tmp, repo, sqlgrade_in,
+    ExistingServer, Invocation, Run, Submission, UNINTERRUPTIBLE_04,
+    assert_uninterruptible_backend_ended, batch_results, class_of, course_copy, grade, grade_args,
+    grade_on, private_tmp, repo, sqlgrade_in,
 };
 
 const SOLUTION_01: &str =
@@ -66,6 +67,20 @@ fn batch(class: &Path, out: &Path, db: &str, extra: &[&str], env: &[(&str, &str)
         call = call.env(k, v);
     }
     call.run().run
+}
+
+/// Batches `students` on one worker with the grammar blinded (a debug-build switch that
+/// lets transaction control reach the server, as a misreading grammar would); returns
+/// the results and the results file's text.
+fn blinded_batch(students: &[(&str, &Submission)]) -> (Vec<(String, u64, Option<String>)>, String) {
+    let class = class_of(students);
+    let out_dir = tempfile::tempdir().expect("temp dir");
+    let out = out_dir.path().join("grades.csv");
+    let blind = [("SQLGRADE_INJECT_BLIND_GRAMMAR", "1")];
+    let run = batch(class.path(), &out, "local", &["--jobs", "1"], &blind);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let text = std::fs::read_to_string(out.with_extension("json")).expect("results");
+    (batch_results(&out), text)
 }
 
 fn score_of(results: &[(String, u64, Option<String>)], student: &str) -> (u64, Option<String>) {
@@ -203,21 +218,14 @@ fn a_file_with_carriage_return_line_endings_is_read_as_its_author_sees_it() {
 fn a_file_that_ends_the_graders_transaction_is_stopped_and_its_database_rebuilt() {
     // With the grammar blinded (a debug-build switch), COMMIT reaches the server: the
     // guard is what stands between it and the next file and the next student.
-    let blind = [("SQLGRADE_INJECT_BLIND_GRAMMAR", "1")];
     let alice = solution_without_transaction_control().with(
         "03_crud_operations.sql",
         "TRUNCATE training_runs;\nCOMMIT;\nDELETE FROM training_runs;\n",
     );
     let bob = solution_without_transaction_control();
-    let class = class_of(&[("alice", &alice), ("bob", &bob)]);
-    let out_dir = tempfile::tempdir().expect("temp dir");
-    let out = out_dir.path().join("grades.csv");
-    let run = batch(class.path(), &out, "local", &["--jobs", "1"], &blind);
-    assert_eq!(run.code, 0, "{}", run.stderr);
-    let results = batch_results(&out);
+    let (results, text) = blinded_batch(&[("alice", &alice), ("bob", &bob)]);
     assert_eq!(score_of(&results, "bob"), (100, None));
     assert_eq!(score_of(&results, "alice"), (80, None));
-    let text = std::fs::read_to_string(out.with_extension("json")).expect("results");
     assert!(
         text.contains("ended the grader's transaction at line 2"),
         "{text}"
@@ -792,18 +800,12 @@ fn a_setting_the_grader_misjudges_cannot_pass_one_statement_for_another() {
 fn a_role_setting_for_another_database_is_undone_before_the_next_student() {
     // With the grammar blinded, the COMMIT keeps a setting of the student's role for the
     // audit database, which the worker has not connected to yet.
-    let blind = [("SQLGRADE_INJECT_BLIND_GRAMMAR", "1")];
     let mallory = solution_without_transaction_control().with(
         "03_crud_operations.sql",
         "DO $$ BEGIN EXECUTE format('ALTER ROLE %I IN DATABASE %I SET search_path = nowhere', current_user, left(current_database(), -1) || '4'); END $$;\nCOMMIT;\n",
     );
     let bob = solution_without_transaction_control();
-    let class = class_of(&[("a-mallory", &mallory), ("b-bob", &bob)]);
-    let out_dir = tempfile::tempdir().expect("temp dir");
-    let out = out_dir.path().join("grades.csv");
-    let run = batch(class.path(), &out, "local", &["--jobs", "1"], &blind);
-    assert_eq!(run.code, 0, "{}", run.stderr);
-    let results = batch_results(&out);
+    let (results, _) = blinded_batch(&[("a-mallory", &mallory), ("b-bob", &bob)]);
     assert_eq!(score_of(&results, "b-bob"), (100, None));
     assert_eq!(score_of(&results, "a-mallory"), (80, None));
 }
@@ -824,12 +826,22 @@ fn a_student_cannot_pass_its_own_errors_off_as_the_servers() {
         "{}",
         run.stdout
     );
+    // The server ends the session once it idles 1 ms inside the transaction; the grader
+    // takes longer than that to read a 48 MiB value, so the next statement meets the end.
     let sql = format!(
-        "SET idle_in_transaction_session_timeout = 1;\nSELECT pg_sleep(0.1);\nSELECT 1;\n{SOLUTION_03}"
+        "SET idle_in_transaction_session_timeout = 1;\nSELECT repeat('x', 48 * 1024 * 1024);\nSELECT 1;\n{SOLUTION_03}"
     );
     let run = grade(&Submission::solution().with("03_crud_operations.sql", &sql));
     let untouched = run.task("crud.untouched");
     assert_eq!(untouched["status"], "error", "{untouched}");
+    // What the server said when it ended the session reaches the student.
+    assert!(
+        untouched["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("idle-in-transaction timeout (25P03)"),
+        "{untouched}"
+    );
     assert!(
         !run.stdout.contains("could not be graded"),
         "{}",
@@ -948,4 +960,14 @@ fn batch_progress_shows_a_folder_name_escaped() {
         "{}",
         run.stderr
     );
+}
+
+#[test]
+fn a_backend_that_ignores_its_termination_is_killed_and_the_server_comes_back() {
+    let sub = Submission::solution().with("04_analysis_queries.sql", UNINTERRUPTIBLE_04);
+    let mut args = grade_args("local", sub.path());
+    args.extend(["--statement-timeout", "2"]);
+    let run = Invocation::new(&args).limit(120).run().run;
+    assert_uninterruptible_backend_ended(&run);
+    others_pass(&run, "04_analysis_queries.sql");
 }

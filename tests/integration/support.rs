@@ -444,3 +444,21 @@ pub fn batch_results(out: &Path) -> Vec<(String, u64, Option<String>)> {
         })
         .collect()
 }
+
+/// A task of file 04 whose statement the server cannot interrupt: libxml2's XPath
+/// evaluation never looks for a cancel or a termination, and this one would run for hours.
+pub const UNINTERRUPTIBLE_04: &str = "-- task: analysis.success_rate\n\
+    select xpath('count(//a[count(//a) > 0])', ('<r>' || repeat('<a/>', 1000000) || '</r>')::xml);\n";
+
+/// Asserts that the grader ended the backend of [`UNINTERRUPTIBLE_04`] (and said so),
+/// rather than giving up on it.
+pub fn assert_uninterruptible_backend_ended(run: &Run) {
+    let task = run.task("analysis.success_rate");
+    assert!(
+        task["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("did not stop when cancelled, so the grader ended its server process"),
+        "{task}"
+    );
+}
