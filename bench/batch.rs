@@ -7,7 +7,11 @@
 //!       which is close to what PostgreSQL itself needs.
 //! Each is run several times; medians are reported, with ratios taken in this session.
 //!
-//! cargo bench --bench batch -- [--submissions N] [--jobs J] [--runs R]
+//! `--baseline DIR` also grades, in the same runs, with another checkout of sqlgrade (an
+//! earlier commit, built with `cargo build --release` there), with its own exercises, and
+//! reports the ratio of the two.
+//!
+//! cargo bench --bench batch -- [--submissions N] [--jobs J] [--runs R] [--baseline DIR]
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -189,15 +193,21 @@ async fn floor_connection(cluster: &LocalCluster, subs: &[PathBuf], jobs: usize)
     started.elapsed()
 }
 
-/// The grader itself, as a user runs it, on the same server.
-fn grader(cluster: &LocalCluster, class: &Path, jobs: usize, out: &Path) -> Duration {
+/// The grader `binary`, as a user runs it in the checkout `checkout`, on the same server.
+fn grader(
+    (binary, checkout): (&Path, &Path),
+    cluster: &LocalCluster,
+    class: &Path,
+    jobs: usize,
+    out: &Path,
+) -> Duration {
     let url = format!(
         "postgres://postgres@/postgres?host={}&port={}",
         cluster.socket_dir.display(),
         cluster.port
     );
     let started = Instant::now();
-    let status = Command::new(env!("CARGO_BIN_EXE_sqlgrade"))
+    let status = Command::new(binary)
         .args([
             "batch",
             EXERCISE,
@@ -210,7 +220,7 @@ fn grader(cluster: &LocalCluster, class: &Path, jobs: usize, out: &Path) -> Dura
         .arg(class)
         .arg("--out")
         .arg(out.join("grades.csv"))
-        .current_dir(repo())
+        .current_dir(checkout)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .status()
@@ -234,6 +244,15 @@ fn main() {
         std::thread::available_parallelism().map_or(2, usize::from),
     );
     let runs = arg(&args, "--runs", 3).max(1);
+    let baseline = args
+        .iter()
+        .position(|a| a == "--baseline")
+        .and_then(|i| args.get(i + 1))
+        .map(|dir| {
+            let dir = PathBuf::from(dir);
+            (dir.join("target/release/sqlgrade"), dir)
+        });
+    let this = (PathBuf::from(env!("CARGO_BIN_EXE_sqlgrade")), repo());
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     let class = tempfile::tempdir().expect("temp dir");
     generate(class.path(), n);
@@ -253,9 +272,14 @@ fn main() {
         "{n} submissions of {EXERCISE}, {jobs} jobs, {runs} runs each, one local PostgreSQL {} server",
         bin.major
     );
-    let (mut g, mut a, mut b) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut g, mut a, mut b, mut base) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for _ in 0..runs {
-        g.push(grader(&cluster, class.path(), jobs, out.path()));
+        let mine = (this.0.as_path(), this.1.as_path());
+        g.push(grader(mine, &cluster, class.path(), jobs, out.path()));
+        if let Some((binary, dir)) = &baseline {
+            let other = (binary.as_path(), dir.as_path());
+            base.push(grader(other, &cluster, class.path(), jobs, out.path()));
+        }
         a.push(floor_psql(&psql_bin, &cluster, &subs, jobs));
         b.push(rt.block_on(floor_connection(&cluster, &subs, jobs)));
     }
@@ -276,4 +300,12 @@ fn main() {
         a.as_secs_f64() / g.as_secs_f64(),
         b.as_secs_f64() / g.as_secs_f64()
     );
+    if let Some((_, dir)) = &baseline {
+        let base = report("baseline: sqlgrade batch of the other checkout", base);
+        println!(
+            "sqlgrade takes {:.2}x the time of the baseline ({})",
+            g.as_secs_f64() / base.as_secs_f64(),
+            dir.display()
+        );
+    }
 }
