@@ -19,22 +19,139 @@ const DIFF_LINES: usize = 40;
 /// Characters of one diff line shown at most.
 const DIFF_LINE_LIMIT: usize = 500;
 
-fn values_equal(a: &Option<String>, b: &Option<String>, tolerance: f64) -> bool {
-    match (a, b) {
-        (None, None) => true,
-        (Some(x), Some(y)) if x == y => true,
-        (Some(x), Some(y)) if tolerance > 0.0 => {
-            match (x.trim().parse::<f64>(), y.trim().parse::<f64>()) {
-                (Ok(p), Ok(q)) => (p - q).abs() <= tolerance,
-                _ => false,
-            }
-        }
+/// How the values of a column compare, from its type's name (`pg_type.typname`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Family<'a> {
+    /// Integers and `numeric`: compared by value, exactly (`5.5` equals `5.50`).
+    Exact,
+    /// `real` and `double precision`: compared by value as floating point.
+    Float,
+    /// Text of any kind: compared as written.
+    Text,
+    /// A date, or a timestamp with or without time zone.
+    Date,
+    Timestamp,
+    /// Any other type, by its name; compared as PostgreSQL renders it.
+    Other(&'a str),
+    /// Not recorded (an older snapshot, or a type the grader could not ask for).
+    Unknown,
+}
+
+fn family(type_name: &str) -> Family<'_> {
+    match type_name {
+        "" => Family::Unknown,
+        "int2" | "int4" | "int8" | "numeric" | "oid" => Family::Exact,
+        "float4" | "float8" => Family::Float,
+        "text" | "varchar" | "bpchar" | "name" | "citext" => Family::Text,
+        "date" => Family::Date,
+        "timestamp" | "timestamptz" => Family::Timestamp,
+        other => Family::Other(other),
+    }
+}
+
+fn is_number(f: Family<'_>) -> bool {
+    matches!(f, Family::Exact | Family::Float)
+}
+
+/// A decimal's value as sign, integer digits and fraction digits without the zeros that
+/// do not count; `None` for anything else (`NaN`, `Infinity`, an exponent).
+fn decimal(text: &str) -> Option<(bool, &str, &str)> {
+    let t = text.trim();
+    let (negative, digits) = match t.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, t.strip_prefix('+').unwrap_or(t)),
+    };
+    let (int, frac) = digits.split_once('.').unwrap_or((digits, ""));
+    if int.is_empty() && frac.is_empty()
+        || !int.bytes().all(|b| b.is_ascii_digit())
+        || !frac.bytes().all(|b| b.is_ascii_digit())
+    {
+        return None;
+    }
+    let int = int.trim_start_matches('0');
+    let frac = frac.trim_end_matches('0');
+    // Minus zero is zero.
+    Some((negative && !(int.is_empty() && frac.is_empty()), int, frac))
+}
+
+/// Two numbers, by value: exactly where both are decimals, else as floating point;
+/// within `tolerance`.
+fn numbers_equal(x: &str, y: &str, tolerance: f64) -> bool {
+    let exact = matches!((decimal(x), decimal(y)), (Some(a), Some(b)) if a == b);
+    if exact {
+        return true;
+    }
+    let both_decimal = decimal(x).is_some() && decimal(y).is_some();
+    match (x.trim().parse::<f64>(), y.trim().parse::<f64>()) {
+        // Two different decimals are never equal by rounding to the same float.
+        (Ok(p), Ok(q)) if both_decimal => tolerance > 0.0 && (p - q).abs() <= tolerance,
+        (Ok(p), Ok(q)) => p == q || (p - q).abs() <= tolerance,
         _ => false,
     }
 }
 
-fn rows_equal(a: &Row, b: &Row, tolerance: f64) -> bool {
-    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| values_equal(x, y, tolerance))
+/// A date against a timestamp at midnight of that day (`2024-03-01` and
+/// `2024-03-01 00:00:00`, with or without an offset).
+fn date_matches_midnight(date: &str, timestamp: &str) -> bool {
+    timestamp.strip_prefix(date).is_some_and(|rest| {
+        let rest = rest.strip_prefix(" 00:00:00").unwrap_or("?");
+        rest.is_empty() || rest.starts_with(['+', '-'])
+    })
+}
+
+/// How one column compares: the snapshot's type and the answer's.
+#[derive(Debug, Clone, Copy)]
+struct ColumnRule<'a> {
+    expected: Family<'a>,
+    actual: Family<'a>,
+    tolerance: f64,
+}
+
+impl ColumnRule<'_> {
+    fn equal(&self, a: &Option<String>, b: &Option<String>) -> bool {
+        let (x, y) = match (a, b) {
+            (None, None) => return true,
+            (Some(x), Some(y)) => (x, y),
+            _ => return false,
+        };
+        if x == y {
+            return true;
+        }
+        match (self.expected, self.actual) {
+            (e, a) if is_number(e) && (is_number(a) || a == Family::Unknown) => {
+                numbers_equal(x, y, self.tolerance)
+            }
+            // An older snapshot without types: numbers as numbers, only with a tolerance.
+            (Family::Unknown, _) if self.tolerance > 0.0 => {
+                match (x.trim().parse::<f64>(), y.trim().parse::<f64>()) {
+                    (Ok(p), Ok(q)) => (p - q).abs() <= self.tolerance,
+                    _ => false,
+                }
+            }
+            (Family::Date, Family::Timestamp) => date_matches_midnight(x, y),
+            (Family::Timestamp, Family::Date) => date_matches_midnight(y, x),
+            _ => false,
+        }
+    }
+}
+
+/// Whether an answer's column type may stand for the snapshot's: the same family, or a
+/// type the check accepts for that column.
+fn type_accepted(expected: &str, actual: &str, accepted: Option<&Vec<String>>) -> bool {
+    let (e, a) = (family(expected), family(actual));
+    e == Family::Unknown
+        || a == Family::Unknown
+        || e == a
+        || is_number(e) && is_number(a)
+        || accepted.is_some_and(|list| list.iter().any(|t| t == actual))
+}
+
+fn rows_equal(a: &Row, b: &Row, rules: &[ColumnRule<'_>]) -> bool {
+    a.len() == b.len()
+        && a.iter()
+            .zip(b)
+            .zip(rules)
+            .all(|((x, y), rule)| rule.equal(x, y))
 }
 
 fn plural(n: usize, word: &str) -> String {
@@ -45,15 +162,24 @@ fn plural(n: usize, word: &str) -> String {
     }
 }
 
-/// Compares `actual` (names and rows) with `expected`. With `allow_extra`, rows the
+/// What the grader knows of an answer besides its rows: its column names and types (an
+/// empty type where it could not ask).
+#[derive(Debug, Clone, Copy)]
+pub struct Shape<'a> {
+    pub names: &'a [String],
+    pub types: &'a [String],
+}
+
+/// Compares `actual` (its shape and rows) with `expected`. With `allow_extra`, rows the
 /// snapshot does not list are accepted.
 pub fn compare(
     expected: &Section,
-    names: &[String],
+    shape: Shape<'_>,
     actual: &[Row],
-    rules: Compare,
+    rules: &Compare,
     allow_extra: bool,
 ) -> Result<(), Mismatch> {
+    let names = shape.names;
     let expected_names: Vec<&str> = expected.columns.iter().map(|c| c.name.as_str()).collect();
     if names.len() != expected_names.len() {
         return Err(Mismatch {
@@ -77,12 +203,46 @@ pub fn compare(
             diff: String::new(),
         });
     }
-    let tol = rules.tolerance;
+    let unknown = String::new();
+    let actual_type = |i: usize| shape.types.get(i).unwrap_or(&unknown);
+    for (i, column) in expected.columns.iter().enumerate() {
+        let got = actual_type(i);
+        if !type_accepted(&column.type_name, got, rules.accept_types.get(&column.name)) {
+            return Err(Mismatch {
+                summary: format!(
+                    "column {} `{}`: expected {}, got {}",
+                    i + 1,
+                    column.name,
+                    column.type_name,
+                    got
+                ),
+                diff: String::new(),
+            });
+        }
+    }
+    let column_rules: Vec<ColumnRule<'_>> = expected
+        .columns
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            let expected = family(&c.type_name);
+            ColumnRule {
+                expected,
+                actual: family(actual_type(i)),
+                // A tolerance is for numbers only, never for text that looks like one.
+                tolerance: if is_number(expected) || expected == Family::Unknown {
+                    rules.tolerance
+                } else {
+                    0.0
+                },
+            }
+        })
+        .collect();
     // Match every expected row with an unused actual row.
     let mut used = vec![false; actual.len()];
     let mut missing = 0;
     for e in &expected.rows {
-        match (0..actual.len()).find(|&i| !used[i] && rows_equal(e, &actual[i], tol)) {
+        match (0..actual.len()).find(|&i| !used[i] && rows_equal(e, &actual[i], &column_rules)) {
             Some(i) => used[i] = true,
             None => missing += 1,
         }
@@ -111,20 +271,44 @@ pub fn compare(
             diff: diff(&expected.rows, actual, rules.ordered),
         });
     }
-    if rules.ordered && !allow_extra {
-        let in_order = expected
-            .rows
-            .iter()
-            .zip(actual)
-            .all(|(e, a)| rows_equal(e, a, tol));
-        if !in_order {
-            return Err(Mismatch {
-                summary: "the right rows in the wrong order (this task asks for an order)".into(),
-                diff: diff(&expected.rows, actual, true),
-            });
-        }
+    if rules.ordered && !allow_extra && !in_order(expected, actual, rules, &column_rules) {
+        return Err(Mismatch {
+            summary: "the right rows in the wrong order (this task asks for an order)".into(),
+            diff: diff(&expected.rows, actual, true),
+        });
     }
     Ok(())
+}
+
+/// True when `actual`, which holds the same rows as the snapshot, is in its order: row by
+/// row, the values of the order key agree (rows that tie on it may come in any order).
+/// Without a key, whole rows must agree.
+fn in_order(
+    expected: &Section,
+    actual: &[Row],
+    rules: &Compare,
+    column_rules: &[ColumnRule<'_>],
+) -> bool {
+    let key_names = if rules.order_by.is_empty() {
+        &expected.order_key
+    } else {
+        &rules.order_by
+    };
+    let key: Option<Vec<usize>> = key_names
+        .iter()
+        .map(|name| expected.columns.iter().position(|c| &c.name == name))
+        .collect();
+    let key = match key {
+        Some(k) if !k.is_empty() => k,
+        // No key, or one that names no column: the whole row decides.
+        _ => (0..expected.columns.len()).collect(),
+    };
+    expected.rows.iter().zip(actual).all(|(e, a)| {
+        key.iter().all(|&i| match (e.get(i), a.get(i)) {
+            (Some(x), Some(y)) => column_rules[i].equal(x, y),
+            _ => false,
+        })
+    })
 }
 
 /// A line diff of rendered rows; unordered results are sorted first so that only real
@@ -183,49 +367,123 @@ mod tests {
             .collect()
     }
 
-    fn section(rows: Vec<Row>) -> Section {
+    /// A section of columns `a` (text) and `n` (numeric), or of `columns` as name::type.
+    fn typed(columns: &[&str], rows: Vec<Row>) -> Section {
         Section {
             task: "t".into(),
             check: 1,
             kind: "result".into(),
             query: String::new(),
             ordered: false,
-            columns: vec![
-                Column {
-                    name: "a".into(),
-                    type_name: "text".into(),
-                },
-                Column {
-                    name: "n".into(),
-                    type_name: "numeric".into(),
-                },
-            ],
+            order_key: Vec::new(),
+            columns: columns
+                .iter()
+                .map(|c| {
+                    let (name, type_name) = c.split_once("::").unwrap_or((c, ""));
+                    Column {
+                        name: name.into(),
+                        type_name: type_name.into(),
+                    }
+                })
+                .collect(),
             rows,
         }
     }
 
-    fn names() -> Vec<String> {
-        vec!["a".into(), "n".into()]
+    fn section(rows: Vec<Row>) -> Section {
+        typed(&["a::text", "n::numeric"], rows)
+    }
+
+    /// Compares with the answer's names and types taken from the section itself.
+    fn same_shape(
+        s: &Section,
+        actual: &[Row],
+        rules: &Compare,
+        extra: bool,
+    ) -> Result<(), Mismatch> {
+        let names: Vec<String> = s.columns.iter().map(|c| c.name.clone()).collect();
+        let types: Vec<String> = s.columns.iter().map(|c| c.type_name.clone()).collect();
+        let shape = Shape {
+            names: &names,
+            types: &types,
+        };
+        compare(s, shape, actual, rules, extra)
+    }
+
+    fn with_types(
+        s: &Section,
+        types: &[&str],
+        actual: &[Row],
+        rules: &Compare,
+    ) -> Result<(), Mismatch> {
+        let names: Vec<String> = s.columns.iter().map(|c| c.name.clone()).collect();
+        let types: Vec<String> = types.iter().map(|t| t.to_string()).collect();
+        let shape = Shape {
+            names: &names,
+            types: &types,
+        };
+        compare(s, shape, actual, rules, false)
+    }
+
+    fn ordered() -> Compare {
+        Compare {
+            ordered: true,
+            ..Compare::default()
+        }
     }
 
     #[test]
     fn unordered_accepts_any_order_ordered_does_not() {
         let s = section(vec![row(&["x", "1"]), row(&["y", "2"])]);
         let actual = vec![row(&["y", "2"]), row(&["x", "1"])];
-        assert!(compare(&s, &names(), &actual, Compare::default(), false).is_ok());
-        let ordered = Compare {
-            ordered: true,
-            ..Compare::default()
-        };
-        let err = compare(&s, &names(), &actual, ordered, false).expect_err("order");
+        assert!(same_shape(&s, &actual, &Compare::default(), false).is_ok());
+        let err = same_shape(&s, &actual, &ordered(), false).expect_err("order");
         assert!(err.summary.contains("wrong order"), "{}", err.summary);
+    }
+
+    #[test]
+    fn rows_that_tie_on_the_order_key_may_come_in_any_order() {
+        let mut s = typed(
+            &["member::text", "cost::numeric"],
+            vec![
+                row(&["b", "9"]),
+                row(&["a", "5"]),
+                row(&["c", "5"]),
+                row(&["d", "1"]),
+            ],
+        );
+        let tie_swapped = vec![
+            row(&["b", "9"]),
+            row(&["c", "5"]),
+            row(&["a", "5"]),
+            row(&["d", "1"]),
+        ];
+        let key_swapped = vec![
+            row(&["a", "5"]),
+            row(&["b", "9"]),
+            row(&["c", "5"]),
+            row(&["d", "1"]),
+        ];
+        // Without a key the whole row decides.
+        assert!(same_shape(&s, &tie_swapped, &ordered(), false).is_err());
+        // The snapshot's key, as read from the reference's ORDER BY.
+        s.ordered = true;
+        s.order_key = vec!["cost".into()];
+        assert!(same_shape(&s, &tie_swapped, &ordered(), false).is_ok());
+        assert!(same_shape(&s, &key_swapped, &ordered(), false).is_err());
+        // The manifest's key wins over the snapshot's.
+        let by_member = Compare {
+            order_by: vec!["member".into()],
+            ..ordered()
+        };
+        assert!(same_shape(&s, &tie_swapped, &by_member, false).is_err());
     }
 
     #[test]
     fn missing_and_extra_rows_are_counted_and_diffed() {
         let s = section(vec![row(&["x", "1"]), row(&["y", "2"])]);
         let actual = vec![row(&["x", "1"]), row(&["z", "3"]), row(&["w", "4"])];
-        let err = compare(&s, &names(), &actual, Compare::default(), false).expect_err("differs");
+        let err = same_shape(&s, &actual, &Compare::default(), false).expect_err("differs");
         assert_eq!(
             err.summary,
             "1 row missing, 2 rows extra (expected 2 rows, got 3 rows)"
@@ -241,25 +499,15 @@ mod tests {
             tolerance: 0.001,
             ..Compare::default()
         };
-        assert!(compare(&s, &names(), &[row(&["x", "0.333"])], tol, false).is_ok());
-        assert!(compare(&s, &names(), &[row(&["x", "0.33"])], tol, false).is_err());
+        assert!(same_shape(&s, &[row(&["x", "0.333"])], &tol, false).is_ok());
+        assert!(same_shape(&s, &[row(&["x", "0.33"])], &tol, false).is_err());
         let with_null = section(vec![row(&["NULL!", "1"])]);
+        assert!(same_shape(&with_null, &[row(&["", "1"])], &Compare::default(), false).is_err());
         assert!(
-            compare(
+            same_shape(
                 &with_null,
-                &names(),
-                &[row(&["", "1"])],
-                Compare::default(),
-                false
-            )
-            .is_err()
-        );
-        assert!(
-            compare(
-                &with_null,
-                &names(),
                 &[row(&["NULL", "1"])],
-                Compare::default(),
+                &Compare::default(),
                 false
             )
             .is_err()
@@ -267,13 +515,105 @@ mod tests {
     }
 
     #[test]
+    fn text_that_looks_like_a_number_gets_no_tolerance_and_keeps_its_zeros() {
+        let s = typed(&["zip::text"], vec![row(&["04321"])]);
+        let tol = Compare {
+            tolerance: 0.5,
+            ..Compare::default()
+        };
+        assert!(same_shape(&s, &[row(&["4321"])], &tol, false).is_err());
+        assert!(same_shape(&s, &[row(&["04321.2"])], &tol, false).is_err());
+        assert!(same_shape(&s, &[row(&["04321"])], &tol, false).is_ok());
+    }
+
+    #[test]
+    fn numbers_compare_by_value_whatever_their_scale_or_type() {
+        let s = typed(
+            &["n::numeric"],
+            vec![row(&["5.5"]), row(&["-0"]), row(&["120"])],
+        );
+        let rendered = vec![row(&["5.50"]), row(&["0.000"]), row(&["120.0"])];
+        assert!(same_shape(&s, &rendered, &Compare::default(), false).is_ok());
+        assert!(
+            with_types(
+                &s,
+                &["int8"],
+                &[row(&["6"]), row(&["0"]), row(&["120"])],
+                &Compare::default()
+            )
+            .is_err()
+        );
+        assert!(
+            with_types(
+                &s,
+                &["float8"],
+                &[row(&["5.5"]), row(&["0"]), row(&["120"])],
+                &Compare::default()
+            )
+            .is_ok()
+        );
+        // Exact, not by the nearest float.
+        let big = typed(&["n::numeric"], vec![row(&["12345678901234567890.1"])]);
+        assert!(
+            same_shape(
+                &big,
+                &[row(&["12345678901234567890.2"])],
+                &Compare::default(),
+                false
+            )
+            .is_err()
+        );
+    }
+
+    #[test]
+    fn a_type_difference_is_named_and_accepted_only_where_the_check_allows() {
+        let s = typed(&["ts::timestamp"], vec![row(&["2024-03-01 00:00:00"])]);
+        let err = with_types(&s, &["date"], &[row(&["2024-03-01"])], &Compare::default())
+            .expect_err("type");
+        assert_eq!(err.summary, "column 1 `ts`: expected timestamp, got date");
+        let accepting = Compare {
+            accept_types: [("ts".to_string(), vec!["date".to_string()])].into(),
+            ..Compare::default()
+        };
+        assert!(with_types(&s, &["date"], &[row(&["2024-03-01"])], &accepting).is_ok());
+        assert!(with_types(&s, &["date"], &[row(&["2024-03-02"])], &accepting).is_err());
+        // Integers for numeric, varchar for text: the same family.
+        let t = typed(&["a::text", "n::numeric"], vec![row(&["x", "2"])]);
+        assert!(
+            with_types(
+                &t,
+                &["varchar", "int4"],
+                &[row(&["x", "2"])],
+                &Compare::default()
+            )
+            .is_ok()
+        );
+        assert!(
+            with_types(
+                &t,
+                &["text", "text"],
+                &[row(&["x", "2"])],
+                &Compare::default()
+            )
+            .is_err()
+        );
+        // An answer whose types the grader could not ask for is compared by its values.
+        assert!(with_types(&t, &[], &[row(&["x", "2.0"])], &Compare::default()).is_ok());
+    }
+
+    #[test]
     fn column_count_and_names() {
         let s = section(vec![row(&["x", "1"])]);
+        let one = vec!["a".to_string()];
+        let shape = Shape {
+            names: &one,
+            types: &[],
+        };
         let err = compare(
             &s,
-            &["a".into()],
+            shape,
             &[vec![Some("x".into())]],
-            Compare::default(),
+            &Compare::default(),
             false,
         )
         .expect_err("count");
@@ -286,23 +626,26 @@ mod tests {
             ..Compare::default()
         };
         let other = vec!["a".to_string(), "total".to_string()];
-        assert!(compare(&s, &other, &[row(&["x", "1"])], Compare::default(), false).is_ok());
-        assert!(compare(&s, &other, &[row(&["x", "1"])], named, false).is_err());
+        let shape = Shape {
+            names: &other,
+            types: &[],
+        };
+        assert!(compare(&s, shape, &[row(&["x", "1"])], &Compare::default(), false).is_ok());
+        assert!(compare(&s, shape, &[row(&["x", "1"])], &named, false).is_err());
     }
 
     #[test]
     fn allow_extra_accepts_a_superset() {
         let s = section(vec![row(&["x", "1"])]);
         assert!(
-            compare(
+            same_shape(
                 &s,
-                &names(),
                 &[row(&["x", "1"]), row(&["q", "9"])],
-                Compare::default(),
+                &Compare::default(),
                 true
             )
             .is_ok()
         );
-        assert!(compare(&s, &names(), &[row(&["q", "9"])], Compare::default(), true).is_err());
+        assert!(same_shape(&s, &[row(&["q", "9"])], &Compare::default(), true).is_err());
     }
 }

@@ -26,6 +26,9 @@ pub struct Section {
     /// The query that produced it, on one line.
     pub query: String,
     pub ordered: bool,
+    /// For an ordered section: the columns whose values decide the order, as the
+    /// reference's `ORDER BY` (or the manifest) names them. Empty: the whole row.
+    pub order_key: Vec<String>,
     pub columns: Vec<Column>,
     pub rows: Vec<Row>,
 }
@@ -135,6 +138,10 @@ impl Snapshot {
             let _ = writeln!(out, "# check: {} {}", s.check, s.kind);
             let _ = writeln!(out, "# query: {}", s.query);
             let _ = writeln!(out, "# ordered: {}", if s.ordered { "yes" } else { "no" });
+            if s.ordered && !s.order_key.is_empty() {
+                let key: Row = s.order_key.iter().cloned().map(Some).collect();
+                let _ = writeln!(out, "# order key: {}", render_row(&key));
+            }
             let cols: Row = s
                 .columns
                 .iter()
@@ -218,6 +225,14 @@ impl Snapshot {
                     })
                     .collect()
             };
+            let order_key = match header.get("order key") {
+                None => Vec::new(),
+                Some((at, text)) => parse_row(text, 1 + count_unescaped_bars(text))
+                    .map_err(|m| err(*at, format!("bad `order key:` line: {m}")))?
+                    .into_iter()
+                    .map(Option::unwrap_or_default)
+                    .collect(),
+            };
             let mut rows = Vec::new();
             while i < lines.len() && !lines[i].starts_with("# ") {
                 rows.push(parse_row(lines[i], columns.len()).map_err(|m| err(i, m))?);
@@ -229,6 +244,7 @@ impl Snapshot {
                 kind: kind.to_string(),
                 query: get("query")?,
                 ordered: get("ordered")? == "yes",
+                order_key,
                 columns,
                 rows,
             });
@@ -273,6 +289,7 @@ mod tests {
             kind: "query".into(),
             query: "SELECT 1".into(),
             ordered: true,
+            order_key: Vec::new(),
             columns: (0..width)
                 .map(|i| Column {
                     name: format!("c|{i}"),

@@ -124,13 +124,21 @@ fn snapshot_problems(exercise: &Exercise) -> Vec<String> {
     out
 }
 
-/// Grades the reference solution and the starter files, and looks at what the setups
+/// Planner settings that make the server choose other plans: no hash joins or hash
+/// aggregation, no sequential scans where an index will do.
+const OTHER_PLAN: &str =
+    "-c enable_hashjoin=off -c enable_hashagg=off -c enable_seqscan=off -c enable_bitmapscan=off";
+const OTHER_PLAN_SUMMARY: &str =
+    "enable_hashjoin, enable_hashagg, enable_seqscan and enable_bitmapscan off";
+
+/// Grades the reference solution (under two plans) and the starter files, and looks at what the setups
 /// ship; returns the problems found.
 async fn grade_both(plan: &Plan, exercise: &Exercise) -> Result<usize, i32> {
     let mut server = provision(plan, exercise).await?;
     let limits = limits(plan, exercise);
     let mut reference = Report::default();
     let mut starter = Report::default();
+    let mut replanned = Report::default();
     let mut definers = Vec::new();
     let work = async {
         definers = runner::Workspace::prepare(exercise, &server.link, limits)
@@ -154,7 +162,21 @@ async fn grade_both(plan: &Plan, exercise: &Exercise) -> Result<usize, i32> {
             Mode::Grade,
             &mut starter,
         )
-        .await
+        .await?;
+        // The same reference under another plan: rows come in another order where the
+        // order is not decided, and a snapshot must not depend on it.
+        server.link.set_session_options(Some(OTHER_PLAN.into()));
+        let again = runner::grade(
+            exercise,
+            &exercise.solution_dir(),
+            &mut server,
+            limits,
+            Mode::Grade,
+            &mut replanned,
+        )
+        .await;
+        server.link.set_session_options(None);
+        again
     };
     let outcome = tokio::select! {
         r = work => Some(r),
@@ -194,6 +216,20 @@ async fn grade_both(plan: &Plan, exercise: &Exercise) -> Result<usize, i32> {
             );
             problems += 1;
         }
+    }
+    // Only what did not already fail under the usual plan.
+    for t in replanned.tasks.iter().filter(|t| {
+        t.status != Status::Pass
+            && reference
+                .tasks
+                .iter()
+                .any(|r| r.id == t.id && r.status == Status::Pass)
+    }) {
+        println!(
+            "✗ {}: the reference solution fails `{}` under another plan ({}): {}",
+            exercise.id, t.id, OTHER_PLAN_SUMMARY, t.message
+        );
+        problems += 1;
     }
     let errors: Vec<_> = starter
         .tasks

@@ -124,6 +124,9 @@ pub struct Link {
     pub watchdog: Watchdog,
     /// What the run removed when it started, left by graders that are gone.
     stale_removed: Mutex<Vec<String>>,
+    /// Settings every connection opened from now on starts with (`-c name=value ...`):
+    /// `check` grades the reference again under another plan with them.
+    session_options: Mutex<Option<String>>,
 }
 
 /// A server ready for grading. Call [`Server::close`] to drop what the run created; a
@@ -412,6 +415,7 @@ impl Link {
             roles: Mutex::new(Vec::new()),
             owner: super::owner::mark(),
             prepared_transactions: prepared > 0,
+            session_options: Mutex::new(None),
             major,
             watchdog: Watchdog::default(),
             stale_removed: Mutex::new(Vec::new()),
@@ -630,10 +634,26 @@ impl Link {
         self.configure_role(login).await;
     }
 
+    /// Makes every connection opened from now on start with `options` (`None`: none).
+    pub fn set_session_options(&self, options: Option<String>) {
+        if let Ok(mut slot) = self.session_options.lock() {
+            *slot = options;
+        }
+    }
+
     /// The configuration `login`'s connections use for `dbname`.
     pub fn config_for(&self, login: &Login, dbname: &str) -> Config {
         let mut config = self.admin.clone();
         config.user(&login.role).dbname(dbname);
+        if let Ok(slot) = self.session_options.lock()
+            && let Some(extra) = slot.as_deref()
+        {
+            let options = match config.get_options() {
+                Some(given) if !given.is_empty() => format!("{given} {extra}"),
+                _ => extra.to_string(),
+            };
+            config.options(&options);
+        }
         match &login.password {
             Some(p) => {
                 config.password(p.as_bytes());

@@ -111,11 +111,14 @@ pub struct TaskSpec {
 }
 
 /// How rows are compared with a snapshot.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Compare {
     pub ordered: bool,
     pub tolerance: f64,
     pub names: bool,
+    /// The columns that decide the order (names only), when the manifest gives them.
+    pub order_by: Vec<String>,
+    pub accept_types: BTreeMap<String, Vec<String>>,
 }
 
 /// One check of a task. A task passes when all its checks pass.
@@ -134,6 +137,15 @@ pub enum CheckSpec {
         /// Column names must match too.
         #[serde(default)]
         names: bool,
+        /// For an ordered check: the result columns whose values decide the order
+        /// (`["cost desc", "member"]`; a direction may follow a name). Rows equal in all
+        /// of them may come in any order. Empty: read from the reference's `ORDER BY`.
+        #[serde(default)]
+        order_by: Vec<String>,
+        /// Types accepted for a column besides the snapshot's, by column name
+        /// (`{ started = ["date"] }`).
+        #[serde(default)]
+        accept_types: BTreeMap<String, Vec<String>>,
     },
     /// An instructor's probe query, run after the student's file, against a snapshot.
     Query {
@@ -147,6 +159,15 @@ pub enum CheckSpec {
         /// Column names must match too.
         #[serde(default)]
         names: bool,
+        /// For an ordered check: the result columns whose values decide the order
+        /// (`["cost desc", "member"]`; a direction may follow a name). Rows equal in all
+        /// of them may come in any order. Empty: read from the reference's `ORDER BY`.
+        #[serde(default)]
+        order_by: Vec<String>,
+        /// Types accepted for a column besides the snapshot's, by column name
+        /// (`{ started = ["date"] }`).
+        #[serde(default)]
+        accept_types: BTreeMap<String, Vec<String>>,
     },
     /// pg_catalog facts of a table against a snapshot, names of objects left out.
     Catalog {
@@ -272,16 +293,25 @@ impl CheckSpec {
                 ordered,
                 tolerance,
                 names,
+                order_by,
+                accept_types,
             }
             | CheckSpec::Query {
                 ordered,
                 tolerance,
                 names,
+                order_by,
+                accept_types,
                 ..
             } => Compare {
                 ordered: *ordered,
                 tolerance: *tolerance,
                 names: *names,
+                order_by: order_by
+                    .iter()
+                    .filter_map(|k| k.split_whitespace().next().map(str::to_string))
+                    .collect(),
+                accept_types: accept_types.clone(),
             },
             _ => Compare::default(),
         }

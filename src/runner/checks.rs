@@ -1,7 +1,7 @@
 //! Evaluates a task's checks after its file ran, on the same connection and inside the
 //! same transaction: each check in a savepoint of its own, after `RESET ALL`.
 
-use crate::compare::{Mismatch, compare};
+use crate::compare::{Mismatch, Shape, compare};
 use crate::db::{Session, SqlFailure};
 use crate::exercise::{CheckSpec, TaskSpec};
 use crate::script::Script;
@@ -66,20 +66,13 @@ async fn in_savepoint<S: Session>(
     result
 }
 
-/// Column types of `sql`, asked in a savepoint so that a failure leaves nothing behind.
-async fn types_of<S: Session>(
-    session: &mut S,
-    sql: &str,
-    width: usize,
-    wanted: bool,
-) -> Vec<String> {
-    if !wanted {
-        return vec![String::new(); width];
-    }
+/// Column types of `sql`, asked in a savepoint so that a failure leaves nothing behind;
+/// empty names where the server could not say (the answer is then compared by value).
+async fn types_of<S: Session>(session: &mut S, sql: &str, width: usize) -> Vec<String> {
     let _ = savepoint::open(session, CHECK_SAVEPOINT).await;
-    // Only when blessing, for the reference solution's own query, which may name its
-    // tables without their schema: the search path it was written for, until the
-    // savepoint is undone.
+    // The answer may name its tables without their schema: the search path it was
+    // written for, until the savepoint is undone. Only the statement's description is
+    // asked for; nothing of it runs.
     let _ = session.control("SET LOCAL search_path TO DEFAULT").await;
     let types = session.column_types(sql).await.unwrap_or_default();
     let _ = savepoint::undo(session, CHECK_SAVEPOINT).await;
@@ -154,21 +147,19 @@ fn answer<'a>(
         })
 }
 
-/// Runs one snapshot check and returns what it saw.
-/// Column types are asked for only `with_types` (blessing): grading never reads them.
+/// Runs one snapshot check and returns what it saw, with the column types of its result.
 pub async fn capture<S: Session>(
     session: &mut S,
     check: &CheckSpec,
     task: &TaskSpec,
     script: &Script,
     run: &FileRun,
-    with_types: bool,
 ) -> Result<Captured, CheckResult> {
     match check {
         CheckSpec::Result { .. } => {
             let (outcome, text) = answer(task, script, run)?;
             let names = outcome.columns.clone().unwrap_or_default();
-            let types = types_of(session, &text, names.len(), with_types).await;
+            let types = types_of(session, &text, names.len()).await;
             Ok(Captured {
                 names,
                 types,
@@ -184,7 +175,7 @@ pub async fn capture<S: Session>(
                 other => sql_problem(&other),
             })?;
             let names = outcome.columns.clone().unwrap_or_default();
-            let types = types_of(session, sql, names.len(), with_types).await;
+            let types = types_of(session, sql, names.len()).await;
             Ok(Captured {
                 names,
                 types,
@@ -235,12 +226,22 @@ pub fn section_of(
         CheckSpec::Catalog { .. } => "catalog",
         _ => "",
     };
+    let rules = check.compare();
+    // The order key: the manifest's, else what the reference's ORDER BY sorts on.
+    let order_key = if !rules.ordered {
+        Vec::new()
+    } else if rules.order_by.is_empty() {
+        crate::script::order::order_key(&captured.query, &captured.names).unwrap_or_default()
+    } else {
+        rules.order_by.clone()
+    };
     Section {
         task: task.id.clone(),
         check: check_no,
         kind: kind.into(),
         query: one_line(&captured.query),
-        ordered: check.compare().ordered,
+        ordered: rules.ordered,
+        order_key,
         columns: captured
             .names
             .iter()
@@ -268,11 +269,15 @@ pub fn judge(
             ..
         }
     );
+    let shape = Shape {
+        names: &captured.names,
+        types: &captured.types,
+    };
     match compare(
         expected,
-        &captured.names,
+        shape,
         &captured.rows,
-        check.compare(),
+        &check.compare(),
         allow_extra,
     ) {
         Ok(()) => CheckResult::Pass,

@@ -581,15 +581,13 @@ impl Judging<'_> {
                 results.push(behaviour::check(session, check, &key, &mut self.probes).await);
                 continue;
             }
-            let captured =
-                match checks::capture(session, check, task, script, run, mode == Mode::Bless).await
-                {
-                    Ok(c) => c,
-                    Err(r) => {
-                        results.push(r);
-                        continue;
-                    }
-                };
+            let captured = match checks::capture(session, check, task, script, run).await {
+                Ok(c) => c,
+                Err(r) => {
+                    results.push(r);
+                    continue;
+                }
+            };
             match mode {
                 Mode::Bless => {
                     blessed

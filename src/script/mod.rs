@@ -3,6 +3,7 @@
 
 pub mod grammar;
 mod open;
+pub mod order;
 mod position;
 pub mod split;
 

@@ -3,6 +3,7 @@
 
 mod support;
 
+mod comparing;
 mod docker;
 mod files;
 mod grading;

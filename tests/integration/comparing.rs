@@ -1,0 +1,217 @@
+//! How answers compare with their snapshots on a real server: ties of an ordered answer,
+//! numbers rendered at another scale, and column types. The tasks are added to a copy of
+//! exercise 01 and blessed from their reference there.
+
+use std::path::Path;
+
+use crate::support::{Run, Submission, course_copy, sqlgrade_in};
+
+const SOLUTION_04: &str =
+    include_str!("../../exercises/01-training-registry/solution/04_analysis_queries.sql");
+
+/// Tasks added to the copy's manifest.
+const TASKS: &str = r#"
+[[tasks]]
+id = "extra.runs_per_framework"
+file = "04_analysis_queries.sql"
+points = 1
+title = "runs per framework, most first (jax and xgboost tie)"
+checks = [{ kind = "result", ordered = true }]
+
+[[tasks]]
+id = "extra.mean_accuracy"
+file = "04_analysis_queries.sql"
+points = 1
+title = "the mean accuracy to four places"
+checks = [{ kind = "result" }]
+
+[[tasks]]
+id = "extra.first_day"
+file = "04_analysis_queries.sql"
+points = 1
+title = "the day the first run started, as a timestamp"
+checks = [{ kind = "result" }]
+
+[[tasks]]
+id = "extra.first_day_any"
+file = "04_analysis_queries.sql"
+points = 1
+title = "the day the first run started, as a timestamp or a date"
+checks = [{ kind = "result", accept_types = { first_day = ["date"] } }]
+"#;
+
+/// The reference answers of [`TASKS`].
+const REFERENCE: &str = "
+-- task: extra.runs_per_framework
+select framework, count(*) as runs from training_runs group by framework order by runs desc;
+-- task: extra.mean_accuracy
+select round(avg(accuracy), 4) as mean_accuracy from training_runs;
+-- task: extra.first_day
+select date_trunc('day', min(started_at))::timestamp as first_day from training_runs;
+-- task: extra.first_day_any
+select date_trunc('day', min(started_at))::timestamp as first_day from training_runs;
+";
+
+/// A copy of the course with [`TASKS`] added and blessed from [`REFERENCE`].
+fn course_with_tasks() -> tempfile::TempDir {
+    let course = course_copy();
+    let exercise = course.path().join("exercises/01-training-registry");
+    let manifest = exercise.join("exercise.toml");
+    let text = std::fs::read_to_string(&manifest).expect("manifest");
+    std::fs::write(&manifest, format!("{text}\n{TASKS}")).expect("write manifest");
+    let solution = exercise.join("solution/04_analysis_queries.sql");
+    std::fs::write(&solution, format!("{SOLUTION_04}\n{REFERENCE}")).expect("write solution");
+    for task in [
+        "extra.runs_per_framework",
+        "extra.mean_accuracy",
+        "extra.first_day",
+        "extra.first_day_any",
+    ] {
+        let run = sqlgrade_in(
+            course.path(),
+            &[
+                "bless",
+                "01-training-registry",
+                "--task",
+                task,
+                "--db",
+                "local",
+            ],
+        );
+        assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    }
+    course
+}
+
+fn grade_in(course: &Path, answers: &str) -> Run {
+    let sub = Submission::solution().with(
+        "04_analysis_queries.sql",
+        &format!("{SOLUTION_04}\n{answers}"),
+    );
+    sqlgrade_in(
+        course,
+        &[
+            "grade",
+            "01-training-registry",
+            "--db",
+            "local",
+            "--format",
+            "json",
+            "--submission",
+            sub.path().to_str().expect("utf-8 path"),
+        ],
+    )
+}
+
+fn message(run: &Run, task: &str) -> String {
+    run.task(task)["message"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+}
+
+#[test]
+fn ties_scale_and_types_are_judged_by_what_the_task_asks() {
+    let course = course_with_tasks();
+    let snapshot = std::fs::read_to_string(
+        course
+            .path()
+            .join("expected/01-training-registry/extra.runs_per_framework.snap"),
+    )
+    .expect("snapshot");
+    assert!(snapshot.contains("# order key: runs\n"), "{snapshot}");
+
+    // The reference itself, and answers that break the tie the other way, show the
+    // number at another scale and return the date where a date is accepted.
+    let right = "
+-- task: extra.runs_per_framework
+select framework, count(*) as runs from training_runs group by framework order by 2 desc, framework desc;
+-- task: extra.mean_accuracy
+select round(avg(accuracy), 4)::numeric(12, 8) as mean_accuracy from training_runs;
+-- task: extra.first_day
+select date_trunc('day', min(started_at))::timestamp as first_day from training_runs;
+-- task: extra.first_day_any
+select min(started_at)::date as first_day from training_runs;
+";
+    let run = grade_in(course.path(), right);
+    for task in [
+        "extra.runs_per_framework",
+        "extra.mean_accuracy",
+        "extra.first_day",
+        "extra.first_day_any",
+    ] {
+        assert_eq!(run.status(task), "pass", "{task}: {}", run.task(task));
+    }
+
+    // Wrong order on the key, another value, and a date where a timestamp is asked for.
+    let wrong = "
+-- task: extra.runs_per_framework
+select framework, count(*) as runs from training_runs group by framework order by runs;
+-- task: extra.mean_accuracy
+select round(avg(coalesce(accuracy, 0)), 4) as mean_accuracy from training_runs;
+-- task: extra.first_day
+select min(started_at)::date as first_day from training_runs;
+-- task: extra.first_day_any
+select (min(started_at) + interval '1 day')::date as first_day from training_runs;
+";
+    let run = grade_in(course.path(), wrong);
+    assert!(
+        message(&run, "extra.runs_per_framework").contains("the right rows in the wrong order"),
+        "{}",
+        run.task("extra.runs_per_framework")
+    );
+    assert_eq!(run.status("extra.mean_accuracy"), "fail");
+    assert!(
+        message(&run, "extra.first_day")
+            .contains("column 1 `first_day`: expected timestamp, got date"),
+        "{}",
+        run.task("extra.first_day")
+    );
+    assert!(
+        message(&run, "extra.first_day_any").contains("1 row missing"),
+        "{}",
+        run.task("extra.first_day_any")
+    );
+}
+
+#[test]
+fn check_grades_the_reference_again_under_another_plan() {
+    // A reference whose answer depends on the plan the server picks: here, plainly, on
+    // a planner setting (an unstable tie order is the usual way).
+    let course = course_copy();
+    let exercise = course.path().join("exercises/01-training-registry");
+    let manifest = exercise.join("exercise.toml");
+    let text = std::fs::read_to_string(&manifest).expect("manifest");
+    let task = "\n[[tasks]]\nid = \"extra.plan\"\nfile = \"04_analysis_queries.sql\"\npoints = 1\n\
+                checks = [{ kind = \"result\" }]\n";
+    std::fs::write(&manifest, format!("{text}{task}")).expect("write manifest");
+    let solution = exercise.join("solution/04_analysis_queries.sql");
+    let answer = "\n-- task: extra.plan\nselect current_setting('enable_hashagg') as hashagg;\n";
+    std::fs::write(&solution, format!("{SOLUTION_04}{answer}")).expect("write solution");
+    let bless = sqlgrade_in(
+        course.path(),
+        &[
+            "bless",
+            "01-training-registry",
+            "--task",
+            "extra.plan",
+            "--db",
+            "local",
+        ],
+    );
+    assert_eq!(bless.code, 0, "{}\n{}", bless.stdout, bless.stderr);
+    let run = sqlgrade_in(course.path(), &["check", "--db", "local"]);
+    assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
+    assert!(
+        run.stdout
+            .contains("the reference solution fails `extra.plan` under another plan"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout
+            .contains("✓ 01-training-registry: the reference solution scores 101/101"),
+        "{}",
+        run.stdout
+    );
+}
