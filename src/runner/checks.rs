@@ -147,19 +147,25 @@ fn answer<'a>(
         })
 }
 
-/// Runs one snapshot check and returns what it saw, with the column types of its result.
+/// Runs one snapshot check and returns what it saw; with the column types of its result
+/// only `with_types` (blessing), else see [`describe`].
 pub async fn capture<S: Session>(
     session: &mut S,
     check: &CheckSpec,
     task: &TaskSpec,
     script: &Script,
     run: &FileRun,
+    with_types: bool,
 ) -> Result<Captured, CheckResult> {
     match check {
         CheckSpec::Result { .. } => {
             let (outcome, text) = answer(task, script, run)?;
             let names = outcome.columns.clone().unwrap_or_default();
-            let types = types_of(session, &text, names.len()).await;
+            let types = if with_types {
+                types_of(session, &text, names.len()).await
+            } else {
+                Vec::new()
+            };
             Ok(Captured {
                 names,
                 types,
@@ -175,7 +181,11 @@ pub async fn capture<S: Session>(
                 other => sql_problem(&other),
             })?;
             let names = outcome.columns.clone().unwrap_or_default();
-            let types = types_of(session, sql, names.len()).await;
+            let types = if with_types {
+                types_of(session, sql, names.len()).await
+            } else {
+                Vec::new()
+            };
             Ok(Captured {
                 names,
                 types,
@@ -211,6 +221,39 @@ pub async fn capture<S: Session>(
             Err(CheckResult::Error("not a snapshot check".into()))
         }
     }
+}
+
+/// Asks the server for the column types of a `result` or `query` capture that has none.
+pub async fn describe<S: Session>(session: &mut S, check: &CheckSpec, captured: &mut Captured) {
+    if captured.types.is_empty()
+        && matches!(check, CheckSpec::Result { .. } | CheckSpec::Query { .. })
+    {
+        captured.types = types_of(session, &captured.query, captured.names.len()).await;
+    }
+}
+
+/// True when a capture shows exactly the snapshot's rows, as written (in its order where
+/// order matters), under names the check accepts: a pass whatever the types.
+pub fn identical(captured: &Captured, expected: &Section, check: &CheckSpec) -> bool {
+    let rules = check.compare();
+    let names_fit = captured.names.len() == expected.columns.len()
+        && (!rules.names
+            || captured
+                .names
+                .iter()
+                .zip(&expected.columns)
+                .all(|(n, c)| *n == c.name));
+    if !names_fit || captured.rows.len() != expected.rows.len() {
+        return false;
+    }
+    if rules.ordered {
+        return captured.rows == expected.rows;
+    }
+    let mut mine: Vec<&Row> = captured.rows.iter().collect();
+    let mut theirs: Vec<&Row> = expected.rows.iter().collect();
+    mine.sort();
+    theirs.sort();
+    mine == theirs
 }
 
 /// Turns a capture into a snapshot section.

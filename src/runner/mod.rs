@@ -581,13 +581,15 @@ impl Judging<'_> {
                 results.push(behaviour::check(session, check, &key, &mut self.probes).await);
                 continue;
             }
-            let captured = match checks::capture(session, check, task, script, run).await {
-                Ok(c) => c,
-                Err(r) => {
-                    results.push(r);
-                    continue;
-                }
-            };
+            let captured =
+                match checks::capture(session, check, task, script, run, mode == Mode::Bless).await
+                {
+                    Ok(c) => c,
+                    Err(r) => {
+                        results.push(r);
+                        continue;
+                    }
+                };
             match mode {
                 Mode::Bless => {
                     blessed
@@ -598,7 +600,15 @@ impl Judging<'_> {
                 Mode::Grade => {
                     let expected = snapshot.and_then(|s| s.section(number));
                     results.push(match expected {
-                    Some(section) => checks::judge(&captured, section, check, None),
+                    // Types are asked for only when the rows alone do not settle it.
+                    Some(section) if checks::identical(&captured, section, check) => {
+                        CheckResult::Pass
+                    }
+                    Some(section) => {
+                        let mut captured = captured;
+                        checks::describe(session, check, &mut captured).await;
+                        checks::judge(&captured, section, check, None)
+                    }
                     None => CheckResult::Error(format!(
                         "the snapshot `{}` has no section for check {number}; run `sqlgrade bless {}`",
                         exercise.snapshot_path(&task.id).display(),
