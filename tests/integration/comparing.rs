@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use crate::support::{Run, Submission, course_copy, sqlgrade_in};
+use crate::support::{Run, Submission, course_copy, grade_args, sqlgrade_in};
 
 const SOLUTION_04: &str =
     include_str!("../../exercises/01-training-registry/solution/04_analysis_queries.sql");
@@ -88,19 +88,7 @@ fn grade_in(course: &Path, answers: &str) -> Run {
         "04_analysis_queries.sql",
         &format!("{SOLUTION_04}\n{answers}"),
     );
-    sqlgrade_in(
-        course,
-        &[
-            "grade",
-            "01-training-registry",
-            "--db",
-            "local",
-            "--format",
-            "json",
-            "--submission",
-            sub.path().to_str().expect("utf-8 path"),
-        ],
-    )
+    sqlgrade_in(course, &grade_args("local", sub.path()))
 }
 
 fn message(run: &Run, task: &str) -> String {
