@@ -294,9 +294,20 @@ fn in_order(
     } else {
         &rules.order_by
     };
+    // Each key name must pick out exactly one column.
     let key: Option<Vec<usize>> = key_names
         .iter()
-        .map(|name| expected.columns.iter().position(|c| &c.name == name))
+        .map(|name| {
+            let mut found = expected
+                .columns
+                .iter()
+                .enumerate()
+                .filter(|(_, c)| &c.name == name);
+            match (found.next(), found.next()) {
+                (Some((i, _)), None) => Some(i),
+                _ => None,
+            }
+        })
         .collect();
     let key = match key {
         Some(k) if !k.is_empty() => k,
@@ -471,6 +482,23 @@ mod tests {
         s.order_key = vec!["cost".into()];
         assert!(same_shape(&s, &tie_swapped, &ordered(), false).is_ok());
         assert!(same_shape(&s, &key_swapped, &ordered(), false).is_err());
+        // A key that names two columns says nothing: the whole row decides.
+        let twice = typed(
+            &["cost::numeric", "cost::numeric"],
+            vec![row(&["1", "2"]), row(&["1", "3"])],
+        );
+        let mut twice = twice;
+        twice.ordered = true;
+        twice.order_key = vec!["cost".into()];
+        assert!(
+            same_shape(
+                &twice,
+                &[row(&["1", "3"]), row(&["1", "2"])],
+                &ordered(),
+                false
+            )
+            .is_err()
+        );
         // The manifest's key wins over the snapshot's.
         let by_member = Compare {
             order_by: vec!["member".into()],

@@ -34,6 +34,10 @@ pub fn order_key(sql: &str, columns: &[String]) -> Option<Vec<String>> {
             _ => None,
         })
         .collect();
+    // Positions in the written list are positions in the result only without `*`.
+    if targets.len() != columns.len() || targets.iter().any(|(_, v)| v.is_some_and(is_star)) {
+        return None;
+    }
     let mut key = Vec::new();
     for item in &select.sort_clause {
         let Some(NodeEnum::SortBy(sort)) = item.node.as_ref() else {
@@ -41,6 +45,10 @@ pub fn order_key(sql: &str, columns: &[String]) -> Option<Vec<String>> {
         };
         let index = position_of(sort.node.as_deref()?, &targets)?;
         let name = columns.get(index)?;
+        // A name the result shows twice cannot say which column it is.
+        if columns.iter().filter(|c| *c == name).count() > 1 {
+            return None;
+        }
         if !key.contains(name) {
             key.push(name.clone());
         }
@@ -56,8 +64,9 @@ fn position_of(item: &Node, targets: &[(&str, Option<&Node>)]) -> Option<usize> 
     {
         return usize::try_from(i.ival).ok()?.checked_sub(1);
     }
-    if let Some(name) = bare_name(item) {
-        // PostgreSQL reads a bare name in ORDER BY as an output name first.
+    if let Some(name) = bare_name(item).filter(|_| is_unqualified(item)) {
+        // PostgreSQL reads an unqualified name in ORDER BY as an output name first; a
+        // qualified one (`f.name`) is always the input column, matched below.
         if let Some(i) = targets.iter().position(|(n, _)| *n == name) {
             return Some(i);
         }
@@ -104,6 +113,17 @@ fn deparsed(node: &Node) -> Option<String> {
         }],
     };
     pg_query::deparse(&tree, pg_query::DeparseOptions::default()).ok()
+}
+
+/// True for a column reference of one part (`cost`, not `t.cost`).
+fn is_unqualified(node: &Node) -> bool {
+    matches!(node.node.as_ref(), Some(NodeEnum::ColumnRef(c)) if c.fields.len() == 1)
+}
+
+/// True for `*` or `t.*`.
+fn is_star(node: &Node) -> bool {
+    matches!(node.node.as_ref(), Some(NodeEnum::ColumnRef(c))
+        if matches!(c.fields.last().and_then(|f| f.node.as_ref()), Some(NodeEnum::AStar(_))))
 }
 
 /// The last name of a column reference (`t.cost` is `cost`), the name a result column
@@ -167,6 +187,42 @@ mod tests {
             None
         );
         assert_eq!(order_key("select a, b from t", &cols), None);
+    }
+
+    #[test]
+    fn stars_repeated_names_and_qualified_names_are_not_guessed() {
+        // `b.*` makes the written list shorter than the result.
+        assert_eq!(
+            order_key(
+                "select b.*, m.surname from b join m using (id) order by surname",
+                &names(&["id", "x", "surname"])
+            ),
+            None
+        );
+        // Two columns named `id`: the key cannot name the second one.
+        assert_eq!(
+            order_key(
+                "select a.id, b.id from a join b on b.a_id = a.id order by 2",
+                &names(&["id", "id"])
+            ),
+            None
+        );
+        // A qualified name is the input column, never an output alias: `f.name` is the
+        // column shown as `facility`, not the one named `name`.
+        assert_eq!(
+            order_key(
+                "select f.name as facility, m.surname as name from f, m order by f.name",
+                &names(&["facility", "name"])
+            ),
+            Some(names(&["facility"]))
+        );
+        assert_eq!(
+            order_key(
+                "select f.name as facility, m.surname as name from f, m order by name",
+                &names(&["facility", "name"])
+            ),
+            Some(names(&["name"]))
+        );
     }
 
     #[test]
