@@ -383,6 +383,7 @@ mod tests {
         Section {
             task: "t".into(),
             check: 1,
+            dataset: crate::exercise::BASE_DATASET.into(),
             kind: "result".into(),
             query: String::new(),
             ordered: false,

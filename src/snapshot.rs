@@ -1,11 +1,15 @@
 //! The snapshot format of `expected/<exercise>/<task>.snap`: plain text, one section per
-//! snapshot check, each a short `# key: value` header, a `---` line, then one row per line.
+//! snapshot check and dataset, each a short `# key: value` header, a `---` line, then one
+//! row per line. A section of a variant dataset names it (`# dataset: ties`); one without
+//! that line is of the setup's own data.
 //!
 //! Values are PostgreSQL's own text rendering joined by `|`. Escapes keep every value on
 //! one line and unambiguous: `\\`, `\|`, `\n`, `\r`, `\t`, a leading `\#`, and `\N` for
 //! NULL, so NULL, the empty string and the text `NULL` all differ.
 
 use std::fmt::Write as _;
+
+use crate::exercise::BASE_DATASET;
 
 pub type Row = Vec<Option<String>>;
 
@@ -22,6 +26,8 @@ pub struct Section {
     pub task: String,
     /// 1-based index of the check within its task.
     pub check: usize,
+    /// The dataset it was taken on: `base` for the setup's own data, else a variant's name.
+    pub dataset: String,
     pub kind: String,
     /// The query that produced it, on one line.
     pub query: String,
@@ -136,6 +142,9 @@ impl Snapshot {
         for s in &self.sections {
             let _ = writeln!(out, "# task: {}", s.task);
             let _ = writeln!(out, "# check: {} {}", s.check, s.kind);
+            if s.dataset != BASE_DATASET {
+                let _ = writeln!(out, "# dataset: {}", s.dataset);
+            }
             let _ = writeln!(out, "# query: {}", s.query);
             let _ = writeln!(out, "# ordered: {}", if s.ordered { "yes" } else { "no" });
             if s.ordered && !s.order_key.is_empty() {
@@ -241,6 +250,9 @@ impl Snapshot {
             sections.push(Section {
                 task,
                 check,
+                dataset: header
+                    .get("dataset")
+                    .map_or_else(|| BASE_DATASET.to_string(), |(_, v)| v.clone()),
                 kind: kind.to_string(),
                 query: get("query")?,
                 ordered: get("ordered")? == "yes",
@@ -252,9 +264,11 @@ impl Snapshot {
         Ok(Snapshot { sections })
     }
 
-    /// The section of check number `check`.
-    pub fn section(&self, check: usize) -> Option<&Section> {
-        self.sections.iter().find(|s| s.check == check)
+    /// The section of check number `check` on `dataset`.
+    pub fn section(&self, check: usize, dataset: &str) -> Option<&Section> {
+        self.sections
+            .iter()
+            .find(|s| s.check == check && s.dataset == dataset)
     }
 }
 
@@ -286,6 +300,7 @@ mod tests {
         Section {
             task: "t.one".into(),
             check: 1,
+            dataset: BASE_DATASET.into(),
             kind: "query".into(),
             query: "SELECT 1".into(),
             ordered: true,
@@ -341,6 +356,7 @@ mod tests {
         ) {
             let mut second = section(rows2, 1);
             second.check = 2;
+            second.dataset = "ties".into();
             let snap = Snapshot { sections: vec![section(rows, 3), second] };
             prop_assert_eq!(Snapshot::parse(&snap.render()), Ok(snap));
         }

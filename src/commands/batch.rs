@@ -228,19 +228,13 @@ pub async fn run(plan: &Plan, exercise: &Exercise, opts: Options<'_>) -> i32 {
         );
         return exit::USAGE;
     }
-    // Each worker keeps a connection per setup.
-    let setups: std::collections::BTreeSet<&str> = exercise
-        .manifest
-        .files
-        .iter()
-        .map(|f| f.setup.as_str())
-        .collect();
-    let most = (CONNECTION_BUDGET / setups.len().max(1)).max(1);
+    // Each worker keeps a connection per dataset of every setup.
+    let per_worker = exercise.databases_per_workspace();
+    let most = (CONNECTION_BUDGET / per_worker.max(1)).max(1);
     let jobs = if opts.jobs > most {
         eprintln!(
             "sqlgrade: using {most} workers, not {}: each holds {} connections",
-            opts.jobs,
-            setups.len()
+            opts.jobs, per_worker
         );
         most
     } else {

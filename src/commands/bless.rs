@@ -68,7 +68,7 @@ async fn bless_one(plan: &Plan, exercise: &Exercise, task: Option<&str>, check: 
     let mut report = Report::default();
     let solution = exercise.solution_dir();
     let outcome = tokio::select! {
-        r = runner::grade(exercise, &solution, &mut server, limits(plan, exercise), Mode::Bless, &mut report) => Some(r),
+        r = runner::grade(exercise, &solution, &mut server, limits(plan, exercise), Mode::Bless, true, &mut report) => Some(r),
         () = interrupted() => None,
     };
     super::close(server).await;

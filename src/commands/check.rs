@@ -73,36 +73,53 @@ fn snapshot_problems(exercise: &Exercise) -> Vec<String> {
                 continue;
             }
         };
+        // Every check on the setup's own data; those that look at data on each variant too.
+        let datasets = exercise
+            .manifest
+            .files
+            .iter()
+            .find(|f| f.name == task.file)
+            .map(|f| exercise.datasets(&f.setup))
+            .unwrap_or_default();
+        let mut needed = Vec::new();
         for (number, check) in &wanted {
-            match snap.section(*number) {
-                None => out.push(format!(
-                    "{}: no section for check {number}; run `sqlgrade bless {}`",
-                    path.display(),
-                    exercise.id
-                )),
-                Some(section) => {
-                    if let Some(query) = check.recorded_query()
-                        && section.query != query
-                    {
-                        out.push(format!(
-                            "{}: check {number} was taken with another query than the manifest's; run `sqlgrade bless {}` and review the diff",
-                            path.display(),
-                            exercise.id
-                        ));
+            for dataset in &datasets {
+                if dataset.index > 0 && !check.on_every_dataset() {
+                    continue;
+                }
+                needed.push((*number, dataset.name.as_str()));
+                match snap.section(*number, &dataset.name) {
+                    None => out.push(format!(
+                        "{}: no section for check {number} on dataset `{}`; run `sqlgrade bless {}`",
+                        path.display(),
+                        dataset.name,
+                        exercise.id
+                    )),
+                    Some(section) => {
+                        if let Some(query) = check.recorded_query()
+                            && section.query != query
+                        {
+                            out.push(format!(
+                                "{}: check {number} was taken with another query than the manifest's; run `sqlgrade bless {}` and review the diff",
+                                path.display(),
+                                exercise.id
+                            ));
+                        }
                     }
                 }
             }
         }
-        let extra: Vec<usize> = snap
+        let extra: Vec<String> = snap
             .sections
             .iter()
-            .map(|s| s.check)
-            .filter(|n| !wanted.iter().any(|(w, _)| w == n))
+            .filter(|s| !needed.contains(&(s.check, s.dataset.as_str())))
+            .map(|s| format!("check {} on dataset `{}`", s.check, s.dataset))
             .collect();
         if !extra.is_empty() {
             out.push(format!(
-                "{}: sections for checks {extra:?} that the task does not have",
-                path.display()
+                "{}: sections the task does not have: {}",
+                path.display(),
+                extra.join(", ")
             ));
         }
     }
@@ -151,6 +168,7 @@ async fn grade_both(plan: &Plan, exercise: &Exercise) -> Result<usize, i32> {
             &mut server,
             limits,
             Mode::Grade,
+            true,
             &mut reference,
         )
         .await?;
@@ -160,6 +178,7 @@ async fn grade_both(plan: &Plan, exercise: &Exercise) -> Result<usize, i32> {
             &mut server,
             limits,
             Mode::Grade,
+            true,
             &mut starter,
         )
         .await?;
@@ -172,6 +191,7 @@ async fn grade_both(plan: &Plan, exercise: &Exercise) -> Result<usize, i32> {
             &mut server,
             limits,
             Mode::Grade,
+            true,
             &mut replanned,
         )
         .await;

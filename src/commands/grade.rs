@@ -46,7 +46,7 @@ pub async fn run(
     };
     let mut report = Report::default();
     let outcome = tokio::select! {
-        r = runner::grade(exercise, &submission, &mut server, limits(plan, exercise), Mode::Grade, &mut report) => Some(r),
+        r = runner::grade(exercise, &submission, &mut server, limits(plan, exercise), Mode::Grade, false, &mut report) => Some(r),
         () = interrupted() => None,
     };
     super::close(server).await;

@@ -9,9 +9,10 @@ use serde::Deserialize;
 #[serde(deny_unknown_fields)]
 pub struct Manifest {
     pub exercise: Header,
-    /// Named setups: the instructor's SQL files applied, in order, before a student file.
+    /// Named setups: the instructor's SQL files applied, in order, before a student file,
+    /// and the extra datasets its answers are also graded on.
     #[serde(default)]
-    pub setups: BTreeMap<String, Vec<SetupFile>>,
+    pub setups: BTreeMap<String, SetupSpec>,
     #[serde(default)]
     pub files: Vec<FileSpec>,
     #[serde(default)]
@@ -49,6 +50,85 @@ fn default_statement_timeout() -> f64 {
 
 fn default_task_timeout() -> f64 {
     60.0
+}
+
+/// A setup: its files as a list, or a table that also names variant datasets
+/// (`{ files = [...], variants = ["variants/ties.sql"] }`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum SetupSpec {
+    Files(Vec<SetupFile>),
+    Full(SetupTable),
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SetupTable {
+    pub files: Vec<SetupFile>,
+    /// Datasets besides the setup's own: each file is applied after the setup's files to
+    /// a database of its own, and every `result` and `query` check of the setup's tasks
+    /// is evaluated on each of them too.
+    #[serde(default)]
+    pub variants: Vec<VariantSpec>,
+}
+
+/// One variant dataset: a path, or `{ file = "...", visible = true, run_as = "..." }`.
+/// A variant is hidden unless `visible`: a failure on it says how much differs, never
+/// which rows.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum VariantSpec {
+    Path(String),
+    Detailed {
+        file: String,
+        #[serde(default)]
+        run_as: RunAs,
+        #[serde(default)]
+        visible: bool,
+    },
+}
+
+impl VariantSpec {
+    pub fn path(&self) -> &str {
+        match self {
+            VariantSpec::Path(p) | VariantSpec::Detailed { file: p, .. } => p,
+        }
+    }
+
+    pub fn run_as(&self) -> RunAs {
+        match self {
+            VariantSpec::Path(_) => RunAs::Student,
+            VariantSpec::Detailed { run_as, .. } => *run_as,
+        }
+    }
+
+    pub fn visible(&self) -> bool {
+        matches!(self, VariantSpec::Detailed { visible: true, .. })
+    }
+
+    /// The dataset's name in snapshots and messages: the file's stem.
+    pub fn name(&self) -> String {
+        let path = std::path::Path::new(self.path());
+        path.file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_else(|| self.path().to_string())
+    }
+}
+
+impl SetupSpec {
+    pub fn files(&self) -> &[SetupFile] {
+        match self {
+            SetupSpec::Files(f) => f,
+            SetupSpec::Full(t) => &t.files,
+        }
+    }
+
+    pub fn variants(&self) -> &[VariantSpec] {
+        match self {
+            SetupSpec::Files(_) => &[],
+            SetupSpec::Full(t) => &t.variants,
+        }
+    }
 }
 
 /// One file of a setup: a path, applied as the student's role so that the student owns
@@ -284,6 +364,13 @@ impl CheckSpec {
             self,
             CheckSpec::Result { .. } | CheckSpec::Query { .. } | CheckSpec::Catalog { .. }
         )
+    }
+
+    /// True when the check looks at the data, and so is evaluated on every dataset of
+    /// its setup (a `result` or a `query`); catalog facts and behaviour probes are
+    /// evaluated on the setup's own data alone.
+    pub fn on_every_dataset(&self) -> bool {
+        matches!(self, CheckSpec::Result { .. } | CheckSpec::Query { .. })
     }
 
     /// The comparison rules of a snapshot check; catalog facts compare as sets.

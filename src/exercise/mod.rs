@@ -7,7 +7,8 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 pub use manifest::{
-    CheckSpec, Compare, Facts, FileSpec, Manifest, Probe, RunAs, SetupFile, TaskSpec,
+    CheckSpec, Compare, Facts, FileSpec, Manifest, Probe, RunAs, SetupFile, SetupSpec, TaskSpec,
+    VariantSpec,
 };
 
 use crate::script::LineIndex;
@@ -40,6 +41,20 @@ pub enum ExerciseError {
     },
     #[error("{path}: {message}")]
     Invalid { path: PathBuf, message: String },
+}
+
+/// The name of a setup's own data among its datasets.
+pub const BASE_DATASET: &str = "base";
+
+/// One dataset of a setup: its own data (index 0), or a variant applied after it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Dataset {
+    pub index: usize,
+    pub name: String,
+    /// The variant's file and whose rights apply it; `None` for the setup's own data.
+    pub file: Option<(PathBuf, RunAs)>,
+    /// Whether a failure on it may show its rows.
+    pub visible: bool,
 }
 
 /// A loaded exercise.
@@ -132,12 +147,34 @@ impl Exercise {
                 "`max_database_size` must be at least 1 (MiB)".into(),
             ));
         }
-        for (name, files) in &m.setups {
-            for f in files {
-                if !self.dir.join(f.path()).is_file() {
+        for (name, spec) in &m.setups {
+            let paths = spec
+                .files()
+                .iter()
+                .map(SetupFile::path)
+                .chain(spec.variants().iter().map(VariantSpec::path));
+            for path in paths {
+                if !self.dir.join(path).is_file() {
                     return Err(invalid(format!(
-                        "setup `{name}` names `{}`, which does not exist",
-                        f.path()
+                        "setup `{name}` names `{path}`, which does not exist"
+                    )));
+                }
+            }
+            let mut seen = BTreeSet::from([BASE_DATASET.to_string()]);
+            for v in spec.variants() {
+                let dataset = v.name();
+                if !dataset
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
+                {
+                    return Err(invalid(format!(
+                        "setup `{name}`: the variant `{}` must be named with letters, digits, `.`, `_` and `-` only",
+                        v.path()
+                    )));
+                }
+                if !seen.insert(dataset.clone()) {
+                    return Err(invalid(format!(
+                        "setup `{name}`: two variants are named `{dataset}` (a variant is named by its file's stem, and `{BASE_DATASET}` is the setup's own data)"
                     )));
                 }
             }
@@ -217,13 +254,46 @@ impl Exercise {
         self.manifest
             .setups
             .get(setup)
-            .map(|files| {
-                files
+            .map(|spec| {
+                spec.files()
                     .iter()
                     .map(|f| (self.dir.join(f.path()), f.run_as()))
                     .collect()
             })
             .unwrap_or_default()
+    }
+
+    /// The datasets a setup's answers are graded on: its own data first, then each variant.
+    pub fn datasets(&self, setup: &str) -> Vec<Dataset> {
+        let mut out = vec![Dataset {
+            index: 0,
+            name: BASE_DATASET.to_string(),
+            file: None,
+            visible: true,
+        }];
+        if let Some(spec) = self.manifest.setups.get(setup) {
+            for (i, v) in spec.variants().iter().enumerate() {
+                out.push(Dataset {
+                    index: i + 1,
+                    name: v.name(),
+                    file: Some((self.dir.join(v.path()), v.run_as())),
+                    visible: v.visible(),
+                });
+            }
+        }
+        out
+    }
+
+    /// How many databases one grading workspace holds: one per dataset of every setup
+    /// the files use.
+    pub fn databases_per_workspace(&self) -> usize {
+        let used: BTreeSet<&str> = self
+            .manifest
+            .files
+            .iter()
+            .map(|f| f.setup.as_str())
+            .collect();
+        used.iter().map(|s| self.datasets(s).len()).sum()
     }
 
     /// The reference solution's directory.

@@ -87,6 +87,7 @@ impl Shared {
             snapshots: &self.snapshots,
             mode: Mode::Grade,
             retry,
+            reveal: false,
         };
         let graded = AssertUnwindSafe(async {
             injected_fault(&sub.student);

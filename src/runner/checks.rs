@@ -262,6 +262,7 @@ pub fn section_of(
     task: &TaskSpec,
     check_no: usize,
     check: &CheckSpec,
+    dataset: &str,
 ) -> Section {
     let kind = match check {
         CheckSpec::Result { .. } => "result",
@@ -281,6 +282,7 @@ pub fn section_of(
     Section {
         task: task.id.clone(),
         check: check_no,
+        dataset: dataset.to_string(),
         kind: kind.into(),
         query: one_line(&captured.query),
         ordered: rules.ordered,
@@ -298,12 +300,48 @@ pub fn section_of(
     }
 }
 
+/// Where a check was evaluated, as a report may tell it: on a variant, which one, and
+/// whether it is hidden (then nothing that could show its rows is reported: no diff, no
+/// message of the student's or the server's, which could quote values).
+#[derive(Debug, Clone, Copy)]
+pub struct On<'a> {
+    pub phrase: &'a str,
+    pub hidden: bool,
+}
+
+/// A failure to capture a check's result on a variant (the answer's statement failed, the
+/// check query failed), as a report may tell it.
+pub fn on_dataset(result: CheckResult, check: &CheckSpec, on: Option<On<'_>>) -> CheckResult {
+    let Some(On { phrase, hidden }) = on else {
+        return result;
+    };
+    match result {
+        CheckResult::Fail { message, diff, at } if !hidden => CheckResult::Fail {
+            message: format!("on {phrase}: {message}"),
+            diff,
+            at,
+        },
+        CheckResult::Fail { at, .. } => CheckResult::Fail {
+            message: format!(
+                "{} fails on {phrase}: a statement raised an error there",
+                check.describe()
+            ),
+            diff: None,
+            at,
+        },
+        CheckResult::Missing(m) => CheckResult::Missing(format!("on {phrase}: {m}")),
+        CheckResult::Error(m) => CheckResult::Error(format!("on {phrase}: {m}")),
+        other => other,
+    }
+}
+
 /// Compares a capture with its snapshot section.
 pub fn judge(
     captured: &Captured,
     expected: &Section,
     check: &CheckSpec,
     at: Option<usize>,
+    on: Option<On<'_>>,
 ) -> CheckResult {
     let allow_extra = matches!(
         check,
@@ -324,10 +362,19 @@ pub fn judge(
         allow_extra,
     ) {
         Ok(()) => CheckResult::Pass,
-        Err(Mismatch { summary, diff }) => CheckResult::Fail {
-            message: format!("{}: {summary}", check.describe()),
-            diff: (!diff.is_empty()).then_some(diff),
-            at,
-        },
+        Err(Mismatch { summary, diff }) => {
+            let (message, diff) = match on {
+                None => (format!("{}: {summary}", check.describe()), diff),
+                Some(On { phrase, hidden }) => (
+                    format!("{} differs on {phrase}: {summary}", check.describe()),
+                    if hidden { String::new() } else { diff },
+                ),
+            };
+            CheckResult::Fail {
+                message,
+                diff: (!diff.is_empty()).then_some(diff),
+                at,
+            }
+        }
     }
 }

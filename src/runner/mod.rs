@@ -17,15 +17,15 @@ use std::time::Instant;
 use serde::Serialize;
 
 use crate::db::{Limits, PgSession, ProvisionError, Server, Session};
-use crate::exercise::{CheckSpec, Exercise, ExerciseError, TaskSpec};
+use crate::exercise::{CheckSpec, Dataset, Exercise, ExerciseError, TaskSpec};
 use crate::script::{Location, Script, ScriptError};
-use crate::snapshot::Snapshot;
+use crate::snapshot::{Section, Snapshot};
 
 pub use behaviour::{pick as probe_value, probe_seed};
 use checks::CheckResult;
 pub use exec::Note;
 use exec::{FileRun, Halt, StmtOutcome};
-pub use workspace::{After, Workspace};
+pub use workspace::{After, DbKey, Workspace};
 
 /// The outcome of a task.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -131,13 +131,15 @@ pub struct Graded {
     pub ungraded: Vec<String>,
 }
 
-/// Grades the files in `submission` against `exercise` on `server`.
+/// Grades the files in `submission` against `exercise` on `server`; `reveal` names the
+/// variant datasets a failure is found on and shows their rows (for instructors).
 pub async fn grade(
     exercise: &Exercise,
     submission: &Path,
     server: &mut Server,
     limits: Limits,
     mode: Mode,
+    reveal: bool,
     sink: &mut dyn Sink,
 ) -> Result<Graded, RunError> {
     let snapshots = begin(exercise, server, mode, sink)?;
@@ -148,6 +150,7 @@ pub async fn grade(
         snapshots: &snapshots,
         mode,
         retry: Retry::Now,
+        reveal,
     };
     run.grade(&mut workspace, None, sink).await
 }
@@ -200,6 +203,9 @@ pub struct Submission<'a> {
     pub snapshots: &'a BTreeMap<String, Snapshot>,
     pub mode: Mode,
     pub retry: Retry,
+    /// Failures on variant datasets name the dataset and show their rows (for the
+    /// instructor's commands); otherwise only a visible variant's do.
+    pub reveal: bool,
 }
 
 impl Submission<'_> {
@@ -291,6 +297,7 @@ impl Submission<'_> {
             tasks,
             self.snapshots,
             self.mode,
+            self.reveal,
         )
         .await
     }
@@ -382,10 +389,10 @@ const RESET_FOR_CHECKS: &str = "RESET ALL; SET search_path = pg_catalog, pg_temp
 /// The grader's transaction for one file, begun with its id taken so that the guard can
 /// tell it from any other. A kept connection may have died since its last file (a
 /// restarted server): one fresh attempt before giving up.
-async fn begin_file(workspace: &mut Workspace, setup: &str) -> Result<String, RunError> {
+async fn begin_file(workspace: &mut Workspace, key: &DbKey) -> Result<String, RunError> {
     for attempt in 0..2 {
         let begun = workspace
-            .session(setup)
+            .session(key)
             .await?
             .control("BEGIN; SELECT pg_catalog.txid_current()")
             .await;
@@ -398,13 +405,58 @@ async fn begin_file(workspace: &mut Workspace, setup: &str) -> Result<String, Ru
                     "the server did not say which transaction began".into(),
                 ));
             }
-            Err(_) if attempt == 0 => workspace.release(setup, After::Lost, None).await?,
+            Err(_) if attempt == 0 => workspace.release(key, After::Lost, None).await?,
             Err(f) => return Err(RunError::Lost(f.message())),
         }
     }
     Err(RunError::Lost("cannot begin a transaction".into()))
 }
 
+/// How a dataset is spoken of in a student's report.
+#[derive(Debug, Clone, Copy)]
+struct View<'a> {
+    dataset: &'a Dataset,
+    /// How many variants the setup has.
+    variants: usize,
+    /// Whether its rows may be shown (a visible variant, or the instructor's commands).
+    reveal: bool,
+}
+
+impl View<'_> {
+    fn is_base(&self) -> bool {
+        self.dataset.index == 0
+    }
+
+    fn hidden(&self) -> bool {
+        !self.is_base() && !self.reveal && !self.dataset.visible
+    }
+
+    /// "hidden dataset 2 of 3", or "dataset `ties`" where it may be named.
+    fn phrase(&self) -> String {
+        if self.hidden() {
+            format!("hidden dataset {} of {}", self.dataset.index, self.variants)
+        } else {
+            format!("dataset `{}`", self.dataset.name)
+        }
+    }
+}
+
+/// What one dataset's run of a file gave each task: its check results and, when blessing,
+/// the sections it captured.
+#[derive(Debug, Default)]
+struct DatasetRun {
+    tasks: Vec<(Vec<CheckResult>, Vec<Section>)>,
+    notes: Vec<Note>,
+    fault: Option<String>,
+    first_error_at: Option<usize>,
+    error_count: usize,
+}
+
+/// Grades one file on each dataset of its setup: every check on the setup's own data,
+/// then the snapshot checks of `result` and `query` kind on each variant, where the file
+/// runs again from the start. A task passes only where it passes on every dataset; the
+/// file does not run on a variant once none of its tasks could still pass.
+#[allow(clippy::too_many_arguments)]
 async fn grade_file(
     exercise: &Exercise,
     workspace: &mut Workspace,
@@ -413,15 +465,86 @@ async fn grade_file(
     tasks: &[&TaskSpec],
     snapshots: &BTreeMap<String, Snapshot>,
     mode: Mode,
+    reveal: bool,
 ) -> Result<FileOutcome, RunError> {
+    let datasets = workspace.datasets(setup).to_vec();
+    let variants = datasets.len().saturating_sub(1);
+    let mut outcome = FileOutcome::default();
+    let mut results: Vec<Vec<CheckResult>> = vec![Vec::new(); tasks.len()];
+    let mut sections: Vec<Vec<Section>> = vec![Vec::new(); tasks.len()];
+    let (mut first_error_at, mut error_count) = (None, 0);
+    for dataset in &datasets {
+        let wanted: Vec<bool> = tasks
+            .iter()
+            .zip(&results)
+            .map(|(task, so_far)| {
+                dataset.index == 0
+                    || (task.checks.iter().any(CheckSpec::on_every_dataset)
+                        && (mode == Mode::Bless
+                            || so_far.iter().all(|r| matches!(r, CheckResult::Pass))))
+            })
+            .collect();
+        if !wanted.contains(&true) {
+            break;
+        }
+        let view = View {
+            dataset,
+            variants,
+            reveal: reveal || mode == Mode::Bless,
+        };
+        let key = DbKey::of(setup, dataset.index);
+        let run = grade_on(
+            exercise, workspace, &key, script, tasks, &wanted, snapshots, mode, view,
+        )
+        .await?;
+        if view.is_base() {
+            outcome.notes = run.notes;
+            first_error_at = run.first_error_at;
+            error_count = run.error_count;
+        }
+        for (i, (found, taken)) in run.tasks.into_iter().enumerate() {
+            results[i].extend(found);
+            sections[i].extend(taken);
+        }
+        if let Some(fault) = run.fault {
+            // The whole file is graded again.
+            outcome.fault = Some(fault);
+            break;
+        }
+    }
+    for ((task, found), taken) in tasks.iter().zip(results).zip(sections) {
+        let snap =
+            (mode == Mode::Bless && !taken.is_empty()).then_some(Snapshot { sections: taken });
+        outcome.results.push((
+            summarise(task, found, script, first_error_at, error_count),
+            snap,
+        ));
+    }
+    Ok(outcome)
+}
+
+/// Runs a file on the database of one dataset and evaluates the checks of the `wanted`
+/// tasks there (on a variant, only the checks that look at data).
+#[allow(clippy::too_many_arguments)]
+async fn grade_on(
+    exercise: &Exercise,
+    workspace: &mut Workspace,
+    key: &DbKey,
+    script: &Script,
+    tasks: &[&TaskSpec],
+    wanted: &[bool],
+    snapshots: &BTreeMap<String, Snapshot>,
+    mode: Mode,
+    view: View<'_>,
+) -> Result<DatasetRun, RunError> {
     let file = tasks.first().map_or("", |t| t.file.as_str());
-    let xid = begin_file(workspace, setup).await?;
-    let session = workspace.session(setup).await?;
+    let xid = begin_file(workspace, key).await?;
+    let session = workspace.session(key).await?;
     let limits = session.limits;
     let deadline = Instant::now() + limits.task;
     session.set_deadline(Some(deadline));
     let mut run = exec::run_file(session, script, file, &xid, deadline).await;
-    let mut outcome = FileOutcome::default();
+    let mut outcome = DatasetRun::default();
     // Only as many as the report keeps are made into notes; the rest are counted.
     let room = exec::NOTE_LIMIT.saturating_sub(run.notes.len());
     let problems: Vec<(usize, String)> = run
@@ -465,7 +588,7 @@ async fn grade_file(
     // Only the grader's own database work is left: a file that escaped its transaction
     // has its databases built again, whatever else happened.
     let role_changed = workspace.role_changed(run.halt.is_some()).await?;
-    let session = workspace.session(setup).await?;
+    let session = workspace.session(key).await?;
     let mut after = match &run.halt {
         Some(Halt::Escaped { .. }) => After::Tainted,
         _ if role_changed => After::Tainted,
@@ -473,7 +596,7 @@ async fn grade_file(
         _ if session.ended() => After::Lost,
         _ => After::Clean,
     };
-    let broken: Option<String> = match &run.halt {
+    let mut broken: Option<String> = match &run.halt {
         Some(Halt::Escaped { at }) => Some(format!(
             "`{file}` ended the grader's transaction at line {}; its tasks cannot be graded",
             script.locate(*at).line
@@ -491,6 +614,9 @@ async fn grade_file(
         Some(Halt::DiskLimit(why)) => Some(format!("`{file}` stopped: {why}")),
         None => None,
     };
+    if !view.is_base() {
+        broken = broken.map(|why| format!("on {}: {why}", view.phrase()));
+    }
     // Rows the file wrote into tables that outlive it: dead rows after the rollback,
     // which only then are worth measuring the database for. Unknown when the file broke.
     let mut written = None;
@@ -514,21 +640,25 @@ async fn grade_file(
             }
         }
     }
-    let first_error_at = run.errors().map(|(_, _, at)| at).next();
     let mut judging = Judging {
         exercise,
         script,
         mode,
+        view,
         probes: behaviour::Probes::default(),
     };
-    for task in tasks {
-        let (results, snap) = match &broken {
-            Some(why) => (vec![CheckResult::Error(why.clone())], None),
+    for (task, wanted) in tasks.iter().zip(wanted) {
+        if !wanted {
+            outcome.tasks.push((Vec::new(), Vec::new()));
+            continue;
+        }
+        let (results, taken) = match &broken {
+            Some(why) => (vec![CheckResult::Error(why.clone())], Vec::new()),
             None if after == After::Lost => (
                 vec![CheckResult::Error(format!(
                     "the connection was lost before the checks of `{file}` ran"
                 ))],
-                None,
+                Vec::new(),
             ),
             None => {
                 judging
@@ -539,17 +669,19 @@ async fn grade_file(
         if let Some(fault) = results.iter().find_map(CheckResult::server_fault) {
             run.server_fault.get_or_insert(fault);
         }
-        outcome.results.push((
-            summarise(task, results, script, first_error_at, error_count),
-            snap,
-        ));
+        outcome.tasks.push((results, taken));
     }
     if session.ended() && after == After::Clean {
         after = After::Lost;
     }
     // Whatever happened, nothing the student did is kept.
-    workspace.release(setup, after, written).await?;
-    outcome.notes = run.notes;
+    workspace.release(key, after, written).await?;
+    outcome.first_error_at = run.errors().map(|(_, _, at)| at).next();
+    outcome.error_count = error_count;
+    // What a variant's run printed or failed with could show its rows.
+    if view.is_base() {
+        outcome.notes = run.notes;
+    }
     outcome.fault = run.server_fault;
     Ok(outcome)
 }
@@ -559,6 +691,7 @@ struct Judging<'a> {
     exercise: &'a Exercise,
     script: &'a Script,
     mode: Mode,
+    view: View<'a>,
     /// What the behaviour probes learnt of the tables (the same for every task).
     probes: behaviour::Probes,
 }
@@ -570,12 +703,20 @@ impl Judging<'_> {
         task: &TaskSpec,
         run: &FileRun,
         snapshot: Option<&Snapshot>,
-    ) -> (Vec<CheckResult>, Option<Snapshot>) {
-        let (exercise, script, mode) = (self.exercise, self.script, self.mode);
+    ) -> (Vec<CheckResult>, Vec<Section>) {
+        let (exercise, script, mode, view) = (self.exercise, self.script, self.mode, self.view);
+        let phrase = view.phrase();
+        let on = (!view.is_base()).then_some(checks::On {
+            phrase: &phrase,
+            hidden: view.hidden(),
+        });
         let mut results = Vec::new();
-        let mut blessed = Snapshot::default();
+        let mut blessed = Vec::new();
         for (i, check) in task.checks.iter().enumerate() {
             let number = i + 1;
+            if !view.is_base() && !check.on_every_dataset() {
+                continue;
+            }
             if !check.uses_snapshot() {
                 let key = format!("{}#{number}", task.id);
                 results.push(behaviour::check(session, check, &key, &mut self.probes).await);
@@ -586,40 +727,44 @@ impl Judging<'_> {
                 {
                     Ok(c) => c,
                     Err(r) => {
-                        results.push(r);
+                        results.push(checks::on_dataset(r, check, on));
                         continue;
                     }
                 };
             match mode {
                 Mode::Bless => {
-                    blessed
-                        .sections
-                        .push(checks::section_of(&captured, task, number, check));
+                    blessed.push(checks::section_of(
+                        &captured,
+                        task,
+                        number,
+                        check,
+                        &view.dataset.name,
+                    ));
                     results.push(CheckResult::Pass);
                 }
                 Mode::Grade => {
-                    let expected = snapshot.and_then(|s| s.section(number));
+                    let expected = snapshot.and_then(|s| s.section(number, &view.dataset.name));
                     results.push(match expected {
-                    // Types are asked for only when the rows alone do not settle it.
-                    Some(section) if checks::identical(&captured, section, check) => {
-                        CheckResult::Pass
-                    }
-                    Some(section) => {
-                        let mut captured = captured;
-                        checks::describe(session, check, &mut captured).await;
-                        checks::judge(&captured, section, check, None)
-                    }
-                    None => CheckResult::Error(format!(
-                        "the snapshot `{}` has no section for check {number}; run `sqlgrade bless {}`",
-                        exercise.snapshot_path(&task.id).display(),
-                        exercise.id
-                    )),
-                });
+                        // Types are asked for only when the rows alone do not settle it.
+                        Some(section) if checks::identical(&captured, section, check) => {
+                            CheckResult::Pass
+                        }
+                        Some(section) => {
+                            let mut captured = captured;
+                            checks::describe(session, check, &mut captured).await;
+                            checks::judge(&captured, section, check, None, on)
+                        }
+                        None => CheckResult::Error(format!(
+                            "the snapshot `{}` has no section for check {number} on dataset `{}`; run `sqlgrade bless {}`",
+                            exercise.snapshot_path(&task.id).display(),
+                            view.dataset.name,
+                            exercise.id
+                        )),
+                    });
                 }
             }
         }
-        let snap = (mode == Mode::Bless && !blessed.sections.is_empty()).then_some(blessed);
-        (results, snap)
+        (results, blessed)
     }
 }
 

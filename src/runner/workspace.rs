@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use crate::db::server::RoleState;
 use crate::db::{Limits, Link, Login, PgSession, Session, describe_error};
-use crate::exercise::{Exercise, RunAs};
+use crate::exercise::{Dataset, Exercise, RunAs};
 use crate::script::Script;
 
 use super::RunError;
@@ -55,6 +55,29 @@ pub enum After {
     Tainted,
 }
 
+/// Which database: a setup's own data (`dataset` 0) or one of its variants.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct DbKey {
+    pub setup: String,
+    pub dataset: usize,
+}
+
+impl DbKey {
+    pub fn base(setup: &str) -> DbKey {
+        DbKey {
+            setup: setup.to_string(),
+            dataset: 0,
+        }
+    }
+
+    pub fn of(setup: &str, dataset: usize) -> DbKey {
+        DbKey {
+            setup: setup.to_string(),
+            dataset,
+        }
+    }
+}
+
 /// One worker's role, databases and open connections.
 #[derive(Debug)]
 pub struct Workspace {
@@ -63,14 +86,17 @@ pub struct Workspace {
     /// The student's role as the grader made it, to notice a file that changed it.
     role_state: Option<RoleState>,
     setup_files: BTreeMap<String, Vec<(PathBuf, RunAs)>>,
-    setups: BTreeMap<String, SetupDb>,
-    sessions: BTreeMap<String, PgSession>,
+    /// Each setup's datasets; a variant's database is built when first used.
+    datasets: BTreeMap<String, Vec<Dataset>>,
+    setups: BTreeMap<DbKey, SetupDb>,
+    sessions: BTreeMap<DbKey, PgSession>,
     limits: Limits,
 }
 
 impl Workspace {
     /// Creates a student role and one database per setup the exercise's files use, and
-    /// applies each setup's files, as the student or as the instructor.
+    /// applies each setup's files, as the student or as the instructor. The databases of
+    /// variant datasets are built when first asked for.
     pub async fn prepare(
         exercise: &Exercise,
         link: &Arc<Link>,
@@ -83,6 +109,7 @@ impl Workspace {
             student,
             role_state,
             setup_files: BTreeMap::new(),
+            datasets: BTreeMap::new(),
             setups: BTreeMap::new(),
             sessions: BTreeMap::new(),
             limits,
@@ -94,14 +121,39 @@ impl Workspace {
             workspace
                 .setup_files
                 .insert(file.setup.clone(), exercise.setup_files(&file.setup));
-            workspace.build(&file.setup).await?;
+            workspace
+                .datasets
+                .insert(file.setup.clone(), exercise.datasets(&file.setup));
+            workspace.build(&DbKey::base(&file.setup)).await?;
         }
         Ok(workspace)
     }
 
-    /// Creates the database of `setup` and applies its files.
-    async fn build(&mut self, setup: &str) -> Result<(), RunError> {
-        let files = self.setup_files.get(setup).cloned().unwrap_or_default();
+    /// The datasets of `setup`, its own data first.
+    pub fn datasets(&self, setup: &str) -> &[Dataset] {
+        self.datasets.get(setup).map_or(&[], Vec::as_slice)
+    }
+
+    /// Creates the database of `key` and applies its setup's files, then its variant's.
+    async fn build(&mut self, key: &DbKey) -> Result<(), RunError> {
+        let mut files = self
+            .setup_files
+            .get(&key.setup)
+            .cloned()
+            .unwrap_or_default();
+        if key.dataset > 0 {
+            let variant = self
+                .datasets(&key.setup)
+                .get(key.dataset)
+                .and_then(|d| d.file.clone())
+                .ok_or_else(|| {
+                    RunError::Lost(format!(
+                        "setup `{}` has no dataset {}",
+                        key.setup, key.dataset
+                    ))
+                })?;
+            files.push(variant);
+        }
         let name = self.link.create_database(&self.student).await?;
         let config = self.link.config_for(&self.student, &name);
         let client = crate::db::server::connect(&config)
@@ -126,7 +178,7 @@ impl Workspace {
                 .watchdog
                 .watch(&name, &self.student.role, self.limits.max_database);
         self.setups.insert(
-            setup.to_string(),
+            key.clone(),
             SetupDb {
                 name,
                 config,
@@ -138,28 +190,32 @@ impl Workspace {
         Ok(())
     }
 
-    /// Drops the database of `setup` and builds it again.
-    async fn rebuild(&mut self, setup: &str) -> Result<(), RunError> {
-        if let Some(old) = self.setups.remove(setup) {
+    /// Drops the database of `key` and builds it again.
+    async fn rebuild(&mut self, key: &DbKey) -> Result<(), RunError> {
+        if let Some(old) = self.setups.remove(key) {
             self.link.watchdog.forget(&old.name);
             // A database that cannot be dropped is left to `close`; the new one is clean.
             let _ = self.link.drop_database(&old.name).await;
         }
-        self.build(setup).await
+        self.build(key).await
     }
 
-    /// A connection to the database of `setup`, outside any transaction: a kept one, or a
-    /// new one (waiting while a recovering server comes back).
-    pub async fn session(&mut self, setup: &str) -> Result<&mut PgSession, RunError> {
-        if let Some(db) = self.setups.get(setup) {
+    /// A connection to the database of `key`, outside any transaction: a kept one, or a
+    /// new one (waiting while a recovering server comes back). A variant's database is
+    /// built on first use.
+    pub async fn session(&mut self, key: &DbKey) -> Result<&mut PgSession, RunError> {
+        if key.dataset > 0 && !self.setups.contains_key(key) {
+            self.build(key).await?;
+        }
+        if let Some(db) = self.setups.get(key) {
             // Watched while in use: only then can it grow.
             self.link.watchdog.busy(&db.name, true);
         }
-        if !self.sessions.contains_key(setup) {
+        if !self.sessions.contains_key(key) {
             let db = self
                 .setups
-                .get(setup)
-                .ok_or_else(|| RunError::Lost(format!("no database for setup `{setup}`")))?;
+                .get(key)
+                .ok_or_else(|| RunError::Lost(format!("no database for setup `{}`", key.setup)))?;
             let session = connect_retrying(
                 &db.config,
                 self.limits,
@@ -167,11 +223,11 @@ impl Workspace {
                 db.over_size.clone(),
             )
             .await?;
-            self.sessions.insert(setup.to_string(), session);
+            self.sessions.insert(key.clone(), session);
         }
         self.sessions
-            .get_mut(setup)
-            .ok_or_else(|| RunError::Lost(format!("no connection for setup `{setup}`")))
+            .get_mut(key)
+            .ok_or_else(|| RunError::Lost(format!("no connection for setup `{}`", key.setup)))
     }
 
     /// True when a file changed the student's login role (its settings, its password):
@@ -214,21 +270,21 @@ impl Workspace {
     /// connection is closed, its backend ended, and the database built again.
     pub async fn release(
         &mut self,
-        setup: &str,
+        key: &DbKey,
         after: After,
         written: Option<u64>,
     ) -> Result<(), RunError> {
-        if let Some(db) = self.setups.get(setup) {
+        if let Some(db) = self.setups.get(key) {
             self.link.watchdog.busy(&db.name, false);
         }
-        let Some(mut session) = self.sessions.remove(setup) else {
+        let Some(mut session) = self.sessions.remove(key) else {
             return Ok(());
         };
         session.set_deadline(None);
-        if after == After::Clean && self.still_clean(setup, &mut session, written).await {
+        if after == After::Clean && self.still_clean(key, &mut session, written).await {
             // DISCARD ALL also dropped the statements the client caches for types.
             session.forget_prepared();
-            self.sessions.insert(setup.to_string(), session);
+            self.sessions.insert(key.clone(), session);
             return Ok(());
         }
         let _ = session.control("ROLLBACK").await;
@@ -238,9 +294,9 @@ impl Workspace {
         // it is ended by force before the next file starts.
         self.link.end_backend(backend).await;
         // A prepared transaction would keep the database from being dropped.
-        self.rollback_prepared(setup).await;
+        self.rollback_prepared(key).await;
         // A server that cannot make a database now is lost, not misconfigured.
-        self.rebuild(setup).await.map_err(|e| match e {
+        self.rebuild(key).await.map_err(|e| match e {
             RunError::Provision(p) => RunError::Lost(p.to_string()),
             other => other,
         })
@@ -251,11 +307,11 @@ impl Workspace {
     /// a prepared transaction, or grew.
     async fn still_clean(
         &self,
-        setup: &str,
+        key: &DbKey,
         session: &mut PgSession,
         written: Option<u64>,
     ) -> bool {
-        let Some(db) = self.setups.get(setup) else {
+        let Some(db) = self.setups.get(key) else {
             return false;
         };
         if !(session.control("ROLLBACK").await.is_ok()
@@ -294,10 +350,11 @@ impl Workspace {
     /// operator it calls with its owner's rights.
     pub async fn definer_problems(&mut self) -> Result<Vec<String>, RunError> {
         let mut out = Vec::new();
-        let setups: Vec<String> = self.setups.keys().cloned().collect();
+        let setups: Vec<String> = self.setup_files.keys().cloned().collect();
         let role = crate::db::server::quote_literal(&self.student.role);
         for setup in setups {
-            let session = self.session(&setup).await?;
+            let key = DbKey::base(&setup);
+            let session = self.session(&key).await?;
             let found = session
                 .control(
                     "SELECT p.oid::pg_catalog.regprocedure::pg_catalog.text, \
@@ -351,15 +408,15 @@ impl Workspace {
                     }
                 }
             }
-            self.release(&setup, After::Clean, Some(0)).await?;
+            self.release(&key, After::Clean, Some(0)).await?;
         }
         Ok(out)
     }
 
-    /// Rolls back every prepared transaction of the database of `setup`, on a connection
+    /// Rolls back every prepared transaction of the database of `key`, on a connection
     /// of the student's own (who prepared them), on a server that allows them.
-    async fn rollback_prepared(&self, setup: &str) {
-        let Some(db) = self.setups.get(setup) else {
+    async fn rollback_prepared(&self, key: &DbKey) {
+        let Some(db) = self.setups.get(key) else {
             return;
         };
         if !self.link.prepared_transactions {
