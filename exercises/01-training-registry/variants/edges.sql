@@ -1,0 +1,95 @@
+-- variants/edges.sql: a hidden dataset of boundaries, NULLs and another shape of data.
+--
+-- Applied after setup/schema.sql and setup/seed.sql. It holds what the seed lacks:
+--   * a run that took exactly one day (not "more than one day"), and one whose
+--     completed_at - created_at is over a day while completed_at - started_at is not;
+--   * accuracies on failed, cancelled, timed-out and running runs, which only the
+--     status filter keeps out of the ranking;
+--   * a NULL gpu_hours, a new framework with no success, one run fewer and six more;
+--   * a compute target with the highest average gpu_hours that has neither the largest
+--     single run nor the largest sum;
+--   * other starting values for the 03 updates (mistral's gpu_hours, bert's parameters),
+--     so that typing the expected values in instead of computing them misses, another
+--     model whose name starts like mistral's, and other run_ids than the seed's.
+
+update training_runs
+set run_id = ('00000000-0000-4000-8000-0000000300' || right(run_id::text, 2))::uuid;
+
+update training_runs set gpu_hours = 40.0 where model_name = 'llm-fine-tune-mistral';
+update training_runs set gpu_hours = 20.0 where model_name = 'multimodal-clip-training';
+update training_runs
+set parameters = '{"learning_rate": 0.0001, "batch_size": 16, "warmup_steps": 500}'
+where model_name = 'bert-sentiment-analysis';
+
+delete from training_runs where model_name = 'graph-neural-network';
+
+insert into training_runs
+    (run_id, created_by,
+     model_name, framework, experiment_name, status,
+     accuracy, loss, precision_score, recall_score, f1_score,
+     dataset, compute_target, gpu_hours, cpu_hours,
+     parameters, created_at, started_at, completed_at, notes)
+values
+    -- exactly one day from start to completion
+    ('00000000-0000-4000-8000-000000030021', 'mlops',
+     'bert-distillation', 'tensorflow', 'exp-distil-v1', 'succeeded',
+     0.8500, 0.3900, 0.8400, 0.8600, 0.8499,
+     'imdb-reviews', 'gcp-vertex-ai-t4', 6.0, 0.5,
+     '{"teacher": "bert-base"}',
+     timestamptz '2025-10-23 12:00:00+00' - interval '3 days',
+     timestamptz '2025-10-23 12:00:00+00' - interval '3 days',
+     timestamptz '2025-10-23 12:00:00+00' - interval '2 days',
+     null),
+
+    -- waited two days in the queue, then ran for 20 hours; failed with an accuracy
+    -- above every succeeded pytorch run
+    ('00000000-0000-4000-8000-000000030022', 'mlops',
+     'diffusion-finetune', 'pytorch', 'exp-sd-lora', 'failed',
+     0.9900, 0.0500, 0.9800, 0.9900, 0.9850,
+     'laion-subset', 'k8s-gpu-a100', 9.0, 0.8,
+     '{}',
+     timestamptz '2025-10-23 12:00:00+00' - interval '5 days',
+     timestamptz '2025-10-23 12:00:00+00' - interval '3 days',
+     timestamptz '2025-10-23 12:00:00+00' - interval '2 days 4 hours',
+     null),
+
+    -- cancelled and timed out, each with an accuracy above its framework's succeeded runs
+    ('00000000-0000-4000-8000-000000030023', 'mlops',
+     'tabnet-tabular', 'xgboost', 'exp-tabnet', 'cancelled',
+     0.9700, null, null, null, null,
+     'adult-income', 'aws-batch-cpu', 0.0, 3.3,
+     '{}',
+     timestamptz '2025-10-23 12:00:00+00' - interval '2 days',
+     timestamptz '2025-10-23 12:00:00+00' - interval '2 days' + interval '1 minute',
+     timestamptz '2025-10-23 12:00:00+00' - interval '1 day 22 hours',
+     null),
+
+    ('00000000-0000-4000-8000-000000030024', 'mlops',
+     'long-context-t5', 'tensorflow', 'exp-t5-16k', 'timeout',
+     0.9500, 0.2000, null, null, null,
+     'pg19', 'gcp-tpu-v4', 3.5, 0.2,
+     '{}',
+     timestamptz '2025-10-23 12:00:00+00' - interval '4 days',
+     timestamptz '2025-10-23 12:00:00+00' - interval '4 days' + interval '2 minutes',
+     timestamptz '2025-10-23 12:00:00+00' - interval '3 days 10 hours',
+     null),
+
+    -- running, an early accuracy, and a name that starts like mistral's
+    ('00000000-0000-4000-8000-000000030025', 'mlops',
+     'llm-fine-tune-llama', 'pytorch', 'exp-llama-lora', 'running',
+     0.9990, null, null, null, null,
+     'alpaca-52k', 'aws-p4d-24xlarge', 5.0, 0.3,
+     '{}',
+     timestamptz '2025-10-23 12:00:00+00' - interval '6 hours',
+     timestamptz '2025-10-23 12:00:00+00' - interval '5 hours',
+     null,
+     null),
+
+    -- a new framework with no success, and no gpu_hours recorded
+    ('00000000-0000-4000-8000-000000030026', 'mlops',
+     'mxnet-legacy-port', 'mxnet', 'exp-port', 'queued',
+     null, null, null, null, null,
+     'cifar-10', 'k8s-gpu-v100', null, 0.0,
+     '{}',
+     timestamptz '2025-10-23 12:00:00+00' - interval '1 hour',
+     null, null, null);

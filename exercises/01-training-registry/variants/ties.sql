@@ -1,0 +1,65 @@
+-- variants/ties.sql: a hidden dataset of ties and repeated values.
+--
+-- Applied after setup/schema.sql and setup/seed.sql. The 04 answers and the 03 updates
+-- run on it too, and must give this data's right answers. It holds what the seed lacks:
+--   * equal accuracies inside a framework, at the top and at the bottom, so that rank(),
+--     dense_rank() and row_number() give different numbers;
+--   * two runs of the same duration among the long runs (either may come first);
+--   * gpu_hours values that repeat, so that sum(DISTINCT ...) is not sum(...), and a
+--     compute target with the largest sum of gpu_hours but not the largest average;
+--   * other run_ids than the seed's, so that an update aimed at an id misses.
+
+update training_runs
+set run_id = ('00000000-0000-4000-8000-0000000200' || right(run_id::text, 2))::uuid;
+
+insert into training_runs
+    (run_id, created_by,
+     model_name, framework, experiment_name, status,
+     accuracy, loss, precision_score, recall_score, f1_score,
+     dataset, compute_target, gpu_hours, cpu_hours,
+     parameters, created_at, started_at, completed_at, notes)
+values
+    -- pytorch: tied with resnet50-classification at the top (0.9234), and as long as
+    -- object-detection-yolo (1 day 11:45)
+    ('00000000-0000-4000-8000-000000020021', 'mlops',
+     'vit-base-classification', 'pytorch', 'exp-vit-b16', 'succeeded',
+     0.9234, 0.2711, 0.9201, 0.9188, 0.9194,
+     'imagenet-1k', 'k8s-gpu-v100', 24.5, 2.0,
+     '{"patch_size": 16, "epochs": 40}',
+     timestamptz '2025-10-23 12:00:00+00' - interval '9 days',
+     timestamptz '2025-10-23 12:00:00+00' - interval '9 days' + interval '30 minutes',
+     timestamptz '2025-10-23 12:00:00+00' - interval '9 days' + interval '30 minutes' + interval '1 day 11 hours 45 minutes',
+     'Ties the baseline.'),
+
+    -- tensorflow: tied with bert-question-answering at the bottom (0.8145)
+    ('00000000-0000-4000-8000-000000020022', 'mlops',
+     'efficientnet-b0-transfer', 'tensorflow', 'exp-effnet-b0', 'succeeded',
+     0.8145, 0.4410, 0.8102, 0.8190, 0.8146,
+     'food-101', 'k8s-gpu-a100', 48.5, 1.2,
+     '{"fine_tune_layers": 20}',
+     timestamptz '2025-10-23 12:00:00+00' - interval '6 days',
+     timestamptz '2025-10-23 12:00:00+00' - interval '6 days' + interval '4 minutes',
+     timestamptz '2025-10-23 12:00:00+00' - interval '5 days 2 hours',
+     null),
+
+    -- k8s-gpu-a100 now sums to the most gpu_hours (162.40) while its average (32.48)
+    -- stays below k8s-gpu-a100-cluster's 156.20; 48.50 and 12.30 repeat values
+    ('00000000-0000-4000-8000-000000020023', 'mlops',
+     'wav2vec-asr', 'pytorch', 'exp-wav2vec-large', 'failed',
+     null, null, null, null, null,
+     'librispeech-960h', 'k8s-gpu-a100', 48.5, 3.0,
+     '{}',
+     timestamptz '2025-10-23 12:00:00+00' - interval '8 days',
+     timestamptz '2025-10-23 12:00:00+00' - interval '8 days' + interval '6 minutes',
+     timestamptz '2025-10-23 12:00:00+00' - interval '7 days 3 hours',
+     'Diverged.'),
+
+    ('00000000-0000-4000-8000-000000020024', 'mlops',
+     'xgboost-churn', 'xgboost', 'exp-churn-v3', 'succeeded',
+     0.8700, 0.3100, 0.8600, 0.8800, 0.8699,
+     'telco-churn', 'aws-batch-gpu', 12.3, 0.4,
+     '{"max_depth": 6}',
+     timestamptz '2025-10-23 12:00:00+00' - interval '1 day',
+     timestamptz '2025-10-23 12:00:00+00' - interval '1 day' + interval '1 minute',
+     timestamptz '2025-10-23 12:00:00+00' - interval '20 hours',
+     null);
