@@ -13,3 +13,4 @@ mod lifecycle;
 mod output;
 mod sandbox;
 mod splitter;
+mod variants;

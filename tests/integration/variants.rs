@@ -1,0 +1,383 @@
+//! Answers that match the seed by luck: typed-in results and the mistakes one dataset
+//! hides. Exercise 01 grades files 03 and 04 on the seed and on two hidden datasets, so
+//! each of these must lose its task, with a message that says a hidden dataset decided
+//! it and shows none of that dataset's rows. An independently written correct answer
+//! must still score full marks.
+
+use crate::support::{Submission, batch_results, class_of, grade, sqlgrade};
+use std::collections::BTreeMap;
+
+const CRUD: &str = "03_crud_operations.sql";
+const ANALYSIS: &str = "04_analysis_queries.sql";
+
+/// The five answers of 04, written apart from the reference: other spellings of the same
+/// computation.
+fn analysis_answers() -> BTreeMap<&'static str, &'static str> {
+    BTreeMap::from([
+        (
+            "analysis.success_rate",
+            "select framework,
+                    round(avg(case when status = 'succeeded' then 100.0 else 0 end), 2) as success_rate
+             from training_runs group by 1 order by 1;",
+        ),
+        (
+            "analysis.top_gpu_target",
+            "with per_target as (
+                 select compute_target, avg(gpu_hours) as a from training_runs group by compute_target)
+             select compute_target, round(a, 2) as avg_gpu_hours
+             from per_target where a = (select max(a) from per_target)
+             order by compute_target fetch first 1 row only;",
+        ),
+        (
+            "analysis.long_runs",
+            "select model_name, age(completed_at, started_at) as duration
+             from training_runs
+             where completed_at is not null and completed_at > started_at + interval '24 hours'
+             order by completed_at - started_at desc;",
+        ),
+        (
+            "analysis.total_gpu_cost",
+            "select round(2.5 * coalesce(sum(gpu_hours), 0), 2) as total_cost from training_runs;",
+        ),
+        (
+            "analysis.rank_in_framework",
+            "select r.model_name, r.framework, r.accuracy,
+                    (select count(*) + 1 from training_runs o
+                      where o.framework = r.framework and o.status = 'succeeded'
+                        and o.accuracy > r.accuracy) as rank_in_framework
+             from training_runs r
+             where r.status = 'succeeded' and r.accuracy is not null
+             order by 2, 4, 1;",
+        ),
+    ])
+}
+
+/// File 04 with the correct answers, except the tasks given in `instead`.
+fn analysis_file(instead: &[(&str, &str)]) -> String {
+    let mut answers = analysis_answers();
+    for (task, sql) in instead {
+        assert!(answers.insert(task, sql).is_some(), "no task {task}");
+    }
+    answers
+        .iter()
+        .map(|(task, sql)| format!("-- task: {task}\n{sql}\n\n"))
+        .collect()
+}
+
+/// The four updates of 03, written apart from the reference.
+const CRUD_RIGHT: [&str; 4] = [
+    "update training_runs set status = 'running', started_at = current_timestamp
+     where model_name = 'speech-recognition-whisper';",
+    "update training_runs
+        set (status, completed_at, accuracy, loss, precision_score, recall_score, f1_score, gpu_hours)
+          = ('succeeded', now(), 0.9456, 0.1892, 0.9423, 0.9489, 0.9456, gpu_hours + 18.50)
+      where model_name = 'llm-fine-tune-mistral';",
+    "update training_runs set status = 'failed', completed_at = now()
+     where model_name = 'multimodal-clip-training';",
+    "update training_runs
+        set parameters = jsonb_set(jsonb_set(parameters, '{tuned}', 'true'), '{final_lr}', '0.00001')
+      where model_name = 'bert-sentiment-analysis';",
+];
+
+/// File 03 with update `i` replaced by `sql`.
+fn crud_file(i: usize, sql: &str) -> String {
+    let mut updates = CRUD_RIGHT;
+    updates[i] = sql;
+    updates.join("\n")
+}
+
+/// A student whose files 03 and 04 are these.
+fn student(crud: &str, analysis: &str) -> Submission {
+    Submission::empty()
+        .with(CRUD, crud)
+        .with(ANALYSIS, analysis)
+}
+
+/// Wrong answers that the seed alone lets through, by the task they lose. The seed's
+/// results, typed in, are among them.
+fn wrong_answers() -> Vec<(&'static str, Submission, &'static str)> {
+    let crud = CRUD_RIGHT.join("\n");
+    let wrong04 = |name, task, sql| (name, student(&crud, &analysis_file(&[(task, sql)])), task);
+    let right04 = analysis_file(&[]);
+    let wrong03 = |name, i, sql, task| (name, student(&crud_file(i, sql), &right04), task);
+    vec![
+        wrong04(
+            "typed-success-rate",
+            "analysis.success_rate",
+            "select framework,
+                    case framework when 'jax' then 0.00 when 'pytorch' then 40.00
+                         when 'sklearn' then 100.00 when 'tensorflow' then 66.67
+                         else 100.00 end as success_rate
+             from training_runs group by framework order by framework;",
+        ),
+        wrong04(
+            "typed-top-target",
+            "analysis.top_gpu_target",
+            "select compute_target, 156.20 as avg_gpu_hours from training_runs
+             where compute_target = 'k8s-gpu-a100-cluster' limit 1;",
+        ),
+        wrong04(
+            "max-for-avg",
+            "analysis.top_gpu_target",
+            "select compute_target, round(avg(gpu_hours), 2) as avg_gpu_hours
+             from training_runs group by compute_target
+             order by max(gpu_hours) desc nulls last limit 1;",
+        ),
+        wrong04(
+            "sum-for-avg",
+            "analysis.top_gpu_target",
+            "select compute_target, round(avg(gpu_hours), 2) as avg_gpu_hours
+             from training_runs group by compute_target
+             order by sum(gpu_hours) desc nulls last limit 1;",
+        ),
+        wrong04(
+            "at-least-a-day",
+            "analysis.long_runs",
+            "select model_name, completed_at - started_at as duration from training_runs
+             where completed_at - started_at >= interval '1 day' order by 2 desc;",
+        ),
+        wrong04(
+            "from-creation",
+            "analysis.long_runs",
+            "select model_name, completed_at - started_at as duration from training_runs
+             where completed_at - created_at > interval '1 day' order by 2 desc;",
+        ),
+        wrong04(
+            "typed-long-runs",
+            "analysis.long_runs",
+            "select model_name, completed_at - started_at as duration from training_runs
+             where model_name in ('neural-architecture-search', 'object-detection-yolo')
+             order by 2 desc;",
+        ),
+        wrong04(
+            "typed-total",
+            "analysis.total_gpu_cost",
+            "select 921.75 as total_cost from training_runs limit 1;",
+        ),
+        wrong04(
+            "sum-distinct",
+            "analysis.total_gpu_cost",
+            "select round(sum(distinct gpu_hours) * 2.50, 2) as total_cost from training_runs;",
+        ),
+        wrong04(
+            "row-number",
+            "analysis.rank_in_framework",
+            "select model_name, framework, accuracy,
+                    row_number() over (partition by framework order by accuracy desc) as rank_in_framework
+             from training_runs where status = 'succeeded' and accuracy is not null
+             order by 2, 4, 1;",
+        ),
+        wrong04(
+            "dense-rank",
+            "analysis.rank_in_framework",
+            "select model_name, framework, accuracy,
+                    dense_rank() over (partition by framework order by accuracy desc) as rank_in_framework
+             from training_runs where status = 'succeeded' and accuracy is not null
+             order by 2, 4, 1;",
+        ),
+        wrong04(
+            "any-status",
+            "analysis.rank_in_framework",
+            "select model_name, framework, accuracy,
+                    rank() over (partition by framework order by accuracy desc) as rank_in_framework
+             from training_runs where accuracy is not null and completed_at is not null
+               and status <> 'failed' order by 2, 4, 1;",
+        ),
+        wrong04(
+            "typed-rank",
+            "analysis.rank_in_framework",
+            "select model_name, framework, accuracy,
+                    case when accuracy in (0.9234, 0.9123, 0.9567) then 1
+                         when accuracy in (0.8834, 0.8923) then 2 else 3 end as rank_in_framework
+             from training_runs where status = 'succeeded' and accuracy is not null
+             order by 2, 4, 1;",
+        ),
+        wrong03(
+            "typed-gpu-hours",
+            1,
+            "update training_runs
+                set status = 'succeeded', completed_at = now(), accuracy = 0.9456, loss = 0.1892,
+                    precision_score = 0.9423, recall_score = 0.9489, f1_score = 0.9456, gpu_hours = 67.00
+              where model_name = 'llm-fine-tune-mistral';",
+            "crud.complete_mistral",
+        ),
+        wrong03(
+            "typed-parameters",
+            3,
+            "update training_runs
+                set parameters = '{\"learning_rate\": 0.00005, \"batch_size\": 32, \"max_length\": 512,
+                                   \"model_checkpoint\": \"bert-base-uncased\", \"tuned\": true,
+                                   \"final_lr\": 0.00001}'
+              where model_name = 'bert-sentiment-analysis';",
+            "crud.tune_bert",
+        ),
+        wrong03(
+            "by-run-id",
+            0,
+            "update training_runs set status = 'running', started_at = now()
+              where run_id = '00000000-0000-4000-8000-000000000011';",
+            "crud.start_whisper",
+        ),
+        wrong03(
+            "like-prefix",
+            1,
+            "update training_runs
+                set status = 'succeeded', completed_at = now(), accuracy = 0.9456, loss = 0.1892,
+                    precision_score = 0.9423, recall_score = 0.9489, f1_score = 0.9456,
+                    gpu_hours = gpu_hours + 18.5
+              where model_name like 'llm%' and status = 'running';",
+            "crud.untouched",
+        ),
+    ]
+}
+
+#[test]
+fn answers_right_only_on_the_seed_lose_their_task_on_a_hidden_dataset() {
+    let wrong = wrong_answers();
+    let right = student(&CRUD_RIGHT.join("\n"), &analysis_file(&[]));
+    let mut class: Vec<(&str, &Submission)> = vec![("independent", &right)];
+    class.extend(wrong.iter().map(|(name, sub, _)| (*name, sub)));
+    let class = class_of(&class);
+    let out_dir = tempfile::tempdir().expect("temp dir");
+    let out = out_dir.path().join("grades.csv");
+    let run = sqlgrade(&[
+        "batch",
+        "01-training-registry",
+        "--db",
+        "local",
+        "--jobs",
+        "2",
+        "--submissions",
+        class.path().to_str().expect("path"),
+        "--out",
+        out.to_str().expect("path"),
+    ]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let text = std::fs::read_to_string(out.with_extension("json")).expect("results");
+    let json: serde_json::Value = serde_json::from_str(&text).expect("json");
+    let students = json["students"].as_array().expect("students");
+    let tasks_of = |who: &str| -> Vec<serde_json::Value> {
+        students
+            .iter()
+            .find(|s| s["student"] == who)
+            .unwrap_or_else(|| panic!("no {who} in {json:#}"))["tasks"]
+            .as_array()
+            .expect("tasks")
+            .clone()
+    };
+    let graded_tasks = |tasks: &[serde_json::Value]| -> Vec<(String, String, String)> {
+        tasks
+            .iter()
+            .filter(|t| {
+                let id = t["id"].as_str().unwrap_or_default();
+                id.starts_with("crud.") || id.starts_with("analysis.")
+            })
+            .map(|t| {
+                (
+                    t["id"].as_str().unwrap_or_default().to_string(),
+                    t["status"].as_str().unwrap_or_default().to_string(),
+                    t["message"].as_str().unwrap_or_default().to_string(),
+                )
+            })
+            .collect()
+    };
+    // Files 03 and 04 are 50 points; the other files are missing.
+    let scores: BTreeMap<String, u64> = batch_results(&out)
+        .into_iter()
+        .map(|(who, score, _)| (who, score))
+        .collect();
+    assert_eq!(
+        scores["independent"],
+        50,
+        "{:#?}",
+        graded_tasks(&tasks_of("independent"))
+    );
+    let mut problems = Vec::new();
+    for (name, _, lost) in &wrong {
+        for (id, status, message) in graded_tasks(&tasks_of(name)) {
+            let ok = if id == *lost {
+                status == "fail" && message.contains("differs on hidden dataset")
+            } else {
+                status == "pass"
+            };
+            if !ok {
+                problems.push(format!("{name}: {id} {status}: {message}"));
+            }
+        }
+    }
+    assert!(
+        problems.is_empty(),
+        "each wrong answer should pass on the seed and lose its own task on a hidden dataset:\n{}",
+        problems.join("\n")
+    );
+}
+
+/// Names that only the hidden datasets hold.
+const HIDDEN_NAMES: [&str; 5] = [
+    "vit-base-classification",
+    "diffusion-finetune",
+    "efficientnet-b0-transfer",
+    "llm-fine-tune-llama",
+    "mxnet-legacy-port",
+];
+
+#[test]
+fn a_hidden_dataset_does_not_show_its_rows_through_errors_or_notices() {
+    // Each answer is right on the seed and, on a dataset with other runs, fails or
+    // prints the names of the runs it reads.
+    let leaky = analysis_file(&[
+        (
+            "analysis.success_rate",
+            "select framework,
+                    round(100.0 * count(*) filter (where status = 'succeeded') / count(*), 2)
+                    + case when (select count(*) from training_runs) = 20 then 0
+                      else (select string_agg(model_name, ',') from training_runs)::numeric end
+                    as success_rate
+             from training_runs group by framework order by framework;",
+        ),
+        (
+            "analysis.total_gpu_cost",
+            "do $$ begin
+                 if (select count(*) from training_runs) <> 20 then
+                     raise exception 'runs: %', (select string_agg(model_name, ',') from training_runs);
+                 end if;
+             end $$;
+             select round(sum(gpu_hours) * 2.50, 2) as total_cost from training_runs;",
+        ),
+        (
+            "analysis.long_runs",
+            "select model_name, completed_at - started_at as duration from training_runs
+             where completed_at - started_at > interval '1 day'
+               and (model_name not like 'vit-%'
+                    or 1 / (length(model_name) - length(model_name)) = 0)
+             order by duration desc;",
+        ),
+    ]);
+    let sub = Submission::empty()
+        .with(ANALYSIS, &leaky)
+        .with(CRUD, &CRUD_RIGHT.join("\n"));
+    let run = grade(&sub);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    let everything = format!("{}\n{}", run.stdout, run.stderr);
+    for name in HIDDEN_NAMES {
+        assert!(
+            !everything.contains(name),
+            "the report shows `{name}` of a hidden dataset:\n{everything}"
+        );
+    }
+    // A statement that fails on a hidden dataset only is not reported at all, and the
+    // answers that break on a hidden dataset fail there.
+    assert_eq!(run.notes(), "", "{}", run.stdout);
+    for task in ["analysis.success_rate", "analysis.long_runs"] {
+        let t = run.task(task);
+        assert_eq!(t["status"], "fail", "{t:#}");
+        assert!(
+            t["message"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("hidden dataset"),
+            "{t:#}"
+        );
+    }
+    assert_eq!(run.status("analysis.total_gpu_cost"), "pass");
+}
