@@ -55,7 +55,11 @@ fn default_task_timeout() -> f64 {
 /// A setup: its files as a list, or a table that also names variant datasets
 /// (`{ files = [...], variants = ["variants/ties.sql"] }`).
 #[derive(Debug, Clone, Deserialize)]
-#[serde(untagged)]
+#[serde(
+    untagged,
+    deny_unknown_fields,
+    expecting = "a setup is a list of files, or a table with `files` and `variants` and no other key"
+)]
 pub enum SetupSpec {
     Files(Vec<SetupFile>),
     Full(SetupTable),
@@ -76,7 +80,11 @@ pub struct SetupTable {
 /// A variant is hidden unless `visible`: a failure on it says how much differs, never
 /// which rows.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(untagged)]
+#[serde(
+    untagged,
+    deny_unknown_fields,
+    expecting = "a variant is a path, or a table with `file` and optionally `visible` and `run_as`, and no other key"
+)]
 pub enum VariantSpec {
     Path(String),
     Detailed {
@@ -135,7 +143,11 @@ impl SetupSpec {
 /// (and may alter) what it creates; or `{ file = "...", run_as = "instructor" }`, applied
 /// by the grader's own role, for objects the student must not own (an audit trail).
 #[derive(Debug, Clone, Deserialize)]
-#[serde(untagged)]
+#[serde(
+    untagged,
+    deny_unknown_fields,
+    expecting = "a setup file is a path, or a table with `file` and optionally `run_as`, and no other key"
+)]
 pub enum SetupFile {
     Path(String),
     Detailed {

@@ -323,3 +323,99 @@ impl Exercise {
         self.manifest.tasks.iter().map(|t| t.points).sum()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A course with one exercise whose `seed` setup is `setup` (a TOML value), and the
+    /// files `present` beside its manifest.
+    fn course(setup: &str, present: &[&str]) -> tempfile::TempDir {
+        let root = tempfile::tempdir().expect("temp dir");
+        let dir = root.path().join("exercises/x");
+        for file in ["setup/seed.sql"].iter().chain(present) {
+            let path = dir.join(file);
+            std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+            std::fs::write(path, "select 1;").expect("write");
+        }
+        let manifest = format!(
+            "[exercise]\ntitle = \"x\"\n\n[setups]\nseed = {setup}\n\n\
+             [[files]]\nname = \"a.sql\"\nsetup = \"seed\"\n\n\
+             [[tasks]]\nid = \"t\"\nfile = \"a.sql\"\npoints = 1\ntitle = \"t\"\n\
+             checks = [{{ kind = \"result\" }}]\n"
+        );
+        std::fs::write(dir.join("exercise.toml"), manifest).expect("write");
+        root
+    }
+
+    fn load(setup: &str, present: &[&str]) -> Result<Exercise, String> {
+        let root = course(setup, present);
+        Exercise::load(root.path(), "x").map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn variants_are_datasets_after_the_base_in_their_order() {
+        let ex = load(
+            r#"{ files = ["setup/seed.sql"], variants = ["v/ties.sql", { file = "v/edges.sql", visible = true, run_as = "instructor" }] }"#,
+            &["v/ties.sql", "v/edges.sql"],
+        )
+        .expect("valid");
+        let sets = ex.datasets("seed");
+        let names: Vec<_> = sets.iter().map(|d| d.name.as_str()).collect();
+        assert_eq!(names, [BASE_DATASET, "ties", "edges"]);
+        assert_eq!(sets.iter().map(|d| d.index).collect::<Vec<_>>(), [0, 1, 2]);
+        assert!(sets[0].file.is_none());
+        assert!(!sets[1].visible && sets[2].visible);
+        assert_eq!(sets[1].file.as_ref().expect("file").1, RunAs::Student);
+        assert_eq!(sets[2].file.as_ref().expect("file").1, RunAs::Instructor);
+        assert_eq!(ex.databases_per_workspace(), 3);
+        // A plain list of files is a setup without variants.
+        let plain = load(r#"["setup/seed.sql"]"#, &[]).expect("valid");
+        assert_eq!(plain.datasets("seed").len(), 1);
+    }
+
+    #[test]
+    fn a_variant_that_is_missing_or_named_twice_is_refused() {
+        let missing = load(
+            r#"{ files = ["setup/seed.sql"], variants = ["v/ties.sql"] }"#,
+            &[],
+        )
+        .expect_err("missing file");
+        assert!(
+            missing.contains("setup `seed` names `v/ties.sql`, which does not exist"),
+            "{missing}"
+        );
+        let twice = load(
+            r#"{ files = ["setup/seed.sql"], variants = ["a/ties.sql", "b/ties.sql"] }"#,
+            &["a/ties.sql", "b/ties.sql"],
+        )
+        .expect_err("same stem");
+        assert!(twice.contains("two variants are named `ties`"), "{twice}");
+        let base = load(
+            r#"{ files = ["setup/seed.sql"], variants = ["v/base.sql"] }"#,
+            &["v/base.sql"],
+        )
+        .expect_err("the base's name");
+        assert!(base.contains("two variants are named `base`"), "{base}");
+        let odd = load(
+            r#"{ files = ["setup/seed.sql"], variants = ["v/two words.sql"] }"#,
+            &["v/two words.sql"],
+        )
+        .expect_err("a name with a space");
+        assert!(odd.contains("letters, digits"), "{odd}");
+    }
+
+    #[test]
+    fn a_misspelt_setup_table_is_refused_with_its_line() {
+        let err = load(
+            r#"{ files = ["setup/seed.sql"], variant = ["v/ties.sql"] }"#,
+            &["v/ties.sql"],
+        )
+        .expect_err("unknown key");
+        assert!(err.contains("exercise.toml:5:"), "{err}");
+        assert!(
+            err.contains("a table with `files` and `variants` and no other key"),
+            "{err}"
+        );
+    }
+}
