@@ -238,6 +238,11 @@ pub enum CheckSpec {
         /// (`{ started = ["date"] }`).
         #[serde(default)]
         accept_types: BTreeMap<String, Vec<String>>,
+        /// The answer must read a table or view: rows made of constants alone
+        /// (`VALUES`, literals, `generate_series`) fail. Off for a task that asks for
+        /// no table.
+        #[serde(default = "yes")]
+        reads_tables: bool,
     },
     /// An instructor's probe query, run after the student's file, against a snapshot.
     Query {
@@ -394,6 +399,7 @@ impl CheckSpec {
                 names,
                 order_by,
                 accept_types,
+                ..
             }
             | CheckSpec::Query {
                 ordered,
@@ -483,4 +489,8 @@ impl CheckSpec {
             }
         }
     }
+}
+
+fn yes() -> bool {
+    true
 }

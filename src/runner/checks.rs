@@ -4,7 +4,7 @@
 use crate::compare::{Mismatch, Shape, compare};
 use crate::db::{Session, SqlFailure};
 use crate::exercise::{CheckSpec, TaskSpec};
-use crate::script::Script;
+use crate::script::{Script, shape};
 use crate::snapshot::{Column, Row, Section, one_line};
 
 use super::exec::{FileRun, StmtOutcome};
@@ -106,7 +106,7 @@ fn answer<'a>(
     task: &TaskSpec,
     script: &Script,
     run: &'a FileRun,
-) -> Result<(&'a crate::db::Outcome, String), CheckResult> {
+) -> Result<(&'a crate::db::Outcome, String, usize), CheckResult> {
     if !script.markers.iter().any(|m| m.task == task.id) {
         return Err(CheckResult::Missing(format!(
             "no `-- task: {}` line in `{}`",
@@ -136,7 +136,7 @@ fn answer<'a>(
         .rev()
         .find_map(|s| match &s.outcome {
             StmtOutcome::Ran(o) if o.columns.is_some() => {
-                Some((o, script.statements[s.index].text(&script.source)))
+                Some((o, script.statements[s.index].text(&script.source), s.start))
             }
             _ => None,
         })
@@ -158,8 +158,16 @@ pub async fn capture<S: Session>(
     with_types: bool,
 ) -> Result<Captured, CheckResult> {
     match check {
-        CheckSpec::Result { .. } => {
-            let (outcome, text) = answer(task, script, run)?;
+        CheckSpec::Result { reads_tables, .. } => {
+            let (outcome, text, start) = answer(task, script, run)?;
+            // Rows typed in rather than computed: decided by the parse tree.
+            if *reads_tables && shape::reads_a_relation(&text) == Some(false) {
+                return Err(CheckResult::Fail {
+                    message: "the answer does not read the exercise's tables: its rows come from constants alone (VALUES, literals or generate_series), not from the data".into(),
+                    diff: None,
+                    at: Some(start),
+                });
+            }
             let names = outcome.columns.clone().unwrap_or_default();
             let types = if with_types {
                 types_of(session, &text, names.len()).await

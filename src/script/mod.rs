@@ -5,6 +5,7 @@ pub mod grammar;
 mod open;
 pub mod order;
 mod position;
+pub mod shape;
 pub mod split;
 
 pub mod words;

@@ -381,3 +381,61 @@ fn a_hidden_dataset_does_not_show_its_rows_through_errors_or_notices() {
     }
     assert_eq!(run.status("analysis.total_gpu_cost"), "pass");
 }
+
+#[test]
+fn answers_made_of_constants_fail_for_not_reading_the_data() {
+    // The seed's results typed in, in the shapes a student would use.
+    let typed = analysis_file(&[
+        (
+            "analysis.success_rate",
+            "values ('jax', 0.00), ('pytorch', 40.00), ('sklearn', 100.00),
+                    ('tensorflow', 66.67), ('xgboost', 100.00);",
+        ),
+        (
+            "analysis.top_gpu_target",
+            "select 'k8s-gpu-a100-cluster' as compute_target, 156.20 as avg_gpu_hours;",
+        ),
+        (
+            "analysis.long_runs",
+            "with r(model_name, duration) as (
+                 values ('neural-architecture-search', interval '1 day 23:30'),
+                        ('object-detection-yolo', interval '1 day 11:45'))
+             select * from r order by duration desc;",
+        ),
+        (
+            "analysis.total_gpu_cost",
+            "select round(921.75 + 0 * g, 2) as total_cost from generate_series(1, 1) g;",
+        ),
+    ]);
+    let run = grade(&Submission::empty().with(ANALYSIS, &typed));
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    for task in [
+        "analysis.success_rate",
+        "analysis.top_gpu_target",
+        "analysis.long_runs",
+        "analysis.total_gpu_cost",
+    ] {
+        let t = run.task(task);
+        assert_eq!(t["status"], "fail", "{t:#}");
+        assert!(
+            t["message"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("the answer does not read the exercise's tables"),
+            "{t:#}"
+        );
+    }
+    // The message points at the answer's line.
+    let line = typed
+        .lines()
+        .position(|l| l.starts_with("select 'k8s-gpu"))
+        .expect("line")
+        + 1;
+    assert_eq!(
+        run.task("analysis.top_gpu_target")["line"],
+        line,
+        "{}",
+        run.stdout
+    );
+    assert_eq!(run.status("analysis.rank_in_framework"), "pass");
+}

@@ -1,0 +1,304 @@
+//! How an answer is written, read from PostgreSQL's own parse tree (through `pg_query`):
+//! whether it reads any relation at all, and where it uses the constructs a task may
+//! forbid or require (`or`, `join`, `subquery`, `window`, `cte`, `limit`, `offset`,
+//! `literal`, or a named function such as `coalesce()`).
+
+use pg_query::ParserOptions;
+use pg_query::protobuf::{BoolExprType, MinMaxOp};
+use serde_json::{Map, Value};
+use std::fmt;
+
+/// A construct of the parse tree that a task's rules name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Construct {
+    Or,
+    Join,
+    Subquery,
+    Window,
+    Cte,
+    Limit,
+    Offset,
+    Literal,
+    /// A call of the function with this (lower-case, unqualified) name.
+    Function(String),
+}
+
+impl Construct {
+    /// Reads a rule's word: one of the construct names, or `name()` for a function.
+    pub fn parse(word: &str) -> Result<Construct, String> {
+        let w = word.trim();
+        if let Some(name) = w.strip_suffix("()") {
+            let ok =
+                !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+            return if ok {
+                Ok(Construct::Function(name.to_ascii_lowercase()))
+            } else {
+                Err(format!("`{word}` is not a function name followed by `()`"))
+            };
+        }
+        Ok(match w {
+            "or" => Construct::Or,
+            "join" => Construct::Join,
+            "subquery" => Construct::Subquery,
+            "window" => Construct::Window,
+            "cte" => Construct::Cte,
+            "limit" => Construct::Limit,
+            "offset" => Construct::Offset,
+            "literal" => Construct::Literal,
+            _ => {
+                return Err(format!(
+                    "`{word}` is not a construct: use or, join, subquery, window, cte, limit, offset, literal, or a function as `name()`"
+                ));
+            }
+        })
+    }
+}
+
+impl fmt::Display for Construct {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Construct::Or => f.write_str("or"),
+            Construct::Join => f.write_str("join"),
+            Construct::Subquery => f.write_str("subquery"),
+            Construct::Window => f.write_str("window"),
+            Construct::Cte => f.write_str("cte"),
+            Construct::Limit => f.write_str("limit"),
+            Construct::Offset => f.write_str("offset"),
+            Construct::Literal => f.write_str("literal"),
+            Construct::Function(name) => write!(f, "{name}()"),
+        }
+    }
+}
+
+/// Every node of `sql`'s parse tree, as its type name and fields, in no particular
+/// order; `None` when the grammar cannot read it. The tree is walked whole, through its
+/// serialised form, so that no clause is left out (a `VALUES` list, a `LIMIT`, a
+/// `WINDOW` clause).
+fn tree(sql: &str) -> Option<Vec<(String, Map<String, Value>)>> {
+    let parsed = pg_query::parse(sql, ParserOptions::DEFAULT).ok()?;
+    let json = serde_json::to_value(&parsed.protobuf).ok()?;
+    let mut out = Vec::new();
+    let mut todo = vec![&json];
+    while let Some(v) = todo.pop() {
+        match v {
+            Value::Object(map) => {
+                if let Some(Value::Object(wrapped)) = map.get("node")
+                    && let Some((kind, Value::Object(fields))) = wrapped.iter().next()
+                    && kind != "RangeVar"
+                {
+                    out.push((kind.clone(), fields.clone()));
+                }
+                // A relation is not always wrapped in a node (an UPDATE's target is not).
+                if map.contains_key("relname") && map.contains_key("relpersistence") {
+                    out.push(("RangeVar".to_string(), map.clone()));
+                }
+                todo.extend(map.values());
+            }
+            Value::Array(items) => todo.extend(items),
+            _ => {}
+        }
+    }
+    Some(out)
+}
+
+/// Whether the statement reads or writes any relation besides the system catalogs
+/// (a table, a view, a temporary table; a CTE's own name does not count). `None` when
+/// the grammar cannot read it.
+pub fn reads_a_relation(sql: &str) -> Option<bool> {
+    let nodes = tree(sql)?;
+    let text = |f: &Map<String, Value>, key: &str| {
+        f.get(key)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string()
+    };
+    let ctes: Vec<String> = nodes
+        .iter()
+        .filter(|(kind, _)| kind == "CommonTableExpr")
+        .map(|(_, f)| text(f, "ctename"))
+        .collect();
+    Some(nodes.iter().any(|(kind, f)| {
+        let (schema, name) = (text(f, "schemaname"), text(f, "relname"));
+        kind == "RangeVar"
+            && !(schema.is_empty() && ctes.contains(&name))
+            && !(schema == "pg_catalog"
+                || schema == "information_schema"
+                || name.starts_with("pg_"))
+    }))
+}
+
+/// Where the statement uses `construct`: the byte offset in `sql` of each use, in order.
+/// Empty when it does not, or when the grammar cannot read it.
+pub fn uses(sql: &str, construct: &Construct) -> Vec<usize> {
+    let mut found: Vec<usize> = tree(sql)
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|(kind, fields)| at(kind, fields, construct))
+        .filter_map(|loc| usize::try_from(loc).ok())
+        .collect();
+    found.sort_unstable();
+    found.dedup();
+    found
+}
+
+/// The location of a node of type `kind` when it is a use of `construct`.
+fn at(kind: &str, f: &Map<String, Value>, construct: &Construct) -> Option<i64> {
+    let own = || f.get("location").and_then(Value::as_i64);
+    let of = |key: &str| f.get(key).and_then(first_location);
+    let int = |key: &str| f.get(key).and_then(Value::as_i64);
+    match (construct, kind) {
+        (Construct::Or, "BoolExpr") if int("boolop") == Some(BoolExprType::OrExpr as i64) => own(),
+        (Construct::Join, "JoinExpr") => of("rarg"),
+        // `FROM a, b` joins as much as `JOIN` does.
+        (Construct::Join, "SelectStmt") => f
+            .get("from_clause")
+            .and_then(Value::as_array)
+            .and_then(|from| from.get(1))
+            .and_then(first_location),
+        (Construct::Subquery, "SubLink") => of("subselect").or_else(own),
+        (Construct::Subquery, "RangeSubselect") => of("subquery"),
+        (Construct::Window, "FuncCall") if f.get("over").is_some_and(|o| !o.is_null()) => own(),
+        (Construct::Cte, _) => f
+            .get("with_clause")
+            .and_then(|w| w.get("location"))
+            .and_then(Value::as_i64),
+        (Construct::Limit, "SelectStmt") => of("limit_count"),
+        (Construct::Offset, "SelectStmt") => of("limit_offset"),
+        (Construct::Literal, "AConst") => own(),
+        (Construct::Function(name), "FuncCall") => {
+            let last = f
+                .get("funcname")
+                .and_then(Value::as_array)
+                .and_then(|parts| parts.last())
+                .and_then(|p| p.pointer("/node/String/sval"))
+                .and_then(Value::as_str);
+            (last == Some(name.as_str())).then(own).flatten()
+        }
+        // The forms the grammar spells as functions but parses as expressions of their own.
+        (Construct::Function(name), "CoalesceExpr") if name == "coalesce" => own(),
+        (Construct::Function(name), "MinMaxExpr")
+            if (name == "greatest" && int("op") == Some(MinMaxOp::IsGreatest as i64))
+                || (name == "least" && int("op") == Some(MinMaxOp::IsLeast as i64)) =>
+        {
+            own()
+        }
+        _ => None,
+    }
+}
+
+/// The earliest location recorded anywhere in `v`'s tree.
+fn first_location(v: &Value) -> Option<i64> {
+    let mut best: Option<i64> = None;
+    let mut todo = vec![v];
+    while let Some(v) = todo.pop() {
+        match v {
+            Value::Object(map) => {
+                if let Some(l) = map
+                    .get("location")
+                    .and_then(Value::as_i64)
+                    .filter(|l| *l >= 0)
+                {
+                    best = Some(best.map_or(l, |b| b.min(l)));
+                }
+                todo.extend(map.values());
+            }
+            Value::Array(items) => todo.extend(items),
+            _ => {}
+        }
+    }
+    best
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn words(sql: &str, c: &str) -> Vec<String> {
+        let c = Construct::parse(c).expect("construct");
+        uses(sql, &c)
+            .into_iter()
+            .map(|at| {
+                sql[at..]
+                    .split(|ch: char| ch.is_whitespace() || ch == ',' || ch == ')')
+                    .next()
+                    .unwrap_or_default()
+                    .to_string()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn an_answer_of_constants_reads_no_relation() {
+        for sql in [
+            "values ('jax', 0.00), ('pytorch', 40.00)",
+            "select 'k8s' as compute_target, 156.20 as avg_gpu_hours",
+            "select * from generate_series(1, 3)",
+            "with t(a) as (values (1)) select * from t",
+            "select count(*) from pg_catalog.pg_class",
+            "select * from information_schema.tables",
+        ] {
+            assert_eq!(reads_a_relation(sql), Some(false), "{sql}");
+        }
+        for sql in [
+            "select * from training_runs",
+            "table training_runs",
+            "with t as (select * from public.training_runs) select * from t",
+            "select 1 where exists (select 1 from training_runs)",
+            "select * from my_view",
+            "update training_runs set status = 'x' returning *",
+        ] {
+            assert_eq!(reads_a_relation(sql), Some(true), "{sql}");
+        }
+        assert_eq!(reads_a_relation("selec 1"), None);
+    }
+
+    #[test]
+    fn constructs_are_found_where_they_are_written() {
+        let sql = "select a, rank() over (order by b) from t join u on t.id = u.id \
+                   where a = 1 or b in (select x from v) order by a limit 5 offset 10";
+        assert_eq!(words(sql, "or"), ["or"]);
+        assert_eq!(words(sql, "join"), ["u"]);
+        assert_eq!(words(sql, "subquery"), ["x"]);
+        assert_eq!(words(sql, "window"), ["rank("]);
+        assert_eq!(words(sql, "limit"), ["5"]);
+        assert_eq!(words(sql, "offset"), ["10"]);
+        assert_eq!(words(sql, "literal"), ["1", "5", "10"]);
+        assert_eq!(words(sql, "rank()"), ["rank("]);
+        assert!(words(sql, "cte").is_empty());
+        assert!(words(sql, "count()").is_empty());
+        assert_eq!(words("select a from t, u", "join"), ["u"]);
+        assert_eq!(
+            words("with x as (select 1) select * from (select 2) s", "cte"),
+            ["with"]
+        );
+        assert_eq!(
+            words("select * from (select b from t) s", "subquery"),
+            ["b"]
+        );
+        assert_eq!(
+            words("select COALESCE(a, 0), Count(*) from t", "coalesce()"),
+            ["COALESCE(a"]
+        );
+        assert_eq!(words("select Count(*) from t", "count()"), ["Count(*"]);
+        assert_eq!(
+            words("select greatest(a, b) from t", "greatest()"),
+            ["greatest(a"]
+        );
+        assert!(words("select least(a, b) from t", "greatest()").is_empty());
+        // `and` is not `or`, and a word in a string is no construct.
+        assert!(words("select 'a or b' from t where a and b", "or").is_empty());
+    }
+
+    #[test]
+    fn a_rule_word_must_name_a_construct() {
+        assert_eq!(Construct::parse("window"), Ok(Construct::Window));
+        assert_eq!(
+            Construct::parse("Row_Number()"),
+            Ok(Construct::Function("row_number".into()))
+        );
+        assert!(Construct::parse("windows").is_err());
+        assert!(Construct::parse("()").is_err());
+        assert!(Construct::parse("drop table()").is_err());
+        assert_eq!(Construct::Function("rank".into()).to_string(), "rank()");
+    }
+}
