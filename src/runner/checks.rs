@@ -310,7 +310,8 @@ pub fn section_of(
 
 /// Where a check was evaluated, as a report may tell it: on a variant, which one, and
 /// whether it is hidden (then nothing that could show its rows is reported: no diff, no
-/// message of the student's or the server's, which could quote values).
+/// summary of what differs, no message of the student's or the server's, which could
+/// quote values).
 #[derive(Debug, Clone, Copy)]
 pub struct On<'a> {
     pub phrase: &'a str,
@@ -373,9 +374,22 @@ pub fn judge(
         Err(Mismatch { summary, diff }) => {
             let (message, diff) = match on {
                 None => (format!("{}: {summary}", check.describe()), diff),
-                Some(On { phrase, hidden }) => (
+                // On a hidden dataset not even the summary is told: its counts, column
+                // names and type names are all the student's to choose, and would carry
+                // the hidden rows out.
+                Some(On {
+                    phrase,
+                    hidden: true,
+                }) => (
+                    format!(
+                        "{} differs on {phrase}; what differs is not shown",
+                        check.describe()
+                    ),
+                    String::new(),
+                ),
+                Some(On { phrase, .. }) => (
                     format!("{} differs on {phrase}: {summary}", check.describe()),
-                    if hidden { String::new() } else { diff },
+                    diff,
                 ),
             };
             CheckResult::Fail {

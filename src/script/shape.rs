@@ -102,8 +102,9 @@ fn tree(sql: &str) -> Option<Vec<(String, Map<String, Value>)>> {
 }
 
 /// Whether the statement reads or writes any relation besides the system catalogs
-/// (a table, a view, a temporary table; a CTE's own name does not count). `None` when
-/// the grammar cannot read it.
+/// (a table, a view, a temporary table; a CTE's own name does not count), or may: a
+/// `FETCH` or an `EXECUTE` runs a query written elsewhere. `None` when the grammar cannot
+/// read it.
 pub fn reads_a_relation(sql: &str) -> Option<bool> {
     let nodes = tree(sql)?;
     let text = |f: &Map<String, Value>, key: &str| {
@@ -117,14 +118,21 @@ pub fn reads_a_relation(sql: &str) -> Option<bool> {
         .filter(|(kind, _)| kind == "CommonTableExpr")
         .map(|(_, f)| text(f, "ctename"))
         .collect();
-    Some(nodes.iter().any(|(kind, f)| {
-        let (schema, name) = (text(f, "schemaname"), text(f, "relname"));
-        kind == "RangeVar"
-            && !(schema.is_empty() && ctes.contains(&name))
-            && !(schema == "pg_catalog"
-                || schema == "information_schema"
-                || name.starts_with("pg_"))
-    }))
+    // A cursor's or a prepared statement's rows come from a query written elsewhere.
+    let elsewhere = nodes
+        .iter()
+        .any(|(kind, _)| kind == "FetchStmt" || kind == "ExecuteStmt");
+    Some(
+        elsewhere
+            || nodes.iter().any(|(kind, f)| {
+                let (schema, name) = (text(f, "schemaname"), text(f, "relname"));
+                kind == "RangeVar"
+                    && !(schema.is_empty() && ctes.contains(&name))
+                    && !(schema == "pg_catalog"
+                        || schema == "information_schema"
+                        || name.starts_with("pg_"))
+            }),
+    )
 }
 
 /// Where the statement uses `construct`: the byte offset in `sql` of each use, in order.
@@ -246,6 +254,8 @@ mod tests {
             "select 1 where exists (select 1 from training_runs)",
             "select * from my_view",
             "update training_runs set status = 'x' returning *",
+            "fetch all from c1",
+            "execute answer(1)",
         ] {
             assert_eq!(reads_a_relation(sql), Some(true), "{sql}");
         }

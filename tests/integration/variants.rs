@@ -344,6 +344,33 @@ fn a_hidden_dataset_does_not_show_its_rows_through_errors_or_notices() {
              end $$;
              select round(sum(gpu_hours) * 2.50, 2) as total_cost from training_runs;",
         ),
+        // Column names, and a number of rows, chosen from the hidden data.
+        (
+            "analysis.top_gpu_target",
+            "do $$ declare c refcursor := 'c1'; begin
+                 if (select count(*) from training_runs) <> 20 then
+                     open c for execute format('select 1 as %I, 2 as z',
+                         (select left(string_agg(model_name, '|' order by model_name), 60)
+                          from training_runs));
+                 else
+                     open c for select compute_target, round(avg(gpu_hours), 2) as avg_gpu_hours
+                                from training_runs group by 1 order by avg(gpu_hours) desc limit 1;
+                 end if;
+             end $$;
+             fetch all from c1;",
+        ),
+        (
+            "analysis.rank_in_framework",
+            "select model_name, framework, accuracy,
+                    rank() over (partition by framework order by accuracy desc) as rank_in_framework
+             from training_runs where status = 'succeeded' and accuracy is not null
+               and (select count(*) from training_runs) = 20
+             union all
+             select 'x', 'y', 0.5, 1
+             from generate_series(1, (select count(*) * 1000 + 7 from training_runs))
+             where (select count(*) from training_runs) <> 20
+             order by 2, 4, 1;",
+        ),
         (
             "analysis.long_runs",
             "select model_name, completed_at - started_at as duration from training_runs
@@ -368,6 +395,17 @@ fn a_hidden_dataset_does_not_show_its_rows_through_errors_or_notices() {
     // A statement that fails on a hidden dataset only is not reported at all, and the
     // answers that break on a hidden dataset fail there.
     assert_eq!(run.notes(), "", "{}", run.stdout);
+    // Nothing of what differs is told: no count, no column name.
+    for task in ["analysis.top_gpu_target", "analysis.rank_in_framework"] {
+        let t = run.task(task);
+        let message = t["message"].as_str().unwrap_or_default();
+        assert!(
+            message.starts_with("the answer differs on hidden dataset ")
+                && message.ends_with("of 2; what differs is not shown"),
+            "{t:#}"
+        );
+        assert!(!message.contains("007") && !message.contains('|'), "{t:#}");
+    }
     for task in ["analysis.success_rate", "analysis.long_runs"] {
         let t = run.task(task);
         assert_eq!(t["status"], "fail", "{t:#}");
