@@ -192,6 +192,62 @@ fn wrong_answers() -> Vec<(&'static str, Submission, &'static str)> {
              from training_runs where status = 'succeeded' and accuracy is not null
              order by 2, 4, 1;",
         ),
+        wrong04(
+            "distinct-models",
+            "analysis.success_rate",
+            "select framework,
+                    round(100.0 * count(distinct model_name) filter (where status = 'succeeded')
+                          / count(distinct model_name), 2) as success_rate
+             from training_runs group by framework order by framework;",
+        ),
+        wrong04(
+            "zeros-left-out",
+            "analysis.top_gpu_target",
+            "select compute_target, round(avg(gpu_hours), 2) as avg_gpu_hours
+             from training_runs where gpu_hours > 0 group by compute_target
+             order by 2 desc limit 1;",
+        ),
+        wrong04(
+            "ordered-by-name",
+            "analysis.long_runs",
+            "select model_name, completed_at - started_at as duration from training_runs
+             where completed_at - started_at > interval '1 day' order by model_name;",
+        ),
+        wrong04(
+            "rank-of-rounded",
+            "analysis.rank_in_framework",
+            "select model_name, framework, accuracy,
+                    rank() over (partition by framework order by round(accuracy, 2) desc) as rank_in_framework
+             from training_runs where status = 'succeeded' and accuracy is not null
+             order by 2, 4, 1;",
+        ),
+        wrong04(
+            "accuracy-above-zero",
+            "analysis.rank_in_framework",
+            "select model_name, framework, accuracy,
+                    rank() over (partition by framework order by accuracy desc) as rank_in_framework
+             from training_runs where status = 'succeeded' and accuracy > 0
+             order by 2, 4, 1;",
+        ),
+        wrong03(
+            "contains-clip",
+            2,
+            "update training_runs set status = 'failed', completed_at = now()
+              where model_name like '%clip%';",
+            // The look-alike is queued: failing it breaks a rule of the table, and the
+            // whole statement with it.
+            "crud.fail_clip",
+        ),
+        wrong03(
+            "contains-mistral",
+            1,
+            "update training_runs
+                set status = 'succeeded', completed_at = now(), accuracy = 0.9456, loss = 0.1892,
+                    precision_score = 0.9423, recall_score = 0.9489, f1_score = 0.9456,
+                    gpu_hours = gpu_hours + 18.5
+              where model_name ilike '%mistral%';",
+            "crud.untouched",
+        ),
         wrong03(
             "typed-gpu-hours",
             1,
@@ -231,12 +287,78 @@ fn wrong_answers() -> Vec<(&'static str, Submission, &'static str)> {
     ]
 }
 
+/// Wrong answers that the seed itself exposes: the task's order and column names are
+/// checked, and so is every column of the four runs that 03 updates.
+fn wrong_on_the_seed() -> Vec<(&'static str, Submission, &'static str)> {
+    let crud = CRUD_RIGHT.join("\n");
+    let wrong04 = |name, task, sql| (name, student(&crud, &analysis_file(&[(task, sql)])), task);
+    let right04 = analysis_file(&[]);
+    let wrong03 = |name, i, sql, task| (name, student(&crud_file(i, sql), &right04), task);
+    vec![
+        wrong04(
+            "rank-unordered",
+            "analysis.rank_in_framework",
+            "select model_name, framework, accuracy,
+                    rank() over (partition by framework order by accuracy desc) as rank_in_framework
+             from training_runs where status = 'succeeded' and accuracy is not null
+             order by model_name desc;",
+        ),
+        wrong04(
+            "other-names",
+            "analysis.success_rate",
+            "select framework as fw,
+                    round(100.0 * count(*) filter (where status = 'succeeded') / count(*), 2) as rate
+             from training_runs group by framework order by framework;",
+        ),
+        wrong03(
+            "started-at-creation",
+            0,
+            "update training_runs set status = 'running', started_at = created_at
+              where model_name = 'speech-recognition-whisper';",
+            "crud.start_whisper",
+        ),
+        wrong03(
+            "whisper-moved",
+            0,
+            "update training_runs set status = 'running', started_at = now(), compute_target = 'oops'
+              where model_name = 'speech-recognition-whisper';",
+            "crud.start_whisper",
+        ),
+        wrong03(
+            "mistral-restarted",
+            1,
+            "update training_runs
+                set status = 'succeeded', completed_at = now(), started_at = now(), accuracy = 0.9456,
+                    loss = 0.1892, precision_score = 0.9423, recall_score = 0.9489, f1_score = 0.9456,
+                    gpu_hours = gpu_hours + 18.5
+              where model_name = 'llm-fine-tune-mistral';",
+            "crud.complete_mistral",
+        ),
+        wrong03(
+            "clip-zeroed",
+            2,
+            "update training_runs set status = 'failed', completed_at = now(), gpu_hours = 0
+              where model_name = 'multimodal-clip-training';",
+            "crud.fail_clip",
+        ),
+        wrong03(
+            "bert-failed",
+            3,
+            "update training_runs
+                set parameters = parameters || '{\"tuned\": true, \"final_lr\": 0.00001}', status = 'failed'
+              where model_name = 'bert-sentiment-analysis';",
+            "crud.tune_bert",
+        ),
+    ]
+}
+
 #[test]
 fn answers_right_only_on_the_seed_lose_their_task_on_a_hidden_dataset() {
     let wrong = wrong_answers();
+    let seen = wrong_on_the_seed();
     let right = student(&CRUD_RIGHT.join("\n"), &analysis_file(&[]));
     let mut class: Vec<(&str, &Submission)> = vec![("independent", &right)];
-    class.extend(wrong.iter().map(|(name, sub, _)| (*name, sub)));
+    class.extend(wrong.iter().chain(&seen).map(|(name, sub, _)| (*name, sub)));
     let class = class_of(&class);
     let out_dir = tempfile::tempdir().expect("temp dir");
     let out = out_dir.path().join("grades.csv");
@@ -293,10 +415,14 @@ fn answers_right_only_on_the_seed_lose_their_task_on_a_hidden_dataset() {
         graded_tasks(&tasks_of("independent"))
     );
     let mut problems = Vec::new();
-    for (name, _, lost) in &wrong {
+    let panel = wrong
+        .iter()
+        .map(|w| (w, true))
+        .chain(seen.iter().map(|w| (w, false)));
+    for ((name, _, lost), hidden) in panel {
         for (id, status, message) in graded_tasks(&tasks_of(name)) {
             let ok = if id == *lost {
-                status == "fail" && message.contains("differs on hidden dataset")
+                status == "fail" && message.contains("differs on hidden dataset") == hidden
             } else {
                 status == "pass"
             };
@@ -307,7 +433,7 @@ fn answers_right_only_on_the_seed_lose_their_task_on_a_hidden_dataset() {
     }
     assert!(
         problems.is_empty(),
-        "each wrong answer should pass on the seed and lose its own task on a hidden dataset:\n{}",
+        "each wrong answer should lose its own task (on a hidden dataset where the seed cannot tell) and only that one:\n{}",
         problems.join("\n")
     );
 }

@@ -10,7 +10,11 @@
 --     single run nor the largest sum;
 --   * other starting values for the 03 updates (mistral's gpu_hours, bert's parameters),
 --     so that typing the expected values in instead of computing them misses, another
---     model whose name starts like mistral's, and other run_ids than the seed's.
+--     model whose name starts like mistral's, names that contain mistral's and clip's,
+--     and other run_ids than the seed's;
+--   * a longest run whose name sorts last, accuracies equal to two decimals, an
+--     accuracy of exactly 0, zero GPU hours that decide an average, and a model that
+--     ran twice in one framework.
 
 update training_runs
 set run_id = ('00000000-0000-4000-8000-0000000300' || right(run_id::text, 2))::uuid;
@@ -92,4 +96,59 @@ values
      'cifar-10', 'k8s-gpu-v100', null, 0.0,
      '{}',
      timestamptz '2025-10-23 12:00:00+00' - interval '1 hour',
-     null, null, null);
+     null, null, null),
+
+    -- the longest run, on a target whose queued runs record no GPU hours: its
+    -- average (12.00) is low, but without the zeros it would top every target; its
+    -- accuracy rounds to the same two decimals as resnet50's, and its name sorts after
+    -- the other long runs
+    ('00000000-0000-4000-8000-000000030027', 'mlops',
+     'wav2vec-pretraining', 'pytorch', 'exp-w2v-large', 'succeeded',
+     0.9201, 0.2500, 0.9100, 0.9300, 0.9199,
+     'librispeech-960h', 'on-prem-dgx-a100', 36.0, 4.0,
+     '{}',
+     timestamptz '2025-10-23 12:00:00+00' - interval '5 days',
+     timestamptz '2025-10-23 12:00:00+00' - interval '5 days' + interval '1 minute',
+     timestamptz '2025-10-23 12:00:00+00' - interval '2 days',
+     null),
+
+    -- names that contain mistral's and clip's, as a careless LIKE would find them
+    ('00000000-0000-4000-8000-000000030028', 'mlops',
+     'mistral-7b-eval', 'pytorch', 'exp-mistral-eval', 'running',
+     null, null, null, null, null,
+     'mmlu', 'on-prem-dgx-a100', 0.0, 0.0,
+     '{}',
+     timestamptz '2025-10-23 12:00:00+00' - interval '2 hours',
+     timestamptz '2025-10-23 12:00:00+00' - interval '1 hour',
+     null,
+     null),
+
+    ('00000000-0000-4000-8000-000000030029', 'mlops',
+     'clip-zero-shot-eval', 'pytorch', 'exp-clip-eval', 'queued',
+     null, null, null, null, null,
+     'imagenet-1k', 'on-prem-dgx-a100', 0.0, 0.0,
+     '{}',
+     timestamptz '2025-10-23 12:00:00+00' - interval '20 minutes',
+     null, null, null),
+
+    -- a succeeded run whose accuracy is exactly 0
+    ('00000000-0000-4000-8000-000000030030', 'mlops',
+     'dummy-baseline', 'sklearn', 'exp-baseline', 'succeeded',
+     0.0000, 2.3026, 0.0000, 0.0000, 0.0000,
+     'adult-income', 'aws-batch-cpu', 0.0, 0.1,
+     '{}',
+     timestamptz '2025-10-23 12:00:00+00' - interval '3 hours',
+     timestamptz '2025-10-23 12:00:00+00' - interval '3 hours',
+     timestamptz '2025-10-23 12:00:00+00' - interval '2 hours 59 minutes',
+     null),
+
+    -- a second run of a seeded model in the same framework (another experiment), failed
+    ('00000000-0000-4000-8000-000000030031', 'mlops',
+     'resnet50-classification', 'pytorch', 'exp-resnet50-v2', 'failed',
+     0.6100, 1.2000, null, null, null,
+     'imagenet-1k', 'k8s-gpu-a100', 2.0, 0.5,
+     '{}',
+     timestamptz '2025-10-23 12:00:00+00' - interval '8 hours',
+     timestamptz '2025-10-23 12:00:00+00' - interval '8 hours',
+     timestamptz '2025-10-23 12:00:00+00' - interval '7 hours',
+     null);
