@@ -31,6 +31,11 @@ enum Family<'a> {
     /// A date, or a timestamp with or without time zone.
     Date,
     Timestamp,
+    /// An interval: compared as PostgreSQL's `=` compares them (a month is 30 days, a
+    /// day 24 hours), whatever `IntervalStyle` rendered it.
+    Interval,
+    /// `jsonb`: compared as values (keys in any order, numbers by value).
+    Jsonb,
     /// Any other type, by its name; compared as PostgreSQL renders it.
     Other(&'a str),
     /// Not recorded (an older snapshot, or a type the grader could not ask for).
@@ -45,6 +50,8 @@ fn family(type_name: &str) -> Family<'_> {
         "text" | "varchar" | "bpchar" | "name" | "citext" => Family::Text,
         "date" => Family::Date,
         "timestamp" | "timestamptz" => Family::Timestamp,
+        "interval" => Family::Interval,
+        "jsonb" => Family::Jsonb,
         other => Family::Other(other),
     }
 }
@@ -90,6 +97,128 @@ fn numbers_equal(x: &str, y: &str, tolerance: f64) -> bool {
     }
 }
 
+const MICROS_PER_DAY: i128 = 86_400_000_000;
+
+/// An interval's length in microseconds as PostgreSQL orders intervals (a month is 30
+/// days), from its `postgres` (`1 day 23:30:00`, `-1 mons +02:00:00`) or `iso_8601`
+/// (`P1DT23H30M`) rendering; `None` for anything else.
+fn interval_micros(text: &str) -> Option<i128> {
+    let t = text.trim();
+    if t.starts_with('P') || t.starts_with("-P") {
+        return iso_interval_micros(t);
+    }
+    let mut total: i128 = 0;
+    let mut words = t.split_whitespace().peekable();
+    let mut any = false;
+    while let Some(word) = words.next() {
+        any = true;
+        if word.contains(':') {
+            let (negative, hms) = match word.strip_prefix('-') {
+                Some(rest) => (true, rest),
+                None => (false, word.strip_prefix('+').unwrap_or(word)),
+            };
+            let mut parts = hms.split(':');
+            let h: i128 = parts.next()?.parse().ok()?;
+            let m: i128 = parts.next()?.parse().ok()?;
+            let secs = parts.next().map_or(Some(0), seconds_micros)?;
+            if parts.next().is_some() {
+                return None;
+            }
+            let micros = (h * 3600 + m * 60) * 1_000_000 + secs;
+            total += if negative { -micros } else { micros };
+            continue;
+        }
+        let n: i128 = word.parse().ok()?;
+        let unit = words.next()?;
+        total += n * match unit.trim_end_matches('s') {
+            "year" => 12 * 30 * MICROS_PER_DAY,
+            "mon" => 30 * MICROS_PER_DAY,
+            "day" => MICROS_PER_DAY,
+            _ => return None,
+        };
+    }
+    any.then_some(total)
+}
+
+/// Seconds with an optional fraction (`06.789`), in microseconds.
+fn seconds_micros(text: &str) -> Option<i128> {
+    let (negative, digits) = match text.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, text),
+    };
+    let (whole, frac) = digits.split_once('.').unwrap_or((digits, ""));
+    if whole.is_empty() || frac.len() > 6 || !frac.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let micros =
+        whole.parse::<i128>().ok()? * 1_000_000 + format!("{frac:0<6}").parse::<i128>().ok()?;
+    Some(if negative { -micros } else { micros })
+}
+
+fn iso_interval_micros(text: &str) -> Option<i128> {
+    let (negative, body) = match text.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, text),
+    };
+    let body = body.strip_prefix('P')?;
+    let (mut total, mut in_time, mut number) = (0i128, false, String::new());
+    for c in body.chars() {
+        match c {
+            'T' if number.is_empty() => in_time = true,
+            '0'..='9' | '.' | '-' | '+' => number.push(c),
+            unit => {
+                let micros = match (in_time, unit) {
+                    (false, 'Y') => 12 * 30 * MICROS_PER_DAY,
+                    (false, 'M') => 30 * MICROS_PER_DAY,
+                    (false, 'W') => 7 * MICROS_PER_DAY,
+                    (false, 'D') => MICROS_PER_DAY,
+                    (true, 'H') => 3_600_000_000,
+                    (true, 'M') => 60_000_000,
+                    (true, 'S') => 1_000_000,
+                    _ => return None,
+                };
+                // Only seconds carry a fraction in PostgreSQL's rendering.
+                total += if unit == 'S' {
+                    seconds_micros(number.trim_start_matches('+'))?
+                } else {
+                    number.trim_start_matches('+').parse::<i128>().ok()? * micros
+                };
+                number.clear();
+            }
+        }
+    }
+    number
+        .is_empty()
+        .then_some(if negative { -total } else { total })
+}
+
+/// Two `jsonb` values as values: objects whatever their key order, numbers by value.
+fn json_equal(x: &str, y: &str) -> bool {
+    fn same(a: &serde_json::Value, b: &serde_json::Value) -> bool {
+        use serde_json::Value as V;
+        match (a, b) {
+            (V::Number(p), V::Number(q)) => {
+                numbers_equal(&p.to_string(), &q.to_string(), 0.0)
+                    || p.as_f64().is_some_and(|p| q.as_f64() == Some(p))
+            }
+            (V::Array(p), V::Array(q)) => {
+                p.len() == q.len() && p.iter().zip(q).all(|(a, b)| same(a, b))
+            }
+            (V::Object(p), V::Object(q)) => {
+                p.len() == q.len() && p.iter().all(|(k, v)| q.get(k).is_some_and(|w| same(v, w)))
+            }
+            _ => a == b,
+        }
+    }
+    match (
+        serde_json::from_str::<serde_json::Value>(x),
+        serde_json::from_str::<serde_json::Value>(y),
+    ) {
+        (Ok(a), Ok(b)) => same(&a, &b),
+        _ => false,
+    }
+}
+
 /// A date against a timestamp at midnight of that day (`2024-03-01` and
 /// `2024-03-01 00:00:00`, with or without an offset).
 fn date_matches_midnight(date: &str, timestamp: &str) -> bool {
@@ -128,6 +257,10 @@ impl ColumnRule<'_> {
                     _ => false,
                 }
             }
+            (Family::Interval, Family::Interval) => {
+                matches!((interval_micros(x), interval_micros(y)), (Some(p), Some(q)) if p == q)
+            }
+            (Family::Jsonb, Family::Jsonb) => json_equal(x, y),
             (Family::Date, Family::Timestamp) => date_matches_midnight(x, y),
             (Family::Timestamp, Family::Date) => date_matches_midnight(y, x),
             _ => false,
@@ -628,6 +761,47 @@ mod tests {
         );
         // An answer whose types the grader could not ask for is compared by its values.
         assert!(with_types(&t, &[], &[row(&["x", "2.0"])], &Compare::default()).is_ok());
+    }
+
+    #[test]
+    fn intervals_and_jsonb_compare_as_values() {
+        for (a, b) in [
+            ("1 day 23:30:00", "47:30:00"),
+            ("1 day 23:30:00", "P1DT23H30M"),
+            ("1 mon", "30 days"),
+            ("1 year 2 mons 3 days 04:05:06.5", "P1Y2M3DT4H5M6.5S"),
+            ("-1 days +02:00:00", "-22:00:00"),
+            ("00:00:00", "PT0S"),
+        ] {
+            assert_eq!(interval_micros(a), interval_micros(b), "{a} / {b}");
+            assert!(interval_micros(a).is_some(), "{a}");
+        }
+        assert_ne!(interval_micros("1 day"), interval_micros("1 day 00:00:01"));
+        assert_eq!(interval_micros("soon"), None);
+        assert_eq!(interval_micros("1 fortnight"), None);
+        assert!(json_equal(
+            r#"{"a": 1, "final_lr": 0.00001}"#,
+            r#"{"final_lr": 0.000010, "a": 1.0}"#
+        ));
+        assert!(!json_equal(r#"{"a": 1}"#, r#"{"a": 1, "b": 2}"#));
+        assert!(!json_equal(r#"{"a": "1"}"#, r#"{"a": 1}"#));
+        assert!(!json_equal(r#"[1, 2]"#, r#"[2, 1]"#));
+        // Through a comparison: the types decide, never the look of the text.
+        let expected = typed(
+            &["d::interval", "p::jsonb"],
+            vec![row(&["1 day 23:30:00", r#"{"x": 0.5}"#])],
+        );
+        let actual = [row(&["47:30:00", r#"{"x": 0.50}"#])];
+        assert!(
+            with_types(
+                &expected,
+                &["interval", "jsonb"],
+                &actual,
+                &Compare::default()
+            )
+            .is_ok()
+        );
+        assert!(with_types(&expected, &["text", "text"], &actual, &Compare::default()).is_err());
     }
 
     #[test]
