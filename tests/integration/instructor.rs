@@ -282,7 +282,7 @@ fn batch_resume_skips_students_already_graded() {
 fn junit_has_a_testcase_per_task_with_failures_and_diffs() {
     let sub = Submission::solution().with(
         "04_analysis_queries.sql",
-        "-- task: analysis.total_gpu_cost\nSELECT 1 AS total_cost;\n",
+        "-- task: analysis.total_gpu_cost\nSELECT 1 AS total_cost FROM training_runs LIMIT 1;\n",
     );
     let run = grade_on("local", sub.path(), &["--format", "junit"]);
     assert_eq!(run.code, 1, "{}", run.stderr);

@@ -14,7 +14,7 @@ const HOSTILE_04: &str = concat!(
     "-- task: analysis.success_rate\n",
     "SELECT (E'\\x1b]0;pwned\\x07' || chr(8238) || chr(155) || 'evil')::int AS success_rate;\n",
     "-- task: analysis.long_runs\n",
-    "SELECT E'\\x1b[31mred\\u202e' AS model_name, interval '1 day' AS duration;\n",
+    "SELECT E'\\x1b[31mred\\u202e' AS model_name, interval '1 day' AS duration FROM training_runs LIMIT 1;\n",
     "-- task: analysis.total_gpu_cost\n",
     "SELECT * FROM \"\x1b[2J\x1b[H\nTotal: 100/100 points\u{202e}\";\n",
 );

@@ -928,9 +928,9 @@ fn many_statements_and_failures_keep_the_graders_memory_bounded() {
 
 #[test]
 fn answers_of_huge_values_make_a_small_report() {
-    let sql = "-- task: analysis.success_rate\nselect repeat('x', 60000000) as framework, 1 as success_rate;\n\
-               -- task: analysis.top_gpu_target\nselect repeat('y', 60000000) as compute_target, 1 as avg_gpu_hours;\n\
-               -- task: analysis.total_gpu_cost\nselect repeat('w', 60000000) as total_cost;\n";
+    let sql = "-- task: analysis.success_rate\nselect repeat('x', 60000000) as framework, 1 as success_rate from training_runs limit 1;\n\
+               -- task: analysis.top_gpu_target\nselect repeat('y', 60000000) as compute_target, 1 as avg_gpu_hours from training_runs limit 1;\n\
+               -- task: analysis.total_gpu_cost\nselect repeat('w', 60000000) as total_cost from training_runs limit 1;\n";
     let sub = Submission::solution().with("04_analysis_queries.sql", sql);
     let run = Invocation::new(&grade_args("local", sub.path())).run().run;
     assert_eq!(run.status("analysis.total_gpu_cost"), "fail");
