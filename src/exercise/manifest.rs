@@ -200,6 +200,13 @@ pub struct TaskSpec {
     #[serde(default)]
     pub title: String,
     pub checks: Vec<CheckSpec>,
+    /// Constructs the task's statements must not use (`["window", "coalesce()"]`): the
+    /// statements after its `-- task:` line, or the whole file when it has none.
+    #[serde(default)]
+    pub forbid: Vec<String>,
+    /// Constructs at least one of those statements must use.
+    #[serde(default)]
+    pub require: Vec<String>,
 }
 
 /// How rows are compared with a snapshot.

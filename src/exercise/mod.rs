@@ -216,6 +216,13 @@ impl Exercise {
             if t.checks.is_empty() {
                 return Err(invalid(format!("task `{}` has no checks", t.id)));
             }
+            for (list, words) in [("forbid", &t.forbid), ("require", &t.require)] {
+                for word in words {
+                    if let Err(why) = crate::script::shape::Construct::parse(word) {
+                        return Err(invalid(format!("task `{}`: `{list}`: {why}", t.id)));
+                    }
+                }
+            }
             for c in &t.checks {
                 if let CheckSpec::Rejects { sqlstate, .. } = c
                     && (sqlstate.len() != 5 || !sqlstate.chars().all(|c| c.is_ascii_alphanumeric()))

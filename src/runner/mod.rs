@@ -712,6 +712,10 @@ impl Judging<'_> {
         });
         let mut results = Vec::new();
         let mut blessed = Vec::new();
+        // How the answer is written does not depend on the data: judged once.
+        if view.is_base() {
+            results.extend(rules(task, script));
+        }
         for (i, check) in task.checks.iter().enumerate() {
             let number = i + 1;
             if !view.is_base() && !check.on_every_dataset() {
@@ -766,6 +770,54 @@ impl Judging<'_> {
         }
         (results, blessed)
     }
+}
+
+/// The task's `forbid` and `require` rules, judged on the parse trees of its statements:
+/// those after its `-- task:` line, or every statement of the file when it has none.
+fn rules(task: &TaskSpec, script: &Script) -> Vec<CheckResult> {
+    use crate::script::shape::{Construct, uses};
+    let marked = script.markers.iter().any(|m| m.task == task.id);
+    let scope: Vec<_> = script
+        .statements
+        .iter()
+        .filter(|s| s.has_code)
+        .filter(|s| !marked || script.task_at(s.start()) == Some(task.id.as_str()))
+        .map(|s| (s, s.text(&script.source)))
+        .collect();
+    let mut out = Vec::new();
+    for word in &task.forbid {
+        let Ok(construct) = Construct::parse(word) else {
+            continue;
+        };
+        let first = scope.iter().find_map(|(s, text)| {
+            uses(text, &construct)
+                .first()
+                .map(|at| s.source_offset(*at))
+        });
+        if let Some(at) = first {
+            out.push(CheckResult::Fail {
+                message: format!("the task forbids `{construct}`, which is used here"),
+                diff: None,
+                at: Some(at),
+            });
+        }
+    }
+    for word in &task.require {
+        let Ok(construct) = Construct::parse(word) else {
+            continue;
+        };
+        if !scope
+            .iter()
+            .any(|(_, text)| !uses(text, &construct).is_empty())
+        {
+            out.push(CheckResult::Fail {
+                message: format!("the task requires `{construct}`, and its statements have none"),
+                diff: None,
+                at: scope.first().map(|(s, _)| s.start()),
+            });
+        }
+    }
+    out
 }
 
 fn summarise(

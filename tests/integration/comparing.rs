@@ -204,3 +204,113 @@ fn check_grades_the_reference_again_under_another_plan() {
         run.stdout
     );
 }
+
+/// Exercise 01 in a scratch course, with rules added to two of its tasks.
+fn course_with_rules(rank: &str, cost: &str) -> tempfile::TempDir {
+    let course = course_copy();
+    let manifest = course
+        .path()
+        .join("exercises/01-training-registry/exercise.toml");
+    let text = std::fs::read_to_string(&manifest).expect("manifest");
+    let text = text
+        .replacen(
+            "title = \"succeeded runs ranked by accuracy within their framework\"",
+            &format!(
+                "title = \"succeeded runs ranked by accuracy within their framework\"\n{rank}"
+            ),
+            1,
+        )
+        .replacen(
+            "title = \"total cost of gpu_hours at 2.50 per hour\"",
+            &format!("title = \"total cost of gpu_hours at 2.50 per hour\"\n{cost}"),
+            1,
+        );
+    std::fs::write(&manifest, text).expect("write manifest");
+    course
+}
+
+#[test]
+fn rules_on_how_an_answer_is_written_name_the_construct_and_its_place() {
+    let course = course_with_rules(
+        "forbid = [\"window\", \"join\"]",
+        "require = [\"coalesce()\"]",
+    );
+    // The reference ranks with a window function and sums without coalesce.
+    let reference = Submission::solution();
+    let run = sqlgrade_in(course.path(), &grade_args("local", reference.path()));
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    let rank = run.task("analysis.rank_in_framework");
+    assert_eq!(rank["status"], "fail", "{rank:#}");
+    assert_eq!(
+        rank["message"],
+        "the task forbids `window`, which is used here"
+    );
+    let line = SOLUTION_04
+        .lines()
+        .position(|l| l.contains("rank() over"))
+        .expect("rank line")
+        + 1;
+    assert_eq!(rank["line"], line, "{rank:#}");
+    let cost = run.task("analysis.total_gpu_cost");
+    assert_eq!(
+        cost["message"],
+        "the task requires `coalesce()`, and its statements have none"
+    );
+    // Another task of the file is not touched by these rules.
+    assert_eq!(run.status("analysis.long_runs"), "pass");
+
+    // Written within the rules, the same answers pass.
+    let within = SOLUTION_04
+        .replace(
+            "round(sum(gpu_hours) * 2.50, 2)",
+            "round(coalesce(sum(gpu_hours), 0) * 2.50, 2)",
+        )
+        .replace(
+            "rank() over (partition by framework order by accuracy desc)",
+            "(select count(*) + 1 from training_runs o where o.framework = training_runs.framework \
+             and o.status = 'succeeded' and o.accuracy > training_runs.accuracy)",
+        );
+    let student = Submission::solution().with("04_analysis_queries.sql", &within);
+    let run = sqlgrade_in(course.path(), &grade_args("local", student.path()));
+    assert_eq!(
+        run.status("analysis.rank_in_framework"),
+        "pass",
+        "{}",
+        run.stdout
+    );
+    assert_eq!(
+        run.status("analysis.total_gpu_cost"),
+        "pass",
+        "{}",
+        run.stdout
+    );
+    // A word in a string or a comment is no construct.
+    let commented = within.replace(
+        "-- task: analysis.rank_in_framework",
+        "-- task: analysis.rank_in_framework\n-- no window functions, no JOIN\nselect 'rank() over ()' as not_a_window;",
+    );
+    let student = Submission::solution().with("04_analysis_queries.sql", &commented);
+    let run = sqlgrade_in(course.path(), &grade_args("local", student.path()));
+    assert_eq!(
+        run.status("analysis.rank_in_framework"),
+        "pass",
+        "{}",
+        run.stdout
+    );
+}
+
+#[test]
+fn a_rule_that_names_no_construct_is_a_manifest_error() {
+    let course = course_with_rules("forbid = [\"windows\"]", "");
+    let run = sqlgrade_in(
+        course.path(),
+        &["grade", "01-training-registry", "--db", "local"],
+    );
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("task `analysis.rank_in_framework`: `forbid`: `windows` is not a construct"),
+        "{}",
+        run.stderr
+    );
+}
