@@ -676,7 +676,13 @@ async fn grade_on(
     }
     // Whatever happened, nothing the student did is kept.
     workspace.release(key, after, written).await?;
-    outcome.first_error_at = run.errors().map(|(_, _, at)| at).next();
+    // The first of the statements counted as errors: a refused one counts as much as a
+    // failed one.
+    outcome.first_error_at = run.statements.iter().find_map(|s| match &s.outcome {
+        StmtOutcome::Failed { at, .. } => Some(*at),
+        StmtOutcome::Refused(_) => Some(s.start),
+        _ => None,
+    });
     outcome.error_count = error_count;
     // What a variant's run printed or failed with could show its rows.
     if view.is_base() {

@@ -589,3 +589,20 @@ fn a_student_who_releases_the_blocks_savepoint_does_not_break_the_file() {
         run.notes()
     );
 }
+
+#[test]
+fn the_first_error_of_a_file_is_the_first_refused_or_failed_statement() {
+    let file = "-- task: analysis.success_rate\n\
+                prepare transaction 'x';\n\
+                select 1 / 0 as success_rate from training_runs;\n";
+    let sub = Submission::solution().with("04_analysis_queries.sql", file);
+    let run = grade_on("local", sub.path(), &["--format", "human"]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(
+        run.stdout.contains(
+            "`04_analysis_queries.sql` had 2 errors (see the notes above); the first is at line 2"
+        ),
+        "{}",
+        run.stdout
+    );
+}
