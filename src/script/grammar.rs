@@ -87,11 +87,17 @@ const NEEDS_PARSE: &[Token] = &[
 /// Classifies `text`, read as the server reads it with `standard_conforming_strings` set
 /// as given. A statement with a backslash is read both ways, and is `Ambiguous` when the
 /// two disagree, so that a session whose setting the grader misjudged still cannot pass
-/// one statement for another.
+/// one statement for another; unless the other reading is a syntax error, which the
+/// server would refuse to run.
 pub fn classify(text: &str, standard_strings: bool) -> Kind {
     let kind = classify_as(text, standard_strings);
-    if text.contains('\\') && classify_as(text, !standard_strings) != kind {
-        return Kind::Ambiguous;
+    if text.contains('\\') {
+        let other = classify_as(text, !standard_strings);
+        // A reading the grammar rejects is one the server rejects too: a statement that
+        // is an error under the other setting runs nothing there, whatever it is here.
+        if other != kind && other != Kind::Unreadable {
+            return Kind::Ambiguous;
+        }
     }
     kind
 }
@@ -275,6 +281,13 @@ mod tests {
         assert_eq!(classify(text, false), Kind::Ambiguous);
         assert_eq!(classify("SELECT 'C:\\temp'", true), Kind::Plain);
         assert_eq!(classify("SELECT E'a\\'b'", true), Kind::Plain);
+        // Without standard strings `\xe9` is a byte that is no UTF-8: an error there.
+        assert_eq!(classify("SELECT 'caf\\xe9'", true), Kind::Plain);
+        // Believed without standard strings and unreadable so, but three commands with
+        // them: still refused.
+        let hidden = "SELECT 'caf\\xe9\\'; COMMIT; SELECT 1 --'";
+        assert_eq!(classify_as(hidden, true), Kind::Several(3));
+        assert_eq!(classify(hidden, false), Kind::Ambiguous);
         assert_eq!(kind("SELECT 'oops"), Kind::Unreadable);
         assert_eq!(kind("SELEC 1; COMMIT"), Kind::Unreadable);
     }
