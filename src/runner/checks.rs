@@ -163,7 +163,7 @@ pub async fn capture<S: Session>(
             // Rows typed in rather than computed: decided by the parse tree.
             if *reads_tables && shape::reads_a_relation(&text) == Some(false) {
                 return Err(CheckResult::Fail {
-                    message: "the answer does not read the exercise's tables: its rows come from constants alone (VALUES, literals or generate_series), not from the data".into(),
+                    message: "the answer does not read the exercise's tables: no table or view appears in it (rows typed in as VALUES, literals or generate_series are no answer)".into(),
                     diff: None,
                     at: Some(start),
                 });

@@ -128,9 +128,7 @@ pub fn reads_a_relation(sql: &str) -> Option<bool> {
                 let (schema, name) = (text(f, "schemaname"), text(f, "relname"));
                 kind == "RangeVar"
                     && !(schema.is_empty() && ctes.contains(&name))
-                    && !(schema == "pg_catalog"
-                        || schema == "information_schema"
-                        || name.starts_with("pg_"))
+                    && !(schema == "pg_catalog" || schema == "information_schema")
             }),
     )
 }
@@ -170,8 +168,16 @@ fn at(kind: &str, f: &Map<String, Value>, construct: &Construct) -> Option<i64> 
             .get("with_clause")
             .and_then(|w| w.get("location"))
             .and_then(Value::as_i64),
-        (Construct::Limit, "SelectStmt") => of("limit_count"),
-        (Construct::Offset, "SelectStmt") => of("limit_offset"),
+        // `FETCH FIRST ROW ONLY` is a limit of 1 with no location of its own: the
+        // statement's earliest one stands for it.
+        (Construct::Limit, "SelectStmt") if f.get("limit_count").is_some_and(|v| !v.is_null()) => {
+            of("limit_count").or_else(|| first_location(&Value::Object(f.clone())))
+        }
+        (Construct::Offset, "SelectStmt")
+            if f.get("limit_offset").is_some_and(|v| !v.is_null()) =>
+        {
+            of("limit_offset").or_else(|| first_location(&Value::Object(f.clone())))
+        }
         (Construct::Literal, "AConst") => own(),
         (Construct::Function(name), "FuncCall") => {
             let last = f
@@ -253,6 +259,7 @@ mod tests {
             "with t as (select * from public.training_runs) select * from t",
             "select 1 where exists (select 1 from training_runs)",
             "select * from my_view",
+            "select * from pg_rates",
             "update training_runs set status = 'x' returning *",
             "fetch all from c1",
             "execute answer(1)",
@@ -275,6 +282,15 @@ mod tests {
         assert_eq!(words(sql, "literal"), ["1", "5", "10"]);
         assert_eq!(words(sql, "rank()"), ["rank("]);
         assert!(words(sql, "cte").is_empty());
+        assert_eq!(
+            uses(
+                "select a from t order by a fetch first row only",
+                &Construct::Limit
+            )
+            .len(),
+            1
+        );
+        assert!(uses("select a from t order by a", &Construct::Limit).is_empty());
         assert!(words(sql, "count()").is_empty());
         assert_eq!(words("select a from t, u", "join"), ["u"]);
         assert_eq!(
