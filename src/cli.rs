@@ -86,6 +86,14 @@ enum FormatArg {
     Github,
 }
 
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum MutantsFormat {
+    /// A summary per task, with each surviving mutant.
+    Human,
+    /// One JSON document.
+    Json,
+}
+
 #[derive(Debug, Subcommand)]
 enum Sub {
     /// Grade one submission (default: the starter files in sql/<exercise>/).
@@ -161,6 +169,44 @@ was graded, whatever its score; 1 when some could not be.")]
     Check {
         /// Exercise id (default: every exercise).
         exercise: Option<String>,
+        /// Also run the mutation analysis, and fail where a task kills fewer of its
+        /// mutants than its min_mutation_score.
+        #[arg(long)]
+        mutants: bool,
+        #[command(flatten)]
+        db: DbArgs,
+    },
+    /// Mutation analysis: grade the mistakes students make, made in the reference
+    /// solution, and list the ones the checks do not catch.
+    #[command(after_help = "Examples:
+  sqlgrade mutants 01-training-registry
+  sqlgrade mutants 01-training-registry --task analysis.long_runs --format json
+  sqlgrade mutants 01-training-registry --suggest          write data that kills survivors
+
+Exit code 0 when every task meets its min_mutation_score and its declared equivalent
+mutants hold, 1 when not.")]
+    Mutants {
+        exercise: String,
+        /// Only this task's mutants.
+        #[arg(long, value_name = "ID")]
+        task: Option<String>,
+        #[arg(long, value_enum, default_value = "human")]
+        format: MutantsFormat,
+        /// Workers grading mutants in parallel (default: the number of cores).
+        #[arg(long, value_name = "N")]
+        jobs: Option<usize>,
+        /// For each surviving mutant, search for a small dataset on which it and the
+        /// reference differ, and write it as a candidate variant file.
+        #[arg(long)]
+        suggest: bool,
+        /// The seed of that search: the same seed finds the same data.
+        #[arg(long, value_name = "N", default_value_t = 1, requires = "suggest")]
+        seed: u64,
+        /// Where candidate variant files go (default: exercises/<exercise>/variants/candidates).
+        #[arg(long, value_name = "DIR", requires = "suggest")]
+        out: Option<PathBuf>,
+        #[command(flatten)]
+        limits: LimitArgs,
         #[command(flatten)]
         db: DbArgs,
     },
@@ -217,6 +263,15 @@ fn mebibytes(flag: &str, value: Option<u64>) -> Result<Option<u64>, UsageError> 
             "{flag} must be a number of MiB from 1 to {MAX_MIB}, not {m}"
         ))),
         m => Ok(m.map(|m| m * 1024 * 1024)),
+    }
+}
+
+/// `--jobs`, or the number of cores.
+fn jobs_or_cores(jobs: Option<usize>) -> Result<usize, UsageError> {
+    match jobs {
+        Some(0) => Err(UsageError::Invalid("--jobs must be at least 1".into())),
+        Some(n) => Ok(n),
+        None => Ok(std::thread::available_parallelism().map_or(2, usize::from)),
     }
 }
 
@@ -289,11 +344,7 @@ where
             limits,
             db,
         } => {
-            let jobs = match jobs {
-                Some(0) => return Err(UsageError::Invalid("--jobs must be at least 1".into())),
-                Some(n) => n,
-                None => std::thread::available_parallelism().map_or(2, usize::from),
-            };
+            let jobs = jobs_or_cores(jobs)?;
             let command = Command::Batch {
                 exercise,
                 submissions,
@@ -318,7 +369,31 @@ where
             None,
             cwd,
         ),
-        Sub::Check { exercise, db } => plan(Command::Check { exercise }, db, None, cwd),
+        Sub::Check {
+            exercise,
+            mutants,
+            db,
+        } => plan(Command::Check { exercise, mutants }, db, None, cwd),
+        Sub::Mutants {
+            exercise,
+            task,
+            format,
+            jobs,
+            suggest,
+            seed,
+            out,
+            limits,
+            db,
+        } => {
+            let command = Command::Mutants {
+                exercise,
+                task,
+                json: matches!(format, MutantsFormat::Json),
+                jobs: jobs_or_cores(jobs)?,
+                suggest: suggest.then_some(crate::plan::Suggest { seed, out }),
+            };
+            plan(command, db, Some(limits), cwd)
+        }
         Sub::Clean { all, db } => plan(Command::Clean { all }, db, None, cwd),
         Sub::List { root } => Ok(Plan {
             command: Command::List,

@@ -34,6 +34,15 @@ pub enum Command {
     },
     Check {
         exercise: Option<String>,
+        /// Also the mutation analysis of every exercise.
+        mutants: bool,
+    },
+    Mutants {
+        exercise: String,
+        task: Option<String>,
+        json: bool,
+        jobs: usize,
+        suggest: Option<Suggest>,
     },
     /// Removes what killed graders left behind; `all` also what runs elsewhere left.
     Clean {
@@ -42,6 +51,14 @@ pub enum Command {
     List,
     /// Text the command line alone decides (shell completions), printed as it is.
     Print(String),
+}
+
+/// How `mutants --suggest` searches for data.
+#[derive(Debug, Clone)]
+pub struct Suggest {
+    pub seed: u64,
+    /// Where candidate variant files go; `None`: the exercise's `variants/candidates`.
+    pub out: Option<PathBuf>,
 }
 
 /// Everything a run needs to know.
@@ -131,12 +148,30 @@ impl Plan {
                 Ok(list) => commands::bless::run(&self, &list, task.as_deref(), *check).await,
                 Err(code) => code,
             },
-            Command::Check { exercise } => {
+            Command::Check { exercise, mutants } => {
                 match commands::load_exercises(&root, exercise.as_deref()) {
-                    Ok(list) => commands::check::run(&self, &list).await,
+                    Ok(list) => commands::check::run(&self, &list, *mutants).await,
                     Err(code) => code,
                 }
             }
+            Command::Mutants {
+                exercise,
+                task,
+                json,
+                jobs,
+                suggest,
+            } => match load(exercise) {
+                Ok(ex) => {
+                    let opts = commands::mutants::Options {
+                        task: task.as_deref(),
+                        json: *json,
+                        jobs: *jobs,
+                        suggest: suggest.as_ref(),
+                    };
+                    commands::mutants::run(&self, &ex, opts).await
+                }
+                Err(code) => code,
+            },
         }
     }
 }

@@ -14,7 +14,7 @@ use crate::snapshot::Snapshot;
 
 use super::{INTERRUPTED, interrupted, limits, print_error, provision};
 
-pub async fn run(plan: &Plan, exercises: &[Exercise]) -> i32 {
+pub async fn run(plan: &Plan, exercises: &[Exercise], mutants: bool) -> i32 {
     let mut problems = 0;
     for exercise in exercises {
         let found = snapshot_problems(exercise);
@@ -29,6 +29,29 @@ pub async fn run(plan: &Plan, exercises: &[Exercise]) -> i32 {
         match grade_both(plan, exercise).await {
             Ok(found) => problems += found,
             Err(code) => return code,
+        }
+        if mutants {
+            let jobs = std::thread::available_parallelism().map_or(2, usize::from);
+            let analysis = match super::mutants::analyse(plan, exercise, None, jobs).await {
+                Ok(a) => a,
+                Err(code) => return code,
+            };
+            let found = analysis.problems();
+            let (generated, killed, equivalent) =
+                analysis.units.iter().fold((0, 0, 0), |(g, k, e), u| {
+                    (g + u.generated, k + u.killed, e + u.equivalent)
+                });
+            if found.is_empty() {
+                println!(
+                    "✓ {}: the checks kill {killed} of {} mutants ({equivalent} declared equivalent), every task at its min_mutation_score",
+                    exercise.id,
+                    generated - equivalent
+                );
+            }
+            for p in &found {
+                println!("✗ {}: {p}", exercise.id);
+            }
+            problems += found.len();
         }
     }
     if problems == 0 {

@@ -8,6 +8,7 @@ pub mod check;
 pub mod clean;
 pub mod grade;
 pub mod list;
+pub mod mutants;
 
 use std::io::{IsTerminal, Write};
 use std::path::Path;

@@ -38,6 +38,10 @@ pub struct Header {
     /// Size limit of each of the student's databases, in MiB (default 512).
     #[serde(default)]
     pub max_database_size: Option<u64>,
+    /// The share of its mutants (0 to 1) each task's checks must kill under
+    /// `check --mutants`, unless the task sets its own.
+    #[serde(default)]
+    pub min_mutation_score: Option<f64>,
 }
 
 fn default_postgres() -> u32 {
@@ -207,6 +211,13 @@ pub struct TaskSpec {
     /// Constructs at least one of those statements must use.
     #[serde(default)]
     pub require: Vec<String>,
+    /// Mutants of the reference answer that compute the same thing, by id (see
+    /// `sqlgrade mutants`): they count neither as killed nor as surviving.
+    #[serde(default)]
+    pub equivalent_mutants: Vec<String>,
+    /// The share of the non-equivalent mutants (0 to 1) the task's checks must kill.
+    #[serde(default)]
+    pub min_mutation_score: Option<f64>,
 }
 
 /// How rows are compared with a snapshot.

@@ -216,6 +216,31 @@ impl Exercise {
             if t.checks.is_empty() {
                 return Err(invalid(format!("task `{}` has no checks", t.id)));
             }
+            let scores = [
+                ("the task's", t.min_mutation_score),
+                ("the exercise's", m.exercise.min_mutation_score),
+            ];
+            for (whose, score) in scores {
+                if let Some(score) = score
+                    && !(0.0..=1.0).contains(&score)
+                {
+                    return Err(invalid(format!(
+                        "task `{}`: {whose} `min_mutation_score` is {score}; give a share from 0 to 1 (0.95 for 95%)",
+                        t.id
+                    )));
+                }
+            }
+            for id in &t.equivalent_mutants {
+                let well_formed = id.rsplit_once('-').is_some_and(|(op, hex)| {
+                    !op.is_empty() && hex.len() == 8 && hex.chars().all(|c| c.is_ascii_hexdigit())
+                });
+                if !well_formed {
+                    return Err(invalid(format!(
+                        "task `{}`: `equivalent_mutants`: `{id}` is not a mutant id such as `comparison-1a2b3c4d` (see `sqlgrade mutants`)",
+                        t.id
+                    )));
+                }
+            }
             for (list, words) in [("forbid", &t.forbid), ("require", &t.require)] {
                 for word in words {
                     if let Err(why) = crate::script::shape::Construct::parse(word) {

@@ -2,6 +2,7 @@
 //! and a map from byte offsets to `line:column`.
 
 pub mod grammar;
+pub mod mutate;
 mod open;
 pub mod order;
 mod position;
