@@ -32,7 +32,7 @@ pub async fn run(plan: &Plan, exercises: &[Exercise], mutants: bool) -> i32 {
         }
         if mutants {
             let jobs = std::thread::available_parallelism().map_or(2, usize::from);
-            let analysis = match super::mutants::analyse(plan, exercise, None, jobs).await {
+            let analysis = match super::mutants::analyse(plan, exercise, None, jobs, None).await {
                 Ok(a) => a,
                 Err(code) => return code,
             };

@@ -8,11 +8,12 @@
 use serde::Serialize;
 use std::collections::BTreeMap;
 
+use crate::db::Server;
 use crate::exercise::{CheckSpec, Exercise, TaskSpec};
 use crate::exit;
 use crate::plan::{Plan, Suggest};
 use crate::report::{Report, Shape, visible};
-use crate::runner::{self, Mode, Status, batch};
+use crate::runner::{self, DbKey, Mode, Status, batch, suggest};
 use crate::script::Script;
 use crate::script::mutate::{self, Mutant};
 
@@ -39,6 +40,9 @@ pub struct Unit {
     /// Why the unit's mutants were not graded (the reference itself fails).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub skipped: Option<String>,
+    /// Which of the file's statements is the answer a result check reads.
+    #[serde(skip)]
+    answer: Option<usize>,
 }
 
 /// One mutant and where it was made.
@@ -50,6 +54,24 @@ pub struct Outcome {
     /// `file:line:column` of the statement it mutates.
     pub location: String,
     pub sql: String,
+    /// The mutant where it differs from the reference, for people.
+    #[serde(skip)]
+    excerpt: String,
+    /// Which of the file's statements it replaces.
+    #[serde(skip)]
+    statement: usize,
+    /// What `--suggest` found for it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub suggestion: Option<Suggestion>,
+}
+
+/// The outcome of a search for data that kills a survivor.
+#[derive(Debug, Clone, Serialize)]
+pub struct Suggestion {
+    /// The candidate variant file written, when one was found.
+    pub file: Option<String>,
+    /// How the mutant and the reference differ on it, or why there is none.
+    pub note: String,
 }
 
 impl Unit {
@@ -100,6 +122,8 @@ impl Analysis {
 /// A mutant to grade, and the unit it belongs to.
 struct Planned {
     unit: usize,
+    statement: usize,
+    excerpt: String,
     mutant: Mutant,
     location: String,
     file: String,
@@ -142,7 +166,8 @@ fn plan_units(
             let statements: Vec<_> = script
                 .code_statements()
                 .map(|(_, s)| s)
-                .filter(|s| {
+                .enumerate()
+                .filter(|(_, s)| {
                     if own_marker {
                         script.task_at(s.start()) == Some(group[0].id.as_str())
                     } else {
@@ -162,13 +187,16 @@ fn plan_units(
             // last query of the unit.
             let answer = statements
                 .iter()
-                .rposition(|s| mutate::is_plain_query(&s.text(&script.source)));
+                .rev()
+                .find(|(_, s)| mutate::is_plain_query(&s.text(&script.source)))
+                .map(|(i, _)| *i)
+                .filter(|_| graded_rows);
             let index = units.len();
             let mut generated = Vec::new();
-            for (i, statement) in statements.iter().enumerate() {
+            for (i, statement) in &statements {
                 let text = statement.text(&script.source);
                 let plain = mutate::is_plain_query(&text);
-                if plain && !(graded_rows && Some(i) == answer) {
+                if plain && Some(*i) != answer {
                     continue;
                 }
                 // The statement's pieces are separated by comments only, unless a
@@ -184,7 +212,13 @@ fn plan_units(
                 let at = script.locate(statement.start());
                 let location = format!("{}:{}:{}", file.name, at.line, at.column);
                 let ends_with_semicolon = text.trim_end().ends_with(';');
+                let normalised = mutate::normalised(&text).unwrap_or_default();
                 for mutant in mutate::mutants(&text) {
+                    let excerpt = if mutant.sql.chars().count() > 160 {
+                        mutate::excerpt(&normalised, &mutant.sql, 50)
+                    } else {
+                        mutant.sql.clone()
+                    };
                     let mut source = script.source.clone();
                     let replacement = if ends_with_semicolon {
                         format!("{};", mutant.sql)
@@ -195,6 +229,8 @@ fn plan_units(
                     generated.push(mutant.id.clone());
                     planned.push(Planned {
                         unit: index,
+                        statement: *i,
+                        excerpt,
                         mutant,
                         location: location.clone(),
                         file: file.name.clone(),
@@ -227,6 +263,7 @@ fn plan_units(
                 killed_equivalents: Vec::new(),
                 stale_equivalents: stale,
                 skipped: None,
+                answer,
             });
         }
     }
@@ -239,6 +276,7 @@ pub async fn analyse(
     exercise: &Exercise,
     only_task: Option<&str>,
     jobs: usize,
+    suggest: Option<&Suggest>,
 ) -> Result<Analysis, i32> {
     if let Some(id) = only_task
         && !exercise.manifest.tasks.iter().any(|t| t.id == id)
@@ -246,7 +284,7 @@ pub async fn analyse(
         eprintln!("error: exercise `{}` has no task `{id}`", exercise.id);
         return Err(exit::USAGE);
     }
-    let (mut units, planned) = match plan_units(exercise, only_task) {
+    let (units, planned) = match plan_units(exercise, only_task) {
         Ok(p) => p,
         Err(why) => {
             eprintln!("error: {why}");
@@ -278,13 +316,202 @@ pub async fn analyse(
         });
     }
     let mut server = provision(plan, exercise).await?;
+    let mut analysed = analyse_on(
+        plan,
+        exercise,
+        &mut server,
+        units,
+        &planned,
+        &submissions,
+        jobs,
+    )
+    .await;
+    if let (Ok(analysis), Some(suggest)) = (&mut analysed, suggest) {
+        let searched = tokio::select! {
+            r = suggest_all(plan, exercise, &mut server, analysis, suggest) => Some(r),
+            () = interrupted() => None,
+        };
+        match searched {
+            None => analysed = Err(INTERRUPTED),
+            Some(Err(e)) => {
+                print_error(&e);
+                analysed = Err(e.exit_code());
+            }
+            Some(Ok(())) => {}
+        }
+    }
+    super::close(server).await;
+    analysed
+}
+
+/// Searches data for every survivor of a unit whose checks read data, and writes what
+/// it finds as candidate variant files.
+async fn suggest_all(
+    plan: &Plan,
+    exercise: &Exercise,
+    server: &mut Server,
+    analysis: &mut Analysis,
+    suggest: &Suggest,
+) -> Result<(), runner::RunError> {
+    let out_dir = suggest
+        .out
+        .clone()
+        .unwrap_or_else(|| exercise.dir.join("variants").join("candidates"));
+    let mut workspace =
+        runner::Workspace::prepare(exercise, &server.link, limits(plan, exercise)).await?;
+    for unit in &mut analysis.units {
+        if unit.survivors.is_empty() {
+            continue;
+        }
+        let tasks: Vec<&TaskSpec> = exercise
+            .manifest
+            .tasks
+            .iter()
+            .filter(|t| unit.tasks.contains(&t.id))
+            .collect();
+        let checks = || tasks.iter().flat_map(|t| &t.checks);
+        let probes: Vec<&str> = checks()
+            .filter_map(|c| match c {
+                CheckSpec::Query { sql, .. } => Some(sql.as_str()),
+                _ => None,
+            })
+            .collect();
+        let reads_data = unit.answer.is_some() || !probes.is_empty();
+        let Some(setup) = exercise
+            .manifest
+            .files
+            .iter()
+            .find(|f| f.name == unit.file)
+            .map(|f| f.setup.clone())
+        else {
+            continue;
+        };
+        let script = Script::read(&exercise.solution_dir().join(&unit.file))
+            .map_err(|e| runner::RunError::Lost(e.to_string()))?;
+        let reference: Vec<String> = script
+            .code_statements()
+            .map(|(_, st)| st.text(&script.source))
+            .collect();
+        let ordered = checks().any(|c| c.compare().ordered);
+        for survivor in &mut unit.survivors {
+            if !reads_data {
+                survivor.suggestion = Some(Suggestion {
+                    file: None,
+                    note: "its task's checks read the catalog or probes, not data: no dataset can kill it".into(),
+                });
+                continue;
+            }
+            let mut mutant = reference.clone();
+            let Some(slot) = mutant.get_mut(survivor.statement) else {
+                continue;
+            };
+            *slot = survivor.sql.clone();
+            let original = &reference[survivor.statement];
+            let mut tables = Vec::new();
+            for sql in [original.as_str(), survivor.sql.as_str()]
+                .into_iter()
+                .chain(probes.iter().copied())
+            {
+                for t in mutate::relations(sql) {
+                    if !tables.contains(&t) {
+                        tables.push(t);
+                    }
+                }
+            }
+            let mut constants = mutate::constants(original);
+            for c in mutate::constants(&survivor.sql) {
+                if !constants.contains(&c) {
+                    constants.push(c);
+                }
+            }
+            let contest = suggest::Contest {
+                reference: reference.clone(),
+                mutant,
+                answer: unit.answer,
+                probes: probes.clone(),
+                ordered,
+                tables,
+                constants,
+            };
+            let session = workspace.session(&DbKey::base(&setup)).await?;
+            let found = suggest::search(session, &contest, suggest.seed).await?;
+            survivor.suggestion = Some(match found {
+                suggest::Found::Nothing { tried } => Suggestion {
+                    file: None,
+                    note: format!(
+                        "no dataset found in {tried} tries (seed {}): the mutant may be equivalent; if it is, list `{}` in `equivalent_mutants`",
+                        suggest.seed, survivor.id
+                    ),
+                },
+                suggest::Found::Data { inserts, how } => {
+                    let name = format!("{}-{}.sql", unit.tasks[0], survivor.id);
+                    let path = out_dir.join(&name);
+                    let text =
+                        candidate_file(&setup, &unit.tasks, survivor, &how, suggest.seed, &inserts);
+                    let written = std::fs::create_dir_all(&out_dir)
+                        .and_then(|()| super::write_atomically(&path, &text));
+                    match written {
+                        Ok(()) => Suggestion {
+                            file: Some(path.display().to_string()),
+                            note: how,
+                        },
+                        Err(e) => Suggestion {
+                            file: None,
+                            note: format!("found data, but cannot write `{}`: {e}", path.display()),
+                        },
+                    }
+                }
+            });
+        }
+    }
+    Ok(())
+}
+
+/// A candidate variant file: what it is for, then its rows.
+fn candidate_file(
+    setup: &str,
+    tasks: &[String],
+    survivor: &Outcome,
+    how: &str,
+    seed: u64,
+    inserts: &[String],
+) -> String {
+    let mut text = format!(
+        "-- A candidate dataset from `sqlgrade mutants --suggest` (seed {seed}).\n\
+         -- With these rows added to the data of setup `{setup}`, the reference solution and\n\
+         -- mutant {} of {} ({}: {}) differ: {how}.\n\
+         -- The mutant: {}\n\
+         -- Review it; to use it, list it in the setup's `variants` and run `sqlgrade bless`.\n\n",
+        survivor.id,
+        tasks.join(", "),
+        survivor.mutation,
+        survivor.change,
+        survivor.sql.replace('\n', " ")
+    );
+    for insert in inserts {
+        text.push_str(insert);
+        text.push('\n');
+    }
+    text
+}
+
+/// Grades the reference and every mutant on `server`.
+async fn analyse_on(
+    plan: &Plan,
+    exercise: &Exercise,
+    server: &mut Server,
+    mut units: Vec<Unit>,
+    planned: &[Planned],
+    submissions: &[batch::Submission],
+    jobs: usize,
+) -> Result<Analysis, i32> {
     let limits = limits(plan, exercise);
     let mut reference = Report::default();
     let work = async {
         runner::grade(
             exercise,
             &exercise.solution_dir(),
-            &mut server,
+            server,
             limits,
             Mode::Grade,
             true,
@@ -292,13 +519,12 @@ pub async fn analyse(
         )
         .await?;
         let quiet = |_: &batch::Graded<Report>, _: usize| {};
-        batch::batch::<Report>(exercise, &submissions, &mut server, jobs, limits, &quiet).await
+        batch::batch::<Report>(exercise, submissions, server, jobs, limits, &quiet).await
     };
     let outcome = tokio::select! {
         r = work => Some(r),
         () = interrupted() => None,
     };
-    super::close(server).await;
     let graded = match outcome {
         None => return Err(INTERRUPTED),
         Some(Err(e)) => {
@@ -359,6 +585,9 @@ pub async fn analyse(
                 change: p.mutant.change.clone(),
                 location: p.location.clone(),
                 sql: p.mutant.sql.clone(),
+                excerpt: p.excerpt.clone(),
+                statement: p.statement,
+                suggestion: None,
             }),
         }
     }
@@ -401,8 +630,18 @@ pub fn render(analysis: &Analysis) -> String {
                 s.mutation,
                 s.change,
                 s.location,
-                visible(&s.sql, Shape::Lines)
+                visible(&s.excerpt, Shape::Lines)
             ));
+            match &s.suggestion {
+                Some(Suggestion {
+                    file: Some(file),
+                    note,
+                }) => out.push_str(&format!("      killed by the rows in {file}: {note}\n")),
+                Some(Suggestion { file: None, note }) => {
+                    out.push_str(&format!("      {note}\n"));
+                }
+                None => {}
+            }
         }
         for p in unit.problems() {
             if unit.skipped.is_none() {
@@ -425,7 +664,7 @@ pub struct Options<'a> {
 /// `sqlgrade mutants`.
 pub async fn run(plan: &Plan, exercise: &Exercise, opts: Options<'_>) -> i32 {
     let json = opts.json;
-    let analysis = match analyse(plan, exercise, opts.task, opts.jobs).await {
+    let analysis = match analyse(plan, exercise, opts.task, opts.jobs, opts.suggest).await {
         Ok(a) => a,
         Err(code) => return code,
     };

@@ -8,6 +8,7 @@ mod catalog;
 mod checks;
 pub mod exec;
 mod savepoint;
+pub mod suggest;
 mod workspace;
 
 use std::collections::BTreeMap;

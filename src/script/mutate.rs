@@ -246,6 +246,98 @@ pub fn is_plain_query(sql: &str) -> bool {
     }
 }
 
+/// The relations `sql` names, without a `public.` schema.
+pub fn relations(sql: &str) -> Vec<String> {
+    pg_query::parse(sql, ParserOptions::DEFAULT)
+        .map(|p| {
+            p.tables()
+                .into_iter()
+                .map(|t| t.strip_prefix("public.").map_or(t.clone(), str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The constants of `sql`, as SQL literals (`2.50`, `'failed'`, `'1 day'::interval`),
+/// each once.
+pub fn constants(sql: &str) -> Vec<String> {
+    let Ok(parsed) = pg_query::parse(sql, ParserOptions::DEFAULT) else {
+        return Vec::new();
+    };
+    let mut tree = parsed.protobuf;
+    let mut out: Vec<String> = Vec::new();
+    visit_all(&mut tree, &mut |n, _| {
+        let found = match n {
+            N::TypeCast(t) => {
+                match (t.arg.as_deref().and_then(|a| a.node.as_ref()), &t.type_name) {
+                    (Some(N::AConst(c)), Some(ty)) => literal(c).map(|l| {
+                        let names: Vec<&str> = ty
+                            .names
+                            .iter()
+                            .filter_map(|n| match &n.node {
+                                Some(N::String(s)) => Some(s.sval.as_str()),
+                                _ => None,
+                            })
+                            .collect();
+                        format!("{l}::{}", names.join("."))
+                    }),
+                    _ => None,
+                }
+            }
+            N::AConst(c) => literal(c),
+            _ => None,
+        };
+        if let Some(l) = found
+            && !out.contains(&l)
+        {
+            out.push(l);
+        }
+        false
+    });
+    out
+}
+
+fn literal(c: &protobuf::AConst) -> Option<String> {
+    match c.val.as_ref()? {
+        a_const::Val::Ival(i) => Some(i.ival.to_string()),
+        a_const::Val::Fval(f) => Some(f.fval.clone()),
+        a_const::Val::Sval(s) => Some(format!("'{}'", s.sval.replace('\'', "''"))),
+        a_const::Val::Boolval(b) => Some(b.boolval.to_string()),
+        a_const::Val::Bsval(_) => None,
+    }
+}
+
+/// `sql` as PostgreSQL's deparser writes it, as mutants are written.
+pub fn normalised(sql: &str) -> Option<String> {
+    let parsed = pg_query::parse(sql, ParserOptions::DEFAULT).ok()?;
+    pg_query::deparse(&parsed.protobuf, DeparseOptions::default()).ok()
+}
+
+/// Where `mutant` differs from `original` (both as the deparser writes them), with a
+/// little of what surrounds it: `…AND accuracy > 0 AND…`.
+pub fn excerpt(original: &str, mutant: &str, context: usize) -> String {
+    let a: Vec<char> = original.chars().collect();
+    let b: Vec<char> = mutant.chars().collect();
+    let prefix = a.iter().zip(&b).take_while(|(x, y)| x == y).count();
+    let suffix = a[prefix..]
+        .iter()
+        .rev()
+        .zip(b[prefix..].iter().rev())
+        .take_while(|(x, y)| x == y)
+        .count();
+    let start = prefix.saturating_sub(context);
+    let end = (b.len() - suffix + context).min(b.len());
+    let mut out = String::new();
+    if start > 0 {
+        out.push('…');
+    }
+    out.extend(&b[start..end]);
+    if end < b.len() {
+        out.push('…');
+    }
+    out
+}
+
 /// The id of a mutant: its operator and the first 8 hex digits of its SQL's SHA-256.
 pub fn mutant_id(operator: Operator, sql: &str) -> String {
     let digest = Sha256::digest(sql.as_bytes());
@@ -1243,6 +1335,14 @@ mod tests {
             Operator::Cast,
             "SELECT a / b FROM t",
         );
+    }
+
+    #[test]
+    fn an_excerpt_shows_the_change_in_its_context() {
+        let original = "SELECT a FROM t WHERE a >= 0 AND a <= 1 ORDER BY a";
+        let mutant = "SELECT a FROM t WHERE a > 0 AND a <= 1 ORDER BY a";
+        assert_eq!(excerpt(original, mutant, 6), "…RE a > 0 AND…");
+        assert_eq!(excerpt("SELECT 1", "SELECT 2", 50), "SELECT 2");
     }
 
     #[test]

@@ -1,0 +1,451 @@
+//! Data that tells a surviving mutant from the reference: a seeded search for a few rows
+//! to add to a setup's data on which the two give different results, shrunk to what
+//! still does it. The rows come from the tables' own columns (their types, NULL where a
+//! column allows it), the rows already there (copied, so that values repeat and tie),
+//! and the constants of the two statements (each one, and one step either side of it).
+//! The server itself enforces every CHECK, key and foreign key: a row it refuses is
+//! simply not part of the candidate.
+
+use rand::rngs::StdRng;
+use rand::{RngExt, SeedableRng};
+
+use crate::db::server::{quote_ident, quote_literal};
+use crate::db::{PgSession, Session, SqlFailure};
+use crate::script::{Kind, classify};
+
+use super::RunError;
+
+/// A column rows can be given values for.
+#[derive(Debug, Clone)]
+struct Column {
+    name: String,
+    /// As `format_type` writes it: `numeric(8,2)`, `timestamp with time zone`.
+    type_name: String,
+    nullable: bool,
+}
+
+/// A table of the setup, what can be inserted into it, and rows it already holds (as
+/// literals of its columns).
+#[derive(Debug, Clone)]
+struct Table {
+    name: String,
+    columns: Vec<Column>,
+    rows: Vec<Vec<Option<String>>>,
+}
+
+/// A row to insert: one literal (or `NULL`) per column of its table, and the row it was
+/// copied from, to shrink back to.
+#[derive(Debug, Clone, PartialEq)]
+struct Row {
+    table: usize,
+    values: Vec<Option<String>>,
+    original: Vec<Option<String>>,
+}
+
+/// What the statements of a file showed: the answer's rows and each probe's, or the error
+/// that stopped them.
+type Observation = Result<Vec<Vec<Vec<Option<String>>>>, String>;
+
+/// One file as the reference and as the mutant, and what to look at after it.
+#[derive(Debug)]
+pub struct Contest<'a> {
+    /// The statements of the reference's file and of the mutant's, in order.
+    pub reference: Vec<String>,
+    pub mutant: Vec<String>,
+    /// The position, in both, of the statement whose rows a result check reads.
+    pub answer: Option<usize>,
+    /// The queries of the unit's `query` checks, run after the file.
+    pub probes: Vec<&'a str>,
+    /// Whether rows are compared in order.
+    pub ordered: bool,
+    /// The tables the statements name (unqualified), to add rows to.
+    pub tables: Vec<String>,
+    /// The constants of both statements, as SQL literals.
+    pub constants: Vec<String>,
+}
+
+/// How a search ended.
+#[derive(Debug)]
+pub enum Found {
+    /// `INSERT` statements on which the two differ, and how they differ.
+    Data { inserts: Vec<String>, how: String },
+    /// Nothing found within the budget (the mutant may be equivalent).
+    Nothing { tried: usize },
+}
+
+/// How many candidate datasets a search tries before it gives up.
+pub const BUDGET: usize = 300;
+
+/// Searches for rows on which `contest`'s two files differ, on `session`'s database (a
+/// setup's own data, outside any transaction; left as it was found).
+pub async fn search(
+    session: &mut PgSession,
+    contest: &Contest<'_>,
+    seed: u64,
+) -> Result<Found, RunError> {
+    control(session, "BEGIN").await?;
+    let outcome = search_in(session, contest, seed).await;
+    let _ = session.control("ROLLBACK").await;
+    outcome
+}
+
+async fn control(session: &mut PgSession, sql: &str) -> Result<(), RunError> {
+    session
+        .control(sql)
+        .await
+        .map(|_| ())
+        .map_err(|e| RunError::Lost(format!("`{sql}`: {}", e.message())))
+}
+
+async fn search_in(
+    session: &mut PgSession,
+    contest: &Contest<'_>,
+    seed: u64,
+) -> Result<Found, RunError> {
+    let tables = read_tables(session, &contest.tables).await?;
+    if tables.is_empty() {
+        return Ok(Found::Nothing { tried: 0 });
+    }
+    // On the data as it is, the two agree (the mutant survived): what differs must come
+    // from rows added.
+    let mut rng = StdRng::seed_from_u64(seed);
+    for _ in 0..BUDGET {
+        let count = 1 + rng.random_range(0..3);
+        let rows: Vec<Row> = (0..count)
+            .map(|_| generate(&mut rng, &tables, &contest.constants))
+            .collect();
+        let Some((kept, how)) = kills(session, contest, &tables, &rows).await? else {
+            continue;
+        };
+        let shrunk = shrink(session, contest, &tables, kept, how).await?;
+        return Ok(Found::Data {
+            inserts: shrunk.0.iter().map(|r| insert(&tables, r)).collect(),
+            how: shrunk.1,
+        });
+    }
+    Ok(Found::Nothing { tried: BUDGET })
+}
+
+/// The tables among `names` in the schemas a student's statements reach, with their
+/// columns and up to 50 of their rows.
+async fn read_tables(session: &mut PgSession, names: &[String]) -> Result<Vec<Table>, RunError> {
+    let mut out = Vec::new();
+    for name in names {
+        let sql = format!(
+            "SELECT a.attname, format_type(a.atttypid, a.atttypmod), NOT a.attnotnull, \
+                    (a.attidentity <> '' OR a.attgenerated <> '' OR (a.atthasdef AND EXISTS ( \
+                        SELECT FROM pg_index i WHERE i.indrelid = c.oid AND i.indisunique \
+                        AND a.attnum = ANY (i.indkey))))::text \
+             FROM pg_catalog.pg_class c \
+             JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
+             JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid \
+             WHERE c.relname = {} AND n.nspname = 'public' AND c.relkind IN ('r', 'p') \
+               AND a.attnum > 0 AND NOT a.attisdropped \
+             ORDER BY a.attnum",
+            quote_literal(name)
+        );
+        let described = session.control(&sql).await.map_err(lost)?;
+        let columns: Vec<Column> = described
+            .rows
+            .iter()
+            .filter(|r| r.get(3).cloned().flatten().as_deref() != Some("true"))
+            .filter_map(|r| {
+                Some(Column {
+                    name: r.first()?.clone()?,
+                    type_name: r.get(1)?.clone()?,
+                    nullable: r.get(2)?.as_deref() == Some("t"),
+                })
+            })
+            .collect();
+        if columns.is_empty() {
+            continue;
+        }
+        let list = columns
+            .iter()
+            .map(|c| format!("{}::text", quote_ident(&c.name)))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sample = format!(
+            "SELECT {list} FROM public.{} ORDER BY 1 LIMIT 50",
+            quote_ident(name)
+        );
+        let rows = session.control(&sample).await.map_err(lost)?.rows;
+        let rows = rows
+            .into_iter()
+            .map(|r| {
+                r.into_iter()
+                    .zip(&columns)
+                    .map(|(v, c)| v.map(|v| typed(&v, c)))
+                    .collect()
+            })
+            .collect();
+        out.push(Table {
+            name: name.clone(),
+            columns,
+            rows,
+        });
+    }
+    Ok(out)
+}
+
+fn lost(e: SqlFailure) -> RunError {
+    RunError::Lost(e.message())
+}
+
+/// A value as a literal of its column's type.
+fn typed(text: &str, column: &Column) -> String {
+    format!("{}::{}", quote_literal(text), column.type_name)
+}
+
+/// A row for one of `tables`: a copy of one of its rows (or of nothing) with one to three
+/// of its values changed.
+fn generate(rng: &mut StdRng, tables: &[Table], constants: &[String]) -> Row {
+    let table = rng.random_range(0..tables.len());
+    let t = &tables[table];
+    let original: Vec<Option<String>> = if t.rows.is_empty() {
+        vec![None; t.columns.len()]
+    } else {
+        t.rows[rng.random_range(0..t.rows.len())].clone()
+    };
+    let mut values = original.clone();
+    let changes = 1 + rng.random_range(0..3);
+    for _ in 0..changes {
+        let c = rng.random_range(0..t.columns.len());
+        values[c] = value_for(rng, t, c, &values, constants);
+    }
+    Row {
+        table,
+        values,
+        original,
+    }
+}
+
+/// A new value for column `c`: NULL, a value another row has, a constant of the
+/// statements (or one step from it), or one of this row's own values moved by a
+/// constant (a time plus an interval).
+fn value_for(
+    rng: &mut StdRng,
+    t: &Table,
+    c: usize,
+    row: &[Option<String>],
+    constants: &[String],
+) -> Option<String> {
+    let column = &t.columns[c];
+    let ty = &column.type_name;
+    match rng.random_range(0..6) {
+        0 if column.nullable => None,
+        1 if !t.rows.is_empty() => t.rows[rng.random_range(0..t.rows.len())][c].clone(),
+        2 | 3 if !constants.is_empty() => {
+            let k = &constants[rng.random_range(0..constants.len())];
+            Some(match rng.random_range(0..3) {
+                0 => format!("({k})::{ty}"),
+                1 => format!("(({k}) + 1)::{ty}"),
+                _ => format!("(({k}) - 1)::{ty}"),
+            })
+        }
+        4 if !constants.is_empty() => {
+            // Another value of the row, moved by a constant: a completion one day after
+            // the start, a count one above another.
+            let others: Vec<&String> = row.iter().flatten().collect();
+            let k = &constants[rng.random_range(0..constants.len())];
+            others
+                .get(rng.random_range(0..others.len().max(1)))
+                .map(|base| format!("(({base}) + ({k}))::{ty}"))
+        }
+        _ => Some(format!(
+            "{}::{ty}",
+            ["'0'", "'1'", "'-1'", "'2'", "''"][rng.random_range(0..5)]
+        )),
+    }
+}
+
+/// The `INSERT` of a row.
+fn insert(tables: &[Table], row: &Row) -> String {
+    let t = &tables[row.table];
+    let columns = t
+        .columns
+        .iter()
+        .map(|c| quote_ident(&c.name))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let values = row
+        .values
+        .iter()
+        .map(|v| v.clone().unwrap_or_else(|| "NULL".into()))
+        .collect::<Vec<_>>()
+        .join(", ");
+    format!(
+        "INSERT INTO public.{} ({columns}) VALUES ({values});",
+        quote_ident(&t.name)
+    )
+}
+
+/// Whether, with `rows` added, the two files differ: the rows the server took, and how
+/// they differ.
+async fn kills(
+    session: &mut PgSession,
+    contest: &Contest<'_>,
+    tables: &[Table],
+    rows: &[Row],
+) -> Result<Option<(Vec<Row>, String)>, RunError> {
+    control(session, "SAVEPOINT sqlgrade_candidate").await?;
+    let mut kept = Vec::new();
+    for row in rows {
+        control(session, "SAVEPOINT sqlgrade_row").await?;
+        match session.run(&insert(tables, row)).await {
+            Ok(_) => {
+                control(session, "RELEASE SAVEPOINT sqlgrade_row").await?;
+                kept.push(row.clone());
+            }
+            Err(_) => control(session, "ROLLBACK TO SAVEPOINT sqlgrade_row").await?,
+        }
+    }
+    let verdict = if kept.is_empty() {
+        None
+    } else {
+        let a = observe(session, &contest.reference, contest).await?;
+        let b = observe(session, &contest.mutant, contest).await?;
+        differ(&a, &b, contest.ordered, contest.answer.is_some()).map(|how| (kept, how))
+    };
+    control(session, "ROLLBACK TO SAVEPOINT sqlgrade_candidate").await?;
+    control(session, "RELEASE SAVEPOINT sqlgrade_candidate").await?;
+    Ok(verdict)
+}
+
+/// Runs `statements` (transaction control left out: the search holds the transaction)
+/// and the probes, and undoes them.
+async fn observe(
+    session: &mut PgSession,
+    statements: &[String],
+    contest: &Contest<'_>,
+) -> Result<Observation, RunError> {
+    control(session, "SAVEPOINT sqlgrade_observe").await?;
+    let mut seen = Vec::new();
+    let mut error = None;
+    for (i, sql) in statements.iter().enumerate() {
+        if matches!(classify(sql, true), Kind::Txn(_) | Kind::Savepoint) {
+            continue;
+        }
+        match session.run(sql).await {
+            Ok(outcome) if Some(i) == contest.answer => seen.push(outcome.rows),
+            Ok(_) => {}
+            Err(e) => {
+                error = Some(format!("statement {} fails: {}", i + 1, e.message()));
+                break;
+            }
+        }
+    }
+    if error.is_none() {
+        for probe in &contest.probes {
+            match session.run(probe).await {
+                Ok(outcome) => seen.push(outcome.rows),
+                Err(e) => {
+                    error = Some(format!("a check's query fails: {}", e.message()));
+                    break;
+                }
+            }
+        }
+    }
+    control(session, "ROLLBACK TO SAVEPOINT sqlgrade_observe").await?;
+    control(session, "RELEASE SAVEPOINT sqlgrade_observe").await?;
+    Ok(match error {
+        Some(e) => Err(e),
+        None => Ok(seen),
+    })
+}
+
+/// How two observations differ, if they do; `answer_first` says that the first result
+/// is the answer's rows (the others are the checks' queries).
+fn differ(a: &Observation, b: &Observation, ordered: bool, answer_first: bool) -> Option<String> {
+    match (a, b) {
+        (Err(_), Err(_)) => None,
+        (Ok(_), Err(e)) => Some(format!("the mutant's {e}")),
+        (Err(e), Ok(_)) => Some(format!("the reference's {e}, and the mutant's does not")),
+        (Ok(a), Ok(b)) => a.iter().zip(b).enumerate().find_map(|(i, (x, y))| {
+            let (mut x, mut y) = (x.clone(), y.clone());
+            if !ordered {
+                x.sort();
+                y.sort();
+            }
+            let what = if answer_first && i == 0 {
+                "the answer".to_string()
+            } else {
+                format!("check query {}", if answer_first { i } else { i + 1 })
+            };
+            (x != y).then(|| {
+                if x.len() == y.len() {
+                    format!("{what} returns other rows ({} rows each)", x.len())
+                } else {
+                    format!(
+                        "{what} returns {} rows for the reference and {} for the mutant",
+                        x.len(),
+                        y.len()
+                    )
+                }
+            })
+        }),
+    }
+}
+
+/// Drops rows, then puts values back as they were copied, while the rows still kill.
+async fn shrink(
+    session: &mut PgSession,
+    contest: &Contest<'_>,
+    tables: &[Table],
+    mut rows: Vec<Row>,
+    mut how: String,
+) -> Result<(Vec<Row>, String), RunError> {
+    let mut i = 0;
+    while i < rows.len() && rows.len() > 1 {
+        let mut fewer = rows.clone();
+        fewer.remove(i);
+        match kills(session, contest, tables, &fewer).await? {
+            Some((kept, why)) if kept.len() == fewer.len() => {
+                rows = kept;
+                how = why;
+            }
+            _ => i += 1,
+        }
+    }
+    for r in 0..rows.len() {
+        for c in 0..rows[r].values.len() {
+            if rows[r].values[c] == rows[r].original[c] {
+                continue;
+            }
+            let mut simpler = rows.clone();
+            simpler[r].values[c] = simpler[r].original[c].clone();
+            if let Some((kept, why)) = kills(session, contest, tables, &simpler).await?
+                && kept.len() == simpler.len()
+            {
+                rows = kept;
+                how = why;
+            }
+        }
+    }
+    Ok((rows, how))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn observations_differ_by_rows_or_by_an_error_of_one_side_only() {
+        let rows = |v: &[&str]| -> Vec<Vec<Option<String>>> {
+            v.iter().map(|s| vec![Some(s.to_string())]).collect()
+        };
+        let a: Observation = Ok(vec![rows(&["1", "2"])]);
+        let b: Observation = Ok(vec![rows(&["2", "1"])]);
+        assert_eq!(differ(&a, &b, false, true), None);
+        assert!(differ(&a, &b, true, true).is_some());
+        let c: Observation = Ok(vec![rows(&["1"])]);
+        let how = differ(&a, &c, false, true).unwrap_or_default();
+        assert_eq!(
+            how,
+            "the answer returns 2 rows for the reference and 1 for the mutant"
+        );
+        let e: Observation = Err("statement 1 fails: x".into());
+        assert!(differ(&a, &e, false, true).is_some());
+        assert_eq!(differ(&e, &e.clone(), false, true), None);
+    }
+}
