@@ -117,6 +117,20 @@ impl Analysis {
     pub fn problems(&self) -> Vec<String> {
         self.units.iter().flat_map(Unit::problems).collect()
     }
+
+    /// Mutants killed, and mutants counted (generated, less those declared equivalent),
+    /// over the units whose mutants were graded.
+    pub fn totals(&self) -> (usize, usize) {
+        self.units
+            .iter()
+            .filter(|u| u.skipped.is_none())
+            .fold((0, 0), |(k, c), u| {
+                (
+                    k + u.killed,
+                    c + u.generated - u.equivalent - u.killed_equivalents.len(),
+                )
+            })
+    }
 }
 
 /// A mutant to grade, and the unit it belongs to.
@@ -648,6 +662,14 @@ pub fn render(analysis: &Analysis) -> String {
                 out.push_str(&format!("    ✗ {p}\n"));
             }
         }
+    }
+    let (killed, counted) = analysis.totals();
+    if counted > 0 {
+        out.push_str(&format!(
+            "in all: {killed} of {counted} mutants killed ({:.1}%), not counting those declared equivalent; probe values picked with SQLGRADE_PROBE_SEED={}\n",
+            killed as f64 * 100.0 / counted as f64,
+            runner::probe_seed()
+        ));
     }
     out
 }

@@ -7,7 +7,14 @@
 --   * two runs of the same duration among the long runs (either may come first);
 --   * gpu_hours values that repeat, so that sum(DISTINCT ...) is not sum(...), and a
 --     compute target with the largest sum of gpu_hours but not the largest average;
---   * other run_ids than the seed's, so that an update aimed at an id misses.
+--   * other run_ids than the seed's, so that an update aimed at an id misses;
+--   * a tie for the highest average gpu_hours (k8s-gpu-h100 and slurm-h100-partition,
+--     148.00 each) just above a target whose sum, maximum and average of distinct
+--     values are the largest (k8s-gpu-a100-cluster, 147.93), and a winner whose runs
+--     differ and repeat, so that its sum, min, max and average of distinct values are
+--     not its average;
+--   * the same model run twice with the same accuracy and the same duration, so that
+--     DISTINCT drops a row that belongs in the ranking and among the long runs.
 
 update training_runs
 set run_id = ('00000000-0000-4000-8000-0000000200' || right(run_id::text, 2))::uuid;
@@ -62,4 +69,78 @@ values
      timestamptz '2025-10-23 12:00:00+00' - interval '1 day',
      timestamptz '2025-10-23 12:00:00+00' - interval '1 day' + interval '1 minute',
      timestamptz '2025-10-23 12:00:00+00' - interval '20 hours',
-     null);
+     null),
+
+    -- the tie for the highest average: k8s-gpu-h100 (147.00, 147.00, 150.00) and
+    -- slurm-h100-partition (148.00); k8s-gpu-a100-cluster falls to 147.93
+    ('00000000-0000-4000-8000-000000020025', 'mlops',
+     'llama-13b-pretrain', 'pytorch', 'exp-llama-13b', 'failed',
+     null, null, null, null, null,
+     'redpajama-sample', 'k8s-gpu-h100', 147.0, 20.0,
+     '{}',
+     timestamptz '2025-10-23 12:00:00+00' - interval '12 days',
+     timestamptz '2025-10-23 12:00:00+00' - interval '12 days' + interval '5 minutes',
+     timestamptz '2025-10-23 12:00:00+00' - interval '11 days 18 hours',
+     'Out of memory at step 40k.'),
+
+    ('00000000-0000-4000-8000-000000020026', 'mlops',
+     'llama-13b-pretrain', 'pytorch', 'exp-llama-13b', 'failed',
+     null, null, null, null, null,
+     'redpajama-sample', 'k8s-gpu-h100', 147.0, 20.0,
+     '{}',
+     timestamptz '2025-10-23 12:00:00+00' - interval '11 days',
+     timestamptz '2025-10-23 12:00:00+00' - interval '11 days' + interval '5 minutes',
+     timestamptz '2025-10-23 12:00:00+00' - interval '10 days 18 hours',
+     'Out of memory again.'),
+
+    ('00000000-0000-4000-8000-000000020027', 'mlops',
+     'llama-13b-pretrain', 'pytorch', 'exp-llama-13b', 'cancelled',
+     null, null, null, null, null,
+     'redpajama-sample', 'k8s-gpu-h100', 150.0, 20.0,
+     '{}',
+     timestamptz '2025-10-23 12:00:00+00' - interval '10 days',
+     timestamptz '2025-10-23 12:00:00+00' - interval '10 days' + interval '5 minutes',
+     timestamptz '2025-10-23 12:00:00+00' - interval '9 days 18 hours',
+     null),
+
+    ('00000000-0000-4000-8000-000000020028', 'mlops',
+     'gpt-neo-sweep', 'jax', 'exp-neo-lr', 'timeout',
+     null, null, null, null, null,
+     'pile-subset', 'slurm-h100-partition', 148.0, 10.0,
+     '{}',
+     timestamptz '2025-10-23 12:00:00+00' - interval '4 days',
+     timestamptz '2025-10-23 12:00:00+00' - interval '4 days' + interval '2 minutes',
+     timestamptz '2025-10-23 12:00:00+00' - interval '3 days 12 hours',
+     'Hit the 12-hour limit.'),
+
+    ('00000000-0000-4000-8000-000000020029', 'mlops',
+     'clip-large-finetune', 'pytorch', 'exp-clip-l14', 'failed',
+     null, null, null, null, null,
+     'laion-400m-subset', 'k8s-gpu-a100-cluster', 143.8, 8.0,
+     '{}',
+     timestamptz '2025-10-23 12:00:00+00' - interval '14 days',
+     timestamptz '2025-10-23 12:00:00+00' - interval '14 days' + interval '10 minutes',
+     timestamptz '2025-10-23 12:00:00+00' - interval '13 days 12 hours',
+     null),
+
+    ('00000000-0000-4000-8000-000000020030', 'mlops',
+     'clip-large-finetune', 'pytorch', 'exp-clip-l14', 'failed',
+     null, null, null, null, null,
+     'laion-400m-subset', 'k8s-gpu-a100-cluster', 143.8, 8.0,
+     '{}',
+     timestamptz '2025-10-23 12:00:00+00' - interval '13 days',
+     timestamptz '2025-10-23 12:00:00+00' - interval '13 days' + interval '10 minutes',
+     timestamptz '2025-10-23 12:00:00+00' - interval '12 days 12 hours',
+     null),
+
+    -- vit-base-classification again, a day later: the same accuracy and the same
+    -- duration as its first run
+    ('00000000-0000-4000-8000-000000020031', 'mlops',
+     'vit-base-classification', 'pytorch', 'exp-vit-b16-rerun', 'succeeded',
+     0.9234, 0.2709, 0.9199, 0.9190, 0.9194,
+     'imagenet-1k', 'k8s-gpu-v100', 24.5, 2.0,
+     '{"patch_size": 16, "epochs": 40}',
+     timestamptz '2025-10-23 12:00:00+00' - interval '8 days',
+     timestamptz '2025-10-23 12:00:00+00' - interval '8 days' + interval '30 minutes',
+     timestamptz '2025-10-23 12:00:00+00' - interval '8 days' + interval '30 minutes' + interval '1 day 11 hours 45 minutes',
+     'Same seed, same result.');
