@@ -10,6 +10,7 @@ mod grading;
 mod hostile;
 mod instructor;
 mod lifecycle;
+mod mutants;
 mod output;
 mod sandbox;
 mod splitter;
