@@ -331,7 +331,15 @@ pub fn excerpt(original: &str, mutant: &str, context: usize) -> String {
     if start > 0 {
         out.push('…');
     }
-    out.extend(&b[start..end]);
+    if prefix == b.len() - suffix {
+        // Nothing was written in place of what was removed: say what it was.
+        let removed: String = a[prefix..a.len() - suffix].iter().take(60).collect();
+        out.extend(&b[start..prefix]);
+        out.push_str(&format!("⟦removed: {}⟧", removed.trim()));
+        out.extend(&b[prefix..end]);
+    } else {
+        out.extend(&b[start..end]);
+    }
     if end < b.len() {
         out.push('…');
     }
@@ -1341,7 +1349,11 @@ mod tests {
     fn an_excerpt_shows_the_change_in_its_context() {
         let original = "SELECT a FROM t WHERE a >= 0 AND a <= 1 ORDER BY a";
         let mutant = "SELECT a FROM t WHERE a > 0 AND a <= 1 ORDER BY a";
-        assert_eq!(excerpt(original, mutant, 6), "…RE a > 0 AND…");
+        assert_eq!(excerpt(original, mutant, 6), "…RE a >⟦removed: =⟧ 0 AND…");
+        assert_eq!(
+            excerpt("SELECT a FROM t ORDER BY a", "SELECT a FROM t", 4),
+            "…OM t⟦removed: ORDER BY a⟧"
+        );
         assert_eq!(excerpt("SELECT 1", "SELECT 2", 50), "SELECT 2");
     }
 

@@ -17,7 +17,7 @@ select compute_target,
        round(avg(gpu_hours), 2) as avg_gpu_hours
 from training_runs
 group by compute_target
-order by avg(gpu_hours) desc, compute_target
+order by avg(gpu_hours) desc nulls last, compute_target
 limit 1;
 
 -- task: analysis.long_runs

@@ -5,7 +5,9 @@
 --     completed_at - created_at is over a day while completed_at - started_at is not;
 --   * accuracies on failed, cancelled, timed-out and running runs, which only the
 --     status filter keeps out of the ranking;
---   * a NULL gpu_hours, a new framework with no success, one run fewer and six more;
+--   * a NULL gpu_hours, a new framework with no success, one run fewer and seven more;
+--   * a compute target none of whose runs records gpu_hours: it has no average, which
+--     `ORDER BY avg(gpu_hours) DESC` would put first;
 --   * a compute target with the highest average gpu_hours that has neither the largest
 --     single run nor the largest sum;
 --   * other starting values for the 03 updates (mistral's gpu_hours, bert's parameters),
@@ -151,4 +153,15 @@ values
      timestamptz '2025-10-23 12:00:00+00' - interval '8 hours',
      timestamptz '2025-10-23 12:00:00+00' - interval '8 hours',
      timestamptz '2025-10-23 12:00:00+00' - interval '7 hours',
-     null);
+     null),
+
+    -- the only run of its compute target, with no gpu_hours recorded
+    ('00000000-0000-4000-8000-000000030032', 'mlops',
+     'tpu-smoke-test', 'jax', 'exp-tpu-smoke', 'cancelled',
+     null, null, null, null, null,
+     'mnist', 'edge-tpu-pod', null, 0.2,
+     '{}',
+     timestamptz '2025-10-23 12:00:00+00' - interval '5 hours',
+     timestamptz '2025-10-23 12:00:00+00' - interval '5 hours',
+     timestamptz '2025-10-23 12:00:00+00' - interval '4 hours 30 minutes',
+     'Cancelled before the first step.');

@@ -8,13 +8,14 @@
 --   * gpu_hours values that repeat, so that sum(DISTINCT ...) is not sum(...), and a
 --     compute target with the largest sum of gpu_hours but not the largest average;
 --   * other run_ids than the seed's, so that an update aimed at an id misses;
---   * a tie for the highest average gpu_hours (k8s-gpu-h100 and slurm-h100-partition,
+--   * a tie for the highest average gpu_hours (azure-nd-h100 and k8s-gpu-h100,
 --     148.00 each) just above a target whose sum, maximum and average of distinct
 --     values are the largest (k8s-gpu-a100-cluster, 147.93), and a winner whose runs
 --     differ and repeat, so that its sum, min, max and average of distinct values are
 --     not its average;
 --   * the same model run twice with the same accuracy and the same duration, so that
---     DISTINCT drops a row that belongs in the ranking and among the long runs.
+--     DISTINCT drops a row that belongs in the ranking and among the long runs;
+--   * a third run tied at the top of pytorch, added last though its name sorts first.
 
 update training_runs
 set run_id = ('00000000-0000-4000-8000-0000000200' || right(run_id::text, 2))::uuid;
@@ -71,12 +72,12 @@ values
      timestamptz '2025-10-23 12:00:00+00' - interval '20 hours',
      null),
 
-    -- the tie for the highest average: k8s-gpu-h100 (147.00, 147.00, 150.00) and
-    -- slurm-h100-partition (148.00); k8s-gpu-a100-cluster falls to 147.93
+    -- the tie for the highest average: azure-nd-h100 (147.00, 147.00, 150.00) and
+    -- k8s-gpu-h100 (148.00); k8s-gpu-a100-cluster falls to 147.93
     ('00000000-0000-4000-8000-000000020025', 'mlops',
      'llama-13b-pretrain', 'pytorch', 'exp-llama-13b', 'failed',
      null, null, null, null, null,
-     'redpajama-sample', 'k8s-gpu-h100', 147.0, 20.0,
+     'redpajama-sample', 'azure-nd-h100', 147.0, 20.0,
      '{}',
      timestamptz '2025-10-23 12:00:00+00' - interval '12 days',
      timestamptz '2025-10-23 12:00:00+00' - interval '12 days' + interval '5 minutes',
@@ -86,7 +87,7 @@ values
     ('00000000-0000-4000-8000-000000020026', 'mlops',
      'llama-13b-pretrain', 'pytorch', 'exp-llama-13b', 'failed',
      null, null, null, null, null,
-     'redpajama-sample', 'k8s-gpu-h100', 147.0, 20.0,
+     'redpajama-sample', 'azure-nd-h100', 147.0, 20.0,
      '{}',
      timestamptz '2025-10-23 12:00:00+00' - interval '11 days',
      timestamptz '2025-10-23 12:00:00+00' - interval '11 days' + interval '5 minutes',
@@ -96,7 +97,7 @@ values
     ('00000000-0000-4000-8000-000000020027', 'mlops',
      'llama-13b-pretrain', 'pytorch', 'exp-llama-13b', 'cancelled',
      null, null, null, null, null,
-     'redpajama-sample', 'k8s-gpu-h100', 150.0, 20.0,
+     'redpajama-sample', 'azure-nd-h100', 150.0, 20.0,
      '{}',
      timestamptz '2025-10-23 12:00:00+00' - interval '10 days',
      timestamptz '2025-10-23 12:00:00+00' - interval '10 days' + interval '5 minutes',
@@ -106,7 +107,7 @@ values
     ('00000000-0000-4000-8000-000000020028', 'mlops',
      'gpt-neo-sweep', 'jax', 'exp-neo-lr', 'timeout',
      null, null, null, null, null,
-     'pile-subset', 'slurm-h100-partition', 148.0, 10.0,
+     'pile-subset', 'k8s-gpu-h100', 148.0, 10.0,
      '{}',
      timestamptz '2025-10-23 12:00:00+00' - interval '4 days',
      timestamptz '2025-10-23 12:00:00+00' - interval '4 days' + interval '2 minutes',
@@ -114,7 +115,7 @@ values
      'Hit the 12-hour limit.'),
 
     ('00000000-0000-4000-8000-000000020029', 'mlops',
-     'clip-large-finetune', 'pytorch', 'exp-clip-l14', 'failed',
+     'siglip-large-finetune', 'pytorch', 'exp-siglip-l14', 'failed',
      null, null, null, null, null,
      'laion-400m-subset', 'k8s-gpu-a100-cluster', 143.8, 8.0,
      '{}',
@@ -124,7 +125,7 @@ values
      null),
 
     ('00000000-0000-4000-8000-000000020030', 'mlops',
-     'clip-large-finetune', 'pytorch', 'exp-clip-l14', 'failed',
+     'siglip-large-finetune', 'pytorch', 'exp-siglip-l14', 'failed',
      null, null, null, null, null,
      'laion-400m-subset', 'k8s-gpu-a100-cluster', 143.8, 8.0,
      '{}',
@@ -143,4 +144,15 @@ values
      timestamptz '2025-10-23 12:00:00+00' - interval '8 days',
      timestamptz '2025-10-23 12:00:00+00' - interval '8 days' + interval '30 minutes',
      timestamptz '2025-10-23 12:00:00+00' - interval '8 days' + interval '30 minutes' + interval '1 day 11 hours 45 minutes',
-     'Same seed, same result.');
+     'Same seed, same result.'),
+
+    -- a third run tied at the top of pytorch (0.9234), whose name sorts first
+    ('00000000-0000-4000-8000-000000020032', 'mlops',
+     'alexnet-revisited', 'pytorch', 'exp-alexnet', 'succeeded',
+     0.9234, 0.3001, 0.9100, 0.9300, 0.9199,
+     'imagenet-1k', 'on-premise-gpu', 3.2, 1.0,
+     '{}',
+     timestamptz '2025-10-23 12:00:00+00' - interval '2 days',
+     timestamptz '2025-10-23 12:00:00+00' - interval '2 days' + interval '3 minutes',
+     timestamptz '2025-10-23 12:00:00+00' - interval '1 day 20 hours',
+     null);
