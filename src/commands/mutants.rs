@@ -29,6 +29,14 @@ pub struct Unit {
     pub generated: usize,
     pub killed: usize,
     pub equivalent: usize,
+    /// Mutants the server refuses before running them (a column out of scope, a
+    /// function of the wrong type): no mistake a check needs to catch, so not counted.
+    pub invalid: Vec<Invalid>,
+    /// Mutants the grader could not grade (its own fault, not the mutant's): not counted,
+    /// and a problem.
+    pub ungraded: Vec<String>,
+    /// Statements of the unit that could not be mutated (a meta-command cuts them).
+    pub unmutated: Vec<String>,
     /// Killed over generated less equivalent; `None` when there is nothing to kill.
     pub score: Option<f64>,
     pub min_mutation_score: Option<f64>,
@@ -65,6 +73,14 @@ pub struct Outcome {
     pub suggestion: Option<Suggestion>,
 }
 
+/// A mutant the server refuses as written.
+#[derive(Debug, Clone, Serialize)]
+pub struct Invalid {
+    pub id: String,
+    pub change: String,
+    pub error: String,
+}
+
 /// The outcome of a search for data that kills a survivor.
 #[derive(Debug, Clone, Serialize)]
 pub struct Suggestion {
@@ -75,6 +91,14 @@ pub struct Suggestion {
 }
 
 impl Unit {
+    /// The mutants killed (those declared equivalent included: they were killed), and
+    /// those counted: all but the equivalent, the invalid and the ungraded.
+    fn counts(&self) -> (usize, usize) {
+        let killed = self.killed + self.killed_equivalents.len();
+        let counted = self.generated - self.equivalent - self.invalid.len() - self.ungraded.len();
+        (killed, counted)
+    }
+
     /// Whether the unit meets its threshold and its declarations hold.
     pub fn problems(&self) -> Vec<String> {
         let mut out = Vec::new();
@@ -97,6 +121,16 @@ impl Unit {
                 "`{label}`: mutant `{id}` is declared equivalent, but the checks kill it; remove it from `equivalent_mutants`"
             ));
         }
+        for why in &self.ungraded {
+            out.push(format!("`{label}`: a mutant could not be graded: {why}"));
+        }
+        if self.min_mutation_score.is_some() {
+            for at in &self.unmutated {
+                out.push(format!(
+                    "`{label}`: the statement at {at} is cut by a psql meta-command and cannot be mutated; its min_mutation_score cannot be judged"
+                ));
+            }
+        }
         for id in &self.stale_equivalents {
             out.push(format!(
                 "`{label}`: mutant `{id}` is declared equivalent, but the reference no longer has it; remove it from `equivalent_mutants`"
@@ -118,17 +152,14 @@ impl Analysis {
         self.units.iter().flat_map(Unit::problems).collect()
     }
 
-    /// Mutants killed, and mutants counted (generated, less those declared equivalent),
-    /// over the units whose mutants were graded.
+    /// Mutants killed, and mutants counted, over the units whose mutants were graded.
     pub fn totals(&self) -> (usize, usize) {
         self.units
             .iter()
             .filter(|u| u.skipped.is_none())
             .fold((0, 0), |(k, c), u| {
-                (
-                    k + u.killed,
-                    c + u.generated - u.equivalent - u.killed_equivalents.len(),
-                )
+                let (killed, counted) = u.counts();
+                (k + killed, c + counted)
             })
     }
 }
@@ -207,6 +238,7 @@ fn plan_units(
                 .filter(|_| graded_rows);
             let index = units.len();
             let mut generated = Vec::new();
+            let mut unmutated = Vec::new();
             for (i, statement) in &statements {
                 let text = statement.text(&script.source);
                 let plain = mutate::is_plain_query(&text);
@@ -220,11 +252,12 @@ fn plan_units(
                     continue;
                 };
                 let span = first.start..last.end;
-                if script.metas.iter().any(|m| span.contains(&m.span.start)) {
-                    continue;
-                }
                 let at = script.locate(statement.start());
                 let location = format!("{}:{}:{}", file.name, at.line, at.column);
+                if script.metas.iter().any(|m| span.contains(&m.span.start)) {
+                    unmutated.push(location);
+                    continue;
+                }
                 let ends_with_semicolon = text.trim_end().ends_with(';');
                 let normalised = mutate::normalised(&text).unwrap_or_default();
                 for mutant in mutate::mutants(&text) {
@@ -274,6 +307,9 @@ fn plan_units(
                 score: None,
                 min_mutation_score: min,
                 survivors: Vec::new(),
+                invalid: Vec::new(),
+                ungraded: Vec::new(),
+                unmutated,
                 killed_equivalents: Vec::new(),
                 stale_equivalents: stale,
                 skipped: None,
@@ -325,7 +361,7 @@ pub async fn analyse(
             return Err(exit::USAGE);
         }
         submissions.push(batch::Submission {
-            student: p.mutant.id.clone(),
+            student: format!("{i:05}"),
             dir,
         });
     }
@@ -406,7 +442,18 @@ async fn suggest_all(
             .code_statements()
             .map(|(_, st)| st.text(&script.source))
             .collect();
-        let ordered = checks().any(|c| c.compare().ordered);
+        let mut compare = Vec::new();
+        if unit.answer.is_some() {
+            let results = checks().filter(|c| matches!(c, CheckSpec::Result { .. }));
+            compare.push(results.fold((false, 0.0_f64), |(o, t), c| {
+                let c = c.compare();
+                (o || c.ordered, t.max(c.tolerance))
+            }));
+        }
+        for c in checks().filter(|c| matches!(c, CheckSpec::Query { .. })) {
+            let c = c.compare();
+            compare.push((c.ordered, c.tolerance));
+        }
         for survivor in &mut unit.survivors {
             if !reads_data {
                 survivor.suggestion = Some(Suggestion {
@@ -443,7 +490,7 @@ async fn suggest_all(
                 mutant,
                 answer: unit.answer,
                 probes: probes.clone(),
-                ordered,
+                compare: compare.clone(),
                 tables,
                 constants,
             };
@@ -500,7 +547,7 @@ fn candidate_file(
         tasks.join(", "),
         survivor.mutation,
         survivor.change,
-        survivor.sql.replace('\n', " ")
+        survivor.sql.replace(['\n', '\r'], " ")
     );
     for insert in inserts {
         text.push_str(insert);
@@ -521,6 +568,7 @@ async fn analyse_on(
 ) -> Result<Analysis, i32> {
     let limits = limits(plan, exercise);
     let mut reference = Report::default();
+    let mut invalid = BTreeMap::new();
     let work = async {
         runner::grade(
             exercise,
@@ -532,8 +580,15 @@ async fn analyse_on(
             &mut reference,
         )
         .await?;
+        invalid = refused(exercise, server, limits, planned).await?;
+        let valid: Vec<batch::Submission> = submissions
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| !invalid.contains_key(i))
+            .map(|(_, s)| s.clone())
+            .collect();
         let quiet = |_: &batch::Graded<Report>, _: usize| {};
-        batch::batch::<Report>(exercise, submissions, server, jobs, limits, &quiet).await
+        batch::batch::<Report>(exercise, &valid, server, jobs, limits, &quiet).await
     };
     let outcome = tokio::select! {
         r = work => Some(r),
@@ -569,19 +624,36 @@ async fn analyse_on(
             ));
         }
     }
-    for (p, g) in planned.iter().zip(&graded) {
+    let results: BTreeMap<&str, &Result<Report, String>> = graded
+        .iter()
+        .map(|g| (g.student.as_str(), &g.result))
+        .collect();
+    for (i, p) in planned.iter().enumerate() {
         let unit = &mut units[p.unit];
         if unit.skipped.is_some() {
             continue;
         }
-        // A mutant that could not be graded at all is told from the reference too: it
-        // broke the file in a way the grader noticed.
-        let killed = match &g.result {
-            Ok(report) => report
+        if let Some(error) = invalid.get(&i) {
+            unit.invalid.push(Invalid {
+                id: p.mutant.id.clone(),
+                change: p.mutant.change.clone(),
+                error: error.clone(),
+            });
+            continue;
+        }
+        let killed = match results.get(format!("{i:05}").as_str()) {
+            Some(Ok(report)) => report
                 .tasks
                 .iter()
                 .any(|t| unit.tasks.contains(&t.id) && t.status != Status::Pass),
-            Err(_) => true,
+            Some(Err(why)) => {
+                unit.ungraded.push(format!("{}: {why}", p.mutant.id));
+                continue;
+            }
+            None => {
+                unit.ungraded.push(format!("{}: no result", p.mutant.id));
+                continue;
+            }
         };
         let declared = exercise
             .manifest
@@ -606,14 +678,97 @@ async fn analyse_on(
         }
     }
     for unit in &mut units {
-        let counted = unit.generated - unit.equivalent - unit.killed_equivalents.len();
+        let (killed, counted) = unit.counts();
         unit.score =
-            (unit.skipped.is_none() && counted > 0).then(|| unit.killed as f64 / counted as f64);
+            (unit.skipped.is_none() && counted > 0).then(|| killed as f64 / counted as f64);
     }
     Ok(Analysis {
         exercise: exercise.id.clone(),
         units,
     })
+}
+
+/// The mutants the server refuses before running them, by their place in `planned`, with
+/// its error: each is tried (with `EXPLAIN` where the statement allows it, else run and
+/// undone) after the statements of the reference's file that come before it, on its
+/// setup's own data, inside a transaction that is rolled back.
+async fn refused(
+    exercise: &Exercise,
+    server: &mut Server,
+    limits: crate::db::Limits,
+    planned: &[Planned],
+) -> Result<BTreeMap<usize, String>, runner::RunError> {
+    use crate::db::Session;
+    let mut out = BTreeMap::new();
+    let mut workspace = runner::Workspace::prepare(exercise, &server.link, limits).await?;
+    let files: Vec<&str> = {
+        let mut f: Vec<&str> = planned.iter().map(|p| p.file.as_str()).collect();
+        f.dedup();
+        f
+    };
+    for file in files {
+        let Some(setup) = exercise
+            .manifest
+            .files
+            .iter()
+            .find(|f| f.name == file)
+            .map(|f| f.setup.clone())
+        else {
+            continue;
+        };
+        let script = Script::read(&exercise.solution_dir().join(file))
+            .map_err(|e| runner::RunError::Lost(e.to_string()))?;
+        let statements: Vec<String> = script
+            .code_statements()
+            .map(|(_, st)| st.text(&script.source))
+            .collect();
+        let session = workspace.session(&DbKey::base(&setup)).await?;
+        let control = async |session: &mut crate::db::PgSession, sql: &str| {
+            session
+                .control(sql)
+                .await
+                .map(|_| ())
+                .map_err(|e| runner::RunError::Lost(format!("`{sql}`: {}", e.message())))
+        };
+        control(session, "BEGIN").await?;
+        for (i, statement) in statements.iter().enumerate() {
+            for (k, p) in planned.iter().enumerate() {
+                if p.file != file || p.statement != i {
+                    continue;
+                }
+                let probe = if mutate::is_explainable(&p.mutant.sql) {
+                    format!("EXPLAIN {}", p.mutant.sql)
+                } else {
+                    p.mutant.sql.clone()
+                };
+                control(session, "SAVEPOINT sqlgrade_mutant").await?;
+                if let Err(e) = session.run(&probe).await
+                    && e.code()
+                        .is_some_and(|c| c.starts_with("42") || c == "0A000")
+                {
+                    out.insert(k, e.message());
+                }
+                control(session, "ROLLBACK TO SAVEPOINT sqlgrade_mutant").await?;
+                control(session, "RELEASE SAVEPOINT sqlgrade_mutant").await?;
+            }
+            if matches!(
+                crate::script::classify(statement, true),
+                crate::script::Kind::Txn(_) | crate::script::Kind::Savepoint
+            ) {
+                continue;
+            }
+            control(session, "SAVEPOINT sqlgrade_mutant").await?;
+            match session.run(statement).await {
+                Ok(_) => control(session, "RELEASE SAVEPOINT sqlgrade_mutant").await?,
+                Err(_) => {
+                    control(session, "ROLLBACK TO SAVEPOINT sqlgrade_mutant").await?;
+                    control(session, "RELEASE SAVEPOINT sqlgrade_mutant").await?;
+                }
+            }
+        }
+        let _ = session.control("ROLLBACK").await;
+    }
+    Ok(out)
 }
 
 /// What `mutants` prints for people.
@@ -627,8 +782,13 @@ pub fn render(analysis: &Analysis) -> String {
         let min = unit
             .min_mutation_score
             .map_or_else(String::new, |m| format!(" (min {:.1}%)", m * 100.0));
+        let invalid = if unit.invalid.is_empty() {
+            String::new()
+        } else {
+            format!(", {} refused by the server as written", unit.invalid.len())
+        };
         out.push_str(&format!(
-            "  {label}: {} generated, {} killed, {} equivalent, {} surviving: {score}{min}\n",
+            "  {label}: {} generated, {} killed, {} equivalent, {} surviving{invalid}: {score}{min}\n",
             unit.generated,
             unit.killed,
             unit.equivalent,

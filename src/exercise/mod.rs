@@ -231,10 +231,7 @@ impl Exercise {
                 }
             }
             for id in &t.equivalent_mutants {
-                let well_formed = id.rsplit_once('-').is_some_and(|(op, hex)| {
-                    !op.is_empty() && hex.len() == 8 && hex.chars().all(|c| c.is_ascii_hexdigit())
-                });
-                if !well_formed {
+                if !crate::script::mutate::Operator::is_mutant_id(id) {
                     return Err(invalid(format!(
                         "task `{}`: `equivalent_mutants`: `{id}` is not a mutant id such as `comparison-1a2b3c4d` (see `sqlgrade mutants`)",
                         t.id

@@ -22,6 +22,9 @@ struct Column {
     /// As `format_type` writes it: `numeric(8,2)`, `timestamp with time zone`.
     type_name: String,
     nullable: bool,
+    /// A `uuid` key with a random default: every row gets a new value, drawn from the
+    /// search's seed, so that the candidate file gives the same rows each time it runs.
+    fresh_uuid: bool,
 }
 
 /// A table of the setup, what can be inserted into it, and rows it already holds (as
@@ -56,8 +59,10 @@ pub struct Contest<'a> {
     pub answer: Option<usize>,
     /// The queries of the unit's `query` checks, run after the file.
     pub probes: Vec<&'a str>,
-    /// Whether rows are compared in order.
-    pub ordered: bool,
+    /// For each result compared (the answer's rows first, when there is an answer, then
+    /// each probe's): whether its rows are compared in order, and the largest difference
+    /// at which two numbers are still equal.
+    pub compare: Vec<(bool, f64)>,
     /// The tables the statements name (unqualified), to add rows to.
     pub tables: Vec<String>,
     /// The constants of both statements, as SQL literals.
@@ -133,9 +138,13 @@ async fn read_tables(session: &mut PgSession, names: &[String]) -> Result<Vec<Ta
     for name in names {
         let sql = format!(
             "SELECT a.attname, format_type(a.atttypid, a.atttypmod), NOT a.attnotnull, \
-                    (a.attidentity <> '' OR a.attgenerated <> '' OR (a.atthasdef AND EXISTS ( \
-                        SELECT FROM pg_index i WHERE i.indrelid = c.oid AND i.indisunique \
-                        AND a.attnum = ANY (i.indkey))))::text \
+                    CASE WHEN a.attidentity <> '' OR a.attgenerated <> '' THEN 'skip' \
+                         WHEN a.atthasdef AND EXISTS ( \
+                             SELECT FROM pg_catalog.pg_index i WHERE i.indrelid = c.oid \
+                             AND i.indisunique AND a.attnum = ANY (i.indkey)) \
+                         THEN CASE WHEN a.atttypid = 'pg_catalog.uuid'::pg_catalog.regtype \
+                                   THEN 'uuid' ELSE 'skip' END \
+                         ELSE 'copy' END \
              FROM pg_catalog.pg_class c \
              JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
              JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid \
@@ -148,12 +157,14 @@ async fn read_tables(session: &mut PgSession, names: &[String]) -> Result<Vec<Ta
         let columns: Vec<Column> = described
             .rows
             .iter()
-            .filter(|r| r.get(3).cloned().flatten().as_deref() != Some("true"))
             .filter_map(|r| {
+                let kind = r.get(3)?.clone()?;
+                (kind != "skip").then_some(())?;
                 Some(Column {
                     name: r.first()?.clone()?,
                     type_name: r.get(1)?.clone()?,
                     nullable: r.get(2)?.as_deref() == Some("t"),
+                    fresh_uuid: kind == "uuid",
                 })
             })
             .collect();
@@ -207,11 +218,23 @@ fn generate(rng: &mut StdRng, tables: &[Table], constants: &[String]) -> Row {
     } else {
         t.rows[rng.random_range(0..t.rows.len())].clone()
     };
+    let mut original = original;
+    for (c, column) in t.columns.iter().enumerate() {
+        if column.fresh_uuid {
+            let (a, b): (u32, u64) = (rng.random(), rng.random());
+            original[c] = Some(format!(
+                "'{a:08x}-0000-4000-8000-{:012x}'::uuid",
+                b & 0xffff_ffff_ffff
+            ));
+        }
+    }
     let mut values = original.clone();
     let changes = 1 + rng.random_range(0..3);
     for _ in 0..changes {
         let c = rng.random_range(0..t.columns.len());
-        values[c] = value_for(rng, t, c, &values, constants);
+        if !t.columns[c].fresh_uuid {
+            values[c] = value_for(rng, t, c, &values, constants);
+        }
     }
     Row {
         table,
@@ -305,7 +328,7 @@ async fn kills(
     } else {
         let a = observe(session, &contest.reference, contest).await?;
         let b = observe(session, &contest.mutant, contest).await?;
-        differ(&a, &b, contest.ordered, contest.answer.is_some()).map(|how| (kept, how))
+        differ(&a, &b, &contest.compare, contest.answer.is_some()).map(|how| (kept, how))
     };
     control(session, "ROLLBACK TO SAVEPOINT sqlgrade_candidate").await?;
     control(session, "RELEASE SAVEPOINT sqlgrade_candidate").await?;
@@ -354,14 +377,21 @@ async fn observe(
     })
 }
 
-/// How two observations differ, if they do; `answer_first` says that the first result
-/// is the answer's rows (the others are the checks' queries).
-fn differ(a: &Observation, b: &Observation, ordered: bool, answer_first: bool) -> Option<String> {
+/// How two observations differ, if they do, comparing each result as its check does
+/// (`compare`: in order or not, a numeric tolerance); `answer_first` says that the first
+/// result is the answer's rows (the others are the checks' queries). A dataset on which
+/// the reference fails tells nothing: it is never a difference.
+fn differ(
+    a: &Observation,
+    b: &Observation,
+    compare: &[(bool, f64)],
+    answer_first: bool,
+) -> Option<String> {
     match (a, b) {
-        (Err(_), Err(_)) => None,
+        (Err(_), _) => None,
         (Ok(_), Err(e)) => Some(format!("the mutant's {e}")),
-        (Err(e), Ok(_)) => Some(format!("the reference's {e}, and the mutant's does not")),
         (Ok(a), Ok(b)) => a.iter().zip(b).enumerate().find_map(|(i, (x, y))| {
+            let (ordered, tolerance) = compare.get(i).copied().unwrap_or((false, 0.0));
             let (mut x, mut y) = (x.clone(), y.clone());
             if !ordered {
                 x.sort();
@@ -372,7 +402,11 @@ fn differ(a: &Observation, b: &Observation, ordered: bool, answer_first: bool) -
             } else {
                 format!("check query {}", if answer_first { i } else { i + 1 })
             };
-            (x != y).then(|| {
+            let same = x.len() == y.len()
+                && x.iter().zip(&y).all(|(r, s)| {
+                    r.len() == s.len() && r.iter().zip(s).all(|(u, v)| same_value(u, v, tolerance))
+                });
+            (!same).then(|| {
                 if x.len() == y.len() {
                     format!("{what} returns other rows ({} rows each)", x.len())
                 } else {
@@ -384,6 +418,19 @@ fn differ(a: &Observation, b: &Observation, ordered: bool, answer_first: bool) -
                 }
             })
         }),
+    }
+}
+
+/// Equal as text, or as numbers within `tolerance`.
+fn same_value(a: &Option<String>, b: &Option<String>, tolerance: f64) -> bool {
+    match (a, b) {
+        (Some(a), Some(b)) if a != b && tolerance > 0.0 => {
+            match (a.trim().parse::<f64>(), b.trim().parse::<f64>()) {
+                (Ok(x), Ok(y)) => (x - y).abs() <= tolerance,
+                _ => false,
+            }
+        }
+        _ => a == b,
     }
 }
 
@@ -436,16 +483,23 @@ mod tests {
         };
         let a: Observation = Ok(vec![rows(&["1", "2"])]);
         let b: Observation = Ok(vec![rows(&["2", "1"])]);
-        assert_eq!(differ(&a, &b, false, true), None);
-        assert!(differ(&a, &b, true, true).is_some());
+        let unordered = [(false, 0.0)];
+        assert_eq!(differ(&a, &b, &unordered, true), None);
+        assert!(differ(&a, &b, &[(true, 0.0)], true).is_some());
         let c: Observation = Ok(vec![rows(&["1"])]);
-        let how = differ(&a, &c, false, true).unwrap_or_default();
+        let how = differ(&a, &c, &unordered, true).unwrap_or_default();
         assert_eq!(
             how,
             "the answer returns 2 rows for the reference and 1 for the mutant"
         );
         let e: Observation = Err("statement 1 fails: x".into());
-        assert!(differ(&a, &e, false, true).is_some());
-        assert_eq!(differ(&e, &e.clone(), false, true), None);
+        assert!(differ(&a, &e, &unordered, true).is_some());
+        // A dataset the reference fails on is no use, whatever the mutant does there.
+        assert_eq!(differ(&e, &a, &unordered, true), None);
+        assert_eq!(differ(&e, &e.clone(), &unordered, true), None);
+        // Within the check's tolerance, numbers are the same.
+        let near: Observation = Ok(vec![rows(&["1.004", "2"])]);
+        assert_eq!(differ(&a, &near, &[(false, 0.005)], true), None);
+        assert!(differ(&a, &near, &unordered, true).is_some());
     }
 }

@@ -48,6 +48,36 @@ pub enum Operator {
 }
 
 impl Operator {
+    pub const ALL: [Operator; 15] = [
+        Operator::Comparison,
+        Operator::Aggregate,
+        Operator::Distinct,
+        Operator::JoinType,
+        Operator::JoinColumn,
+        Operator::Ranking,
+        Operator::Partition,
+        Operator::SortDirection,
+        Operator::DroppedOrdering,
+        Operator::Nulls,
+        Operator::Limit,
+        Operator::Predicate,
+        Operator::AndOr,
+        Operator::Cast,
+        Operator::GroupBy,
+    ];
+
+    /// Whether `id` is one a mutant could have: an operator's name, `-`, and 8
+    /// lower-case hex digits.
+    pub fn is_mutant_id(id: &str) -> bool {
+        id.rsplit_once('-').is_some_and(|(op, hex)| {
+            Operator::ALL.iter().any(|o| o.name() == op)
+                && hex.len() == 8
+                && hex
+                    .chars()
+                    .all(|c| c.is_ascii_digit() || ('a'..='f').contains(&c))
+        })
+    }
+
     /// The name used in reports and ids.
     pub fn name(self) -> &'static str {
         match self {
@@ -93,6 +123,7 @@ pub struct Mutant {
 enum Edit {
     Operator(&'static str),
     BetweenExclusive { lower: bool },
+    NotBetweenInclusive { lower: bool },
     Aggregate(&'static str),
     CountStar,
     CountColumn(Node),
@@ -126,6 +157,7 @@ impl Edit {
     fn operator(&self) -> Operator {
         match self {
             Edit::Operator(_) | Edit::BetweenExclusive { .. } => Operator::Comparison,
+            Edit::NotBetweenInclusive { .. } => Operator::Comparison,
             Edit::Aggregate(_) | Edit::CountStar | Edit::CountColumn(_) => Operator::Aggregate,
             Edit::AggregateDistinct => Operator::Aggregate,
             Edit::Distinct => Operator::Distinct,
@@ -162,7 +194,7 @@ pub fn mutants(sql: &str) -> Vec<Mutant> {
     let mut sites: Vec<(usize, Vec<(Edit, String)>)> = Vec::new();
     {
         let mut copy = tree.clone();
-        visit_all(&mut copy, &mut |n, _| {
+        visit_all(&mut copy, &mut |n, _, _| {
             if let N::ColumnRef(c) = n
                 && !c.fields.iter().any(|f| matches!(f.node, Some(N::AStar(_))))
             {
@@ -175,8 +207,8 @@ pub fn mutants(sql: &str) -> Vec<Mutant> {
             }
             false
         });
-        visit_all(&mut copy, &mut |n, index| {
-            let edits = edits_at(n, &columns);
+        visit_all(&mut copy, &mut |n, index, within| {
+            let edits = edits_at(n, &columns, within);
             if !edits.is_empty() {
                 sites.push((index, edits));
             }
@@ -189,7 +221,7 @@ pub fn mutants(sql: &str) -> Vec<Mutant> {
         for (edit, change) in edits {
             let mut copy = tree.clone();
             let mut applied = false;
-            visit_all(&mut copy, &mut |n, at| {
+            visit_all(&mut copy, &mut |n, at, _| {
                 if at == index {
                     applied = apply(n, &edit);
                     return true;
@@ -246,6 +278,21 @@ pub fn is_plain_query(sql: &str) -> bool {
     }
 }
 
+/// True when `sql` is one statement that `EXPLAIN` takes: a query, `INSERT`, `UPDATE`
+/// or `DELETE`.
+pub fn is_explainable(sql: &str) -> bool {
+    let Ok(parsed) = pg_query::parse(sql, ParserOptions::DEFAULT) else {
+        return false;
+    };
+    matches!(
+        parsed.protobuf.stmts.as_slice(),
+        [stmt] if matches!(
+            stmt.stmt.as_deref().and_then(|n| n.node.as_ref()),
+            Some(N::SelectStmt(_) | N::InsertStmt(_) | N::UpdateStmt(_) | N::DeleteStmt(_))
+        )
+    )
+}
+
 /// The relations `sql` names, without a `public.` schema.
 pub fn relations(sql: &str) -> Vec<String> {
     pg_query::parse(sql, ParserOptions::DEFAULT)
@@ -266,7 +313,7 @@ pub fn constants(sql: &str) -> Vec<String> {
     };
     let mut tree = parsed.protobuf;
     let mut out: Vec<String> = Vec::new();
-    visit_all(&mut tree, &mut |n, _| {
+    visit_all(&mut tree, &mut |n, _, _| {
         let found = match n {
             N::TypeCast(t) => {
                 match (t.arg.as_deref().and_then(|a| a.node.as_ref()), &t.type_name) {
@@ -353,32 +400,55 @@ pub fn mutant_id(operator: Operator, sql: &str) -> String {
     format!("{}-{hex}", operator.name())
 }
 
-/// Calls `f` on every node of the tree in pre-order with its index, until `f` returns
-/// true; returns whether it did.
-fn visit_all(tree: &mut protobuf::ParseResult, f: &mut dyn FnMut(&mut N, usize) -> bool) {
+/// Where a node sits, as far as `DISTINCT` cares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Within {
+    /// Anywhere its rows are what they are.
+    Plain,
+    /// Inside an `EXISTS`, `IN` or scalar subquery, or a branch of a `UNION`,
+    /// `INTERSECT` or `EXCEPT` without `ALL`: duplicates do not count there.
+    Deduplicated,
+}
+
+/// Calls `f` on every node of the tree in pre-order with its index and where it sits,
+/// until `f` returns true.
+fn visit_all(tree: &mut protobuf::ParseResult, f: &mut dyn FnMut(&mut N, usize, Within) -> bool) {
     let mut index = 0;
     for stmt in &mut tree.stmts {
         if let Some(node) = stmt.stmt.as_deref_mut()
-            && visit(node, &mut index, f)
+            && visit(node, &mut index, Within::Plain, f)
         {
             return;
         }
     }
 }
 
-fn visit(node: &mut Node, index: &mut usize, f: &mut dyn FnMut(&mut N, usize) -> bool) -> bool {
+fn visit(
+    node: &mut Node,
+    index: &mut usize,
+    within: Within,
+    f: &mut dyn FnMut(&mut N, usize, Within) -> bool,
+) -> bool {
     let Some(inner) = node.node.as_mut() else {
         return false;
     };
     let here = *index;
     *index += 1;
-    if f(inner, here) {
+    if f(inner, here, within) {
         return true;
     }
+    let below = match inner {
+        N::SubLink(_) => Within::Deduplicated,
+        _ => Within::Plain,
+    };
+    let branches = match inner {
+        N::SelectStmt(s) if !s.all => Within::Deduplicated,
+        _ => Within::Plain,
+    };
     let mut selects: Vec<&mut Option<Box<protobuf::SelectStmt>>> = Vec::new();
     let children = children(inner, &mut selects);
     for child in children {
-        if visit(child, index, f) {
+        if visit(child, index, below, f) {
             return true;
         }
     }
@@ -388,7 +458,7 @@ fn visit(node: &mut Node, index: &mut usize, f: &mut dyn FnMut(&mut N, usize) ->
             let mut wrapped = Node {
                 node: Some(N::SelectStmt(select)),
             };
-            let stop = visit(&mut wrapped, index, f);
+            let stop = visit(&mut wrapped, index, branches, f);
             if let Some(N::SelectStmt(select)) = wrapped.node {
                 *slot = Some(select);
             }
@@ -458,6 +528,8 @@ fn children<'a>(
             .chain(s.constraints.iter_mut())
             .collect(),
         N::ColumnDef(c) => c.constraints.iter_mut().collect(),
+        N::AlterTableStmt(a) => a.cmds.iter_mut().collect(),
+        N::AlterTableCmd(c) => one(&mut c.def).collect(),
         N::Constraint(c) => one(&mut c.raw_expr).collect(),
         N::CommonTableExpr(c) => one(&mut c.ctequery).collect(),
         N::ResTarget(r) => one(&mut r.val).collect(),
@@ -571,14 +643,16 @@ fn qualified(n: &Node) -> Option<(String, String)> {
 }
 
 fn text_of(n: &Node) -> String {
-    column_text(n).unwrap_or_else(|| "expression".to_string())
+    column_text(n)
+        .or_else(|| integer(n).map(|i| i.to_string()))
+        .unwrap_or_else(|| "expression".to_string())
 }
 
 const AGGREGATES: [&str; 5] = ["sum", "avg", "min", "max", "count"];
 const RANKINGS: [&str; 3] = ["rank", "dense_rank", "row_number"];
 
 /// What can be changed at this node, each with its description.
-fn edits_at(n: &N, columns: &[Node]) -> Vec<(Edit, String)> {
+fn edits_at(n: &N, columns: &[Node], within: Within) -> Vec<(Edit, String)> {
     let mut out = Vec::new();
     match n {
         N::AExpr(e) => {
@@ -612,6 +686,16 @@ fn edits_at(n: &N, columns: &[Node]) -> Vec<(Edit, String)> {
                         }
                     }
                 }
+            }
+            if kind == AExprKind::AexprNotBetween as i32 {
+                out.push((
+                    Edit::NotBetweenInclusive { lower: true },
+                    "`NOT BETWEEN` with its lower bound included".to_string(),
+                ));
+                out.push((
+                    Edit::NotBetweenInclusive { lower: false },
+                    "`NOT BETWEEN` with its upper bound included".to_string(),
+                ));
             }
             if kind == AExprKind::AexprBetween as i32 {
                 out.push((
@@ -653,16 +737,16 @@ fn edits_at(n: &N, columns: &[Node]) -> Vec<(Edit, String)> {
                         format!("`{name}({from}x)` → `{name}({to}x)`"),
                     ));
                 }
-                if f.agg_filter.is_some() {
-                    out.push((
-                        Edit::DropFilter,
-                        "the `FILTER` predicate dropped".to_string(),
-                    ));
-                    out.push((
-                        Edit::NegateFilter,
-                        "the `FILTER` predicate negated".to_string(),
-                    ));
-                }
+            }
+            if f.agg_filter.is_some() {
+                out.push((
+                    Edit::DropFilter,
+                    "the `FILTER` predicate dropped".to_string(),
+                ));
+                out.push((
+                    Edit::NegateFilter,
+                    "the `FILTER` predicate negated".to_string(),
+                ));
             }
             if let Some(over) = &f.over {
                 if RANKINGS.contains(&name.as_str()) {
@@ -685,7 +769,9 @@ fn edits_at(n: &N, columns: &[Node]) -> Vec<(Edit, String)> {
             ));
         }
         N::SelectStmt(s) => {
-            let plain = s.op == SetOperation::SetopNone as i32 && s.values_lists.is_empty();
+            let plain = s.op == SetOperation::SetopNone as i32
+                && s.values_lists.is_empty()
+                && within == Within::Plain;
             if plain && s.distinct_clause.is_empty() {
                 out.push((Edit::Distinct, "`DISTINCT` added".to_string()));
             } else if plain {
@@ -707,26 +793,24 @@ fn edits_at(n: &N, columns: &[Node]) -> Vec<(Edit, String)> {
                 }
             }
             if let Some(n) = s.limit_count.as_deref().and_then(integer) {
-                if s.limit_option != LimitOption::WithTies as i32 || n > 0 {
-                    out.push((Edit::LimitBy(1), format!("`LIMIT {n}` → `LIMIT {}`", n + 1)));
-                }
-                if n > 0 {
-                    out.push((
-                        Edit::LimitBy(-1),
-                        format!("`LIMIT {n}` → `LIMIT {}`", n - 1),
-                    ));
+                let word = |v: i32| {
+                    if s.limit_option == LimitOption::WithTies as i32 {
+                        format!("`FETCH FIRST {v} ROWS WITH TIES`")
+                    } else {
+                        format!("`LIMIT {v}`")
+                    }
+                };
+                for by in [1, -1] {
+                    if let Some(v) = n.checked_add(by).filter(|v| *v >= 0) {
+                        out.push((Edit::LimitBy(by), format!("{} → {}", word(n), word(v))));
+                    }
                 }
             }
             if let Some(n) = s.limit_offset.as_deref().and_then(integer) {
-                out.push((
-                    Edit::OffsetBy(1),
-                    format!("`OFFSET {n}` → `OFFSET {}`", n + 1),
-                ));
-                if n > 0 {
-                    out.push((
-                        Edit::OffsetBy(-1),
-                        format!("`OFFSET {n}` → `OFFSET {}`", n - 1),
-                    ));
+                for by in [1, -1] {
+                    if let Some(v) = n.checked_add(by).filter(|v| *v >= 0) {
+                        out.push((Edit::OffsetBy(by), format!("`OFFSET {n}` → `OFFSET {v}`")));
+                    }
                 }
             }
             predicate_edits(s.where_clause.as_deref(), &mut out);
@@ -740,6 +824,11 @@ fn edits_at(n: &N, columns: &[Node]) -> Vec<(Edit, String)> {
                     "the `HAVING` predicate negated".to_string(),
                 ));
             }
+            // Keys by position or grouping sets: another key may be one already there.
+            let by_columns = s
+                .group_clause
+                .iter()
+                .all(|k| matches!(k.node, Some(N::ColumnRef(_))));
             if s.group_clause.len() > 1 {
                 for (i, key) in s.group_clause.iter().enumerate() {
                     out.push((
@@ -748,7 +837,7 @@ fn edits_at(n: &N, columns: &[Node]) -> Vec<(Edit, String)> {
                     ));
                 }
             }
-            if !s.group_clause.is_empty() {
+            if !s.group_clause.is_empty() && by_columns {
                 let extra = columns
                     .iter()
                     .filter(|c| !s.group_clause.iter().any(|k| same_column(k, c)))
@@ -935,6 +1024,24 @@ fn integral(text: &str) -> Option<i32> {
     whole.parse().ok()
 }
 
+/// The tested value and the two bounds of a `BETWEEN`.
+fn between_parts(n: &N) -> Option<(Node, Node, Node)> {
+    let N::AExpr(e) = n else {
+        return None;
+    };
+    let Some(Node {
+        node: Some(N::List(bounds)),
+    }) = e.rexpr.as_deref()
+    else {
+        return None;
+    };
+    Some((
+        e.lexpr.as_deref()?.clone(),
+        bounds.items.first()?.clone(),
+        bounds.items.get(1)?.clone(),
+    ))
+}
+
 fn not(arg: Node) -> Node {
     Node {
         node: Some(N::BoolExpr(Box::new(BoolExpr {
@@ -971,6 +1078,18 @@ fn apply(n: &mut N, edit: &Edit) -> bool {
     match (n, edit) {
         (N::AExpr(e), Edit::Operator(to)) => {
             e.name = vec![string_node(to)];
+            true
+        }
+        (n @ N::AExpr(_), Edit::NotBetweenInclusive { lower }) => {
+            let Some((x, lo, hi)) = between_parts(n) else {
+                return false;
+            };
+            let (lo_op, hi_op) = if *lower { ("<=", ">") } else { ("<", ">=") };
+            *n = N::BoolExpr(Box::new(BoolExpr {
+                boolop: BoolExprType::OrExpr as i32,
+                args: vec![compare(lo_op, x.clone(), lo), compare(hi_op, x, hi)],
+                ..BoolExpr::default()
+            }));
             true
         }
         (n @ N::AExpr(_), Edit::BetweenExclusive { lower }) => {
@@ -1059,17 +1178,27 @@ fn apply(n: &mut N, edit: &Edit) -> bool {
             }
             Some(_) => false,
         },
-        (N::SelectStmt(s), Edit::LimitBy(by)) => match s.limit_count.as_deref().and_then(integer) {
+        (N::SelectStmt(s), Edit::LimitBy(by)) => match s
+            .limit_count
+            .as_deref()
+            .and_then(integer)
+            .and_then(|v| v.checked_add(*by))
+        {
             Some(v) => {
-                s.limit_count = Some(Box::new(integer_node(v + by)));
+                s.limit_count = Some(Box::new(integer_node(v)));
                 true
             }
             None => false,
         },
         (N::SelectStmt(s), Edit::OffsetBy(by)) => {
-            match s.limit_offset.as_deref().and_then(integer) {
+            match s
+                .limit_offset
+                .as_deref()
+                .and_then(integer)
+                .and_then(|v| v.checked_add(*by))
+            {
                 Some(v) => {
-                    s.limit_offset = Some(Box::new(integer_node(v + by)));
+                    s.limit_offset = Some(Box::new(integer_node(v)));
                     true
                 }
                 None => false,
@@ -1218,6 +1347,11 @@ mod tests {
         has(sql, Operator::Comparison, "SELECT a FROM t WHERE a <= 3");
         has(sql, Operator::Comparison, "SELECT a FROM t WHERE a > 3");
         has(
+            "SELECT a FROM t WHERE a NOT BETWEEN 1 AND 5",
+            Operator::Comparison,
+            "SELECT a FROM t WHERE a <= 1 OR a > 5",
+        );
+        has(
             "SELECT a FROM t WHERE a BETWEEN 1 AND 5",
             Operator::Comparison,
             "SELECT a FROM t WHERE a > 1 AND a <= 5",
@@ -1355,6 +1489,47 @@ mod tests {
             "…OM t⟦removed: ORDER BY a⟧"
         );
         assert_eq!(excerpt("SELECT 1", "SELECT 2", 50), "SELECT 2");
+    }
+
+    #[test]
+    fn limits_at_the_integer_bound_and_duplicate_free_places_get_no_mutant() {
+        let big = mutants("SELECT a FROM t ORDER BY a LIMIT 2147483647 OFFSET 2147483647");
+        assert!(big.iter().any(|m| m.sql.contains("LIMIT 2147483646")));
+        assert!(!big.iter().any(|m| m.sql.contains("-2147483648")));
+        let nested = "SELECT a FROM t WHERE a IN (SELECT b FROM u) UNION SELECT c FROM v";
+        assert!(
+            !mutants(nested)
+                .iter()
+                .any(|m| m.operator == Operator::Distinct),
+            "{:#?}",
+            mutants(nested)
+        );
+        let all = "SELECT a FROM t UNION ALL SELECT c FROM v";
+        assert!(
+            mutants(all)
+                .iter()
+                .any(|m| m.operator == Operator::Distinct)
+        );
+        let positional = "SELECT a, b, count(*) FROM t GROUP BY 1, 2";
+        assert!(
+            !mutants(positional)
+                .iter()
+                .any(|m| m.change.contains("gains")),
+        );
+        has(
+            "SELECT a, string_agg(b, ',') FILTER (WHERE b <> '') FROM t GROUP BY a",
+            Operator::Predicate,
+            "SELECT a, string_agg(b, ',') FROM t GROUP BY a",
+        );
+        has(
+            "ALTER TABLE t ADD CONSTRAINT c CHECK (a >= 0)",
+            Operator::Comparison,
+            "ALTER TABLE t ADD CONSTRAINT c CHECK (a > 0)",
+        );
+        assert!(Operator::is_mutant_id("predicate-78885642"));
+        assert!(!Operator::is_mutant_id("Predicate-78885642"));
+        assert!(!Operator::is_mutant_id("bogus-12345678"));
+        assert!(!Operator::is_mutant_id("limit-ABCDEF12"));
     }
 
     #[test]
