@@ -124,7 +124,13 @@ impl Unit {
         for why in &self.ungraded {
             out.push(format!("`{label}`: a mutant could not be graded: {why}"));
         }
-        if self.min_mutation_score.is_some() {
+        if self.min_mutation_score.is_some() && self.skipped.is_none() {
+            if self.generated > 0 && self.counts().1 == 0 {
+                out.push(format!(
+                    "`{label}`: none of its {} mutants could be counted (refused by the server or not graded); its min_mutation_score cannot be judged",
+                    self.generated
+                ));
+            }
             for at in &self.unmutated {
                 out.push(format!(
                     "`{label}`: the statement at {at} is cut by a psql meta-command and cannot be mutated; its min_mutation_score cannot be judged"
@@ -500,7 +506,7 @@ async fn suggest_all(
                 suggest::Found::Nothing { tried } => Suggestion {
                     file: None,
                     note: format!(
-                        "no dataset found in {tried} tries (seed {}): the mutant may be equivalent; if it is, list `{}` in `equivalent_mutants`",
+                        "no dataset found in {tried} tries (seed {}); the search may have missed one (try another --seed, or write the rows by hand), and only if the mutant computes the same thing on every dataset, list `{}` in `equivalent_mutants`",
                         suggest.seed, survivor.id
                     ),
                 },
@@ -581,14 +587,8 @@ async fn analyse_on(
         )
         .await?;
         invalid = refused(exercise, server, limits, planned).await?;
-        let valid: Vec<batch::Submission> = submissions
-            .iter()
-            .enumerate()
-            .filter(|(i, _)| !invalid.contains_key(i))
-            .map(|(_, s)| s.clone())
-            .collect();
         let quiet = |_: &batch::Graded<Report>, _: usize| {};
-        batch::batch::<Report>(exercise, &valid, server, jobs, limits, &quiet).await
+        batch::batch::<Report>(exercise, submissions, server, jobs, limits, &quiet).await
     };
     let outcome = tokio::select! {
         r = work => Some(r),
@@ -633,14 +633,6 @@ async fn analyse_on(
         if unit.skipped.is_some() {
             continue;
         }
-        if let Some(error) = invalid.get(&i) {
-            unit.invalid.push(Invalid {
-                id: p.mutant.id.clone(),
-                change: p.mutant.change.clone(),
-                error: error.clone(),
-            });
-            continue;
-        }
         let killed = match results.get(format!("{i:05}").as_str()) {
             Some(Ok(report)) => report
                 .tasks
@@ -655,6 +647,17 @@ async fn analyse_on(
                 continue;
             }
         };
+        // Refused by the server and failed by the grader: no wrong answer a check had to
+        // tell. One the grader passes is counted whatever the trial said: leaving out
+        // only killed mutants can lower a score, never raise it.
+        if let Some(error) = invalid.get(&i).filter(|_| killed) {
+            unit.invalid.push(Invalid {
+                id: p.mutant.id.clone(),
+                change: p.mutant.change.clone(),
+                error: error.clone(),
+            });
+            continue;
+        }
         let declared = exercise
             .manifest
             .tasks
@@ -751,10 +754,20 @@ async fn refused(
                 control(session, "ROLLBACK TO SAVEPOINT sqlgrade_mutant").await?;
                 control(session, "RELEASE SAVEPOINT sqlgrade_mutant").await?;
             }
-            if matches!(
-                crate::script::classify(statement, true),
-                crate::script::Kind::Txn(_) | crate::script::Kind::Savepoint
-            ) {
+            // The file's own transactions, as the grader maps them: onto a savepoint.
+            use crate::script::{Kind, TxnControl};
+            let mapped = match crate::script::classify(statement, true) {
+                Kind::Txn(TxnControl::Begin) => Some("SAVEPOINT sqlgrade_file_txn"),
+                Kind::Txn(TxnControl::Commit { .. }) => Some("RELEASE SAVEPOINT sqlgrade_file_txn"),
+                Kind::Txn(TxnControl::Rollback { .. }) => Some(
+                    "ROLLBACK TO SAVEPOINT sqlgrade_file_txn; RELEASE SAVEPOINT sqlgrade_file_txn",
+                ),
+                Kind::Txn(TxnControl::TwoPhase) => continue,
+                _ => None,
+            };
+            if let Some(sql) = mapped {
+                // Outside a transaction of the file's own there is no savepoint to end.
+                let _ = session.control(sql).await;
                 continue;
             }
             control(session, "SAVEPOINT sqlgrade_mutant").await?;
@@ -782,13 +795,21 @@ pub fn render(analysis: &Analysis) -> String {
         let min = unit
             .min_mutation_score
             .map_or_else(String::new, |m| format!(" (min {:.1}%)", m * 100.0));
-        let invalid = if unit.invalid.is_empty() {
-            String::new()
-        } else {
-            format!(", {} refused by the server as written", unit.invalid.len())
-        };
+        let mut extra = String::new();
+        for (n, what) in [
+            (
+                unit.killed_equivalents.len(),
+                "declared equivalent but killed",
+            ),
+            (unit.invalid.len(), "refused by the server as written"),
+            (unit.ungraded.len(), "not graded"),
+        ] {
+            if n > 0 {
+                extra.push_str(&format!(", {n} {what}"));
+            }
+        }
         out.push_str(&format!(
-            "  {label}: {} generated, {} killed, {} equivalent, {} surviving{invalid}: {score}{min}\n",
+            "  {label}: {} generated: {} killed, {} equivalent, {} surviving{extra}: {score}{min}\n",
             unit.generated,
             unit.killed,
             unit.equivalent,
@@ -826,7 +847,7 @@ pub fn render(analysis: &Analysis) -> String {
     let (killed, counted) = analysis.totals();
     if counted > 0 {
         out.push_str(&format!(
-            "in all: {killed} of {counted} mutants killed ({:.1}%), not counting those declared equivalent; probe values picked with SQLGRADE_PROBE_SEED={}\n",
+            "in all: {killed} of {counted} mutants killed ({:.1}%), leaving out those declared equivalent (unless killed) and those the server refuses; probe values picked with SQLGRADE_PROBE_SEED={}\n",
             killed as f64 * 100.0 / counted as f64,
             runner::probe_seed()
         ));

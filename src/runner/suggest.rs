@@ -255,7 +255,7 @@ fn value_for(
 ) -> Option<String> {
     let column = &t.columns[c];
     let ty = &column.type_name;
-    match rng.random_range(0..6) {
+    match rng.random_range(0..7) {
         0 if column.nullable => None,
         1 if !t.rows.is_empty() => t.rows[rng.random_range(0..t.rows.len())][c].clone(),
         2 | 3 if !constants.is_empty() => {
@@ -274,6 +274,10 @@ fn value_for(
             others
                 .get(rng.random_range(0..others.len().max(1)))
                 .map(|base| format!("(({base}) + ({k}))::{ty}"))
+        }
+        // A value no row has: a group of its own (a new compute target).
+        5 if ty == "text" || ty.starts_with("character") => {
+            Some(format!("'sqlgrade-{}'::{ty}", rng.random_range(0..1000)))
         }
         _ => Some(format!(
             "{}::{ty}",

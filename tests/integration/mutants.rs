@@ -228,3 +228,36 @@ fn declared_equivalents_that_are_not_fail_check_mutants() {
         run.stdout
     );
 }
+
+#[test]
+fn a_change_the_file_rolls_back_does_not_make_its_mutants_invalid() {
+    let course = course_copy();
+    let file = course
+        .path()
+        .join("exercises/01-training-registry/solution/05_transactions.sql");
+    let text = std::fs::read_to_string(&file).expect("reference");
+    let at = text.find("begin;").expect("the file's transaction");
+    let changed = format!(
+        "{}begin;\nalter table training_runs rename column model_name to mname;\nrollback;\n\n{}",
+        &text[..at],
+        &text[at..]
+    );
+    std::fs::write(&file, changed).expect("write");
+    let run = sqlgrade_in(
+        course.path(),
+        &[
+            "mutants",
+            "01-training-registry",
+            "--task",
+            "txn.lifecycle",
+            "--format",
+            "json",
+            "--db",
+            "local",
+        ],
+    );
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    let unit = units(&run.stdout).remove(0);
+    assert_eq!(unit["invalid"], serde_json::json!([]), "{}", run.stdout);
+    assert_eq!(unit["killed"], unit["generated"], "{}", run.stdout);
+}
