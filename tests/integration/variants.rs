@@ -287,6 +287,80 @@ fn wrong_answers() -> Vec<(&'static str, Submission, &'static str)> {
     ]
 }
 
+/// One hand-written wrong answer for each kind of mistake `sqlgrade mutants` makes that
+/// the two lists here leave out, whichever dataset shows it.
+fn wrong_of_every_mutation_class() -> Vec<(&'static str, Submission, &'static str)> {
+    let crud = CRUD_RIGHT.join("\n");
+    let wrong04 = |name, task, sql| (name, student(&crud, &analysis_file(&[(task, sql)])), task);
+    vec![
+        wrong04(
+            "partition-dropped",
+            "analysis.rank_in_framework",
+            "select model_name, framework, accuracy,
+                    rank() over (order by accuracy desc) as rank_in_framework
+             from training_runs where status = 'succeeded' and accuracy is not null
+             order by framework, rank_in_framework, model_name;",
+        ),
+        wrong04(
+            "tie-broken-backwards",
+            "analysis.top_gpu_target",
+            "select compute_target, round(avg(gpu_hours), 2) as avg_gpu_hours
+             from training_runs group by compute_target
+             order by avg(gpu_hours) desc nulls last, compute_target desc limit 1;",
+        ),
+        wrong04(
+            "order-left-to-the-window",
+            "analysis.rank_in_framework",
+            "select model_name, framework, accuracy,
+                    rank() over (partition by framework order by accuracy desc) as rank_in_framework
+             from training_runs where status = 'succeeded' and accuracy is not null;",
+        ),
+        wrong04(
+            "null-average-first",
+            "analysis.top_gpu_target",
+            "select compute_target, round(avg(gpu_hours), 2) as avg_gpu_hours
+             from training_runs group by compute_target
+             order by avg(gpu_hours) desc, compute_target limit 1;",
+        ),
+        wrong04(
+            "limit-two",
+            "analysis.top_gpu_target",
+            "select compute_target, round(avg(gpu_hours), 2) as avg_gpu_hours
+             from training_runs group by compute_target
+             order by avg(gpu_hours) desc nulls last, compute_target limit 2;",
+        ),
+        wrong04(
+            "or-for-and",
+            "analysis.rank_in_framework",
+            "select model_name, framework, accuracy,
+                    rank() over (partition by framework order by accuracy desc) as rank_in_framework
+             from training_runs where status = 'succeeded' or accuracy is not null
+             order by framework, rank_in_framework, model_name;",
+        ),
+        wrong04(
+            "integer-division",
+            "analysis.success_rate",
+            "select framework,
+                    round(100 * count(*) filter (where status = 'succeeded') / count(*), 2) as success_rate
+             from training_runs group by framework order by framework;",
+        ),
+        wrong04(
+            "grouped-by-framework-too",
+            "analysis.top_gpu_target",
+            "select compute_target, round(avg(gpu_hours), 2) as avg_gpu_hours
+             from training_runs group by compute_target, framework
+             order by avg(gpu_hours) desc nulls last, compute_target limit 1;",
+        ),
+        wrong04(
+            "distinct-long-runs",
+            "analysis.long_runs",
+            "select distinct model_name, completed_at - started_at as duration
+             from training_runs where completed_at - started_at > interval '1 day'
+             order by duration desc;",
+        ),
+    ]
+}
+
 /// Wrong answers that the seed itself exposes: the task's order and column names are
 /// checked, and so is every column of the four runs that 03 updates.
 fn wrong_on_the_seed() -> Vec<(&'static str, Submission, &'static str)> {
@@ -356,9 +430,16 @@ fn wrong_on_the_seed() -> Vec<(&'static str, Submission, &'static str)> {
 fn answers_right_only_on_the_seed_lose_their_task_on_a_hidden_dataset() {
     let wrong = wrong_answers();
     let seen = wrong_on_the_seed();
+    let every = wrong_of_every_mutation_class();
     let right = student(&CRUD_RIGHT.join("\n"), &analysis_file(&[]));
     let mut class: Vec<(&str, &Submission)> = vec![("independent", &right)];
-    class.extend(wrong.iter().chain(&seen).map(|(name, sub, _)| (*name, sub)));
+    class.extend(
+        wrong
+            .iter()
+            .chain(&seen)
+            .chain(&every)
+            .map(|(name, sub, _)| (*name, sub)),
+    );
     let class = class_of(&class);
     let out_dir = tempfile::tempdir().expect("temp dir");
     let out = out_dir.path().join("grades.csv");
@@ -415,14 +496,17 @@ fn answers_right_only_on_the_seed_lose_their_task_on_a_hidden_dataset() {
         graded_tasks(&tasks_of("independent"))
     );
     let mut problems = Vec::new();
+    // Where each must lose: on a hidden dataset, on the seed, or either.
     let panel = wrong
         .iter()
-        .map(|w| (w, true))
-        .chain(seen.iter().map(|w| (w, false)));
+        .map(|w| (w, Some(true)))
+        .chain(seen.iter().map(|w| (w, Some(false))))
+        .chain(every.iter().map(|w| (w, None)));
     for ((name, _, lost), hidden) in panel {
         for (id, status, message) in graded_tasks(&tasks_of(name)) {
             let ok = if id == *lost {
-                status == "fail" && message.contains("differs on hidden dataset") == hidden
+                status == "fail"
+                    && hidden.is_none_or(|h| message.contains("differs on hidden dataset") == h)
             } else {
                 status == "pass"
             };

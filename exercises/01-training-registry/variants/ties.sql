@@ -72,8 +72,9 @@ values
      timestamptz '2025-10-23 12:00:00+00' - interval '20 hours',
      null),
 
-    -- the tie for the highest average: azure-nd-h100 (147.00, 147.00, 150.00) and
-    -- k8s-gpu-h100 (148.00); k8s-gpu-a100-cluster falls to 147.93
+    -- the tie for the highest average: azure-nd-h100 (147.00, 147.00, 150.00, the last
+    -- in another framework) and k8s-gpu-h100 (148.00); k8s-gpu-a100-cluster falls to
+    -- 147.93
     ('00000000-0000-4000-8000-000000020025', 'mlops',
      'llama-13b-pretrain', 'pytorch', 'exp-llama-13b', 'failed',
      null, null, null, null, null,
@@ -95,7 +96,7 @@ values
      'Out of memory again.'),
 
     ('00000000-0000-4000-8000-000000020027', 'mlops',
-     'llama-13b-pretrain', 'pytorch', 'exp-llama-13b', 'cancelled',
+     'llama-13b-pretrain-jax', 'jax', 'exp-llama-13b', 'cancelled',
      null, null, null, null, null,
      'redpajama-sample', 'azure-nd-h100', 150.0, 20.0,
      '{}',
