@@ -1136,14 +1136,8 @@ fn apply(n: &mut N, edit: &Edit) -> bool {
             f.agg_distinct = !f.agg_distinct;
             true
         }
-        (N::FuncCall(f), Edit::DropFilter) => f.agg_filter.take().is_some(),
-        (N::FuncCall(f), Edit::NegateFilter) => match f.agg_filter.take() {
-            Some(p) => {
-                f.agg_filter = Some(Box::new(not(*p)));
-                true
-            }
-            None => false,
-        },
+        (N::FuncCall(f), Edit::DropFilter) => drop_or_negate(&mut f.agg_filter, false),
+        (N::FuncCall(f), Edit::NegateFilter) => drop_or_negate(&mut f.agg_filter, true),
         (N::FuncCall(f), Edit::Ranking(to)) => {
             f.funcname = vec![string_node(to)];
             true
@@ -1178,42 +1172,10 @@ fn apply(n: &mut N, edit: &Edit) -> bool {
             }
             Some(_) => false,
         },
-        (N::SelectStmt(s), Edit::LimitBy(by)) => match s
-            .limit_count
-            .as_deref()
-            .and_then(integer)
-            .and_then(|v| v.checked_add(*by))
-        {
-            Some(v) => {
-                s.limit_count = Some(Box::new(integer_node(v)));
-                true
-            }
-            None => false,
-        },
-        (N::SelectStmt(s), Edit::OffsetBy(by)) => {
-            match s
-                .limit_offset
-                .as_deref()
-                .and_then(integer)
-                .and_then(|v| v.checked_add(*by))
-            {
-                Some(v) => {
-                    s.limit_offset = Some(Box::new(integer_node(v)));
-                    true
-                }
-                None => false,
-            }
-        }
-        (N::SelectStmt(s), e @ (Edit::DropHaving | Edit::NegateHaving)) => {
-            match s.having_clause.take() {
-                Some(p) if matches!(e, Edit::NegateHaving) => {
-                    s.having_clause = Some(Box::new(not(*p)));
-                    true
-                }
-                Some(_) => true,
-                None => false,
-            }
-        }
+        (N::SelectStmt(s), Edit::LimitBy(by)) => shift(&mut s.limit_count, *by),
+        (N::SelectStmt(s), Edit::OffsetBy(by)) => shift(&mut s.limit_offset, *by),
+        (N::SelectStmt(s), Edit::DropHaving) => drop_or_negate(&mut s.having_clause, false),
+        (N::SelectStmt(s), Edit::NegateHaving) => drop_or_negate(&mut s.having_clause, true),
         (N::SelectStmt(s), Edit::DropGroupKey(i)) if *i < s.group_clause.len() => {
             s.group_clause.remove(*i);
             true
@@ -1285,17 +1247,40 @@ fn apply(n: &mut N, edit: &Edit) -> bool {
     }
 }
 
+/// Drops the predicate in `clause`, or negates it; false when there is none.
+fn drop_or_negate(clause: &mut Option<Box<Node>>, negate: bool) -> bool {
+    match clause.take() {
+        Some(p) => {
+            if negate {
+                *clause = Some(Box::new(not(*p)));
+            }
+            true
+        }
+        None => false,
+    }
+}
+
+/// Moves the integer constant in `slot` (a `LIMIT` or an `OFFSET`) by `by`; false when
+/// it holds none, or the result would not fit.
+fn shift(slot: &mut Option<Box<Node>>, by: i32) -> bool {
+    match slot
+        .as_deref()
+        .and_then(integer)
+        .and_then(|v| v.checked_add(by))
+    {
+        Some(v) => {
+            *slot = Some(Box::new(integer_node(v)));
+            true
+        }
+        None => false,
+    }
+}
+
 /// Drops or negates a `WHERE` predicate or one of its conjuncts.
 fn edit_where(clause: &mut Option<Box<Node>>, edit: &Edit) -> bool {
     match edit {
-        Edit::DropWhere => clause.take().is_some(),
-        Edit::NegateWhere => match clause.take() {
-            Some(p) => {
-                *clause = Some(Box::new(not(*p)));
-                true
-            }
-            None => false,
-        },
+        Edit::DropWhere => drop_or_negate(clause, false),
+        Edit::NegateWhere => drop_or_negate(clause, true),
         Edit::DropConjunct(i) | Edit::NegateConjunct(i) => {
             let Some(Node {
                 node: Some(N::BoolExpr(b)),
