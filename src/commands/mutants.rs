@@ -51,6 +51,11 @@ pub struct Unit {
     /// Which of the file's statements is the answer a result check reads.
     #[serde(skip)]
     answer: Option<usize>,
+    /// The setup the file runs on, and the reference file's statements.
+    #[serde(skip)]
+    setup: String,
+    #[serde(skip)]
+    statements: Vec<String>,
 }
 
 /// One mutant and where it was made.
@@ -177,7 +182,6 @@ struct Planned {
     excerpt: String,
     mutant: Mutant,
     location: String,
-    file: String,
     source: String,
 }
 
@@ -195,6 +199,10 @@ fn plan_units(
         }
         let path = exercise.solution_dir().join(&file.name);
         let script = Script::read(&path).map_err(|e| e.to_string())?;
+        let every_statement: Vec<String> = script
+            .code_statements()
+            .map(|(_, st)| st.text(&script.source))
+            .collect();
         let marked: Vec<&TaskSpec> = tasks
             .iter()
             .copied()
@@ -286,7 +294,6 @@ fn plan_units(
                         excerpt,
                         mutant,
                         location: location.clone(),
-                        file: file.name.clone(),
                         source,
                     });
                 }
@@ -320,6 +327,8 @@ fn plan_units(
                 stale_equivalents: stale,
                 skipped: None,
                 answer,
+                setup: file.setup.clone(),
+                statements: every_statement.clone(),
             });
         }
     }
@@ -360,8 +369,8 @@ pub async fn analyse(
     let mut submissions = Vec::with_capacity(planned.len());
     for (i, p) in planned.iter().enumerate() {
         let dir = scratch.path().join(format!("{i:05}"));
-        let written =
-            std::fs::create_dir(&dir).and_then(|()| std::fs::write(dir.join(&p.file), &p.source));
+        let written = std::fs::create_dir(&dir)
+            .and_then(|()| std::fs::write(dir.join(&units[p.unit].file), &p.source));
         if let Err(e) = written {
             eprintln!("error: cannot write a mutant to `{}`: {e}", dir.display());
             return Err(exit::USAGE);
@@ -433,21 +442,8 @@ async fn suggest_all(
             })
             .collect();
         let reads_data = unit.answer.is_some() || !probes.is_empty();
-        let Some(setup) = exercise
-            .manifest
-            .files
-            .iter()
-            .find(|f| f.name == unit.file)
-            .map(|f| f.setup.clone())
-        else {
-            continue;
-        };
-        let script = Script::read(&exercise.solution_dir().join(&unit.file))
-            .map_err(|e| runner::RunError::Lost(e.to_string()))?;
-        let reference: Vec<String> = script
-            .code_statements()
-            .map(|(_, st)| st.text(&script.source))
-            .collect();
+        let setup = unit.setup.clone();
+        let reference = unit.statements.clone();
         let mut compare = Vec::new();
         if unit.answer.is_some() {
             let results = checks().filter(|c| matches!(c, CheckSpec::Result { .. }));
@@ -586,7 +582,7 @@ async fn analyse_on(
             &mut reference,
         )
         .await?;
-        invalid = refused(exercise, server, limits, planned).await?;
+        invalid = refused(exercise, server, limits, &units, planned).await?;
         let quiet = |_: &batch::Graded<Report>, _: usize| {};
         batch::batch::<Report>(exercise, submissions, server, jobs, limits, &quiet).await
     };
@@ -691,95 +687,40 @@ async fn analyse_on(
     })
 }
 
-/// The mutants the server refuses before running them, by their place in `planned`, with
-/// its error: each is tried (with `EXPLAIN` where the statement allows it, else run and
-/// undone) after the statements of the reference's file that come before it, on its
-/// setup's own data, inside a transaction that is rolled back.
+/// The mutants the server refuses as written, by their place in `planned`, with its
+/// error (see [`suggest::refused`]); each file is tried on its setup's own data.
 async fn refused(
     exercise: &Exercise,
     server: &mut Server,
     limits: crate::db::Limits,
+    units: &[Unit],
     planned: &[Planned],
 ) -> Result<BTreeMap<usize, String>, runner::RunError> {
-    use crate::db::Session;
     let mut out = BTreeMap::new();
     let mut workspace = runner::Workspace::prepare(exercise, &server.link, limits).await?;
-    let files: Vec<&str> = {
-        let mut f: Vec<&str> = planned.iter().map(|p| p.file.as_str()).collect();
-        f.dedup();
-        f
-    };
-    for file in files {
-        let Some(setup) = exercise
-            .manifest
-            .files
-            .iter()
-            .find(|f| f.name == file)
-            .map(|f| f.setup.clone())
-        else {
+    let mut done: Vec<&str> = Vec::new();
+    for unit in units {
+        // The units of one file share its statements: it is tried once.
+        if done.contains(&unit.file.as_str()) {
             continue;
-        };
-        let script = Script::read(&exercise.solution_dir().join(file))
-            .map_err(|e| runner::RunError::Lost(e.to_string()))?;
-        let statements: Vec<String> = script
-            .code_statements()
-            .map(|(_, st)| st.text(&script.source))
+        }
+        done.push(&unit.file);
+        let of_file: Vec<(usize, &Planned)> = planned
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| units[p.unit].file == unit.file)
             .collect();
-        let session = workspace.session(&DbKey::base(&setup)).await?;
-        let control = async |session: &mut crate::db::PgSession, sql: &str| {
-            session
-                .control(sql)
-                .await
-                .map(|_| ())
-                .map_err(|e| runner::RunError::Lost(format!("`{sql}`: {}", e.message())))
-        };
-        control(session, "BEGIN").await?;
-        for (i, statement) in statements.iter().enumerate() {
-            for (k, p) in planned.iter().enumerate() {
-                if p.file != file || p.statement != i {
-                    continue;
-                }
-                let probe = if mutate::is_explainable(&p.mutant.sql) {
-                    format!("EXPLAIN {}", p.mutant.sql)
-                } else {
-                    p.mutant.sql.clone()
-                };
-                control(session, "SAVEPOINT sqlgrade_mutant").await?;
-                if let Err(e) = session.run(&probe).await
-                    && e.code()
-                        .is_some_and(|c| c.starts_with("42") || c == "0A000")
-                {
-                    out.insert(k, e.message());
-                }
-                control(session, "ROLLBACK TO SAVEPOINT sqlgrade_mutant").await?;
-                control(session, "RELEASE SAVEPOINT sqlgrade_mutant").await?;
-            }
-            // The file's own transactions, as the grader maps them: onto a savepoint.
-            use crate::script::{Kind, TxnControl};
-            let mapped = match crate::script::classify(statement, true) {
-                Kind::Txn(TxnControl::Begin) => Some("SAVEPOINT sqlgrade_file_txn"),
-                Kind::Txn(TxnControl::Commit { .. }) => Some("RELEASE SAVEPOINT sqlgrade_file_txn"),
-                Kind::Txn(TxnControl::Rollback { .. }) => Some(
-                    "ROLLBACK TO SAVEPOINT sqlgrade_file_txn; RELEASE SAVEPOINT sqlgrade_file_txn",
-                ),
-                Kind::Txn(TxnControl::TwoPhase) => continue,
-                _ => None,
-            };
-            if let Some(sql) = mapped {
-                // Outside a transaction of the file's own there is no savepoint to end.
-                let _ = session.control(sql).await;
-                continue;
-            }
-            control(session, "SAVEPOINT sqlgrade_mutant").await?;
-            match session.run(statement).await {
-                Ok(_) => control(session, "RELEASE SAVEPOINT sqlgrade_mutant").await?,
-                Err(_) => {
-                    control(session, "ROLLBACK TO SAVEPOINT sqlgrade_mutant").await?;
-                    control(session, "RELEASE SAVEPOINT sqlgrade_mutant").await?;
-                }
+        let trials: Vec<(usize, &str)> = of_file
+            .iter()
+            .map(|(_, p)| (p.statement, p.mutant.sql.as_str()))
+            .collect();
+        let session = workspace.session(&DbKey::base(&unit.setup)).await?;
+        let found = suggest::refused(session, &unit.statements, &trials).await?;
+        for ((k, _), error) in of_file.iter().zip(found) {
+            if let Some(error) = error {
+                out.insert(*k, error);
             }
         }
-        let _ = session.control("ROLLBACK").await;
     }
     Ok(out)
 }

@@ -19,3 +19,11 @@ pub async fn undo<S: Session>(session: &mut S, name: &str) -> Result<(), SqlFail
         .await
         .map(|_| ())
 }
+
+/// Releases savepoint `name`, keeping what was done since.
+pub async fn release<S: Session>(session: &mut S, name: &str) -> Result<(), SqlFailure> {
+    session
+        .control(&format!("RELEASE SAVEPOINT {name}"))
+        .await
+        .map(|_| ())
+}

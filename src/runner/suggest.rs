@@ -1,4 +1,5 @@
-//! Data that tells a surviving mutant from the reference: a seeded search for a few rows
+//! What the server says of the reference's mutants: which it refuses as written (see
+//! [`refused`]), and data that tells a surviving mutant from the reference: a seeded search for a few rows
 //! to add to a setup's data on which the two give different results, shrunk to what
 //! still does it. The rows come from the tables' own columns (their types, NULL where a
 //! column allows it), the rows already there (copied, so that values repeat and tie),
@@ -13,7 +14,7 @@ use crate::db::server::{quote_ident, quote_literal};
 use crate::db::{PgSession, Session, SqlFailure};
 use crate::script::{Kind, classify};
 
-use super::RunError;
+use super::{RunError, savepoint};
 
 /// A column rows can be given values for.
 #[derive(Debug, Clone)]
@@ -76,6 +77,60 @@ pub enum Found {
     Data { inserts: Vec<String>, how: String },
     /// Nothing found within the budget (the mutant may be equivalent).
     Nothing { tried: usize },
+}
+
+/// Which of `trials` (a statement's place in `statements`, and the SQL tried in its
+/// place) the server refuses as written, with its error: an error of class 42 (a column
+/// out of scope, a function of the wrong type) or a feature it does not support. Each is
+/// tried with `EXPLAIN` where the statement allows it (else run and undone), after the
+/// statements before its place, the file's own transactions mapped onto a savepoint as
+/// the grader maps them; on `session`'s database (a setup's own data, outside any
+/// transaction; left as it was found).
+pub async fn refused(
+    session: &mut PgSession,
+    statements: &[String],
+    trials: &[(usize, &str)],
+) -> Result<Vec<Option<String>>, RunError> {
+    use crate::script::TxnControl;
+    const FILE_TXN: &str = "sqlgrade_file_txn";
+    let mut out = vec![None; trials.len()];
+    control(session, "BEGIN").await?;
+    for (i, statement) in statements.iter().enumerate() {
+        for (k, (_, sql)) in trials.iter().enumerate().filter(|(_, (at, _))| *at == i) {
+            let probe = if crate::script::mutate::is_explainable(sql) {
+                format!("EXPLAIN {sql}")
+            } else {
+                sql.to_string()
+            };
+            savepoint::open(session, TRIAL).await.map_err(lost)?;
+            if let Err(e) = session.run(&probe).await
+                && e.code()
+                    .is_some_and(|c| c.starts_with("42") || c == "0A000")
+            {
+                out[k] = Some(e.message());
+            }
+            savepoint::undo(session, TRIAL).await.map_err(lost)?;
+        }
+        // Outside a transaction of the file's own there is no savepoint to end: such a
+        // COMMIT or ROLLBACK does nothing here.
+        match classify(statement, true) {
+            Kind::Txn(TxnControl::Begin) => {
+                let _ = savepoint::open(session, FILE_TXN).await;
+            }
+            Kind::Txn(TxnControl::Commit { .. }) => {
+                let _ = savepoint::release(session, FILE_TXN).await;
+            }
+            Kind::Txn(TxnControl::Rollback { .. }) => {
+                let _ = savepoint::undo(session, FILE_TXN).await;
+            }
+            Kind::Txn(TxnControl::TwoPhase) => {}
+            _ => {
+                tried(session, statement).await?;
+            }
+        }
+    }
+    let _ = session.control("ROLLBACK").await;
+    Ok(out)
 }
 
 /// How many candidate datasets a search tries before it gives up.
@@ -315,16 +370,11 @@ async fn kills(
     tables: &[Table],
     rows: &[Row],
 ) -> Result<Option<(Vec<Row>, String)>, RunError> {
-    control(session, "SAVEPOINT sqlgrade_candidate").await?;
+    savepoint::open(session, CANDIDATE).await.map_err(lost)?;
     let mut kept = Vec::new();
     for row in rows {
-        control(session, "SAVEPOINT sqlgrade_row").await?;
-        match session.run(&insert(tables, row)).await {
-            Ok(_) => {
-                control(session, "RELEASE SAVEPOINT sqlgrade_row").await?;
-                kept.push(row.clone());
-            }
-            Err(_) => control(session, "ROLLBACK TO SAVEPOINT sqlgrade_row").await?,
+        if tried(session, &insert(tables, row)).await? {
+            kept.push(row.clone());
         }
     }
     let verdict = if kept.is_empty() {
@@ -334,9 +384,27 @@ async fn kills(
         let b = observe(session, &contest.mutant, contest).await?;
         differ(&a, &b, &contest.compare, contest.answer.is_some()).map(|how| (kept, how))
     };
-    control(session, "ROLLBACK TO SAVEPOINT sqlgrade_candidate").await?;
-    control(session, "RELEASE SAVEPOINT sqlgrade_candidate").await?;
+    savepoint::undo(session, CANDIDATE).await.map_err(lost)?;
     Ok(verdict)
+}
+
+/// The grader's savepoints of a search: around a candidate's rows, around what one file
+/// does with them, and around each statement tried.
+const CANDIDATE: &str = "sqlgrade_candidate";
+const OBSERVE: &str = "sqlgrade_observe";
+const TRIAL: &str = "sqlgrade_trial";
+
+/// Runs `sql` in a savepoint of its own, kept when it succeeds and undone when it fails;
+/// whether it succeeded.
+async fn tried(session: &mut PgSession, sql: &str) -> Result<bool, RunError> {
+    savepoint::open(session, TRIAL).await.map_err(lost)?;
+    let ran = session.run(sql).await.is_ok();
+    if ran {
+        savepoint::release(session, TRIAL).await.map_err(lost)?;
+    } else {
+        savepoint::undo(session, TRIAL).await.map_err(lost)?;
+    }
+    Ok(ran)
 }
 
 /// Runs `statements` (transaction control left out: the search holds the transaction)
@@ -346,7 +414,7 @@ async fn observe(
     statements: &[String],
     contest: &Contest<'_>,
 ) -> Result<Observation, RunError> {
-    control(session, "SAVEPOINT sqlgrade_observe").await?;
+    savepoint::open(session, OBSERVE).await.map_err(lost)?;
     let mut seen = Vec::new();
     let mut error = None;
     for (i, sql) in statements.iter().enumerate() {
@@ -373,8 +441,7 @@ async fn observe(
             }
         }
     }
-    control(session, "ROLLBACK TO SAVEPOINT sqlgrade_observe").await?;
-    control(session, "RELEASE SAVEPOINT sqlgrade_observe").await?;
+    savepoint::undo(session, OBSERVE).await.map_err(lost)?;
     Ok(match error {
         Some(e) => Err(e),
         None => Ok(seen),

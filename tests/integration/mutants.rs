@@ -2,9 +2,28 @@
 //! the survivors, declarations of equivalent mutants held to account, and `--suggest`
 //! writing rows that really kill a survivor once they are a hidden dataset.
 
-use crate::support::{course_copy, sqlgrade, sqlgrade_in};
+use std::path::Path;
+
+use crate::support::{Run, course_copy, repo, sqlgrade_in};
 
 const TASK: &str = "analysis.top_gpu_target";
+
+/// `sqlgrade mutants` of one task of exercise 01 in the course at `root`, as JSON, with
+/// `extra` arguments.
+fn mutants_of(root: &Path, task: &str, extra: &[&str]) -> Run {
+    let mut args = vec![
+        "mutants",
+        "01-training-registry",
+        "--task",
+        task,
+        "--format",
+        "json",
+        "--db",
+        "local",
+    ];
+    args.extend_from_slice(extra);
+    sqlgrade_in(root, &args)
+}
 
 fn units(stdout: &str) -> Vec<serde_json::Value> {
     let json: serde_json::Value = serde_json::from_str(stdout).expect("mutants --format json");
@@ -24,16 +43,7 @@ fn survivor_ids(unit: &serde_json::Value) -> Vec<String> {
 
 #[test]
 fn the_shipped_hidden_data_kills_what_one_dataset_lets_through() {
-    let run = sqlgrade(&[
-        "mutants",
-        "01-training-registry",
-        "--task",
-        TASK,
-        "--format",
-        "json",
-        "--db",
-        "local",
-    ]);
+    let run = mutants_of(&repo(), TASK, &[]);
     assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
     let found = units(&run.stdout);
     assert_eq!(found.len(), 1, "{}", run.stdout);
@@ -80,16 +90,7 @@ fn the_shipped_hidden_data_kills_what_one_dataset_lets_through() {
         );
     }
     // The same ids on another run: they are what a manifest declares.
-    let again = sqlgrade(&[
-        "mutants",
-        "01-training-registry",
-        "--task",
-        TASK,
-        "--format",
-        "json",
-        "--db",
-        "local",
-    ]);
+    let again = mutants_of(&repo(), TASK, &[]);
     assert_eq!(survivor_ids(&units(&again.stdout)[0]), survivors);
 }
 
@@ -113,20 +114,7 @@ fn suggested_rows_become_a_hidden_dataset_that_kills_the_survivor() {
     without_variants(root);
     let bless = sqlgrade_in(root, &["bless", "01-training-registry", "--db", "local"]);
     assert_eq!(bless.code, 0, "{}\n{}", bless.stdout, bless.stderr);
-    let run = sqlgrade_in(
-        root,
-        &[
-            "mutants",
-            "01-training-registry",
-            "--task",
-            TASK,
-            "--format",
-            "json",
-            "--suggest",
-            "--db",
-            "local",
-        ],
-    );
+    let run = mutants_of(root, TASK, &["--suggest"]);
     // On the seed alone, avg and sum pick the same target: below the task's threshold.
     assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
     let unit = units(&run.stdout).remove(0);
@@ -170,19 +158,7 @@ fn suggested_rows_become_a_hidden_dataset_that_kills_the_survivor() {
     std::fs::write(&manifest, with_candidate).expect("write");
     let bless = sqlgrade_in(root, &["bless", "01-training-registry", "--db", "local"]);
     assert_eq!(bless.code, 0, "{}\n{}", bless.stdout, bless.stderr);
-    let after = sqlgrade_in(
-        root,
-        &[
-            "mutants",
-            "01-training-registry",
-            "--task",
-            TASK,
-            "--format",
-            "json",
-            "--db",
-            "local",
-        ],
-    );
+    let after = mutants_of(root, TASK, &[]);
     let survivors = survivor_ids(&units(&after.stdout)[0]);
     assert!(
         !survivors.contains(&id),
@@ -243,19 +219,7 @@ fn a_change_the_file_rolls_back_does_not_make_its_mutants_invalid() {
         &text[at..]
     );
     std::fs::write(&file, changed).expect("write");
-    let run = sqlgrade_in(
-        course.path(),
-        &[
-            "mutants",
-            "01-training-registry",
-            "--task",
-            "txn.lifecycle",
-            "--format",
-            "json",
-            "--db",
-            "local",
-        ],
-    );
+    let run = mutants_of(course.path(), "txn.lifecycle", &[]);
     assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
     let unit = units(&run.stdout).remove(0);
     assert_eq!(unit["invalid"], serde_json::json!([]), "{}", run.stdout);
