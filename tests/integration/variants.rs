@@ -93,11 +93,20 @@ fn student(crud: &str, analysis: &str) -> Submission {
         .with(ANALYSIS, analysis)
 }
 
+/// A student whose file 04 has `sql` for `task` and is otherwise right, as `name`, with
+/// the task it must lose.
+fn wrong04(
+    name: &'static str,
+    task: &'static str,
+    sql: &'static str,
+) -> (&'static str, Submission, &'static str) {
+    let crud = CRUD_RIGHT.join("\n");
+    (name, student(&crud, &analysis_file(&[(task, sql)])), task)
+}
+
 /// Wrong answers that the seed alone lets through, by the task they lose. The seed's
 /// results, typed in, are among them.
 fn wrong_answers() -> Vec<(&'static str, Submission, &'static str)> {
-    let crud = CRUD_RIGHT.join("\n");
-    let wrong04 = |name, task, sql| (name, student(&crud, &analysis_file(&[(task, sql)])), task);
     let right04 = analysis_file(&[]);
     let wrong03 = |name, i, sql, task| (name, student(&crud_file(i, sql), &right04), task);
     vec![
@@ -290,8 +299,6 @@ fn wrong_answers() -> Vec<(&'static str, Submission, &'static str)> {
 /// One hand-written wrong answer for each kind of mistake `sqlgrade mutants` makes that
 /// the two lists here leave out, whichever dataset shows it.
 fn wrong_of_every_mutation_class() -> Vec<(&'static str, Submission, &'static str)> {
-    let crud = CRUD_RIGHT.join("\n");
-    let wrong04 = |name, task, sql| (name, student(&crud, &analysis_file(&[(task, sql)])), task);
     vec![
         wrong04(
             "partition-dropped",
@@ -364,8 +371,6 @@ fn wrong_of_every_mutation_class() -> Vec<(&'static str, Submission, &'static st
 /// Wrong answers that the seed itself exposes: the task's order and column names are
 /// checked, and so is every column of the four runs that 03 updates.
 fn wrong_on_the_seed() -> Vec<(&'static str, Submission, &'static str)> {
-    let crud = CRUD_RIGHT.join("\n");
-    let wrong04 = |name, task, sql| (name, student(&crud, &analysis_file(&[(task, sql)])), task);
     let right04 = analysis_file(&[]);
     let wrong03 = |name, i, sql, task| (name, student(&crud_file(i, sql), &right04), task);
     vec![
