@@ -13,7 +13,8 @@ pub mod wire;
 pub use local::{LocalCluster, PgBin};
 pub use server::{DockerChoice, Link, Login, Server, Target};
 pub use session::{
-    Limits, MESSAGE_LIMIT, Origin, Outcome, PgSession, Session, SqlFailure, clip, raised_by_code,
+    Between, Limits, MESSAGE_LIMIT, Origin, Outcome, PgSession, Session, SqlFailure, clip,
+    raised_by_code,
 };
 
 /// Why no database could be provided. All of these end the run with exit code 3.

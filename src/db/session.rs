@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
 use tokio::sync::watch;
-use tokio_postgres::{Client, Config, NoTls, SimpleQueryMessage};
+use tokio_postgres::{Client, Config, NoTls, SimpleQueryMessage, SimpleQueryStream};
 
 use super::server::Link;
 use super::wire::{Capped, Endpoint, Refused};
@@ -194,6 +194,18 @@ pub trait Session {
     fn run(&mut self, sql: &str) -> impl Future<Output = Result<Outcome, SqlFailure>> + Send;
     /// Runs the grader's own command (a savepoint, a RESET), whatever the task's time.
     fn control(&mut self, sql: &str) -> impl Future<Output = Result<Outcome, SqlFailure>> + Send;
+    /// Runs `sql` as [`Session::run`] does, between two commands of the grader's, all
+    /// three sent at once so that they cost one round trip. `after` runs whatever became
+    /// of `sql` (after a failure it fails too, in the aborted transaction, and the caller
+    /// repairs); `before` must be a command that can only fail by leaving the transaction
+    /// aborted, so that `sql` never runs where `before` did not. An empty command is not
+    /// sent.
+    fn run_between(
+        &mut self,
+        before: &str,
+        sql: &str,
+        after: &str,
+    ) -> impl Future<Output = Between> + Send;
     /// Starts a task's time budget; `None` ends it.
     fn set_deadline(&mut self, deadline: Option<Instant>);
     /// Asks the server to parse `sql` without running it; fails when it holds more than
@@ -213,6 +225,14 @@ pub trait Session {
     /// True when a statement ignored its cancel and its backend could not be ended: it
     /// may go on running on the server until its work is done.
     fn outlived(&self) -> bool;
+}
+
+/// What became of the three commands of [`Session::run_between`].
+#[derive(Debug, Clone)]
+pub struct Between {
+    pub before: Result<(), SqlFailure>,
+    pub answer: Result<Outcome, SqlFailure>,
+    pub after: Result<Outcome, SqlFailure>,
 }
 
 /// A [`Session`] over a tokio-postgres client on a capped socket.
@@ -357,14 +377,29 @@ impl PgSession {
         result
     }
 
-    /// Sends a cancel request over a socket of its own.
+    /// Sends a cancel request over a socket of its own, and waits until the server has
+    /// acted on it: it closes that socket once it has signalled the backend. A cancel
+    /// still on its way when the grader sends its next command could stop that command
+    /// instead (its undo, the next statement).
     async fn cancel(&self) {
-        if let Ok(socket) = self.endpoint.open().await {
-            let _ = self
+        use tokio::io::AsyncReadExt;
+        if let Ok(mut socket) = self.endpoint.open().await {
+            let sent = self
                 .client
                 .cancel_token()
-                .cancel_query_raw(socket, NoTls)
+                .cancel_query_raw(&mut socket, NoTls)
                 .await;
+            if sent.is_ok() {
+                let closed = async {
+                    let mut buf = [0u8; 64];
+                    while let Ok(n) = socket.read(&mut buf).await {
+                        if n == 0 {
+                            break;
+                        }
+                    }
+                };
+                let _ = tokio::time::timeout(CANCEL_GRACE, closed).await;
+            }
         }
     }
 
@@ -409,8 +444,33 @@ impl PgSession {
     }
 
     async fn collect(&self, sql: &str) -> Result<Outcome, SqlFailure> {
-        let limits = self.limits;
         let stream = self.client.simple_query_raw(sql).await.map_err(failure)?;
+        self.read(stream).await
+    }
+
+    /// Queues `sql` without waiting for its answer; nothing when it is empty.
+    async fn send(&self, sql: &str) -> Option<Result<SimpleQueryStream, SqlFailure>> {
+        if sql.is_empty() {
+            return None;
+        }
+        Some(self.client.simple_query_raw(sql).await.map_err(failure))
+    }
+
+    /// Reads the answer to what [`PgSession::send`] queued.
+    async fn read_sent(
+        &self,
+        sent: Option<Result<SimpleQueryStream, SqlFailure>>,
+    ) -> Result<Outcome, SqlFailure> {
+        match sent {
+            None => Ok(Outcome::default()),
+            Some(Ok(stream)) => self.read(stream).await,
+            Some(Err(f)) => Err(f),
+        }
+    }
+
+    /// Reads the results of one query already sent.
+    async fn read(&self, stream: SimpleQueryStream) -> Result<Outcome, SqlFailure> {
+        let limits = self.limits;
         futures_util::pin_mut!(stream);
         let mut out = Outcome::default();
         let mut held = 0usize;
@@ -491,6 +551,54 @@ impl Session for PgSession {
     async fn control(&mut self, sql: &str) -> Result<Outcome, SqlFailure> {
         self.limited(self.collect(sql), CONTROL_LIMIT, CONTROL_LIMIT)
             .await
+    }
+
+    async fn run_between(&mut self, before: &str, sql: &str, after: &str) -> Between {
+        let (budget, named) = self.budget();
+        let this = &*self;
+        // What the grader's two commands did, kept when `sql` ran out of time: they ran
+        // all the same, and the caller must not repair what needs no repair.
+        let finished = std::sync::Mutex::new(None);
+        let work = async {
+            // All three are queued before the first answer is read.
+            let first = this.send(before).await;
+            let second = this.send(sql).await;
+            let third = this.send(after).await;
+            let before = this.read_sent(first).await;
+            let answer = this.read_sent(second).await;
+            let after = this.read_sent(third).await;
+            if let Ok(mut slot) = finished.lock() {
+                *slot = Some((before.clone(), after.clone()));
+            }
+            // A connection that ended ends all three, with the reason it ended.
+            for part in [&before, &answer, &after] {
+                if let Err(f) = part
+                    && f.ends_connection()
+                {
+                    return Err(f.clone());
+                }
+            }
+            Ok((before, answer, after))
+        };
+        match self.limited(work, budget, named).await {
+            Ok((before, answer, after)) => Between {
+                before: before.map(|_| ()),
+                answer: answer.map_err(|f| self.explain(f)),
+                after,
+            },
+            Err(f) => match finished.into_inner().ok().flatten() {
+                Some((before, after)) if !f.ends_connection() => Between {
+                    before: before.map(|_| ()),
+                    answer: Err(f),
+                    after,
+                },
+                _ => Between {
+                    before: Ok(()),
+                    answer: Err(f.clone()),
+                    after: Err(f),
+                },
+            },
+        }
     }
 
     fn set_deadline(&mut self, deadline: Option<Instant>) {

@@ -135,26 +135,40 @@ pub async fn check<S: Session>(
             }
         }
     }
-    if let Err(f) = savepoint::open(session, CHECK_SAVEPOINT).await {
-        return sql_problem(&f);
-    }
-    let mut outcome = None;
-    if !probe.triggers {
-        outcome = quiet(session, cache, &tables).await.err();
-    }
-    if outcome.is_none() {
-        outcome = prepare(session, spec, &before).await.err();
-    }
-    let answer = match outcome {
-        Some(r) => Err(r),
-        None => Ok(session.run(&sql).await),
+    let quieting = if probe.triggers {
+        Vec::new()
+    } else {
+        match quieting(cache, &tables) {
+            Ok(q) => q,
+            Err(r) => return r,
+        }
     };
-    // Undone before anything else: a rejected probe leaves the savepoint aborted.
-    if let Err(f) = savepoint::undo(session, CHECK_SAVEPOINT).await
-        && f.ends_connection()
-    {
-        return sql_problem(&f);
-    }
+    let answer = if quieting.is_empty() && before.is_empty() {
+        // The probe alone, its savepoint opened and undone in the same round trip.
+        match savepoint::around(session, CHECK_SAVEPOINT, &sql).await {
+            Ok(result) => Ok(result),
+            Err(f) => return sql_problem(&f),
+        }
+    } else {
+        if let Err(f) = savepoint::open(session, CHECK_SAVEPOINT).await {
+            return sql_problem(&f);
+        }
+        let mut outcome = quiet(session, &quieting).await.err();
+        if outcome.is_none() {
+            outcome = prepare(session, spec, &before).await.err();
+        }
+        let answer = match outcome {
+            Some(r) => Err(r),
+            None => Ok(session.run(&sql).await),
+        };
+        // Undone before anything else: a rejected probe leaves the savepoint aborted.
+        if let Err(f) = savepoint::undo(session, CHECK_SAVEPOINT).await
+            && f.ends_connection()
+        {
+            return sql_problem(&f);
+        }
+        answer
+    };
     match answer {
         Err(r) => r,
         Ok(result) => judge(session, spec, &probe, &tables, cache, result).await,
@@ -221,12 +235,9 @@ async fn learn<S: Session>(
     Ok(())
 }
 
-/// Switches off, inside the probe's savepoint, what [`learn`] found.
-async fn quiet<S: Session>(
-    session: &mut S,
-    cache: &mut Probes,
-    tables: &[Table],
-) -> Result<(), CheckResult> {
+/// What switches off, inside the probe's savepoint, what [`learn`] found.
+fn quieting(cache: &mut Probes, tables: &[Table]) -> Result<Vec<String>, CheckResult> {
+    let mut statements = Vec::new();
     for table in tables {
         let Some(facts) = cache.facts(table) else {
             continue;
@@ -234,9 +245,15 @@ async fn quiet<S: Session>(
         if let Some(why) = &facts.unfit {
             return Err(fail(why.clone()));
         }
-        for sql in facts.quieting.clone() {
-            session.run(&sql).await.map_err(|f| sql_problem(&f))?;
-        }
+        statements.extend(facts.quieting.iter().cloned());
+    }
+    Ok(statements)
+}
+
+/// Runs what [`quieting`] gave.
+async fn quiet<S: Session>(session: &mut S, statements: &[String]) -> Result<(), CheckResult> {
+    for sql in statements {
+        session.run(sql).await.map_err(|f| sql_problem(&f))?;
     }
     Ok(())
 }

@@ -51,21 +51,6 @@ pub struct Captured {
 
 pub(super) const CHECK_SAVEPOINT: &str = "sqlgrade_check";
 
-async fn in_savepoint<S: Session>(
-    session: &mut S,
-    sql: &str,
-) -> Result<crate::db::Outcome, SqlFailure> {
-    savepoint::open(session, CHECK_SAVEPOINT).await?;
-    let result = session.run(sql).await;
-    if let Err(f) = &result
-        && f.ends_connection()
-    {
-        return result;
-    }
-    savepoint::undo(session, CHECK_SAVEPOINT).await?;
-    result
-}
-
 /// Column types of `sql`, asked in a savepoint so that a failure leaves nothing behind;
 /// empty names where the server could not say (the answer is then compared by value).
 async fn types_of<S: Session>(session: &mut S, sql: &str, width: usize) -> Vec<String> {
@@ -182,12 +167,15 @@ pub async fn capture<S: Session>(
             })
         }
         CheckSpec::Query { sql, .. } => {
-            let outcome = in_savepoint(session, sql).await.map_err(|f| match f {
-                SqlFailure::Db { .. } if !f.is_server_fault() => {
-                    fail(format!("the check query failed: {}", f.message()))
-                }
-                other => sql_problem(&other),
-            })?;
+            let outcome = savepoint::around(session, CHECK_SAVEPOINT, sql)
+                .await
+                .and_then(|r| r)
+                .map_err(|f| match f {
+                    SqlFailure::Db { .. } if !f.is_server_fault() => {
+                        fail(format!("the check query failed: {}", f.message()))
+                    }
+                    other => sql_problem(&other),
+                })?;
             let names = outcome.columns.clone().unwrap_or_default();
             let types = if with_types {
                 types_of(session, sql, names.len()).await
@@ -208,15 +196,21 @@ pub async fn capture<S: Session>(
             unique,
             ..
         } => {
-            let exists = in_savepoint(session, &catalog::exists_query(schema, table))
-                .await
-                .map_err(|f| sql_problem(&f))?;
+            let exists = savepoint::around(
+                session,
+                CHECK_SAVEPOINT,
+                &catalog::exists_query(schema, table),
+            )
+            .await
+            .and_then(|r| r)
+            .map_err(|f| sql_problem(&f))?;
             if exists.rows.is_empty() {
                 return Err(fail(format!("there is no table `{schema}.{table}`")));
             }
             let (sql, columns) = catalog::facts_query(*facts, schema, table, *unique);
-            let outcome = in_savepoint(session, &sql)
+            let outcome = savepoint::around(session, CHECK_SAVEPOINT, &sql)
                 .await
+                .and_then(|r| r)
                 .map_err(|f| sql_problem(&f))?;
             Ok(Captured {
                 names: columns.iter().map(|c| c.name.clone()).collect(),

@@ -79,6 +79,9 @@ pub struct FileRun {
     pub server_fault: Option<String>,
     /// Statements that failed.
     pub failures: usize,
+    /// Set when the last statement's savepoint is still open: the grader's next command
+    /// on the connection must begin with [`FileRun::before_next`].
+    pub release_first: bool,
 }
 
 /// Notes kept per file: a file of 300 000 meta-commands must not make a report of them.
@@ -93,6 +96,16 @@ impl FileRun {
             StmtOutcome::Failed { failure, at } => Some((s, failure, *at)),
             _ => None,
         })
+    }
+
+    /// What the grader's next command on the connection begins with: the release of the
+    /// savepoint the file's last statement left open, if it did.
+    pub fn before_next(&self) -> String {
+        if self.release_first {
+            format!("RELEASE SAVEPOINT {STMT_SAVEPOINT}; ")
+        } else {
+            String::new()
+        }
     }
 
     /// Adds a note, unless the file already has its share.
@@ -145,6 +158,9 @@ pub async fn run_file<S: Session>(
         encoding_noted: false,
     };
     let mut scanned = 0u64;
+    // Set while the last statement's savepoint is still open: it is released together
+    // with the opening of the next one.
+    let mut pending_release = false;
     let metas: Vec<_> = script.metas.iter().filter(|m| m.name != "\\").collect();
     for meta in metas.iter().take(META_NOTE_LIMIT) {
         run.note(Note {
@@ -196,11 +212,14 @@ pub async fn run_file<S: Session>(
             scanned += cost;
             Some(blind(classify(&text, guard.standard_strings)))
         };
+        let mut guard_read = None;
         let outcome = match kind {
             None => StmtOutcome::Refused(
                 "this statement holds long runs of operator characters (such as `/*/*/*`), which PostgreSQL's scanner takes quadratic time to read and cannot be interrupted while it does; it was not sent".into(),
             ),
-            Some(Kind::Txn(control)) => map_control(session, control, start, &mut open_blocks).await,
+            Some(Kind::Txn(control)) => {
+                map_control(session, control, start, &mut open_blocks, &mut pending_release).await
+            }
             Some(Kind::Several(n)) => StmtOutcome::Refused(format!(
                 "this statement holds several commands ({n}) that psql would send together; end each with its own `;`"
             )),
@@ -213,7 +232,13 @@ pub async fn run_file<S: Session>(
             Some(Kind::CopyFromStdin) if stmt.copy_data.is_none() => StmtOutcome::Refused(
                 "`COPY ... FROM STDIN` needs its data on the lines after it, ended by a line `\\.`".into(),
             ),
-            Some(kind) => run_statement(session, &script.source, stmt, &text, kind).await,
+            Some(kind) => {
+                let (outcome, read) =
+                    run_statement(session, &script.source, stmt, &text, kind, &mut pending_release)
+                        .await;
+                guard_read = read;
+                outcome
+            }
         };
         // Whatever reached the server, mapped transaction control included (a ROLLBACK TO
         // undoes the file's own SET), is followed by the guard.
@@ -221,7 +246,15 @@ pub async fn run_file<S: Session>(
             outcome
         } else {
             let savepoint_command = kind == Some(Kind::Savepoint);
-            match check_guard(session, &mut guard, savepoint_command, &outcome).await {
+            let checked = check_guard(
+                session,
+                &mut guard,
+                (savepoint_command, &mut pending_release),
+                &outcome,
+                guard_read,
+            )
+            .await;
+            match checked {
                 Ok(None) => outcome,
                 Ok(Some(note)) => {
                     run.note(Note {
@@ -295,6 +328,9 @@ pub async fn run_file<S: Session>(
         // The last statement used up the task's time (it was cancelled).
         run.halt = Some(Halt::OutOfTime);
     }
+    // With a block open, its undo below takes the newer savepoint with it; else the
+    // grader's next command releases it.
+    run.release_first = pending_release && open_blocks.is_empty();
     if let Some(&first) = open_blocks.first()
         && run.halt.is_none()
     {
@@ -386,14 +422,17 @@ enum Breach {
     Escaped(String),
 }
 
-/// After a statement: releases psql's savepoint (unless the statement was a savepoint
-/// command itself) and reads the guard. `Ok(Some)` carries a note when the grader had to
-/// undo a setting that changes how it reads results.
+/// After a statement: reads the guard, unless `read` holds what it read in the
+/// statement's own round trip, and leaves psql's savepoint to be released with the next
+/// one's opening (unless the statement was a savepoint command itself). `Ok(Some)`
+/// carries a note when the grader had to undo a setting that changes how it reads
+/// results.
 async fn check_guard<S: Session>(
     session: &mut S,
     guard: &mut Guard,
-    savepoint_command: bool,
+    (savepoint_command, pending_release): (bool, &mut bool),
     outcome: &StmtOutcome,
+    read: Option<Result<Outcome, SqlFailure>>,
 ) -> Result<Option<String>, Breach> {
     if let StmtOutcome::Failed { failure, .. } = outcome
         && failure.ends_connection()
@@ -401,13 +440,11 @@ async fn check_guard<S: Session>(
         // Nothing to read: the file stops on the failure itself.
         return Ok(None);
     }
-    let sql = match outcome {
-        StmtOutcome::Ran(_) if !savepoint_command => {
-            format!("RELEASE SAVEPOINT {STMT_SAVEPOINT}; {GUARD}")
-        }
-        _ => GUARD.to_string(),
+    let read = match (outcome, read) {
+        (StmtOutcome::Ran(_), Some(read)) => read,
+        _ => session.control(GUARD).await,
     };
-    let read = match session.control(&sql).await {
+    let read = match read {
         Ok(r) => r,
         Err(f) if f.ends_connection() => return Err(Breach::Gone(f)),
         Err(f) => return Err(Breach::Escaped(f.message())),
@@ -418,6 +455,9 @@ async fn check_guard<S: Session>(
         return Err(Breach::Escaped(
             "the transaction is no longer the one the grader began".into(),
         ));
+    }
+    if matches!(outcome, StmtOutcome::Ran(_)) && !savepoint_command {
+        *pending_release = true;
     }
     guard.standard_strings = value(2).as_deref() != Some("off");
     if value(1).is_some_and(|e| !e.eq_ignore_ascii_case("UTF8")) {
@@ -483,6 +523,7 @@ async fn map_control<S: Session>(
     control: TxnControl,
     start: usize,
     open: &mut Vec<usize>,
+    pending_release: &mut bool,
 ) -> StmtOutcome {
     let sql = match control {
         TxnControl::TwoPhase => {
@@ -526,7 +567,7 @@ async fn map_control<S: Session>(
     // leaving the grader's transaction aborted. On success there is nothing to release:
     // RELEASE and ROLLBACK TO of the block's savepoint take the newer one with them, and
     // after BEGIN it stays below the block's, as psql's does.
-    if let Err(failure) = savepoint::open(session, STMT_SAVEPOINT).await {
+    if let Err(failure) = session.control(&open_statement(pending_release)).await {
         return StmtOutcome::Failed { failure, at: start };
     }
     match session.control(&sql).await {
@@ -544,13 +585,17 @@ async fn map_control<S: Session>(
     }
 }
 
+/// Runs one statement in psql's savepoint. A plain statement goes with the savepoint's
+/// opening and the guard's reading in one round trip; the guard's answer comes back
+/// beside the statement's outcome.
 async fn run_statement<S: Session>(
     session: &mut S,
     source: &str,
     stmt: &crate::script::Statement,
     text: &str,
     kind: Kind,
-) -> StmtOutcome {
+    pending_release: &mut bool,
+) -> (StmtOutcome, Option<Result<Outcome, SqlFailure>>) {
     let start = stmt.start();
     let error_at = |failure: &SqlFailure| match failure {
         SqlFailure::Db {
@@ -558,8 +603,24 @@ async fn run_statement<S: Session>(
         } => stmt.source_offset(crate::script::char_position_to_byte(text, *p)),
         _ => start,
     };
-    if let Err(failure) = savepoint::open(session, STMT_SAVEPOINT).await {
-        return StmtOutcome::Failed { failure, at: start };
+    let open = open_statement(pending_release);
+    let copy = stmt
+        .copy_data
+        .as_ref()
+        .filter(|_| kind == Kind::CopyFromStdin);
+    if kind != Kind::Unreadable && copy.is_none() {
+        let ran = session.run_between(&open, text, GUARD).await;
+        if let Err(failure) = ran.before {
+            return (StmtOutcome::Failed { failure, at: start }, None);
+        }
+        let outcome = match ran.answer {
+            Ok(outcome) => StmtOutcome::Ran(outcome),
+            Err(failure) => statement_failed(session, failure, text, error_at).await,
+        };
+        return (outcome, Some(ran.after));
+    }
+    if let Err(failure) = session.control(&open).await {
+        return (StmtOutcome::Failed { failure, at: start }, None);
     }
     if kind == Kind::Unreadable
         && let Err(failure) = session.parse_only(text).await
@@ -573,12 +634,15 @@ async fn run_statement<S: Session>(
             if let Err(f) = rollback_statement(session).await
                 && f.ends_connection()
             {
-                return StmtOutcome::Failed {
-                    failure: f,
-                    at: start,
-                };
+                return (
+                    StmtOutcome::Failed {
+                        failure: f,
+                        at: start,
+                    },
+                    None,
+                );
             }
-            return match failure {
+            let outcome = match failure {
                 SqlFailure::Db {
                     position: Some(_), ..
                 } => {
@@ -589,48 +653,71 @@ async fn run_statement<S: Session>(
                     "this statement holds several commands that psql would send together; end each with its own `;`".into(),
                 ),
             };
+            return (outcome, None);
         }
         if failure.ends_connection() {
-            return StmtOutcome::Failed { failure, at: start };
+            return (StmtOutcome::Failed { failure, at: start }, None);
         }
         if let Err(f) = session
             .control(&format!("ROLLBACK TO SAVEPOINT {STMT_SAVEPOINT}"))
             .await
         {
-            return StmtOutcome::Failed {
-                failure: f,
-                at: start,
-            };
+            return (
+                StmtOutcome::Failed {
+                    failure: f,
+                    at: start,
+                },
+                None,
+            );
         }
     }
-    let sent = match &stmt.copy_data {
-        Some(data) if kind == Kind::CopyFromStdin => {
+    let sent = match copy {
+        Some(data) => {
             session
                 .copy_in(text, &source.as_bytes()[data.clone()])
                 .await
         }
-        _ => session.run(text).await,
+        None => session.run(text).await,
     };
-    match sent {
+    let outcome = match sent {
         Ok(outcome) => StmtOutcome::Ran(outcome),
-        Err(failure) => {
-            if failure.ends_connection() {
-                return StmtOutcome::Failed { failure, at: start };
-            }
-            let at = error_at(&failure);
-            if let Err(f) = rollback_statement(session).await
-                && f.ends_connection()
-                && !matches!(failure, SqlFailure::Timeout(_))
-            {
-                // A timed-out statement whose backend had to be ended keeps its own
-                // failure; the guard then finds the connection gone and says why.
-                return StmtOutcome::Failed { failure: f, at };
-            }
-            StmtOutcome::Failed {
-                failure: explain(failure, text),
-                at,
-            }
-        }
+        Err(failure) => statement_failed(session, failure, text, error_at).await,
+    };
+    (outcome, None)
+}
+
+/// After a statement failed: undoes it, and says where it failed.
+async fn statement_failed<S: Session>(
+    session: &mut S,
+    failure: SqlFailure,
+    text: &str,
+    error_at: impl Fn(&SqlFailure) -> usize,
+) -> StmtOutcome {
+    let at = error_at(&failure);
+    if failure.ends_connection() {
+        return StmtOutcome::Failed { failure, at };
+    }
+    if let Err(f) = rollback_statement(session).await
+        && f.ends_connection()
+        && !matches!(failure, SqlFailure::Timeout(_))
+    {
+        // A timed-out statement whose backend had to be ended keeps its own
+        // failure; the guard then finds the connection gone and says why.
+        return StmtOutcome::Failed { failure: f, at };
+    }
+    StmtOutcome::Failed {
+        failure: explain(failure, text),
+        at,
+    }
+}
+
+/// The command that opens psql's savepoint for a statement, releasing first the one the
+/// statement before it left open.
+fn open_statement(pending_release: &mut bool) -> String {
+    if std::mem::take(pending_release) {
+        format!("RELEASE SAVEPOINT {STMT_SAVEPOINT}; SAVEPOINT {STMT_SAVEPOINT}")
+    } else {
+        format!("SAVEPOINT {STMT_SAVEPOINT}")
     }
 }
 

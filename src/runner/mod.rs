@@ -625,7 +625,10 @@ async fn grade_on(
         // A student's SET must not change how the grader reads results, nor a function,
         // an operator or a temporary table named like one the checks use: the checks
         // see the catalog and nothing else by name (their tables name their schema).
-        match session.control(RESET_FOR_CHECKS).await {
+        match session
+            .control(&format!("{}{RESET_FOR_CHECKS}", run.before_next()))
+            .await
+        {
             Ok(out) => {
                 written = out
                     .rows

@@ -9,6 +9,8 @@ use crate::support::{
     Run, Submission, children_of, grade, grade_on, postmaster_in, private_tmp, repo,
 };
 
+const SOLUTION_01: &str =
+    include_str!("../../exercises/01-training-registry/solution/01_create_training_runs.sql");
 const SOLUTION_03: &str =
     include_str!("../../exercises/01-training-registry/solution/03_crud_operations.sql");
 const SOLUTION_04: &str =
@@ -97,6 +99,38 @@ fn sleeping_past_the_statement_limit_is_cancelled_even_with_statement_timeout_ze
         run.notes()
     );
     assert_eq!(run.score(), 100, "the statements after it still ran");
+}
+
+#[test]
+fn a_check_that_times_out_leaves_the_later_checks_of_its_file_gradable() {
+    // The check of `schema.columns` inserts this row; the trigger makes it outlast the
+    // statement limit. The grader's undo was sent with the check: it ran, and must not be
+    // taken for failed and repeated, which would abort the grader's transaction and fail
+    // every later task of the file.
+    let sql = format!(
+        "{SOLUTION_01}\n\
+         create function slow_probe() returns trigger language plpgsql as $$\n\
+         begin\n  if new.model_name = 'defaults-probe' then perform pg_sleep(2.5); end if;\n  return new;\nend $$;\n\
+         create trigger slow before insert on training_runs for each row execute function slow_probe();\n"
+    );
+    let run = grade_with(
+        &Submission::solution().with("01_create_training_runs.sql", &sql),
+        &["--statement-timeout", "2"],
+    );
+    let columns = run.task("schema.columns");
+    assert_eq!(columns["status"], "error", "{columns:#}");
+    assert!(
+        columns.to_string().contains("timed out after 2 s"),
+        "{columns:#}"
+    );
+    for id in [
+        "schema.primary_key",
+        "schema.checks",
+        "schema.unique_daily_run",
+        "schema.indexes",
+    ] {
+        assert_eq!(run.status(id), "pass", "{id}: {:#}", run.task(id));
+    }
 }
 
 #[test]
