@@ -278,11 +278,7 @@ fn main() {
         return;
     }
     let n = arg(&args, "--submissions", 500);
-    let jobs = arg(
-        &args,
-        "--jobs",
-        std::thread::available_parallelism().map_or(2, usize::from),
-    );
+    let jobs = arg(&args, "--jobs", sqlgrade::runner::batch::default_jobs());
     let runs = arg(&args, "--runs", 3).max(1);
     let baseline = args
         .iter()

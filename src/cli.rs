@@ -131,7 +131,7 @@ was graded, whatever its score; 1 when some could not be.")]
         /// Directory holding one subfolder per student.
         #[arg(long, value_name = "DIR")]
         submissions: PathBuf,
-        /// Workers grading in parallel (default: the number of cores).
+        /// Workers grading in parallel (default: two per core).
         #[arg(long, value_name = "N")]
         jobs: Option<usize>,
         /// The gradebook; the results go beside it as .json.
@@ -192,7 +192,7 @@ mutants hold, 1 when not.")]
         task: Option<String>,
         #[arg(long, value_enum, default_value = "human")]
         format: MutantsFormat,
-        /// Workers grading mutants in parallel (default: the number of cores).
+        /// Workers grading mutants in parallel (default: two per core).
         #[arg(long, value_name = "N")]
         jobs: Option<usize>,
         /// For each surviving mutant, search for a small dataset on which it and the
@@ -266,12 +266,12 @@ fn mebibytes(flag: &str, value: Option<u64>) -> Result<Option<u64>, UsageError> 
     }
 }
 
-/// `--jobs`, or the number of cores.
-fn jobs_or_cores(jobs: Option<usize>) -> Result<usize, UsageError> {
+/// `--jobs`, or two per core.
+fn jobs_or_default(jobs: Option<usize>) -> Result<usize, UsageError> {
     match jobs {
         Some(0) => Err(UsageError::Invalid("--jobs must be at least 1".into())),
         Some(n) => Ok(n),
-        None => Ok(std::thread::available_parallelism().map_or(2, usize::from)),
+        None => Ok(crate::runner::batch::default_jobs()),
     }
 }
 
@@ -344,7 +344,7 @@ where
             limits,
             db,
         } => {
-            let jobs = jobs_or_cores(jobs)?;
+            let jobs = jobs_or_default(jobs)?;
             let command = Command::Batch {
                 exercise,
                 submissions,
@@ -389,7 +389,7 @@ where
                 exercise,
                 task,
                 json: matches!(format, MutantsFormat::Json),
-                jobs: jobs_or_cores(jobs)?,
+                jobs: jobs_or_default(jobs)?,
                 suggest: suggest.then_some(crate::plan::Suggest { seed, out }),
             };
             plan(command, db, Some(limits), cwd)

@@ -31,7 +31,7 @@ pub async fn run(plan: &Plan, exercises: &[Exercise], mutants: bool) -> i32 {
             Err(code) => return code,
         }
         if mutants {
-            let jobs = std::thread::available_parallelism().map_or(2, usize::from);
+            let jobs = crate::runner::batch::default_jobs();
             let analysis = match super::mutants::analyse(plan, exercise, None, jobs, None).await {
                 Ok(a) => a,
                 Err(code) => return code,

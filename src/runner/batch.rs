@@ -18,6 +18,14 @@ use crate::snapshot::Snapshot;
 
 use super::{Event, Mode, Retry, RunError, Sink, Submission as Run, Workspace, begin};
 
+/// Workers a batch runs when not told: two per core. A worker spends its time in turns in
+/// the grader and in its server process, so one per core leaves the cores idle while
+/// each waits for the other; measured on 2 cores, 4 workers grade a class about a
+/// quarter faster than 2 (see the README's Speed section).
+pub fn default_jobs() -> usize {
+    2 * std::thread::available_parallelism().map_or(1, usize::from)
+}
+
 /// Keeps events to replay them.
 #[derive(Debug, Default)]
 struct Recorder(Vec<Event>);
