@@ -556,9 +556,10 @@ impl Session for PgSession {
     async fn run_between(&mut self, before: &str, sql: &str, after: &str) -> Between {
         let (budget, named) = self.budget();
         let this = &*self;
-        // What the grader's two commands did, kept when `sql` ran out of time: they ran
-        // all the same, and the caller must not repair what needs no repair.
-        let finished = std::sync::Mutex::new(None);
+        // What the grader's two commands did, kept apart from `sql`'s answer: when `sql`
+        // ran out of time they ran all the same, and the caller must not repair what
+        // needs no repair.
+        let grader = std::sync::Mutex::new(None);
         let work = async {
             // All three are queued before the first answer is read.
             let first = this.send(before).await;
@@ -567,37 +568,40 @@ impl Session for PgSession {
             let before = this.read_sent(first).await;
             let answer = this.read_sent(second).await;
             let after = this.read_sent(third).await;
-            if let Ok(mut slot) = finished.lock() {
-                *slot = Some((before.clone(), after.clone()));
-            }
             // A connection that ended ends all three, with the reason it ended.
-            for part in [&before, &answer, &after] {
-                if let Err(f) = part
-                    && f.ends_connection()
-                {
-                    return Err(f.clone());
+            let ended = [&before, &answer, &after]
+                .into_iter()
+                .find_map(|part| part.as_ref().err().filter(|f| f.ends_connection()))
+                .cloned();
+            if let Ok(mut slot) = grader.lock() {
+                *slot = Some((before, after));
+            }
+            match ended {
+                Some(f) => Err(f),
+                None => answer,
+            }
+        };
+        let answer = self.limited(work, budget, named).await;
+        match (answer, grader.into_inner().ok().flatten()) {
+            (answer, Some((before, after)))
+                if answer.as_ref().err().is_none_or(|f| !f.ends_connection()) =>
+            {
+                Between {
+                    before: before.map(|_| ()),
+                    answer: answer.map_err(|f| self.explain(f)),
+                    after,
                 }
             }
-            Ok((before, answer, after))
-        };
-        match self.limited(work, budget, named).await {
-            Ok((before, answer, after)) => Between {
-                before: before.map(|_| ()),
-                answer: answer.map_err(|f| self.explain(f)),
-                after,
-            },
-            Err(f) => match finished.into_inner().ok().flatten() {
-                Some((before, after)) if !f.ends_connection() => Between {
-                    before: before.map(|_| ()),
-                    answer: Err(f),
-                    after,
-                },
-                _ => Between {
+            (answer, _) => {
+                let f = answer.err().unwrap_or_else(|| {
+                    SqlFailure::Lost("the grader's commands gave no answer".into())
+                });
+                Between {
                     before: Ok(()),
                     answer: Err(f.clone()),
                     after: Err(f),
-                },
-            },
+                }
+            }
         }
     }
 
