@@ -306,8 +306,13 @@ fn main() {
         .expect("cluster");
     seed(&psql_bin, &cluster);
     println!(
-        "{n} submissions of {EXERCISE}, {jobs} jobs, {runs} runs each, one local PostgreSQL {} server",
-        bin.major
+        "{n} submissions of {EXERCISE}, {jobs} jobs, {runs} runs each, one local PostgreSQL {} server in {}",
+        bin.major,
+        cluster
+            .socket_dir
+            .parent()
+            .unwrap_or(&cluster.socket_dir)
+            .display()
     );
     let (mut g, mut a, mut b, mut base) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let mut g_alone = Vec::new();

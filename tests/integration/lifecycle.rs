@@ -96,9 +96,11 @@ fn a_broken_setup_file_is_an_exercise_error_with_its_position() {
     );
 }
 
-/// Starts a grade whose file sleeps, waits until its server is up, sends `signal`, and
-/// checks that the run ends with 130 and leaves neither a server nor a directory behind.
-fn interrupt_with(signal: nix::sys::signal::Signal) {
+/// Starts a grade whose file sleeps, with the environment variable `place` naming a
+/// directory of its own for the cluster, waits until its server is up there, sends
+/// `signal`, and checks that the run ends with 130 and leaves neither a server nor a
+/// directory behind.
+fn interrupt_with(signal: nix::sys::signal::Signal, place: &str) {
     let tmp = tempfile::tempdir().expect("temp dir");
     // The server runs as an unprivileged user when the tests run as root; it must be able
     // to reach its directory inside this one.
@@ -116,7 +118,9 @@ fn interrupt_with(signal: nix::sys::signal::Signal) {
         ])
         .arg(sub.path())
         .current_dir(repo())
-        .env("TMPDIR", tmp.path())
+        .env_remove("TMPDIR")
+        .env_remove("SQLGRADE_CLUSTER_DIR")
+        .env(place, tmp.path())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -183,12 +187,17 @@ fn server_running(dir: &std::path::Path) -> bool {
 
 #[test]
 fn ctrl_c_removes_the_server_and_its_directory() {
-    interrupt_with(nix::sys::signal::Signal::SIGINT);
+    interrupt_with(nix::sys::signal::Signal::SIGINT, "TMPDIR");
+}
+
+#[test]
+fn a_cluster_lives_where_sqlgrade_cluster_dir_says_and_is_removed_from_there() {
+    interrupt_with(nix::sys::signal::Signal::SIGINT, "SQLGRADE_CLUSTER_DIR");
 }
 
 #[test]
 fn sigterm_removes_the_server_and_its_directory() {
-    interrupt_with(nix::sys::signal::Signal::SIGTERM);
+    interrupt_with(nix::sys::signal::Signal::SIGTERM, "TMPDIR");
 }
 
 /// Runs a full grade of the reference with `TMPDIR` set to `tmp`.
