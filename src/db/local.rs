@@ -461,7 +461,7 @@ mod tests {
         // A TMPDIR the user set is respected; so is a machine with no memory filesystem.
         assert_eq!(
             parents_from(None, Some("/t".into()), memory, temp.clone()),
-            [temp.clone()]
+            vec![temp.clone()]
         );
         assert_eq!(parents_from(None, None, || None, temp.clone()), [temp]);
     }

@@ -2,6 +2,7 @@
 //! scratch databases, and the narrow [`Session`] the runner talks through.
 
 pub mod docker;
+pub mod fetch;
 mod initdb;
 pub mod local;
 pub mod owner;
@@ -47,6 +48,8 @@ pub enum ProvisionError {
     Prepare { target: String, message: String },
     #[error("{0}")]
     Docker(String),
+    #[error("{0}")]
+    Fetch(String),
 }
 
 /// Server settings for a throwaway server, where speed matters and durability does not:

@@ -5,6 +5,7 @@ mod support;
 
 mod comparing;
 mod docker;
+mod fetch;
 mod files;
 mod grading;
 mod hostile;

