@@ -21,7 +21,7 @@ async fn one(target: &Target, image: &str) -> Result<Duration, String> {
         container: docker::container_name(),
     };
     let started = Instant::now();
-    let server = Server::provision(target, None, &choice)
+    let server = Server::provision(target, None, &choice, None, Default::default())
         .await
         .map_err(|e| e.to_string())?;
     let client = server.admin("postgres").await.map_err(|e| e.to_string())?;

@@ -33,9 +33,10 @@ struct Cli {
 
 #[derive(Debug, clap::Args)]
 struct DbArgs {
-    /// Where PostgreSQL comes from: auto (Docker when an engine answers, else local),
-    /// local (a throwaway cluster), docker, or a postgres:// URL of an existing server
-    /// (scratch databases are created and dropped).
+    /// Where PostgreSQL comes from: auto (the exercise's major installed, cached or
+    /// fetched, then its container, then another installed major), local (a throwaway
+    /// cluster), docker, or a postgres:// URL of an existing server (scratch databases
+    /// are created and dropped).
     #[arg(
         long,
         env = "DATABASE_URL",
@@ -51,6 +52,9 @@ struct DbArgs {
     /// Directory holding initdb and postgres for the local cluster.
     #[arg(long, value_name = "DIR")]
     pg_bin: Option<PathBuf>,
+    /// Never download a PostgreSQL build (also SQLGRADE_OFFLINE=1).
+    #[arg(long)]
+    offline: bool,
     /// The course repository (default: the nearest directory with `exercises/`).
     #[arg(long, value_name = "DIR")]
     root: Option<PathBuf>,
@@ -259,6 +263,7 @@ fn serverless(command: Command, root: Option<PathBuf>, cwd: PathBuf) -> Plan {
         target: Target::Auto,
         image: None,
         pg_bin: None,
+        offline: false,
         root,
         cwd,
     }
@@ -327,6 +332,7 @@ fn plan(
         target: Target::parse(&db.db).map_err(UsageError::Invalid)?,
         image: db.image,
         pg_bin: db.pg_bin,
+        offline: db.offline,
         root: db.root,
         cwd,
     })

@@ -77,6 +77,8 @@ pub struct Plan {
     pub target: Target,
     pub image: Option<String>,
     pub pg_bin: Option<PathBuf>,
+    /// Never download a PostgreSQL build.
+    pub offline: bool,
     pub root: Option<PathBuf>,
     pub cwd: PathBuf,
 }

@@ -25,7 +25,8 @@ pub async fn run(plan: &Plan, all: bool) -> i32 {
     };
     // Provisioning an existing server already removes what gone runs left; `--all` goes
     // on to what other machines' runs left.
-    let server = match Server::provision(&plan.target, None, &choice).await {
+    let fetch = crate::db::fetch::FetchOptions::from_env(plan.offline);
+    let server = match Server::provision(&plan.target, None, &choice, None, fetch).await {
         Ok(s) => s,
         Err(e) => {
             print_error(&e);

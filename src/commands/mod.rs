@@ -15,6 +15,7 @@ use std::io::{IsTerminal, Write};
 use std::path::Path;
 use std::time::Duration;
 
+use crate::db::fetch::FetchOptions;
 use crate::db::{DockerChoice, Limits, Server, docker};
 use crate::exercise::{self, Exercise};
 use crate::exit;
@@ -105,7 +106,13 @@ pub async fn provision(plan: &Plan, exercise: &Exercise) -> Result<Server, i32> 
         container: docker::container_name(),
     };
     let provisioned = tokio::select! {
-        s = Server::provision(&plan.target, plan.pg_bin.as_ref(), &container) => s,
+        s = Server::provision(
+            &plan.target,
+            plan.pg_bin.as_ref(),
+            &container,
+            Some(exercise.manifest.exercise.postgres),
+            FetchOptions::from_env(plan.offline),
+        ) => s,
         () = interrupted() => {
             docker::force_remove(&container.container).await;
             eprintln!("interrupted");

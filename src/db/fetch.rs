@@ -323,6 +323,20 @@ pub fn fetch(major: u32, options: FetchOptions) -> Result<PgBin, ProvisionError>
         )));
     }
     make_dir(&dir)?;
+    // One fetch at a time per cache: runs started together wait for the first one's
+    // download instead of making their own.
+    let lock_path = dir.join(".lock");
+    let lock_file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .map_err(|e| fetch_error(&lock_path, "cannot open", e))?;
+    let _lock = nix::fcntl::Flock::lock(lock_file, nix::fcntl::FlockArg::LockExclusive)
+        .map_err(|(_, e)| fetch_error(&lock_path, "cannot lock", e))?;
+    if let Some(bin) = cached(pin) {
+        return Ok(bin);
+    }
     remove_stale_staging(&dir);
     let staging = tempfile::Builder::new()
         .prefix(".fetch-")

@@ -23,47 +23,168 @@ impl PgBin {
     /// Finds `initdb` and `postgres`: the given directory, then `PATH`, then the usual
     /// Debian and Homebrew locations (newest version first).
     pub fn find(explicit: Option<&Path>) -> Result<PgBin, ProvisionError> {
-        let mut candidates: Vec<PathBuf> = Vec::new();
         if let Some(dir) = explicit {
-            candidates.push(dir.to_path_buf());
-        } else {
-            if let Some(path) = std::env::var_os("PATH") {
-                candidates.extend(std::env::split_paths(&path));
-            }
-            for root in USUAL_GLOBS {
-                let Ok(entries) = std::fs::read_dir(root) else {
-                    continue;
-                };
-                let mut found: Vec<PathBuf> = entries
-                    .filter_map(Result::ok)
-                    .map(|e| e.path())
-                    .filter(|p| {
-                        p.file_name().and_then(|n| n.to_str()).is_some_and(|n| {
-                            n.starts_with("postgresql") || n.starts_with(char::is_numeric)
-                        })
-                    })
-                    .map(|p| p.join("bin"))
-                    .collect();
-                found.sort_by_key(|p| std::cmp::Reverse(version_of_dir(p)));
-                candidates.extend(found);
-            }
-            candidates.push(PathBuf::from("/usr/local/pgsql/bin"));
-            candidates.push(PathBuf::from("/opt/homebrew/bin"));
+            return match PgBin::at(dir) {
+                Some(found) => found,
+                None => Err(ProvisionError::NoServerBinaries {
+                    searched: Some(dir.to_path_buf()),
+                }),
+            };
         }
-        for dir in candidates {
-            if dir.join("initdb").is_file() && dir.join("postgres").is_file() {
-                let (major, version) = server_version(&dir.join("postgres"))?;
-                return Ok(PgBin {
-                    dir,
-                    major,
-                    version,
-                });
-            }
-        }
-        Err(ProvisionError::NoServerBinaries {
-            searched: explicit.map(Path::to_path_buf),
-        })
+        PgBin::installed()
+            .into_iter()
+            .next()
+            .ok_or(ProvisionError::NoServerBinaries { searched: None })
     }
+
+    /// Every installed server found, in the order of [`PgBin::find`], each once.
+    pub fn installed() -> Vec<PgBin> {
+        let mut candidates: Vec<PathBuf> = Vec::new();
+        if let Some(path) = std::env::var_os("PATH") {
+            candidates.extend(std::env::split_paths(&path));
+        }
+        for root in USUAL_GLOBS {
+            let Ok(entries) = std::fs::read_dir(root) else {
+                continue;
+            };
+            let mut found: Vec<PathBuf> = entries
+                .filter_map(Result::ok)
+                .map(|e| e.path())
+                .filter(|p| {
+                    p.file_name().and_then(|n| n.to_str()).is_some_and(|n| {
+                        n.starts_with("postgresql") || n.starts_with(char::is_numeric)
+                    })
+                })
+                .map(|p| p.join("bin"))
+                .collect();
+            found.sort_by_key(|p| std::cmp::Reverse(version_of_dir(p)));
+            candidates.extend(found);
+        }
+        candidates.push(PathBuf::from("/usr/local/pgsql/bin"));
+        candidates.push(PathBuf::from("/opt/homebrew/bin"));
+        let mut seen = Vec::new();
+        let mut bins = Vec::new();
+        for dir in candidates {
+            let Some(Ok(bin)) = PgBin::at(&dir) else {
+                continue;
+            };
+            // PATH often holds links to the same programs.
+            let real = std::fs::canonicalize(bin.dir.join("postgres")).unwrap_or_default();
+            if !seen.contains(&real) {
+                seen.push(real);
+                bins.push(bin);
+            }
+        }
+        bins
+    }
+
+    /// The server in `dir`, when `dir` holds `initdb` and `postgres`.
+    fn at(dir: &Path) -> Option<Result<PgBin, ProvisionError>> {
+        if !(dir.join("initdb").is_file() && dir.join("postgres").is_file()) {
+            return None;
+        }
+        Some(
+            server_version(&dir.join("postgres")).map(|(major, version)| PgBin {
+                dir: dir.to_path_buf(),
+                major,
+                version,
+            }),
+        )
+    }
+}
+
+/// The local server programs chosen for a run, and why, in a few words.
+#[derive(Debug)]
+pub struct Chosen {
+    pub bin: PgBin,
+    pub why: String,
+    /// True when the choice is worth a line: a fetch, or a major other than the one asked.
+    pub notable: bool,
+}
+
+/// The programs a local cluster runs: those of `--pg-bin`; else, for an exercise that
+/// targets `want`, an installed server of that major, then the cached build of it, then
+/// one fetched now (unless `fetch.offline`); and only then another installed major. `Err`
+/// says why none would do.
+pub fn choose(
+    explicit: Option<&Path>,
+    want: Option<u32>,
+    fetch: super::fetch::FetchOptions,
+) -> Result<Chosen, ProvisionError> {
+    if let Some(dir) = explicit {
+        let bin = PgBin::find(Some(dir))?;
+        let why = format!("PostgreSQL {} in {}", bin.major, dir.display());
+        return Ok(Chosen {
+            bin,
+            why,
+            notable: false,
+        });
+    }
+    let installed = PgBin::installed();
+    let Some(want) = want else {
+        return installed
+            .into_iter()
+            .next()
+            .map(|bin| Chosen {
+                why: format!("the installed PostgreSQL {}", bin.major),
+                bin,
+                notable: false,
+            })
+            .ok_or(ProvisionError::NoServerBinaries { searched: None });
+    };
+    if let Some(bin) = installed.iter().find(|b| b.major == want) {
+        return Ok(Chosen {
+            bin: bin.clone(),
+            why: format!("the installed PostgreSQL {want}"),
+            notable: false,
+        });
+    }
+    let error = match exact_build(want, fetch) {
+        Ok(chosen) => return Ok(chosen),
+        Err(e) => e,
+    };
+    match installed.into_iter().next() {
+        Some(bin) => Ok(Chosen {
+            why: format!(
+                "the installed PostgreSQL {}: {}",
+                bin.major,
+                missing_clause(want, fetch)
+            ),
+            bin,
+            notable: true,
+        }),
+        None => Err(ProvisionError::Fetch(format!(
+            "no PostgreSQL server programs are installed, and {error}"
+        ))),
+    }
+}
+
+/// Why no build of `want` could be had, as one short clause; `sqlgrade fetch` tells more.
+pub fn missing_clause(want: u32, fetch: super::fetch::FetchOptions) -> String {
+    if fetch.offline {
+        format!("PostgreSQL {want} is neither installed nor cached, and sqlgrade is offline")
+    } else {
+        format!(
+            "PostgreSQL {want} is not installed and could not be fetched (`sqlgrade fetch {want}` says why)"
+        )
+    }
+}
+
+/// The build of `want` from the cache, or fetched into it; `Err` says in a clause why
+/// there is none.
+pub fn exact_build(want: u32, fetch: super::fetch::FetchOptions) -> Result<Chosen, ProvisionError> {
+    if let Some(bin) = super::fetch::pin_for(want).and_then(super::fetch::cached) {
+        return Ok(Chosen {
+            bin,
+            why: format!("PostgreSQL {want} from the cache"),
+            notable: false,
+        });
+    }
+    super::fetch::fetch(want, fetch).map(|bin| Chosen {
+        bin,
+        why: format!("PostgreSQL {want}, fetched into the cache"),
+        notable: true,
+    })
 }
 
 fn version_of_dir(p: &Path) -> u32 {
@@ -391,6 +512,9 @@ fn reap_orphans_in(parent: &Path) {
             // Still starting, or never started: not ours to judge.
             continue;
         };
+        // A backend running alone (initdb's) writes its pid negated: kill() would take it
+        // for a process group, find none, and remove the folder of a cluster being made.
+        let pid = pid.saturating_abs();
         let process = nix::unistd::Pid::from_raw(pid);
         match nix::sys::signal::kill(process, None) {
             // The server is gone and left its directory.

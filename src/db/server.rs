@@ -20,14 +20,16 @@ use std::time::{Duration, Instant};
 use tokio_postgres::{Client, Config, NoTls};
 
 use super::docker::{self, DockerServer};
-use super::local::{LocalCluster, PgBin};
+use super::fetch::FetchOptions;
+use super::local::{self, LocalCluster, PgBin};
 use super::watchdog::Watchdog;
 use super::{PINNED_OPTIONS, ProvisionError, describe_error};
 
 /// Where the database comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Target {
-    /// Docker when an engine answers, else the local cluster.
+    /// The exercise's major on a local cluster (installed, cached or fetched), then its
+    /// container, then another installed major.
     Auto,
     /// A throwaway local cluster.
     Local,
@@ -161,6 +163,15 @@ pub fn quote_literal(text: &str) -> String {
     format!("'{}'", text.replace('\'', "''"))
 }
 
+/// Runs `work` (a download, programs started and waited for) off the runtime's threads.
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, ProvisionError> + Send + 'static,
+) -> Result<T, ProvisionError> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .unwrap_or_else(|e| Err(ProvisionError::Start(format!("a worker stopped: {e}"))))
+}
+
 /// Opens a connection and drives it in the background.
 pub async fn connect(config: &Config) -> Result<Client, tokio_postgres::Error> {
     let (client, connection) = config.connect(NoTls).await?;
@@ -182,37 +193,98 @@ async fn major_of(client: &Client) -> Result<u32, tokio_postgres::Error> {
 }
 
 impl Server {
-    /// Provides a server for `target`.
+    /// Provides a server for `target`. `want` is the major version the exercise targets:
+    /// the local path and `auto` look for that major first (see [`local::choose`]), and
+    /// `auto` tries the container (`postgres:<want>`) before another installed major.
     pub async fn provision(
         target: &Target,
         pg_bin: Option<&PathBuf>,
         container: &DockerChoice,
+        want: Option<u32>,
+        fetch: FetchOptions,
     ) -> Result<Server, ProvisionError> {
-        let local = || async {
-            let bin = PgBin::find(pg_bin.map(PathBuf::as_path))?;
-            let cluster = LocalCluster::start(&bin, &[]).await?;
-            Server::on_local(cluster).await
-        };
         match target {
-            Target::Local => local().await,
-            Target::Docker => Server::on_docker(container).await,
-            Target::Url(url) => Server::on_url(url).await,
-            Target::Auto => {
-                let why = match docker::ping(docker::PING_LIMIT).await {
-                    Ok(()) => match Server::on_docker(container).await {
-                        Ok(mut server) => {
-                            server.choice = Some(format!("using Docker ({})", container.image));
-                            return Ok(server);
-                        }
-                        Err(e) => format!("Docker could not provide a server: {e}"),
-                    },
-                    Err(e) => e.to_string(),
-                };
-                let mut server = local().await?;
-                server.choice = Some(format!("using {} ({why})", server.description));
+            Target::Local => {
+                let explicit = pg_bin.cloned();
+                let chosen =
+                    blocking(move || local::choose(explicit.as_deref(), want, fetch)).await?;
+                let notable = chosen.notable.then(|| format!("using {}", chosen.why));
+                let mut server = Server::start_local(&chosen.bin).await?;
+                server.choice = notable;
                 Ok(server)
             }
+            Target::Docker => Server::on_docker(container).await,
+            Target::Url(url) => Server::on_url(url).await,
+            Target::Auto => Server::auto(pg_bin, container, want, fetch).await,
         }
+    }
+
+    /// `--db auto`: the exact major installed, cached or fetched; its container; then
+    /// another installed major. The choice is said in one line.
+    async fn auto(
+        pg_bin: Option<&PathBuf>,
+        container: &DockerChoice,
+        want: Option<u32>,
+        fetch: FetchOptions,
+    ) -> Result<Server, ProvisionError> {
+        let local_exact = |chosen: local::Chosen| async move {
+            let mut server = Server::start_local(&chosen.bin).await?;
+            server.choice = Some(format!("using {} (local cluster)", chosen.why));
+            Ok(server)
+        };
+        if let Some(dir) = pg_bin.cloned() {
+            let chosen = blocking(move || local::choose(Some(&dir), want, fetch)).await?;
+            return local_exact(chosen).await;
+        }
+        let installed = blocking(|| Ok(PgBin::installed())).await?;
+        if let Some(want) = want {
+            if let Some(bin) = installed.iter().find(|b| b.major == want) {
+                return local_exact(local::Chosen {
+                    bin: bin.clone(),
+                    why: format!("the installed PostgreSQL {want}"),
+                    notable: true,
+                })
+                .await;
+            }
+            if let Ok(chosen) = blocking(move || local::exact_build(want, fetch)).await {
+                return local_exact(chosen).await;
+            }
+        }
+        let no_docker = match docker::ping(docker::PING_LIMIT).await {
+            Ok(()) => match Server::on_docker(container).await {
+                Ok(mut server) => {
+                    server.choice = Some(format!("using Docker ({})", container.image));
+                    return Ok(server);
+                }
+                Err(_) => format!("Docker could not start `{}`", container.image),
+            },
+            Err(_) => "no Docker engine answers".to_string(),
+        };
+        let Some(bin) = installed.into_iter().next() else {
+            return Err(ProvisionError::Fetch(format!(
+                "no server could be found: {}{no_docker}; no PostgreSQL server programs are installed",
+                want.map(|w| format!("{}; ", local::missing_clause(w, fetch)))
+                    .unwrap_or_default()
+            )));
+        };
+        let mut server = Server::start_local(&bin).await?;
+        server.choice = Some(match want {
+            Some(w) => format!(
+                "using the installed PostgreSQL {} (local cluster): {}; {no_docker}",
+                bin.major,
+                local::missing_clause(w, fetch)
+            ),
+            None => format!(
+                "using the installed PostgreSQL {} (local cluster): {no_docker}",
+                bin.major
+            ),
+        });
+        Ok(server)
+    }
+
+    async fn start_local(bin: &PgBin) -> Result<Server, ProvisionError> {
+        let cluster = LocalCluster::start(bin, &[]).await?;
+        Server::on_local(cluster).await
     }
 
     async fn on_docker(choice: &DockerChoice) -> Result<Server, ProvisionError> {

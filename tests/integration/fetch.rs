@@ -27,6 +27,20 @@ fn sqlgrade_with(cache: &Path, env: &[(&str, &str)], args: &[&str]) -> Run {
     }
 }
 
+/// Grades exercise 01's reference as JSON, with `db` (the options that choose a server).
+fn grade_reference(cache: &Path, env: &[(&str, &str)], db: &[&str]) -> Run {
+    let mut args = vec![
+        "grade",
+        "01-training-registry",
+        "--submission",
+        "exercises/01-training-registry/solution",
+        "--format",
+        "json",
+    ];
+    args.extend_from_slice(db);
+    sqlgrade_with(cache, env, &args)
+}
+
 /// A mirror that answers every request with `status`, `headers` and `body`, then closes.
 fn mirror(status: &'static str, headers: String, body: Vec<u8>) -> String {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
@@ -63,7 +77,7 @@ fn contents(dir: &Path) -> Vec<String> {
 fn assert_nothing_cached(cache: &Path) {
     let left: Vec<String> = contents(cache)
         .into_iter()
-        .filter(|p| p != "postgres")
+        .filter(|p| p != "postgres" && p != "postgres/.lock")
         .collect();
     assert!(left.is_empty(), "the cache kept {left:?}");
 }
@@ -163,22 +177,7 @@ fn postgres_14_is_fetched_once_and_grades_the_reference() {
     let again = sqlgrade_with(cache.path(), &[("SQLGRADE_OFFLINE", "1")], &["fetch", "14"]);
     assert_eq!(again.code, 0, "{}", again.stderr);
     assert_eq!(again.stdout.trim(), bin);
-    let grade = sqlgrade_with(
-        cache.path(),
-        &[],
-        &[
-            "grade",
-            "01-training-registry",
-            "--db",
-            "local",
-            "--pg-bin",
-            &bin,
-            "--submission",
-            "exercises/01-training-registry/solution",
-            "--format",
-            "json",
-        ],
-    );
+    let grade = grade_reference(cache.path(), &[], &["--db", "local", "--pg-bin", &bin]);
     assert_eq!(grade.code, 0, "{}", grade.stderr);
     let report = grade.json();
     assert_eq!(report["score"], 100, "{}", grade.stdout);
@@ -186,5 +185,60 @@ fn postgres_14_is_fetched_once_and_grades_the_reference() {
         !grade.stdout.contains("but the server is PostgreSQL"),
         "{}",
         grade.stdout
+    );
+    // `auto` takes the exact major (installed, else this cache) before any container,
+    // and says so in one line.
+    let auto = grade_reference(cache.path(), &[("SQLGRADE_OFFLINE", "1")], &[]);
+    assert_eq!(auto.code, 0, "{}", auto.stderr);
+    let line: Vec<&str> = auto
+        .stderr
+        .lines()
+        .filter(|l| l.starts_with("sqlgrade: "))
+        .collect();
+    assert_eq!(line.len(), 1, "{}", auto.stderr);
+    assert!(
+        line[0].contains("PostgreSQL 14") && line[0].ends_with("(local cluster)"),
+        "{}",
+        line[0]
+    );
+    assert!(
+        !auto.stdout.contains("but the server is PostgreSQL"),
+        "{}",
+        auto.stdout
+    );
+}
+
+/// With no build of 14 at hand and no download allowed, the local path takes the
+/// installed server of another major, says why, and the report warns about the version.
+#[test]
+fn without_the_exact_major_another_installed_one_grades_with_a_warning() {
+    let cache = tempfile::tempdir().expect("temp dir");
+    let installed = sqlgrade::db::PgBin::installed();
+    assert!(!installed.is_empty(), "the tests need an installed server");
+    let run = grade_reference(cache.path(), &[], &["--db", "local", "--offline"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let warnings = run.json()["warnings"].to_string();
+    if installed.iter().any(|b| b.major == 14) {
+        assert!(!warnings.contains("but the server is"), "{warnings}");
+        return;
+    }
+    let other = installed[0].major;
+    assert!(
+        run.stderr.contains(&format!(
+            "sqlgrade: using the installed PostgreSQL {other}: PostgreSQL 14 is neither installed nor cached, and sqlgrade is offline"
+        )),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        warnings.contains(&format!(
+            "the exercise targets PostgreSQL 14, but the server is PostgreSQL {other}"
+        )),
+        "{warnings}"
+    );
+    assert!(
+        contents(cache.path())
+            .iter()
+            .all(|p| p == "postgres" || p == "postgres/.lock")
     );
 }
