@@ -254,9 +254,17 @@ fn postgres_dir() -> Option<PathBuf> {
     cache_root().map(|r| r.join("postgres"))
 }
 
-/// The cached build of `pin`, when it is complete.
+/// The cached build of `pin`, when it is complete and nobody else could have changed it
+/// since it was checked: the entry and the folders above it in the cache belong to this
+/// user (or root) and are writable by no one else.
 pub fn cached(pin: &Pin) -> Option<PgBin> {
-    let entry = postgres_dir()?.join(pin.entry_name());
+    let dir = postgres_dir()?;
+    let entry = dir.join(pin.entry_name());
+    for folder in [&dir, &entry, &entry.join("bin")] {
+        if !trusted(folder) {
+            return None;
+        }
+    }
     let mark = std::fs::read_to_string(entry.join(COMPLETE)).ok()?;
     if mark.trim() != pin.integrity {
         return None;
@@ -379,6 +387,13 @@ pub fn fetch(major: u32, options: FetchOptions) -> Result<PgBin, ProvisionError>
             entry.display()
         ))
     })
+}
+
+fn trusted(folder: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let me = nix::unistd::geteuid().as_raw();
+    std::fs::symlink_metadata(folder)
+        .is_ok_and(|m| m.is_dir() && (m.uid() == me || m.uid() == 0) && m.mode() & 0o022 == 0)
 }
 
 fn fetch_error(path: &Path, what: &str, e: impl std::fmt::Display) -> ProvisionError {

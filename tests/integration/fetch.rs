@@ -177,6 +177,17 @@ fn postgres_14_is_fetched_once_and_grades_the_reference() {
     let again = sqlgrade_with(cache.path(), &[("SQLGRADE_OFFLINE", "1")], &["fetch", "14"]);
     assert_eq!(again.code, 0, "{}", again.stderr);
     assert_eq!(again.stdout.trim(), bin);
+    // A build others could have changed since it was checked is not used.
+    use std::os::unix::fs::PermissionsExt;
+    let bin_dir = Path::new(&bin);
+    std::fs::set_permissions(bin_dir, std::fs::Permissions::from_mode(0o775)).expect("chmod");
+    let open = sqlgrade_with(cache.path(), &[("SQLGRADE_OFFLINE", "1")], &["fetch", "14"]);
+    std::fs::set_permissions(bin_dir, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    assert_eq!(
+        open.code, 3,
+        "a group-writable build was used: {}",
+        open.stdout
+    );
     let grade = grade_reference(cache.path(), &[], &["--db", "local", "--pg-bin", &bin]);
     assert_eq!(grade.code, 0, "{}", grade.stderr);
     let report = grade.json();
