@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Builds a minimal PostgreSQL image from this machine's installed server binaries and
-# imports it with `docker import`. It stands in for the official image on machines that
+# Builds a minimal PostgreSQL image from this machine's installed server binaries, or
+# from a build `sqlgrade fetch` put in its cache, and imports it with `docker import`. It stands in for the official image on machines that
 # cannot pull from a registry: it honours POSTGRES_USER, POSTGRES_PASSWORD, POSTGRES_DB and
 # PGDATA, listens on 5432, and like the official image starts a temporary server for
 # initialisation before the real one. It is tagged `sqlgrade-test/postgres:<major>-local`
@@ -21,8 +21,17 @@ fi
 [ -x "$bin/postgres" ] || { echo "build-test-image: no PostgreSQL server found (set PG_BIN)" >&2; exit 1; }
 major=$("$bin/postgres" --version | sed -E 's/.* ([0-9]+)[.0-9]*.*/\1/')
 tag=${1:-sqlgrade-test/postgres:${major}-local}
-sharedir=$("$bin/pg_config" --sharedir 2>/dev/null || echo "/usr/share/postgresql/$major")
-pkglibdir=$("$bin/pg_config" --pkglibdir 2>/dev/null || echo "$(dirname "$bin")/lib")
+# A build fetched by `sqlgrade fetch` is one relocatable tree (bin, lib, share) with no
+# pg_config and no client programs; an installed server is spread over the system.
+tree=""
+if [ ! -x "$bin/pg_config" ] && [ -d "$bin/../share/postgresql" ]; then
+    tree=$(cd "$bin/.." && pwd)
+    sharedir=$tree/share/postgresql
+    pkglibdir=$tree/lib/postgresql
+else
+    sharedir=$("$bin/pg_config" --sharedir 2>/dev/null || echo "/usr/share/postgresql/$major")
+    pkglibdir=$("$bin/pg_config" --pkglibdir 2>/dev/null || echo "$(dirname "$bin")/lib")
+fi
 
 root=$(mktemp -d)
 trap 'rm -rf "$root"' EXIT
@@ -40,10 +49,25 @@ put() {
 }
 
 mkdir -p "$root$bin"
-for tool in postgres initdb pg_ctl psql pg_isready; do cp -L "$bin/$tool" "$root$bin/"; done
-mkdir -p "$root$pkglibdir" "$root$sharedir"
-cp -a "$pkglibdir/." "$root$pkglibdir/"
-(cd "$sharedir" && tar --exclude=./man -cf - .) | (cd "$root$sharedir" && tar -xf -)
+if [ -n "$tree" ]; then
+    # The tree as it is, links included: its programs find lib and share beside bin.
+    mkdir -p "$root$tree"
+    cp -a "$tree/." "$root$tree/"
+    # The clients the entrypoint and the tests use come from this machine (any major
+    # speaks to the server).
+    for tool in psql pg_isready; do
+        # Debian's /usr/bin/psql is a Perl wrapper: the program itself lives here.
+        host=$(ls /usr/lib/postgresql/*/bin/"$tool" 2>/dev/null | tail -n 1)
+        [ -n "$host" ] || host=$(command -v "$tool" || true)
+        [ -n "$host" ] || { echo "build-test-image: no $tool on this machine" >&2; exit 1; }
+        cp -L "$host" "$root$bin/"
+    done
+else
+    for tool in postgres initdb pg_ctl psql pg_isready; do cp -L "$bin/$tool" "$root$bin/"; done
+    mkdir -p "$root$pkglibdir" "$root$sharedir"
+    cp -a "$pkglibdir/." "$root$pkglibdir/"
+    (cd "$sharedir" && tar --exclude=./man -cf - .) | (cd "$root$sharedir" && tar -xf -)
+fi
 if [ -d /usr/share/zoneinfo ]; then
     mkdir -p "$root/usr/share"
     cp -a /usr/share/zoneinfo "$root/usr/share/"
@@ -55,7 +79,11 @@ ln -sf "$(basename "$(readlink -f /bin/sh)")" "$root/usr/bin/sh" 2>/dev/null || 
 elves=$(find "$root$bin" "$root$pkglibdir" "$root/usr/bin" -type f)
 for f in $elves; do
     { ldd "$f" 2>/dev/null || true; } | awk '/=> \// {print $3} /^\t\// {print $1}'
-done | sort -u | while read -r lib; do put "$lib"; done
+done | sort -u | while read -r lib; do
+    # A fetched tree's own libraries are in the image already.
+    case "$lib" in "$root"/*) continue ;; esac
+    put "$lib"
+done
 
 mkdir -p "$root/etc" "$root/tmp" "$root/var/lib/postgresql/data" "$root/var/run/postgresql" "$root/usr/local/bin"
 chmod 1777 "$root/tmp"

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use crate::support::{
     Run, Submission, UNINTERRUPTIBLE_04, assert_uninterruptible_backend_ended, course_copy, repo,
-    sqlgrade_in,
+    sqlgrade_in, sqlgrade_in_env,
 };
 
 #[test]
@@ -77,6 +77,15 @@ fn docker(args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// The variables under which no local build of the exercise's major can be had, unless
+/// one is installed: an empty cache in `cache`, and no download.
+fn no_local_build(cache: &std::path::Path) -> Vec<(&'static str, std::ffi::OsString)> {
+    vec![
+        ("SQLGRADE_CACHE_DIR", cache.as_os_str().to_owned()),
+        ("SQLGRADE_OFFLINE", "1".into()),
+    ]
+}
+
 fn grade_with(tag: &str, db: &str, dir: &std::path::Path, extra: &[&str]) -> Run {
     let dir = dir.to_str().expect("path");
     let mut args = vec![
@@ -142,7 +151,25 @@ fn every_task_grades_the_same_in_a_container_as_on_the_local_cluster() {
 #[test]
 fn auto_picks_docker_when_the_engine_answers_and_says_so() {
     let image = Image::new();
-    let run = grade_with(&image.tag, "auto", Submission::solution().path(), &[]);
+    // `auto` takes a local build of the exercise's major first: with none at hand (an
+    // empty cache, offline), the container comes before another installed major.
+    let cache = tempfile::tempdir().expect("temp dir");
+    let run = sqlgrade_in_env(
+        &repo(),
+        &[
+            "grade",
+            "01-training-registry",
+            "--db",
+            "auto",
+            "--image",
+            &image.tag,
+            "--format",
+            "json",
+            "--submission",
+            Submission::solution().path().to_str().expect("path"),
+        ],
+        &no_local_build(cache.path()),
+    );
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert!(
         run.stderr
@@ -491,6 +518,7 @@ fn a_socket_without_permission_is_exit_code_three() {
 #[test]
 fn an_exercise_may_name_its_own_image() {
     let image = Image::new();
+    let cache = tempfile::tempdir().expect("temp dir");
     let course = course_copy();
     let manifest = course
         .path()
@@ -517,6 +545,7 @@ fn an_exercise_may_name_its_own_image() {
         .arg(&solution)
         .current_dir(course.path())
         .env_remove("SQLGRADE_IMAGE")
+        .envs(no_local_build(cache.path()))
         .output()
         .expect("run");
     let stderr = String::from_utf8_lossy(&out.stderr);

@@ -124,11 +124,17 @@ impl Run {
 
 /// Runs `sqlgrade` with `args` in `cwd` (default: the repository).
 pub fn sqlgrade_in(cwd: &Path, args: &[&str]) -> Run {
+    sqlgrade_in_env(cwd, args, &[])
+}
+
+/// Runs `sqlgrade` with `args` in `cwd`, with the variables `env` set.
+pub fn sqlgrade_in_env(cwd: &Path, args: &[&str], env: &[(&str, std::ffi::OsString)]) -> Run {
     let out = Command::new(env!("CARGO_BIN_EXE_sqlgrade"))
         .args(args)
         .current_dir(cwd)
         .env_remove("DATABASE_URL")
         .env("NO_COLOR", "1")
+        .envs(env.iter().map(|(k, v)| (k, v)))
         .output()
         .expect("run sqlgrade");
     Run {
