@@ -242,6 +242,20 @@ mutants hold, 1 when not.")]
         #[arg(long)]
         offline: bool,
     },
+    /// Say which PostgreSQL sources this machine has (installed servers, the cache of
+    /// fetched builds, the Docker engine and its images, the registry) and what `--db auto`
+    /// would choose for each exercise, and why. Starts and downloads nothing.
+    #[command(after_help = "Examples:
+  sqlgrade doctor
+  sqlgrade doctor --offline         as a run with --offline would see it")]
+    Doctor {
+        /// As a run that never downloads would choose (also SQLGRADE_OFFLINE=1).
+        #[arg(long)]
+        offline: bool,
+        /// The course repository (default: the nearest directory with `exercises/`).
+        #[arg(long, value_name = "DIR")]
+        root: Option<PathBuf>,
+    },
     /// List the exercises, their tasks and points.
     List {
         #[arg(long, value_name = "DIR")]
@@ -433,6 +447,7 @@ where
         Sub::Fetch { major, offline } => {
             Ok(serverless(Command::Fetch { major, offline }, None, cwd))
         }
+        Sub::Doctor { offline, root } => Ok(serverless(Command::Doctor { offline }, root, cwd)),
         Sub::List { root } => Ok(serverless(Command::List, root, cwd)),
         Sub::Completions { shell } => {
             let mut out = Vec::new();

@@ -41,6 +41,9 @@ pub enum Command {
         major: u32,
         offline: bool,
     },
+    Doctor {
+        offline: bool,
+    },
     Mutants {
         exercise: String,
         task: Option<String>,
@@ -93,6 +96,9 @@ impl Plan {
         if let Command::Fetch { major, offline } = &self.command {
             return commands::fetch::run(*major, *offline).await;
         }
+        if let Command::Doctor { offline } = &self.command {
+            return commands::doctor::run(&self.cwd, self.root.as_deref(), *offline).await;
+        }
         if let Command::Clean { all } = &self.command {
             // Needs no course: it works on servers.
             return commands::clean::run(&self, *all).await;
@@ -111,7 +117,10 @@ impl Plan {
             })
         };
         match &self.command {
-            Command::Print(_) | Command::Clean { .. } | Command::Fetch { .. } => exit::PASSED,
+            Command::Print(_)
+            | Command::Clean { .. }
+            | Command::Fetch { .. }
+            | Command::Doctor { .. } => exit::PASSED,
             Command::List => commands::list::run(&root),
             Command::Grade {
                 exercise,

@@ -6,6 +6,7 @@ pub mod batch;
 pub mod bless;
 pub mod check;
 pub mod clean;
+pub mod doctor;
 pub mod fetch;
 pub mod grade;
 pub mod list;

@@ -171,6 +171,27 @@ pub async fn ping(limit: Duration) -> Result<(), ProvisionError> {
     }
 }
 
+/// The tags of the images the engine holds (`postgres:14`, ...), within `limit`.
+pub async fn image_tags(limit: Duration) -> Result<Vec<String>, ProvisionError> {
+    let at = endpoint();
+    let text = tokio::time::timeout(limit, request(&at, "GET", "/images/json"))
+        .await
+        .map_err(|_| ProvisionError::Docker(format!("the Docker engine at {at} did not answer")))?
+        .map_err(|e| ProvisionError::Docker(format!("no Docker engine answers at {at} ({e})")))?;
+    let body = text.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+    let images: Vec<serde_json::Value> = serde_json::from_str(body).map_err(|e| {
+        ProvisionError::Docker(format!("the Docker engine at {at} sent an odd list: {e}"))
+    })?;
+    Ok(images
+        .iter()
+        .filter_map(|i| i["RepoTags"].as_array())
+        .flatten()
+        .filter_map(|t| t.as_str())
+        .filter(|t| *t != "<none>:<none>")
+        .map(str::to_string)
+        .collect())
+}
+
 /// Removes a container by name, whatever its state; for runs interrupted while their
 /// container was still starting, before testcontainers handed it over.
 pub async fn force_remove(name: &str) {

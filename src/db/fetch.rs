@@ -274,6 +274,28 @@ pub fn cached(pin: &Pin) -> Option<PgBin> {
         .filter(|b| b.major == pin.major)
 }
 
+/// The builds in the cache, complete and usable, as (folder name, programs).
+pub fn cached_builds() -> Vec<(String, PgBin)> {
+    PINS.iter()
+        .filter(|p| Some(p.platform) == this_platform())
+        .filter_map(|p| cached(p).map(|bin| (p.entry_name(), bin)))
+        .collect()
+}
+
+/// The cache's folder of builds.
+pub fn builds_dir() -> Option<PathBuf> {
+    postgres_dir()
+}
+
+/// Whether the registry (or the mirror) answers within a few seconds; `Err` says why not.
+pub fn registry_answers(pin: &Pin) -> Result<(), String> {
+    agent(Duration::from_secs(5))
+        .head(&pin.url())
+        .call()
+        .map(|_| ())
+        .map_err(|e| e.to_string())
+}
+
 /// How a fetch may proceed.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct FetchOptions {
@@ -430,23 +452,28 @@ fn remove_stale_staging(dir: &Path) {
     }
 }
 
-/// Downloads `pin`'s tarball to `to`, refusing it unless its sha512 is the pinned one.
-fn download(pin: &Pin, to: &Path, options: FetchOptions) -> Result<(), ProvisionError> {
-    let url = pin.url();
-    let failed = |e: &dyn std::fmt::Display| {
-        ProvisionError::Fetch(format!("cannot fetch {} from {url}: {e}", pin.package()))
-    };
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .timeout_global(Some(FETCH_LIMIT))
-        .timeout_connect(Some(Duration::from_secs(15)))
-        // The machine's own certificate authorities, a company's proxy among them.
+/// An HTTP client bounded by `limit` that trusts the machine's own certificate
+/// authorities (a company's proxy among them).
+fn agent(limit: Duration) -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .timeout_global(Some(limit))
+        .timeout_connect(Some(Duration::from_secs(15).min(limit)))
         .tls_config(
             ureq::tls::TlsConfig::builder()
                 .root_certs(ureq::tls::RootCerts::PlatformVerifier)
                 .build(),
         )
         .build()
-        .into();
+        .into()
+}
+
+/// Downloads `pin`'s tarball to `to`, refusing it unless its sha512 is the pinned one.
+fn download(pin: &Pin, to: &Path, options: FetchOptions) -> Result<(), ProvisionError> {
+    let url = pin.url();
+    let failed = |e: &dyn std::fmt::Display| {
+        ProvisionError::Fetch(format!("cannot fetch {} from {url}: {e}", pin.package()))
+    };
+    let agent = agent(FETCH_LIMIT);
     let response = agent.get(&url).call().map_err(|e| failed(&e))?;
     let length = response
         .headers()

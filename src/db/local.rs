@@ -420,7 +420,7 @@ const MEMORY_DIR_MIN: u64 = 2 * 1024 * 1024 * 1024;
 /// choice, a memory filesystem (`/dev/shm` on Linux) with room to spare; then the
 /// temporary directory. Creating files is most of what making a database costs, and
 /// on a memory filesystem it costs a tenth of what it costs on a disk.
-fn cluster_parents() -> Vec<PathBuf> {
+pub fn cluster_parents() -> Vec<PathBuf> {
     parents_from(
         std::env::var_os("SQLGRADE_CLUSTER_DIR"),
         std::env::var_os("TMPDIR"),

@@ -217,6 +217,82 @@ fn postgres_14_is_fetched_once_and_grades_the_reference() {
         "{}",
         auto.stdout
     );
+    // `doctor` foresees that choice without starting anything.
+    let doctor = sqlgrade_with(cache.path(), &[("SQLGRADE_OFFLINE", "1")], &["doctor"]);
+    assert_eq!(doctor.code, 0, "{}", doctor.stderr);
+    let foreseen = doctor
+        .stdout
+        .lines()
+        .find(|l| {
+            l.trim_start()
+                .starts_with("01-training-registry (PostgreSQL 14): ")
+        })
+        .unwrap_or_else(|| panic!("{}", doctor.stdout));
+    let said = foreseen.split_once("): ").map_or("", |(_, c)| c);
+    assert!(
+        line[0].contains(said),
+        "doctor said `{said}`, auto said `{}`",
+        line[0]
+    );
+    assert!(
+        doctor
+            .stdout
+            .contains("cache: PostgreSQL 14 (linux-x64-14."),
+        "{}",
+        doctor.stdout
+    );
+}
+
+/// With no engine, an empty cache and no download, `doctor` lists what there is and
+/// says the run would take the installed major with a warning.
+#[test]
+fn doctor_lists_the_sources_and_why_auto_would_take_another_major() {
+    let cache = tempfile::tempdir().expect("temp dir");
+    let socket_dir = tempfile::tempdir().expect("temp dir");
+    let sock = socket_dir.path().join("docker.sock");
+    drop(std::os::unix::net::UnixListener::bind(&sock).expect("bind"));
+    let host = format!("unix://{}", sock.display());
+    let run = sqlgrade_with(
+        cache.path(),
+        &[("DOCKER_HOST", &host)],
+        &["doctor", "--offline"],
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let installed = sqlgrade::db::PgBin::installed();
+    for bin in &installed {
+        let listed = format!(
+            "installed: PostgreSQL {} in {}",
+            bin.major,
+            bin.dir.display()
+        );
+        assert!(
+            run.stdout.contains(&listed),
+            "no `{listed}` in\n{}",
+            run.stdout
+        );
+    }
+    for expected in [
+        "postgres: no build".to_string(),
+        "network: cannot fetch: offline".to_string(),
+        format!("Docker: no Docker engine answers at {host}"),
+    ] {
+        assert!(
+            run.stdout.contains(&expected),
+            "no `{expected}` in\n{}",
+            run.stdout
+        );
+    }
+    if !installed.iter().any(|b| b.major == 14) {
+        let expected = format!(
+            "01-training-registry (PostgreSQL 14): the installed PostgreSQL {}, with a warning: PostgreSQL 14 is neither installed nor cached, and sqlgrade is offline; no Docker engine answers",
+            installed[0].major
+        );
+        assert!(
+            run.stdout.contains(&expected),
+            "no `{expected}` in\n{}",
+            run.stdout
+        );
+    }
 }
 
 /// With no build of 14 at hand and no download allowed, the local path takes the
