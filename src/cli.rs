@@ -122,6 +122,21 @@ enum Sub {
         #[command(flatten)]
         db: DbArgs,
     },
+    /// Grade one submission again whenever one of its .sql files is saved, on one server
+    /// kept warm, until Ctrl-C.
+    #[command(after_help = "Example:
+  sqlgrade watch 01-training-registry --submission sql/01-training-registry")]
+    Watch {
+        /// Exercise id, a directory name under exercises/.
+        exercise: String,
+        /// Directory with the student's .sql files (default: the starter files).
+        #[arg(long, value_name = "DIR")]
+        submission: Option<PathBuf>,
+        #[command(flatten)]
+        limits: LimitArgs,
+        #[command(flatten)]
+        db: DbArgs,
+    },
     /// Grade every submission of a class: each subfolder of --submissions is one student.
     #[command(after_help = "Examples:
   sqlgrade batch 01-training-registry --submissions class/ --out grades.csv
@@ -361,6 +376,20 @@ where
     let cli = Cli::try_parse_from(args).map_err(UsageError::Clap)?;
     let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
     match cli.command {
+        Sub::Watch {
+            exercise,
+            submission,
+            limits,
+            db,
+        } => plan(
+            Command::Watch {
+                exercise,
+                submission,
+            },
+            db,
+            Some(limits),
+            cwd,
+        ),
         Sub::Grade {
             exercise,
             submission,

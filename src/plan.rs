@@ -20,6 +20,10 @@ pub enum Command {
         /// Where the report goes instead of standard output, written atomically.
         output: Option<PathBuf>,
     },
+    Watch {
+        exercise: String,
+        submission: Option<PathBuf>,
+    },
     Batch {
         exercise: String,
         submissions: PathBuf,
@@ -122,6 +126,13 @@ impl Plan {
             | Command::Fetch { .. }
             | Command::Doctor { .. } => exit::PASSED,
             Command::List => commands::list::run(&root),
+            Command::Watch {
+                exercise,
+                submission,
+            } => match load(exercise) {
+                Ok(ex) => commands::watch::run(&self, &ex, submission.as_deref()).await,
+                Err(code) => code,
+            },
             Command::Grade {
                 exercise,
                 submission,

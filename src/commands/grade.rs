@@ -83,7 +83,7 @@ pub async fn run(
 /// Why a submission folder must not be graded: it reaches the course's own solutions or
 /// snapshots through a symbolic link (a pull request can replace `sql/<exercise>` with
 /// one). Naming such a folder directly, to grade the reference solution, is fine.
-fn leads_into_the_exercise(exercise: &Exercise, submission: &Path) -> Option<String> {
+pub(super) fn leads_into_the_exercise(exercise: &Exercise, submission: &Path) -> Option<String> {
     let real = std::fs::canonicalize(submission).ok()?;
     let absolute = std::path::absolute(submission).ok()?;
     let through_link = absolute

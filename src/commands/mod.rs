@@ -11,6 +11,7 @@ pub mod fetch;
 pub mod grade;
 pub mod list;
 pub mod mutants;
+pub mod watch;
 
 use std::io::{IsTerminal, Write};
 use std::path::Path;

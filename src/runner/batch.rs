@@ -28,7 +28,7 @@ pub fn default_jobs() -> usize {
 
 /// Keeps events to replay them.
 #[derive(Debug, Default)]
-struct Recorder(Vec<Event>);
+pub(super) struct Recorder(pub(super) Vec<Event>);
 
 impl Sink for Recorder {
     fn event(&mut self, event: &Event) {

@@ -156,6 +156,51 @@ pub async fn grade(
     run.grade(&mut workspace, None, sink).await
 }
 
+/// One exercise kept ready to grade the same folder again and again on one server (for
+/// `watch`): its snapshots read and its databases made once, so that a grade costs only
+/// the files and their checks.
+#[derive(Debug)]
+pub struct Warm<'a> {
+    exercise: &'a Exercise,
+    start: Vec<Event>,
+    snapshots: BTreeMap<String, Snapshot>,
+    workspace: Workspace,
+}
+
+impl<'a> Warm<'a> {
+    pub async fn new(
+        exercise: &'a Exercise,
+        server: &Server,
+        limits: Limits,
+    ) -> Result<Warm<'a>, RunError> {
+        let mut start = batch::Recorder(Vec::new());
+        let snapshots = begin(exercise, server, Mode::Grade, &mut start)?;
+        let workspace = Workspace::prepare(exercise, &server.link, limits).await?;
+        Ok(Warm {
+            exercise,
+            start: start.0,
+            snapshots,
+            workspace,
+        })
+    }
+
+    /// Grades the files in `dir` as `grade` would, into `sink`.
+    pub async fn grade(&mut self, dir: &Path, sink: &mut dyn Sink) -> Result<Graded, RunError> {
+        for event in &self.start {
+            sink.event(event);
+        }
+        let run = Submission {
+            exercise: self.exercise,
+            dir,
+            snapshots: &self.snapshots,
+            mode: Mode::Grade,
+            retry: Retry::Now,
+            reveal: false,
+        };
+        run.grade(&mut self.workspace, None, sink).await
+    }
+}
+
 /// What every run starts with: the `Started` event, a warning when the server's version
 /// is not the exercise's, and the snapshots to compare with.
 pub fn begin(

@@ -16,3 +16,4 @@ mod output;
 mod sandbox;
 mod splitter;
 mod variants;
+mod watch;
