@@ -19,6 +19,27 @@ use super::{
 /// Where Gradescope's autograder expects its results.
 const GRADESCOPE_RESULTS: &str = "/autograder/results/results.json";
 
+/// The folder to grade: `submission`, else the starter files; `Err` is the exit code of a
+/// folder that is missing or lies inside the exercise (said on stderr).
+pub(super) fn submission_dir(
+    exercise: &Exercise,
+    submission: Option<&Path>,
+) -> Result<PathBuf, i32> {
+    let submission = submission.map_or_else(|| exercise.starter_dir(), Path::to_path_buf);
+    if !submission.is_dir() {
+        eprintln!(
+            "error: the submission directory `{}` does not exist",
+            submission.display()
+        );
+        return Err(exit::USAGE);
+    }
+    if let Some(why) = leads_into_the_exercise(exercise, &submission) {
+        eprintln!("error: {why}");
+        return Err(exit::USAGE);
+    }
+    Ok(submission)
+}
+
 /// Grades `submission` (default: the starter files) and reports it.
 pub async fn run(
     plan: &Plan,
@@ -27,18 +48,10 @@ pub async fn run(
     format: Format,
     output: Option<&Path>,
 ) -> i32 {
-    let submission = submission.map_or_else(|| exercise.starter_dir(), Path::to_path_buf);
-    if !submission.is_dir() {
-        eprintln!(
-            "error: the submission directory `{}` does not exist",
-            submission.display()
-        );
-        return exit::USAGE;
-    }
-    if let Some(why) = leads_into_the_exercise(exercise, &submission) {
-        eprintln!("error: {why}");
-        return exit::USAGE;
-    }
+    let submission = match submission_dir(exercise, submission) {
+        Ok(dir) => dir,
+        Err(code) => return code,
+    };
     let started = Instant::now();
     let mut server = match provision(plan, exercise).await {
         Ok(s) => s,
@@ -83,7 +96,7 @@ pub async fn run(
 /// Why a submission folder must not be graded: it reaches the course's own solutions or
 /// snapshots through a symbolic link (a pull request can replace `sql/<exercise>` with
 /// one). Naming such a folder directly, to grade the reference solution, is fine.
-pub(super) fn leads_into_the_exercise(exercise: &Exercise, submission: &Path) -> Option<String> {
+fn leads_into_the_exercise(exercise: &Exercise, submission: &Path) -> Option<String> {
     let real = std::fs::canonicalize(submission).ok()?;
     let absolute = std::path::absolute(submission).ok()?;
     let through_link = absolute

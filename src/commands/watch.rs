@@ -21,18 +21,10 @@ use super::{INTERRUPTED, interrupted, limits, print_error, provision, use_colour
 const QUIET: Duration = Duration::from_millis(40);
 
 pub async fn run(plan: &Plan, exercise: &Exercise, submission: Option<&Path>) -> i32 {
-    let submission = submission.map_or_else(|| exercise.starter_dir(), Path::to_path_buf);
-    if !submission.is_dir() {
-        eprintln!(
-            "error: the submission directory `{}` does not exist",
-            submission.display()
-        );
-        return exit::USAGE;
-    }
-    if let Some(why) = super::grade::leads_into_the_exercise(exercise, &submission) {
-        eprintln!("error: {why}");
-        return exit::USAGE;
-    }
+    let submission = match super::grade::submission_dir(exercise, submission) {
+        Ok(dir) => dir,
+        Err(code) => return code,
+    };
     // Saves of .sql files only: editors also write swap and backup files.
     let (tx, mut saved) = tokio::sync::mpsc::unbounded_channel::<()>();
     let debouncer = new_debouncer(QUIET, move |events: DebounceEventResult| {

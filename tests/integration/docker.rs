@@ -300,15 +300,7 @@ fn interrupt_and_check(
     image: &Image,
     signal: nix::sys::signal::Signal,
 ) {
-    let pid = nix::unistd::Pid::from_raw(child.id() as i32);
-    nix::sys::signal::kill(pid, signal).expect("signal");
-    let out = child.wait_with_output().expect("wait");
-    assert_eq!(
-        out.status.code(),
-        Some(130),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    crate::support::interrupt(child, signal);
     assert!(
         image.containers().is_empty(),
         "the container survived {signal}"

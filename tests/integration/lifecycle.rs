@@ -125,7 +125,6 @@ fn interrupt_with(signal: nix::sys::signal::Signal, place: &str) {
         .stderr(Stdio::piped())
         .spawn()
         .expect("spawn");
-    let pid = nix::unistd::Pid::from_raw(child.id() as i32);
     // Wait until the sleeping statement runs: the server is up and busy.
     let deadline = Instant::now() + Duration::from_secs(60);
     let cluster_dir = loop {
@@ -149,14 +148,7 @@ fn interrupt_with(signal: nix::sys::signal::Signal, place: &str) {
         );
         std::thread::sleep(Duration::from_millis(50));
     };
-    nix::sys::signal::kill(pid, signal).expect("signal");
-    let out = child.wait_with_output().expect("wait");
-    assert_eq!(
-        out.status.code(),
-        Some(130),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    crate::support::interrupt(child, signal);
     assert!(
         !cluster_dir.exists(),
         "the cluster directory was left behind"

@@ -468,3 +468,20 @@ pub fn assert_uninterruptible_backend_ended(run: &Run) {
         "{task}"
     );
 }
+
+/// Sends `signal` to `child` and waits for it: it must end with 130 (interrupted).
+pub fn interrupt(
+    child: std::process::Child,
+    signal: nix::sys::signal::Signal,
+) -> std::process::Output {
+    let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+    nix::sys::signal::kill(pid, signal).expect("signal");
+    let out = child.wait_with_output().expect("wait");
+    assert_eq!(
+        out.status.code(),
+        Some(130),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}

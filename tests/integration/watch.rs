@@ -45,7 +45,13 @@ fn a_saved_file_is_graded_again_and_ctrl_c_leaves_nothing() {
         std::fs::copy(entry.path(), sub.path().join(entry.file_name())).expect("copy");
     }
     let mut child = Command::new(env!("CARGO_BIN_EXE_sqlgrade"))
-        .args(["watch", "01-training-registry", "--db", "local", "--submission"])
+        .args([
+            "watch",
+            "01-training-registry",
+            "--db",
+            "local",
+            "--submission",
+        ])
         .arg(sub.path())
         .current_dir(repo())
         .env("NO_COLOR", "1")
@@ -64,7 +70,11 @@ fn a_saved_file_is_graded_again_and_ctrl_c_leaves_nothing() {
         }
     });
     let first = next_report(&lines, Duration::from_secs(60)).expect("a first report");
-    assert_eq!(total(&first), "Total: 100/100 points (19 of 19 tasks passed)", "{first:?}");
+    assert_eq!(
+        total(&first),
+        "Total: 100/100 points (19 of 19 tasks passed)",
+        "{first:?}"
+    );
 
     // The answers of file 04 emptied and saved: graded again, and the report says so.
     let file = sub.path().join("04_analysis_queries.sql");
@@ -85,15 +95,7 @@ fn a_saved_file_is_graded_again_and_ctrl_c_leaves_nothing() {
     let third = next_report(&lines, Duration::from_secs(30)).expect("a report after the fix");
     assert_eq!(total(&third), total(&first), "{third:?}");
 
-    let pid = nix::unistd::Pid::from_raw(child.id() as i32);
-    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT).expect("signal");
-    let out = child.wait_with_output().expect("wait");
-    assert_eq!(
-        out.status.code(),
-        Some(130),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    crate::support::interrupt(child, nix::sys::signal::Signal::SIGINT);
     let left: Vec<_> = std::fs::read_dir(clusters.path())
         .expect("clusters")
         .filter_map(Result::ok)
