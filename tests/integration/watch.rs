@@ -60,7 +60,19 @@ fn a_saved_file_is_graded_again_and_ctrl_c_leaves_nothing() {
         .stderr(Stdio::piped())
         .spawn()
         .expect("spawn");
+    // A failed assertion must not leave the watcher and its server running.
+    struct Stop(Option<std::process::Child>);
+    impl Drop for Stop {
+        fn drop(&mut self) {
+            if let Some(mut c) = self.0.take() {
+                let pid = nix::unistd::Pid::from_raw(c.id() as i32);
+                let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT);
+                let _ = c.wait();
+            }
+        }
+    }
     let stdout = child.stdout.take().expect("stdout");
+    let mut child = Stop(Some(child));
     let (tx, lines) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         for line in BufReader::new(stdout).lines().map_while(Result::ok) {
@@ -95,7 +107,8 @@ fn a_saved_file_is_graded_again_and_ctrl_c_leaves_nothing() {
     let third = next_report(&lines, Duration::from_secs(30)).expect("a report after the fix");
     assert_eq!(total(&third), total(&first), "{third:?}");
 
-    crate::support::interrupt(child, nix::sys::signal::Signal::SIGINT);
+    let watcher = child.0.take().expect("the watcher");
+    crate::support::interrupt(watcher, nix::sys::signal::Signal::SIGINT);
     let left: Vec<_> = std::fs::read_dir(clusters.path())
         .expect("clusters")
         .filter_map(Result::ok)
