@@ -457,7 +457,8 @@ fn remove_stale_staging(dir: &Path) {
 fn agent(limit: Duration) -> ureq::Agent {
     ureq::Agent::config_builder()
         .timeout_global(Some(limit))
-        .timeout_connect(Some(Duration::from_secs(15).min(limit)))
+        // A machine without a network must not wait long before the next source.
+        .timeout_connect(Some(Duration::from_secs(5).min(limit)))
         .tls_config(
             ureq::tls::TlsConfig::builder()
                 .root_certs(ureq::tls::RootCerts::PlatformVerifier)
