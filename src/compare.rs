@@ -28,9 +28,11 @@ enum Family<'a> {
     Float,
     /// Text of any kind: compared as written.
     Text,
-    /// A date, or a timestamp with or without time zone.
+    /// A date, a timestamp, a timestamp with time zone: each a type of its own (a
+    /// timestamp with time zone is a moment, one without it a reading of a clock).
     Date,
     Timestamp,
+    TimestampTz,
     /// An interval: compared as PostgreSQL's `=` compares them (a month is 30 days, a
     /// day 24 hours), whatever `IntervalStyle` rendered it.
     Interval,
@@ -49,7 +51,8 @@ fn family(type_name: &str) -> Family<'_> {
         "float4" | "float8" => Family::Float,
         "text" | "varchar" | "bpchar" | "name" | "citext" => Family::Text,
         "date" => Family::Date,
-        "timestamp" | "timestamptz" => Family::Timestamp,
+        "timestamp" => Family::Timestamp,
+        "timestamptz" => Family::TimestampTz,
         "interval" => Family::Interval,
         "jsonb" => Family::Jsonb,
         other => Family::Other(other),
@@ -261,8 +264,8 @@ impl ColumnRule<'_> {
                 matches!((interval_micros(x), interval_micros(y)), (Some(p), Some(q)) if p == q)
             }
             (Family::Jsonb, Family::Jsonb) => json_equal(x, y),
-            (Family::Date, Family::Timestamp) => date_matches_midnight(x, y),
-            (Family::Timestamp, Family::Date) => date_matches_midnight(y, x),
+            (Family::Date, Family::Timestamp | Family::TimestampTz) => date_matches_midnight(x, y),
+            (Family::Timestamp | Family::TimestampTz, Family::Date) => date_matches_midnight(y, x),
             _ => false,
         }
     }
@@ -336,23 +339,14 @@ pub fn compare(
             diff: String::new(),
         });
     }
+    if let Some(summary) = type_mismatch(expected, shape.types, rules) {
+        return Err(Mismatch {
+            summary,
+            diff: String::new(),
+        });
+    }
     let unknown = String::new();
     let actual_type = |i: usize| shape.types.get(i).unwrap_or(&unknown);
-    for (i, column) in expected.columns.iter().enumerate() {
-        let got = actual_type(i);
-        if !type_accepted(&column.type_name, got, rules.accept_types.get(&column.name)) {
-            return Err(Mismatch {
-                summary: format!(
-                    "column {} `{}`: expected {}, got {}",
-                    i + 1,
-                    column.name,
-                    column.type_name,
-                    got
-                ),
-                diff: String::new(),
-            });
-        }
-    }
     let column_rules: Vec<ColumnRule<'_>> = expected
         .columns
         .iter()
@@ -371,15 +365,8 @@ pub fn compare(
             }
         })
         .collect();
-    // Match every expected row with an unused actual row.
-    let mut used = vec![false; actual.len()];
-    let mut missing = 0;
-    for e in &expected.rows {
-        match (0..actual.len()).find(|&i| !used[i] && rows_equal(e, &actual[i], &column_rules)) {
-            Some(i) => used[i] = true,
-            None => missing += 1,
-        }
-    }
+    let used = match_rows(&expected.rows, actual, &column_rules);
+    let missing = expected.rows.len() - used.iter().filter(|u| **u).count();
     let extra = if allow_extra {
         0
     } else {
@@ -411,6 +398,87 @@ pub fn compare(
         });
     }
     Ok(())
+}
+
+/// The first column whose answer type the check does not accept for the snapshot's, as
+/// a message: ``column 1 `ts`: expected timestamp, got date``.
+pub fn type_mismatch(expected: &Section, types: &[String], rules: &Compare) -> Option<String> {
+    let unknown = String::new();
+    expected.columns.iter().enumerate().find_map(|(i, column)| {
+        let got = types.get(i).unwrap_or(&unknown);
+        (!type_accepted(&column.type_name, got, rules.accept_types.get(&column.name))).then(|| {
+            format!(
+                "column {} `{}`: expected {}, got {}",
+                i + 1,
+                column.name,
+                column.type_name,
+                got
+            )
+        })
+    })
+}
+
+/// Rows of the answer matched one to one with rows of the snapshot that they equal: for
+/// each row of `actual`, whether it was matched. Equality by value is an equivalence
+/// except within a tolerance (1.00 equals 1.01 and 1.01 equals 1.02, but 1.00 is not
+/// 1.02), where a row taken first can be the only partner of a later one; rows left over
+/// by the first pass are then matched again along augmenting paths (Kuhn's algorithm),
+/// which finds a complete matching whenever there is one.
+fn match_rows(expected: &[Row], actual: &[Row], rules: &[ColumnRule<'_>]) -> Vec<bool> {
+    let mut owner: Vec<Option<usize>> = vec![None; actual.len()];
+    let mut left = Vec::new();
+    for (e, row) in expected.iter().enumerate() {
+        match (0..actual.len()).find(|&i| owner[i].is_none() && rows_equal(row, &actual[i], rules))
+        {
+            Some(i) => owner[i] = Some(e),
+            None => left.push(e),
+        }
+    }
+    // Only a tolerance makes the first pass miss a matching. The search costs a pass
+    // over the pairs of rows, and its paths (a recursion) are as long as the rows
+    // matched: bounded, so that a result of any size is compared in bounded time and
+    // stack.
+    let within_tolerance = rules.iter().any(|r| r.tolerance > 0.0);
+    if within_tolerance && !left.is_empty() && actual.len() <= 2000 {
+        let partners: Vec<Vec<usize>> = expected
+            .iter()
+            .map(|row| {
+                (0..actual.len())
+                    .filter(|&i| rows_equal(row, &actual[i], rules))
+                    .collect()
+            })
+            .collect();
+        for e in left {
+            let mut seen = vec![false; actual.len()];
+            augment(e, &partners, &mut owner, &mut seen);
+        }
+    }
+    owner.iter().map(Option::is_some).collect()
+}
+
+/// Finds a partner for expected row `e`, moving earlier matches along the way; true
+/// when it did.
+fn augment(
+    e: usize,
+    partners: &[Vec<usize>],
+    owner: &mut [Option<usize>],
+    seen: &mut [bool],
+) -> bool {
+    for &a in &partners[e] {
+        if seen[a] {
+            continue;
+        }
+        seen[a] = true;
+        let free = match owner[a] {
+            None => true,
+            Some(other) => augment(other, partners, owner, seen),
+        };
+        if free {
+            owner[a] = Some(e);
+            return true;
+        }
+    }
+    false
 }
 
 /// True when `actual`, which holds the same rows as the snapshot, is in its order: row by
@@ -761,6 +829,73 @@ mod tests {
         );
         // An answer whose types the grader could not ask for is compared by its values.
         assert!(with_types(&t, &[], &[row(&["x", "2.0"])], &Compare::default()).is_ok());
+    }
+
+    #[test]
+    fn a_timestamp_is_not_a_moment_unless_the_check_says_so() {
+        let s = typed(&["at::timestamptz"], vec![row(&["2024-03-01 10:00:00+00"])]);
+        let err = with_types(
+            &s,
+            &["timestamp"],
+            &[row(&["2024-03-01 10:00:00"])],
+            &Compare::default(),
+        )
+        .expect_err("type");
+        assert_eq!(
+            err.summary,
+            "column 1 `at`: expected timestamptz, got timestamp"
+        );
+        let accepting = Compare {
+            accept_types: [("at".to_string(), vec!["timestamp".to_string()])].into(),
+            ..Compare::default()
+        };
+        // Accepted, the values still compare as written.
+        assert!(
+            with_types(
+                &s,
+                &["timestamp"],
+                &[row(&["2024-03-01 10:00:00+00"])],
+                &accepting
+            )
+            .is_ok()
+        );
+        let midnight = typed(
+            &["day::timestamptz"],
+            vec![row(&["2024-03-01 00:00:00+00"])],
+        );
+        let dates = Compare {
+            accept_types: [("day".to_string(), vec!["date".to_string()])].into(),
+            ..Compare::default()
+        };
+        assert!(with_types(&midnight, &["date"], &[row(&["2024-03-01"])], &dates).is_ok());
+    }
+
+    #[test]
+    fn rows_within_a_tolerance_are_matched_one_to_one_whenever_they_can_be() {
+        // Taken in order, 1.00 would take 1.01 and leave 1.02 nothing (0.99 is 0.03 off).
+        let s = typed(&["n::numeric"], vec![row(&["1.00"]), row(&["1.02"])]);
+        let tol = Compare {
+            tolerance: 0.015,
+            ..Compare::default()
+        };
+        let answer = vec![row(&["1.01"]), row(&["0.99"])];
+        assert!(same_shape(&s, &answer, &tol, false).is_ok());
+        // Each answer row stands for one snapshot row only.
+        let err = same_shape(
+            &s,
+            &[row(&["1.01"]), row(&["1.01"]), row(&["0.5"])],
+            &tol,
+            false,
+        )
+        .expect_err("extra");
+        assert!(err.summary.starts_with("1 row extra"), "{}", err.summary);
+        let far = vec![row(&["0.99"]), row(&["0.98"])];
+        let err = same_shape(&s, &far, &tol, false).expect_err("missing");
+        assert!(
+            err.summary.starts_with("1 row missing, 1 row extra"),
+            "{}",
+            err.summary
+        );
     }
 
     #[test]

@@ -13,7 +13,7 @@ use tokio::sync::watch;
 use tokio_postgres::{Client, Config, NoTls, SimpleQueryMessage, SimpleQueryStream};
 
 use super::server::Link;
-use super::wire::{Capped, Endpoint, Refused};
+use super::wire::{Capped, Descriptions, Endpoint, Refused};
 
 /// The result of one statement: its last result set, if it returned rows.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -23,6 +23,9 @@ pub struct Outcome {
     pub rows: Vec<Vec<Option<String>>>,
     /// Rows affected or returned, from the command tag.
     pub affected: Option<u64>,
+    /// The type OIDs of the columns, as the server described them while it sent the
+    /// result; `None` when it could not be read.
+    pub types: Option<Vec<u32>>,
 }
 
 /// Where the server says an error came from: the object it names and the part of the
@@ -245,6 +248,8 @@ pub struct PgSession {
     pub backend: i32,
     endpoint: Endpoint,
     refused: Refused,
+    /// The row descriptions the socket passed on and no result has taken yet.
+    descriptions: Descriptions,
     /// Set by the size watchdog while the database is over its limit.
     over_size: Arc<AtomicBool>,
     link: Arc<Link>,
@@ -268,7 +273,7 @@ impl PgSession {
     ) -> Result<PgSession, String> {
         let endpoint = Endpoint::of(config);
         let socket = endpoint.open().await.map_err(|e| e.to_string())?;
-        let (stream, refused) = Capped::new(socket, limits.max_message());
+        let (stream, refused, descriptions) = Capped::new(socket, limits.max_message());
         let (client, connection) = config
             .connect_raw(stream, NoTls)
             .await
@@ -292,6 +297,7 @@ impl PgSession {
             backend: row.get(0),
             endpoint,
             refused,
+            descriptions,
             over_size,
             link,
             ended: AtomicBool::new(false),
@@ -443,7 +449,31 @@ impl PgSession {
         self.client.clear_type_cache();
     }
 
+    /// Forgets the row descriptions of earlier commands (the client's own queries, a
+    /// result abandoned after a cancel), before new ones are sent.
+    fn forget_descriptions(&self) {
+        if let Ok(mut queue) = self.descriptions.lock() {
+            queue.clear();
+        }
+    }
+
+    /// The column types of the result whose row description names `names`: the oldest
+    /// one kept, after any that cannot be its own (another command's, left over).
+    fn types_of(&self, names: &[String]) -> Option<Vec<u32>> {
+        let mut queue = self.descriptions.lock().ok()?;
+        while let Some(kept) = queue.pop_front() {
+            match kept {
+                Some(d) if d.names == names => return Some(d.types),
+                // One that could not be read stands for this result if it is next.
+                None => return None,
+                Some(_) => {}
+            }
+        }
+        None
+    }
+
     async fn collect(&self, sql: &str) -> Result<Outcome, SqlFailure> {
+        self.forget_descriptions();
         let stream = self.client.simple_query_raw(sql).await.map_err(failure)?;
         self.read(stream).await
     }
@@ -477,7 +507,9 @@ impl PgSession {
         while let Some(msg) = stream.next().await {
             match msg.map_err(failure)? {
                 SimpleQueryMessage::RowDescription(cols) => {
-                    out.columns = Some(cols.iter().map(|c| c.name().to_string()).collect());
+                    let names: Vec<String> = cols.iter().map(|c| c.name().to_string()).collect();
+                    out.types = self.types_of(&names);
+                    out.columns = Some(names);
                     out.rows.clear();
                     held = 0;
                 }
@@ -561,6 +593,7 @@ impl Session for PgSession {
         // needs no repair.
         let grader = std::sync::Mutex::new(None);
         let work = async {
+            this.forget_descriptions();
             // All three are queued before the first answer is read.
             let first = this.send(before).await;
             let second = this.send(sql).await;
@@ -624,9 +657,8 @@ impl Session for PgSession {
                 .map_err(failure)?;
             let rows = sink.as_mut().finish().await.map_err(failure)?;
             Ok(Outcome {
-                columns: None,
-                rows: Vec::new(),
                 affected: Some(rows),
+                ..Outcome::default()
             })
         };
         self.limited(work, budget, named).await

@@ -47,13 +47,69 @@ pub struct Captured {
     pub types: Vec<String>,
     pub rows: Vec<Row>,
     pub query: String,
+    /// The rendering settings of the file's own that the answer was written out under.
+    pub rendered: Option<String>,
 }
 
 pub(super) const CHECK_SAVEPOINT: &str = "sqlgrade_check";
 
+/// The names of a result's column types (`pg_type.typname`, with its schema when that
+/// is not `pg_catalog`), from the type OIDs the server sent with the result. Built-in
+/// types are known without asking; others are read from the catalog in a savepoint.
+/// Without OIDs (a description too large to keep), the statement is described again,
+/// under the search path it was written for; an empty name where nothing could say.
+async fn type_names<S: Session>(
+    session: &mut S,
+    oids: Option<&[u32]>,
+    sql: &str,
+    width: usize,
+) -> Vec<String> {
+    let Some(oids) = oids.filter(|o| o.len() == width) else {
+        return described_types(session, sql, width).await;
+    };
+    let mut names: Vec<String> = oids
+        .iter()
+        .map(|&oid| {
+            tokio_postgres::types::Type::from_oid(oid).map_or_else(String::new, |t| t.name().into())
+        })
+        .collect();
+    let unknown: Vec<String> = oids
+        .iter()
+        .zip(&names)
+        .filter(|(_, n)| n.is_empty())
+        .map(|(oid, _)| oid.to_string())
+        .collect();
+    if unknown.is_empty() {
+        return names;
+    }
+    // The session's temporary schema has a number of its own (`pg_temp_3`): named as
+    // `pg_temp`, so that a student's temporary type reads the same in every session.
+    let sql = format!(
+        "SELECT t.oid::pg_catalog.text, CASE \
+           WHEN n.nspname = 'pg_catalog' THEN t.typname::pg_catalog.text \
+           WHEN n.oid = pg_catalog.pg_my_temp_schema() THEN pg_catalog.concat('pg_temp.', t.typname) \
+           ELSE pg_catalog.concat(n.nspname, '.', t.typname) END \
+         FROM pg_catalog.pg_type t JOIN pg_catalog.pg_namespace n ON n.oid = t.typnamespace \
+         WHERE t.oid IN ({})",
+        unknown.join(", ")
+    );
+    if let Ok(Ok(found)) = savepoint::around(session, CHECK_SAVEPOINT, &sql).await {
+        for row in found.rows {
+            if let [Some(oid), Some(name)] = row.as_slice() {
+                for (o, n) in oids.iter().zip(names.iter_mut()) {
+                    if o.to_string() == *oid {
+                        n.clone_from(name);
+                    }
+                }
+            }
+        }
+    }
+    names
+}
+
 /// Column types of `sql`, asked in a savepoint so that a failure leaves nothing behind;
 /// empty names where the server could not say (the answer is then compared by value).
-async fn types_of<S: Session>(session: &mut S, sql: &str, width: usize) -> Vec<String> {
+async fn described_types<S: Session>(session: &mut S, sql: &str, width: usize) -> Vec<String> {
     let _ = savepoint::open(session, CHECK_SAVEPOINT).await;
     // The answer may name its tables without their schema: the search path it was
     // written for, until the savepoint is undone. Only the statement's description is
@@ -132,15 +188,13 @@ fn answer<'a>(
         })
 }
 
-/// Runs one snapshot check and returns what it saw; with the column types of its result
-/// only `with_types` (blessing), else see [`describe`].
+/// Runs one snapshot check and returns what it saw, with the column types of its result.
 pub async fn capture<S: Session>(
     session: &mut S,
     check: &CheckSpec,
     task: &TaskSpec,
     script: &Script,
     run: &FileRun,
-    with_types: bool,
 ) -> Result<Captured, CheckResult> {
     match check {
         CheckSpec::Result { reads_tables, .. } => {
@@ -154,16 +208,18 @@ pub async fn capture<S: Session>(
                 });
             }
             let names = outcome.columns.clone().unwrap_or_default();
-            let types = if with_types {
-                types_of(session, &text, names.len()).await
-            } else {
-                Vec::new()
-            };
+            let types = type_names(session, outcome.types.as_deref(), &text, names.len()).await;
+            let rendered = run
+                .rendered
+                .iter()
+                .find(|(at, _)| *at == start)
+                .map(|(_, settings)| settings.clone());
             Ok(Captured {
                 names,
                 types,
                 rows: outcome.rows.clone(),
                 query: text,
+                rendered,
             })
         }
         CheckSpec::Query { sql, .. } => {
@@ -177,16 +233,13 @@ pub async fn capture<S: Session>(
                     other => sql_problem(&other),
                 })?;
             let names = outcome.columns.clone().unwrap_or_default();
-            let types = if with_types {
-                types_of(session, sql, names.len()).await
-            } else {
-                Vec::new()
-            };
+            let types = type_names(session, outcome.types.as_deref(), sql, names.len()).await;
             Ok(Captured {
                 names,
                 types,
                 rows: outcome.rows,
                 query: sql.clone(),
+                rendered: None,
             })
         }
         CheckSpec::Catalog {
@@ -217,6 +270,7 @@ pub async fn capture<S: Session>(
                 types: columns.iter().map(|c| c.type_name.clone()).collect(),
                 rows: outcome.rows,
                 query: check.recorded_query().unwrap_or_default(),
+                rendered: None,
             })
         }
         CheckSpec::Rejects { .. } | CheckSpec::Accepts { .. } => {
@@ -225,19 +279,14 @@ pub async fn capture<S: Session>(
     }
 }
 
-/// Asks the server for the column types of a `result` or `query` capture that has none.
-pub async fn describe<S: Session>(session: &mut S, check: &CheckSpec, captured: &mut Captured) {
-    if captured.types.is_empty()
-        && matches!(check, CheckSpec::Result { .. } | CheckSpec::Query { .. })
-    {
-        captured.types = types_of(session, &captured.query, captured.names.len()).await;
-    }
-}
-
 /// True when a capture shows exactly the snapshot's rows, as written (in its order where
-/// order matters), under names the check accepts: a pass whatever the types.
+/// order matters), under names and types the check accepts: a pass without comparing
+/// row by row.
 pub fn identical(captured: &Captured, expected: &Section, check: &CheckSpec) -> bool {
     let rules = check.compare();
+    if crate::compare::type_mismatch(expected, &captured.types, &rules).is_some() {
+        return false;
+    }
     let names_fit = captured.names.len() == expected.columns.len()
         && (!rules.names
             || captured
@@ -366,6 +415,13 @@ pub fn judge(
     ) {
         Ok(()) => CheckResult::Pass,
         Err(Mismatch { summary, diff }) => {
+            // The student's own settings: no hidden data, told wherever the answer fails.
+            let summary = match &captured.rendered {
+                Some(settings) => format!(
+                    "{summary} (the answer was written out under {settings} set by the file; snapshots are taken under the grader's settings, so leave these as they are)"
+                ),
+                None => summary,
+            };
             let (message, diff) = match on {
                 None => (format!("{}: {summary}", check.describe()), diff),
                 // On a hidden dataset not even the summary is told: its counts, column

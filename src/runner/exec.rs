@@ -82,6 +82,9 @@ pub struct FileRun {
     /// Set when the last statement's savepoint is still open: the grader's next command
     /// on the connection must begin with [`FileRun::before_next`].
     pub release_first: bool,
+    /// For the statements kept as answers that ran under rendering settings of the
+    /// file's own, their byte offset and those settings.
+    pub rendered: Vec<(usize, String)>,
 }
 
 /// Notes kept per file: a file of 300 000 meta-commands must not make a report of them.
@@ -124,11 +127,26 @@ const TXN_SAVEPOINT: &str = "sqlgrade_txn_1";
 /// Scanner work a whole file may ask for (see [`scanner_cost`]).
 const FILE_SCANNER_BUDGET: u64 = 8 * SCANNER_BUDGET;
 
-/// What the guard reads after every statement: the grader's transaction, and the two
-/// settings that change how the grader reads and cuts what follows.
+/// What the guard reads after every statement: the grader's transaction, the two
+/// settings that change how the grader reads and cuts what follows, and those that
+/// change how values are written out (see [`RENDERING`]).
 const GUARD: &str = "SELECT pg_catalog.txid_current_if_assigned(), \
      pg_catalog.current_setting('client_encoding'), \
-     pg_catalog.current_setting('standard_conforming_strings')";
+     pg_catalog.current_setting('standard_conforming_strings'), \
+     pg_catalog.current_setting('TimeZone'), \
+     pg_catalog.current_setting('DateStyle'), \
+     pg_catalog.current_setting('IntervalStyle'), \
+     pg_catalog.current_setting('extra_float_digits')";
+
+/// The settings that shape how the server writes values as text, in the guard's order
+/// from its fourth column, with the values every session of the grader starts with
+/// (`PINNED_OPTIONS`) and snapshots were taken under.
+const RENDERING: [(&str, &str); 4] = [
+    ("TimeZone", "UTC"),
+    ("DateStyle", "ISO, MDY"),
+    ("IntervalStyle", "postgres"),
+    ("extra_float_digits", "1"),
+];
 
 /// The session state the guard follows across statements.
 #[derive(Debug)]
@@ -137,6 +155,9 @@ struct Guard {
     xid: String,
     standard_strings: bool,
     encoding_noted: bool,
+    /// The rendering settings the file changed, as `name = 'value'` (none when it changed
+    /// none).
+    rendering: Option<String>,
 }
 
 /// Executes the file's statements on `session`, which must already be inside the
@@ -156,6 +177,7 @@ pub async fn run_file<S: Session>(
         xid: xid.to_string(),
         standard_strings: true,
         encoding_noted: false,
+        rendering: None,
     };
     let mut scanned = 0u64;
     // Set while the last statement's savepoint is still open: it is released together
@@ -213,6 +235,8 @@ pub async fn run_file<S: Session>(
             Some(blind(classify(&text, guard.standard_strings)))
         };
         let mut guard_read = None;
+        // What the statement's values were written under: the settings before it.
+        let rendered_under = guard.rendering.clone();
         let outcome = match kind {
             None => StmtOutcome::Refused(
                 "this statement holds long runs of operator characters (such as `/*/*/*`), which PostgreSQL's scanner takes quadratic time to read and cannot be interrupted while it does; it was not sent".into(),
@@ -314,6 +338,17 @@ pub async fn run_file<S: Session>(
         };
         let mut outcome = outcome;
         keep_only_answers(script, &mut run, &mut answers, start, &mut outcome);
+        if let StmtOutcome::Ran(o) = &outcome
+            && o.columns.is_some()
+            && let Some(task) = script.task_at(start)
+        {
+            // Kept for the task's latest answer only, as `answers` keeps its rows.
+            run.rendered
+                .retain(|(at, _)| script.task_at(*at) != Some(task));
+            if let Some(settings) = rendered_under {
+                run.rendered.push((start, settings));
+            }
+        }
         let halt = match &outcome {
             StmtOutcome::Failed { failure, .. } => halt_for(failure),
             _ => None,
@@ -460,6 +495,15 @@ async fn check_guard<S: Session>(
         *pending_release = true;
     }
     guard.standard_strings = value(2).as_deref() != Some("off");
+    let changed: Vec<String> = RENDERING
+        .iter()
+        .enumerate()
+        .filter_map(|(i, (name, pinned))| {
+            let now = value(3 + i)?;
+            (now != *pinned).then(|| format!("`{name}` = '{}'", crate::db::clip(&now, 40)))
+        })
+        .collect();
+    guard.rendering = (!changed.is_empty()).then(|| changed.join(", "));
     if value(1).is_some_and(|e| !e.eq_ignore_ascii_case("UTF8")) {
         if let Err(f) = session.control("SET client_encoding = 'UTF8'").await {
             return Err(if f.ends_connection() {

@@ -781,15 +781,13 @@ impl Judging<'_> {
                 results.push(behaviour::check(session, check, &key, &mut self.probes).await);
                 continue;
             }
-            let captured =
-                match checks::capture(session, check, task, script, run, mode == Mode::Bless).await
-                {
-                    Ok(c) => c,
-                    Err(r) => {
-                        results.push(checks::on_dataset(r, check, on));
-                        continue;
-                    }
-                };
+            let captured = match checks::capture(session, check, task, script, run).await {
+                Ok(c) => c,
+                Err(r) => {
+                    results.push(checks::on_dataset(r, check, on));
+                    continue;
+                }
+            };
             match mode {
                 Mode::Bless => {
                     blessed.push(checks::section_of(
@@ -804,15 +802,10 @@ impl Judging<'_> {
                 Mode::Grade => {
                     let expected = snapshot.and_then(|s| s.section(number, &view.dataset.name));
                     results.push(match expected {
-                        // Types are asked for only when the rows alone do not settle it.
                         Some(section) if checks::identical(&captured, section, check) => {
                             CheckResult::Pass
                         }
-                        Some(section) => {
-                            let mut captured = captured;
-                            checks::describe(session, check, &mut captured).await;
-                            checks::judge(&captured, section, check, None, on)
-                        }
+                        Some(section) => checks::judge(&captured, section, check, None, on),
                         None => CheckResult::Error(format!(
                             "the snapshot `{}` has no section for check {number} on dataset `{}`; run `sqlgrade bless {}`",
                             exercise.snapshot_path(&task.id).display(),

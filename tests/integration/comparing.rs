@@ -163,6 +163,71 @@ select (min(started_at) + interval '1 day')::date as first_day from training_run
 }
 
 #[test]
+fn column_types_come_from_the_result_itself() {
+    let course = course_with_tasks();
+    // Exactly the snapshot's text, as text; and a date from a view the file drops after
+    // its answer, so that nothing could describe the answer again afterwards.
+    let disguised = "
+-- task: extra.first_day
+select date_trunc('day', min(started_at))::timestamp::text as first_day from training_runs;
+-- task: extra.first_day_any
+create temp view first_days as select min(started_at)::date::text as first_day from training_runs;
+select * from first_days;
+drop view first_days;
+";
+    let run = grade_in(course.path(), disguised);
+    assert!(
+        message(&run, "extra.first_day")
+            .contains("column 1 `first_day`: expected timestamp, got text"),
+        "{}",
+        run.task("extra.first_day")
+    );
+    assert!(
+        message(&run, "extra.first_day_any")
+            .contains("column 1 `first_day`: expected timestamp, got text"),
+        "{}",
+        run.task("extra.first_day_any")
+    );
+    // The same view with the type the check accepts passes, though it is gone too.
+    let accepted = "
+-- task: extra.first_day_any
+create temp view first_days as select min(started_at)::date as first_day from training_runs;
+select * from first_days;
+drop view first_days;
+";
+    let run = grade_in(course.path(), accepted);
+    assert_eq!(
+        run.status("extra.first_day_any"),
+        "pass",
+        "{}",
+        run.task("extra.first_day_any")
+    );
+}
+
+#[test]
+fn an_answer_written_under_the_files_own_settings_says_so() {
+    let course = course_with_tasks();
+    let german = "
+set datestyle = 'German';
+-- task: extra.first_day
+select date_trunc('day', min(started_at))::timestamp as first_day from training_runs;
+reset datestyle;
+-- task: extra.first_day_any
+select date_trunc('day', min(started_at))::timestamp as first_day from training_runs;
+";
+    let run = grade_in(course.path(), german);
+    let said = message(&run, "extra.first_day");
+    assert!(
+        said.contains("1 row missing, 1 row extra")
+            && said.contains("written out under `DateStyle` = 'German, DMY' set by the file"),
+        "{}",
+        run.task("extra.first_day")
+    );
+    // Set back before its answer, the next task is compared as usual.
+    assert_eq!(run.status("extra.first_day_any"), "pass");
+}
+
+#[test]
 fn check_grades_the_reference_again_under_another_plan() {
     // A reference whose answer depends on the plan the server picks: here, plainly, on
     // a planner setting (an unstable tie order is the usual way).
