@@ -1,12 +1,25 @@
-//! Cargo's build script. Its one job: the container tests need an image that
-//! `scripts/build-test-image.sh` builds and `SQLGRADE_TEST_IMAGE` names; when the variable
-//! is set at build time the tests are compiled to run (`cfg(sqlgrade_test_image)`),
-//! otherwise they are reported as ignored with that reason instead of passing unrun.
+//! Cargo's build script. Its one job: say which tests can run on this machine, so that a
+//! test that cannot is reported as ignored with its reason instead of passing unrun.
+//! - `cfg(sqlgrade_test_image)`: the container tests need an image that
+//!   `scripts/build-test-image.sh` builds and `SQLGRADE_TEST_IMAGE` names at build time.
+//! - `cfg(sqlgrade_as_root)`: the test that hides the installed PostgreSQL does it in a
+//!   private mount namespace, which needs root (the build's user is the tests' user).
 
 fn main() {
     println!("cargo::rerun-if-env-changed=SQLGRADE_TEST_IMAGE");
     println!("cargo::rustc-check-cfg=cfg(sqlgrade_test_image)");
+    println!("cargo::rustc-check-cfg=cfg(sqlgrade_as_root)");
     if std::env::var_os("SQLGRADE_TEST_IMAGE").is_some_and(|v| !v.is_empty()) {
         println!("cargo::rustc-cfg=sqlgrade_test_image");
     }
+    if effective_uid() == Some(0) {
+        println!("cargo::rustc-cfg=sqlgrade_as_root");
+    }
+}
+
+/// The build's effective user id, from `/proc` (Linux); `None` elsewhere.
+fn effective_uid() -> Option<u32> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("Uid:"))?;
+    line.split_whitespace().nth(2)?.parse().ok()
 }

