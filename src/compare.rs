@@ -195,14 +195,14 @@ fn iso_interval_micros(text: &str) -> Option<i128> {
         .then_some(if negative { -total } else { total })
 }
 
-/// Two `jsonb` values as values: objects whatever their key order, numbers by value.
+/// Two `jsonb` values as values: objects whatever their key order, numbers by value,
+/// exactly (a `jsonb` number is a `numeric`; serde_json keeps its digits as written).
 fn json_equal(x: &str, y: &str) -> bool {
     fn same(a: &serde_json::Value, b: &serde_json::Value) -> bool {
         use serde_json::Value as V;
         match (a, b) {
             (V::Number(p), V::Number(q)) => {
-                numbers_equal(&p.to_string(), &q.to_string(), 0.0)
-                    || p.as_f64().is_some_and(|p| q.as_f64() == Some(p))
+                matches!((decimal(&p.to_string()), decimal(&q.to_string())), (Some(m), Some(n)) if m == n)
             }
             (V::Array(p), V::Array(q)) => {
                 p.len() == q.len() && p.iter().zip(q).all(|(a, b)| same(a, b))
@@ -365,13 +365,20 @@ pub fn compare(
             }
         })
         .collect();
-    let used = match_rows(&expected.rows, actual, &column_rules);
-    let missing = expected.rows.len() - used.iter().filter(|u| **u).count();
+    let partner = match_rows(&expected.rows, actual, &column_rules);
+    let missing = expected.rows.len() - partner.iter().filter(|p| p.is_some()).count();
     let extra = if allow_extra {
         0
     } else {
-        used.iter().filter(|u| !**u).count()
+        partner.iter().filter(|p| p.is_none()).count()
     };
+    // A row equal to one of the snapshot's by value (`5.50` for `5.5`) is shown as that
+    // row, so that the diff marks only the rows that differ.
+    let shown: Vec<Row> = actual
+        .iter()
+        .zip(&partner)
+        .map(|(row, p)| p.map_or_else(|| row.clone(), |e| expected.rows[e].clone()))
+        .collect();
     if missing > 0 || extra > 0 {
         let mut parts = Vec::new();
         if missing > 0 {
@@ -388,13 +395,13 @@ pub fn compare(
         );
         return Err(Mismatch {
             summary,
-            diff: diff(&expected.rows, actual, rules.ordered),
+            diff: diff(&expected.rows, &shown, rules.ordered),
         });
     }
     if rules.ordered && !allow_extra && !in_order(expected, actual, rules, &column_rules) {
         return Err(Mismatch {
             summary: "the right rows in the wrong order (this task asks for an order)".into(),
-            diff: diff(&expected.rows, actual, true),
+            diff: diff(&expected.rows, &shown, true),
         });
     }
     Ok(())
@@ -419,12 +426,12 @@ pub fn type_mismatch(expected: &Section, types: &[String], rules: &Compare) -> O
 }
 
 /// Rows of the answer matched one to one with rows of the snapshot that they equal: for
-/// each row of `actual`, whether it was matched. Equality by value is an equivalence
+/// each row of `actual`, the snapshot row it stands for, if any. Equality by value is an equivalence
 /// except within a tolerance (1.00 equals 1.01 and 1.01 equals 1.02, but 1.00 is not
 /// 1.02), where a row taken first can be the only partner of a later one; rows left over
 /// by the first pass are then matched again along augmenting paths (Kuhn's algorithm),
 /// which finds a complete matching whenever there is one.
-fn match_rows(expected: &[Row], actual: &[Row], rules: &[ColumnRule<'_>]) -> Vec<bool> {
+fn match_rows(expected: &[Row], actual: &[Row], rules: &[ColumnRule<'_>]) -> Vec<Option<usize>> {
     let mut owner: Vec<Option<usize>> = vec![None; actual.len()];
     let mut left = Vec::new();
     for (e, row) in expected.iter().enumerate() {
@@ -453,7 +460,7 @@ fn match_rows(expected: &[Row], actual: &[Row], rules: &[ColumnRule<'_>]) -> Vec
             augment(e, &partners, &mut owner, &mut seen);
         }
     }
-    owner.iter().map(Option::is_some).collect()
+    owner
 }
 
 /// Finds a partner for expected row `e`, moving earlier matches along the way; true
@@ -871,6 +878,22 @@ mod tests {
     }
 
     #[test]
+    fn the_diff_marks_only_rows_that_differ_by_value() {
+        let s = typed(
+            &["a::text", "n::numeric"],
+            vec![row(&["x", "5.5"]), row(&["y", "2"]), row(&["z", "3"])],
+        );
+        let answer = vec![row(&["x", "5.50"]), row(&["y", "2.0"]), row(&["z", "4"])];
+        let err = same_shape(&s, &answer, &Compare::default(), false).expect_err("z differs");
+        let marked: Vec<&str> = err
+            .diff
+            .lines()
+            .filter(|l| l.starts_with(['-', '+']))
+            .collect();
+        assert_eq!(marked, ["- z|3", "+ z|4"], "{}", err.diff);
+    }
+
+    #[test]
     fn rows_within_a_tolerance_are_matched_one_to_one_whenever_they_can_be() {
         // Taken in order, 1.00 would take 1.01 and leave 1.02 nothing (0.99 is 0.03 off).
         let s = typed(&["n::numeric"], vec![row(&["1.00"]), row(&["1.02"])]);
@@ -919,6 +942,11 @@ mod tests {
             r#"{"final_lr": 0.000010, "a": 1.0}"#
         ));
         assert!(!json_equal(r#"{"a": 1}"#, r#"{"a": 1, "b": 2}"#));
+        // Two numbers the nearest double cannot tell apart are still two numbers.
+        assert!(!json_equal(
+            r#"{"final_lr": 0.00001}"#,
+            r#"{"final_lr": 0.0000100000000000000001}"#
+        ));
         assert!(!json_equal(r#"{"a": "1"}"#, r#"{"a": 1}"#));
         assert!(!json_equal(r#"[1, 2]"#, r#"[2, 1]"#));
         // Through a comparison: the types decide, never the look of the text.

@@ -90,6 +90,36 @@ pub struct Login {
     password: Option<String>,
 }
 
+/// Run in every scratch database of a server the grader owns: the statistics of other
+/// databases and of the whole server are no one's business but the grader's. Each
+/// database's counters (rows inserted, deleted, returned), its size on disk, the size of
+/// the default tablespace and the server's WAL, checkpoint, buffer and I/O counters all
+/// change with what a run on another database did, so a run could read there what a run
+/// on a hidden dataset computed (written as a number of deleted rows, say), or how many
+/// rows a hidden dataset holds. A database's own tables keep their statistics
+/// (`pg_stat_user_tables`, `pg_stat_user_indexes`), which show that database alone.
+const HIDE_SHARED_STATISTICS: &str = r"DO $hide$
+DECLARE
+    f pg_catalog.regprocedure;
+    v pg_catalog.regclass;
+BEGIN
+    FOR f IN SELECT p.oid::pg_catalog.regprocedure FROM pg_catalog.pg_proc p
+        WHERE p.pronamespace OPERATOR(pg_catalog.=) 'pg_catalog'::pg_catalog.regnamespace
+          AND (p.proname OPERATOR(pg_catalog.~) '^pg_stat_get_(db_|bgwriter_|checkpointer_|buf_|wal|slru|io|archiver|replication_slot|subscription_stats)'
+               OR p.proname OPERATOR(pg_catalog.~) '^pg_current_wal'
+               OR p.proname OPERATOR(pg_catalog.=) ANY (ARRAY['pg_database_size', 'pg_tablespace_size', 'pg_stat_get_snapshot_timestamp']::pg_catalog.name[]))
+    LOOP
+        EXECUTE pg_catalog.format('REVOKE EXECUTE ON FUNCTION %s FROM PUBLIC', f);
+    END LOOP;
+    FOR v IN SELECT c.oid::pg_catalog.regclass FROM pg_catalog.pg_class c
+        WHERE c.relnamespace OPERATOR(pg_catalog.=) 'pg_catalog'::pg_catalog.regnamespace
+          AND c.relname OPERATOR(pg_catalog.=) ANY (ARRAY['pg_stat_database', 'pg_stat_database_conflicts', 'pg_stat_wal', 'pg_stat_bgwriter', 'pg_stat_checkpointer', 'pg_stat_archiver', 'pg_stat_slru', 'pg_stat_io', 'pg_stat_replication_slots', 'pg_stat_subscription_stats']::pg_catalog.name[])
+    LOOP
+        EXECUTE pg_catalog.format('REVOKE SELECT ON %s FROM PUBLIC', v);
+    END LOOP;
+END
+$hide$";
+
 /// Student roles get this name (and `_2`, `_3`, ... for more workers) on the grader's own
 /// servers; on an existing server a random suffix keeps runs apart.
 const STUDENT_ROLE_LOCAL: &str = "sqlgrade_student";
@@ -521,6 +551,22 @@ impl Link {
             })
     }
 
+    /// The size of database `name` on disk, read by the grader's own role from the
+    /// maintenance database (the student's role may not read sizes; see
+    /// [`HIDE_SHARED_STATISTICS`]).
+    pub async fn database_size(&self, name: &str) -> Option<u64> {
+        let rows = self
+            .admin_query(
+                "SELECT pg_catalog.pg_database_size($1::pg_catalog.name)::pg_catalog.int8",
+                &[&name],
+            )
+            .await
+            .ok()?;
+        rows.first()
+            .and_then(|r| r.try_get::<_, i64>(0).ok())
+            .map(|n| n.max(0) as u64)
+    }
+
     /// Runs the grader's own statements on the maintenance database, reconnecting once if
     /// the server restarted since; every wait is bounded.
     pub async fn admin_query(
@@ -789,6 +835,12 @@ impl Link {
             {
                 return Err(self.prepare_error(describe_error(&e)));
             }
+        }
+        if !self.external {
+            fresh
+                .batch_execute(HIDE_SHARED_STATISTICS)
+                .await
+                .map_err(|e| self.prepare_error(describe_error(&e)))?;
         }
         Ok(name)
     }

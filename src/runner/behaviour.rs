@@ -110,7 +110,9 @@ fn tables_of(statements: &[&str]) -> Vec<Table> {
 }
 
 /// Runs a `rejects` or `accepts` check; `key` names it (task and check number) for the
-/// choice of its values.
+/// choice of its values. Every value of every placeholder is tried in each run (as many
+/// probes as the longest list has values), in pairings that vary from run to run: a rule
+/// that is wrong for one value fails every run, not only the runs that happen to pick it.
 pub async fn check<S: Session>(
     session: &mut S,
     spec: &CheckSpec,
@@ -121,12 +123,27 @@ pub async fn check<S: Session>(
         return CheckResult::Error("not a behaviour check".into());
     };
     let seed = probe_seed();
-    let (before, sql) = probe.bind(|name, n| pick(seed, key, name, n));
-    let statements: Vec<&str> = before
-        .iter()
-        .map(String::as_str)
-        .chain([sql.as_str()])
-        .collect();
+    let rounds = probe.vary.values().map(Vec::len).max().unwrap_or(1).max(1);
+    for round in 0..rounds {
+        let (before, sql) = probe.bind(|name, n| (pick(seed, key, name, n) + round) % n.max(1));
+        let result = check_once(session, spec, &probe, &before, &sql, cache).await;
+        if !matches!(result, CheckResult::Pass) {
+            return result;
+        }
+    }
+    CheckResult::Pass
+}
+
+/// Runs one probe of a behaviour check, its placeholders filled in.
+async fn check_once<S: Session>(
+    session: &mut S,
+    spec: &CheckSpec,
+    probe: &Probe<'_>,
+    before: &[String],
+    sql: &str,
+    cache: &mut Probes,
+) -> CheckResult {
+    let statements: Vec<&str> = before.iter().map(String::as_str).chain([sql]).collect();
     let tables = tables_of(&statements);
     if !probe.triggers {
         for table in &tables {
@@ -145,7 +162,7 @@ pub async fn check<S: Session>(
     };
     let answer = if quieting.is_empty() && before.is_empty() {
         // The probe alone, its savepoint opened and undone in the same round trip.
-        match savepoint::around(session, CHECK_SAVEPOINT, &sql).await {
+        match savepoint::around(session, CHECK_SAVEPOINT, sql).await {
             Ok(result) => Ok(result),
             Err(f) => return sql_problem(&f),
         }
@@ -155,11 +172,11 @@ pub async fn check<S: Session>(
         }
         let mut outcome = quiet(session, &quieting).await.err();
         if outcome.is_none() {
-            outcome = prepare(session, spec, &before).await.err();
+            outcome = prepare(session, spec, before).await.err();
         }
         let answer = match outcome {
             Some(r) => Err(r),
-            None => Ok(session.run(&sql).await),
+            None => Ok(session.run(sql).await),
         };
         // Undone before anything else: a rejected probe leaves the savepoint aborted.
         if let Err(f) = savepoint::undo(session, CHECK_SAVEPOINT).await
@@ -171,7 +188,7 @@ pub async fn check<S: Session>(
     };
     match answer {
         Err(r) => r,
-        Ok(result) => judge(session, spec, &probe, &tables, cache, result).await,
+        Ok(result) => judge(session, spec, probe, &tables, cache, result).await,
     }
 }
 

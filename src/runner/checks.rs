@@ -143,7 +143,7 @@ pub(super) fn sql_problem(failure: &SqlFailure) -> CheckResult {
 
 /// Finds the answer of a `result` task: the last statement that returned rows after its
 /// marker. A failing last statement is reported rather than skipped over.
-fn answer<'a>(
+pub(super) fn answer<'a>(
     task: &TaskSpec,
     script: &Script,
     run: &'a FileRun,
@@ -200,7 +200,18 @@ pub async fn capture<S: Session>(
         CheckSpec::Result { reads_tables, .. } => {
             let (outcome, text, start) = answer(task, script, run)?;
             // Rows typed in rather than computed: decided by the parse tree.
-            if *reads_tables && shape::reads_a_relation(&text) == Some(false) {
+            // The relations the file creates are read only when a name could be one.
+            let computes_nothing =
+                *reads_tables && shape::reads_a_relation(&text, &[]) == Some(false) && {
+                    let own: Vec<String> = script
+                        .statements
+                        .iter()
+                        .filter(|s| s.has_code)
+                        .flat_map(|s| shape::created_relations(&s.text(&script.source)))
+                        .collect();
+                    shape::reads_a_relation(&text, &own) == Some(false)
+                };
+            if computes_nothing {
                 return Err(CheckResult::Fail {
                     message: "the answer does not read the exercise's tables: no table or view appears in it (rows typed in as VALUES, literals or generate_series are no answer)".into(),
                     diff: None,
@@ -381,6 +392,18 @@ pub fn on_dataset(result: CheckResult, check: &CheckSpec, on: Option<On<'_>>) ->
             diff: None,
             at,
         },
+        // What the server or the student's code said there is never told: a lost
+        // connection quotes the last error (a RAISE made FATAL by `exit_on_error`).
+        CheckResult::Missing(_) if hidden => {
+            CheckResult::Missing(format!("{} has no answer on {phrase}", check.describe()))
+        }
+        CheckResult::Error(_) if hidden => CheckResult::Error(format!(
+            "{} could not be checked on {phrase}",
+            check.describe()
+        )),
+        CheckResult::ServerFault(_) if hidden => {
+            CheckResult::ServerFault(format!("the server failed on {phrase}"))
+        }
         CheckResult::Missing(m) => CheckResult::Missing(format!("on {phrase}: {m}")),
         CheckResult::Error(m) => CheckResult::Error(format!("on {phrase}: {m}")),
         other => other,

@@ -265,13 +265,70 @@ impl Submission<'_> {
     ) -> Result<Graded, RunError> {
         let exercise = self.exercise;
         let mut graded = Graded::default();
+        // Every file runs on the base data before any runs on a hidden dataset: what a
+        // run on hidden data leaves in the server's shared state (its counters of
+        // transactions and objects, the size of its files) is never there to be read by a
+        // run whose errors and notes reach the report.
+        let mut turns: Vec<Turn<'_>> = Vec::new();
+        let mut stopped = false;
         for file in &exercise.manifest.files {
             if only.is_some_and(|o| !o.contains(&file.name)) {
                 continue;
             }
             let tasks: Vec<&TaskSpec> = exercise.tasks_of(&file.name).collect();
-            let script = match read_script(self.dir, &file.name) {
-                Ok(Some(s)) => s,
+            let script = read_script(self.dir, &file.name);
+            let mut grading = None;
+            if let Ok(Some(script)) = &script
+                && !script.is_blank()
+                && !stopped
+            {
+                let begun = FileGrading::new(tasks.len());
+                let done = self
+                    .file_with_retry(workspace, &file.setup, script, &tasks, Phase::Base, begun)
+                    .await;
+                stopped = done.is_err();
+                grading = Some(done);
+            }
+            turns.push(Turn {
+                file,
+                tasks,
+                script,
+                grading,
+            });
+        }
+        for turn in &mut turns {
+            if stopped {
+                break;
+            }
+            let (Ok(Some(script)), Some(Ok(grading))) = (&turn.script, &mut turn.grading) else {
+                continue;
+            };
+            if grading.fault.is_some() {
+                continue;
+            }
+            let base = std::mem::replace(grading, FileGrading::new(0));
+            let done = self
+                .file_with_retry(
+                    workspace,
+                    &turn.file.setup,
+                    script,
+                    &turn.tasks,
+                    Phase::Variants,
+                    base,
+                )
+                .await;
+            stopped = done.is_err();
+            turn.grading = Some(done);
+        }
+        for turn in turns {
+            let (file, tasks) = (turn.file, turn.tasks);
+            let script = match turn.script {
+                Ok(Some(s)) if !s.is_blank() => s,
+                Ok(Some(_)) => {
+                    let why = format!("`{}` has no SQL yet", file.name);
+                    emit_all(sink, &mut graded, &tasks, Status::Missing, &why);
+                    continue;
+                }
                 Ok(None) => {
                     let why = format!("`{}` not found in `{}`", file.name, self.dir.display());
                     emit_all(sink, &mut graded, &tasks, Status::Missing, &why);
@@ -282,24 +339,16 @@ impl Submission<'_> {
                     continue;
                 }
             };
-            if script.is_blank() {
-                let why = format!("`{}` has no SQL yet", file.name);
-                emit_all(sink, &mut graded, &tasks, Status::Missing, &why);
-                continue;
-            }
-            let mut attempt = self.file(workspace, &file.setup, &script, &tasks).await;
-            if matches!(&attempt, Ok(o) if o.fault.is_some()) && self.retry == Retry::Now {
-                tokio::time::sleep(RETRY_PAUSE).await;
-                attempt = self.file(workspace, &file.setup, &script, &tasks).await;
-            }
-            let outcome = match attempt {
-                Ok(o) => o,
-                Err(e) => {
+            let outcome = match turn.grading {
+                Some(Ok(grading)) => grading.finish(&tasks, &script, self.mode),
+                Some(Err(e)) => {
                     // The report of what was graded says where the run stopped.
                     let why = format!("could not be graded: {e}");
                     emit_all(sink, &mut graded, &tasks, Status::Error, &why);
                     return Err(e);
                 }
+                // Not run: an earlier file stopped the run.
+                None => break,
             };
             if let Some(why) = &outcome.fault {
                 if self.retry == Retry::Defer {
@@ -328,25 +377,50 @@ impl Submission<'_> {
         Ok(graded)
     }
 
-    async fn file(
+    /// Grades one file on the datasets `phase` covers, from where `before` left it; a
+    /// file the server failed on is graded again from there, at once when the run
+    /// retries now.
+    async fn file_with_retry(
         &self,
         workspace: &mut Workspace,
         setup: &str,
         script: &Script,
         tasks: &[&TaskSpec],
-    ) -> Result<FileOutcome, RunError> {
-        grade_file(
-            self.exercise,
-            workspace,
-            setup,
-            script,
-            tasks,
-            self.snapshots,
-            self.mode,
-            self.reveal,
-        )
-        .await
+        phase: Phase,
+        before: FileGrading,
+    ) -> Result<FileGrading, RunError> {
+        let mut attempts_left = if self.retry == Retry::Now { 2 } else { 1 };
+        loop {
+            let mut grading = before.clone();
+            grade_file(
+                self.exercise,
+                workspace,
+                setup,
+                script,
+                tasks,
+                self.snapshots,
+                self.mode,
+                self.reveal,
+                phase,
+                &mut grading,
+            )
+            .await?;
+            attempts_left -= 1;
+            if grading.fault.is_none() || attempts_left == 0 {
+                return Ok(grading);
+            }
+            tokio::time::sleep(RETRY_PAUSE).await;
+        }
     }
+}
+
+/// One student file on its way through the two passes of [`Submission::grade`].
+struct Turn<'a> {
+    file: &'a crate::exercise::FileSpec,
+    tasks: Vec<&'a TaskSpec>,
+    script: Result<Option<Script>, ScriptError>,
+    /// `None` until the file ran (a missing, blank or unreadable file never does).
+    grading: Option<Result<FileGrading, RunError>>,
 }
 
 /// The most a student file may hold: far above any answer (a test grades a 20 MB file),
@@ -498,10 +572,61 @@ struct DatasetRun {
     error_count: usize,
 }
 
-/// Grades one file on each dataset of its setup: every check on the setup's own data,
-/// then the snapshot checks of `result` and `query` kind on each variant, where the file
-/// runs again from the start. A task passes only where it passes on every dataset; the
-/// file does not run on a variant once none of its tasks could still pass.
+/// Which datasets of a setup a pass over the files covers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// The setup's own data.
+    Base,
+    /// The variants.
+    Variants,
+}
+
+/// One file's grading so far: what its checks found on the datasets it ran on.
+#[derive(Debug, Clone)]
+struct FileGrading {
+    results: Vec<Vec<CheckResult>>,
+    sections: Vec<Vec<Section>>,
+    notes: Vec<Note>,
+    first_error_at: Option<usize>,
+    error_count: usize,
+    fault: Option<String>,
+}
+
+impl FileGrading {
+    fn new(tasks: usize) -> FileGrading {
+        FileGrading {
+            results: vec![Vec::new(); tasks],
+            sections: vec![Vec::new(); tasks],
+            notes: Vec::new(),
+            first_error_at: None,
+            error_count: 0,
+            fault: None,
+        }
+    }
+
+    /// Each task's result over every dataset it ran on.
+    fn finish(self, tasks: &[&TaskSpec], script: &Script, mode: Mode) -> FileOutcome {
+        let mut outcome = FileOutcome {
+            notes: self.notes,
+            fault: self.fault,
+            ..FileOutcome::default()
+        };
+        for ((task, found), taken) in tasks.iter().zip(self.results).zip(self.sections) {
+            let snap =
+                (mode == Mode::Bless && !taken.is_empty()).then_some(Snapshot { sections: taken });
+            outcome.results.push((
+                summarise(task, found, script, self.first_error_at, self.error_count),
+                snap,
+            ));
+        }
+        outcome
+    }
+}
+
+/// Grades one file on the datasets of its setup that `phase` covers: every check on the
+/// setup's own data; the snapshot checks of `result` and `query` kind on each variant,
+/// where the file runs again from the start. A task passes only where it passes on every
+/// dataset; the file does not run on a variant once none of its tasks could still pass.
 #[allow(clippy::too_many_arguments)]
 async fn grade_file(
     exercise: &Exercise,
@@ -512,17 +637,18 @@ async fn grade_file(
     snapshots: &BTreeMap<String, Snapshot>,
     mode: Mode,
     reveal: bool,
-) -> Result<FileOutcome, RunError> {
+    phase: Phase,
+    grading: &mut FileGrading,
+) -> Result<(), RunError> {
     let datasets = workspace.datasets(setup).to_vec();
     let variants = datasets.len().saturating_sub(1);
-    let mut outcome = FileOutcome::default();
-    let mut results: Vec<Vec<CheckResult>> = vec![Vec::new(); tasks.len()];
-    let mut sections: Vec<Vec<Section>> = vec![Vec::new(); tasks.len()];
-    let (mut first_error_at, mut error_count) = (None, 0);
     for dataset in &datasets {
+        if (dataset.index == 0) != (phase == Phase::Base) {
+            continue;
+        }
         let wanted: Vec<bool> = tasks
             .iter()
-            .zip(&results)
+            .zip(&grading.results)
             .map(|(task, so_far)| {
                 dataset.index == 0
                     || (task.checks.iter().any(CheckSpec::on_every_dataset)
@@ -544,29 +670,25 @@ async fn grade_file(
         )
         .await?;
         if view.is_base() {
-            outcome.notes = run.notes;
-            first_error_at = run.first_error_at;
-            error_count = run.error_count;
+            grading.notes = run.notes;
+            grading.first_error_at = run.first_error_at;
+            grading.error_count = run.error_count;
         }
         for (i, (found, taken)) in run.tasks.into_iter().enumerate() {
-            results[i].extend(found);
-            sections[i].extend(taken);
+            grading.results[i].extend(found);
+            grading.sections[i].extend(taken);
         }
         if let Some(fault) = run.fault {
             // The whole file is graded again.
-            outcome.fault = Some(fault);
+            grading.fault = Some(if view.hidden() {
+                format!("the server failed on {}", view.phrase())
+            } else {
+                fault
+            });
             break;
         }
     }
-    for ((task, found), taken) in tasks.iter().zip(results).zip(sections) {
-        let snap =
-            (mode == Mode::Bless && !taken.is_empty()).then_some(Snapshot { sections: taken });
-        outcome.results.push((
-            summarise(task, found, script, first_error_at, error_count),
-            snap,
-        ));
-    }
-    Ok(outcome)
+    Ok(())
 }
 
 /// Runs a file on the database of one dataset and evaluates the checks of the `wanted`
@@ -660,7 +782,23 @@ async fn grade_on(
         Some(Halt::DiskLimit(why)) => Some(format!("`{file}` stopped: {why}")),
         None => None,
     };
-    if !view.is_base() {
+    if view.hidden() {
+        // Only the kind of trouble: its message, and the line it happened at, are the
+        // file's to choose from the hidden rows.
+        let phrase = view.phrase();
+        broken = broken.map(|_| match &run.halt {
+            Some(Halt::Escaped { .. }) => {
+                format!("`{file}` ended the grader's transaction on {phrase}")
+            }
+            _ if role_changed => format!("`{file}` changed its own login role on {phrase}"),
+            Some(Halt::Lost(_)) => {
+                format!("the connection was lost while `{file}` ran on {phrase}")
+            }
+            Some(Halt::OutOfTime) => format!("`{file}` timed out on {phrase}"),
+            Some(Halt::DiskLimit(_)) => format!("`{file}` outgrew its database on {phrase}"),
+            None => format!("`{file}` could not be graded on {phrase}"),
+        });
+    } else if !view.is_base() {
         broken = broken.map(|why| format!("on {}: {why}", view.phrase()));
     }
     // Rows the file wrote into tables that outlive it: dead rows after the rollback,
@@ -769,7 +907,7 @@ impl Judging<'_> {
         let mut blessed = Vec::new();
         // How the answer is written does not depend on the data: judged once.
         if view.is_base() {
-            results.extend(rules(task, script));
+            results.extend(rules(task, script, run));
         }
         for (i, check) in task.checks.iter().enumerate() {
             let number = i + 1;
@@ -822,7 +960,7 @@ impl Judging<'_> {
 
 /// The task's `forbid` and `require` rules, judged on the parse trees of its statements:
 /// those after its `-- task:` line, or every statement of the file when it has none.
-fn rules(task: &TaskSpec, script: &Script) -> Vec<CheckResult> {
+fn rules(task: &TaskSpec, script: &Script, run: &FileRun) -> Vec<CheckResult> {
     use crate::script::shape::{Construct, uses};
     let marked = script.markers.iter().any(|m| m.task == task.id);
     let scope: Vec<_> = script
@@ -850,18 +988,42 @@ fn rules(task: &TaskSpec, script: &Script) -> Vec<CheckResult> {
             });
         }
     }
+    // What a task requires, its answer must use (when the task has one): a statement
+    // written beside it to show the construct proves nothing. The answer's own check
+    // says when there is none.
+    let answer = task
+        .checks
+        .iter()
+        .any(|c| matches!(c, CheckSpec::Result { .. }))
+        .then(|| {
+            checks::answer(task, script, run)
+                .ok()
+                .map(|(_, text, at)| (text, at))
+        });
     for word in &task.require {
         let Ok(construct) = Construct::parse(word) else {
             continue;
         };
-        if !scope
-            .iter()
-            .any(|(_, text)| !uses(text, &construct).is_empty())
-        {
+        let (met, at, whose) = match &answer {
+            Some(Some((text, at))) => (
+                !uses(text, &construct).is_empty(),
+                Some(*at),
+                "its answer has",
+            ),
+            Some(None) => continue,
+            None => (
+                scope
+                    .iter()
+                    .any(|(_, text)| !uses(text, &construct).is_empty()),
+                scope.first().map(|(s, _)| s.start()),
+                "its statements have",
+            ),
+        };
+        if !met {
             out.push(CheckResult::Fail {
-                message: format!("the task requires `{construct}`, and its statements have none"),
+                message: format!("the task requires `{construct}`, and {whose} none"),
                 diff: None,
-                at: scope.first().map(|(s, _)| s.start()),
+                at,
             });
         }
     }

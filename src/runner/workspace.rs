@@ -172,7 +172,10 @@ impl Workspace {
             }
         }
         let restore_sequences = sequence_states(&client).await?;
-        let baseline = database_size(&client).await.unwrap_or(0);
+        let baseline = match self.link.database_size(&name).await {
+            Some(size) => size,
+            None => database_size(&client).await.unwrap_or(0),
+        };
         let over_size =
             self.link
                 .watchdog
@@ -338,10 +341,14 @@ impl Workspace {
         if db.over_size.load(Ordering::SeqCst) {
             return false;
         }
-        written.is_some_and(|rows| rows <= UNMEASURED_ROWS)
-            || session_size(session)
-                .await
-                .is_some_and(|size| size <= db.baseline + REBUILD_GROWTH)
+        if written.is_some_and(|rows| rows <= UNMEASURED_ROWS) {
+            return true;
+        }
+        let size = match self.link.database_size(&db.name).await {
+            Some(size) => Some(size),
+            None => session_size(session).await,
+        };
+        size.is_some_and(|size| size <= db.baseline + REBUILD_GROWTH)
     }
 
     /// The `SECURITY DEFINER` functions of the setups that code of the student's could

@@ -1,10 +1,10 @@
 //! How an answer is written, read from PostgreSQL's own parse tree (through `pg_query`):
 //! whether it reads any relation at all, and where it uses the constructs a task may
 //! forbid or require (`or`, `join`, `subquery`, `window`, `cte`, `limit`, `offset`,
-//! `literal`, or a named function such as `coalesce()`).
+//! `literal`, `transaction`, or a named function such as `coalesce()`).
 
 use pg_query::ParserOptions;
-use pg_query::protobuf::{BoolExprType, MinMaxOp};
+use pg_query::protobuf::{BoolExprType, MinMaxOp, TransactionStmtKind};
 use serde_json::{Map, Value};
 use std::fmt;
 
@@ -19,6 +19,8 @@ pub enum Construct {
     Limit,
     Offset,
     Literal,
+    /// A transaction block opened with `BEGIN` or `START TRANSACTION`.
+    Transaction,
     /// A call of the function with this (lower-case, unqualified) name.
     Function(String),
 }
@@ -45,9 +47,10 @@ impl Construct {
             "limit" => Construct::Limit,
             "offset" => Construct::Offset,
             "literal" => Construct::Literal,
+            "transaction" => Construct::Transaction,
             _ => {
                 return Err(format!(
-                    "`{word}` is not a construct: use or, join, subquery, window, cte, limit, offset, literal, or a function as `name()`"
+                    "`{word}` is not a construct: use or, join, subquery, window, cte, limit, offset, literal, transaction, or a function as `name()`"
                 ));
             }
         })
@@ -65,6 +68,7 @@ impl fmt::Display for Construct {
             Construct::Limit => f.write_str("limit"),
             Construct::Offset => f.write_str("offset"),
             Construct::Literal => f.write_str("literal"),
+            Construct::Transaction => f.write_str("transaction"),
             Construct::Function(name) => write!(f, "{name}()"),
         }
     }
@@ -101,11 +105,36 @@ fn tree(sql: &str) -> Option<Vec<(String, Map<String, Value>)>> {
     Some(out)
 }
 
+/// The names of the relations (tables, views, materialized views) that the statement
+/// creates, in name order.
+pub fn created_relations(sql: &str) -> Vec<String> {
+    let mut names: Vec<String> = tree(sql)
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|(kind, f)| {
+            let at = match kind.as_str() {
+                "CreateStmt" => "/relation/relname",
+                "ViewStmt" => "/view/relname",
+                "CreateTableAsStmt" => "/into/rel/relname",
+                _ => return None,
+            };
+            Value::Object(f.clone())
+                .pointer(at)
+                .and_then(Value::as_str)
+                .map(str::to_string)
+        })
+        .collect();
+    names.sort();
+    names
+}
+
 /// Whether the statement reads or writes any relation besides the system catalogs
 /// (a table, a view, a temporary table; a CTE's own name does not count), or may: a
-/// `FETCH` or an `EXECUTE` runs a query written elsewhere. `None` when the grammar cannot
-/// read it.
-pub fn reads_a_relation(sql: &str) -> Option<bool> {
+/// `FETCH` or an `EXECUTE` runs a query written elsewhere. A name without a schema that
+/// begins with `pg_` is the catalog's (`pg_class`: `pg_catalog` comes first in every
+/// search path unless it is named later), unless `own` lists it: a relation of that name
+/// the student's file creates. `None` when the grammar cannot read it.
+pub fn reads_a_relation(sql: &str, own: &[String]) -> Option<bool> {
     let nodes = tree(sql)?;
     let text = |f: &Map<String, Value>, key: &str| {
         f.get(key)
@@ -129,22 +158,146 @@ pub fn reads_a_relation(sql: &str) -> Option<bool> {
                 kind == "RangeVar"
                     && !(schema.is_empty() && ctes.contains(&name))
                     && !(schema == "pg_catalog" || schema == "information_schema")
+                    && !(schema.is_empty() && name.starts_with("pg_") && !own.contains(&name))
             }),
     )
 }
 
 /// Where the statement uses `construct`: the byte offset in `sql` of each use, in order.
-/// Empty when it does not, or when the grammar cannot read it.
+/// A use in the body of a function, procedure or `DO` block the statement holds counts
+/// at the body's place (its `AS`). Empty when it does not, or when the grammar cannot
+/// read it.
 pub fn uses(sql: &str, construct: &Construct) -> Vec<usize> {
-    let mut found: Vec<usize> = tree(sql)
-        .unwrap_or_default()
+    uses_within(sql, construct, 0)
+}
+
+/// How deep bodies inside bodies are looked into.
+const BODY_DEPTH: usize = 4;
+
+fn uses_within(sql: &str, construct: &Construct, depth: usize) -> Vec<usize> {
+    let nodes = tree(sql).unwrap_or_default();
+    let mut found: Vec<usize> = nodes
         .iter()
         .filter_map(|(kind, fields)| at(kind, fields, construct))
         .filter_map(|loc| usize::try_from(loc).ok())
         .collect();
+    if depth < BODY_DEPTH {
+        for (body, place) in bodies(sql, &nodes) {
+            if body
+                .iter()
+                .any(|text| !uses_within(text, construct, depth + 1).is_empty())
+            {
+                found.push(place);
+            }
+        }
+    }
     found.sort_unstable();
     found.dedup();
     found
+}
+
+/// The code that `nodes` (the tree of `sql`) create as text to run later: for each
+/// function, procedure or `DO` block, the SQL of its body (an SQL body whole, each query
+/// and expression of a PL/pgSQL body), with the byte offset of its `AS` in `sql`. A body
+/// in another language, or SQL run through `EXECUTE` of a string, is not read.
+fn bodies(sql: &str, nodes: &[(String, Map<String, Value>)]) -> Vec<(Vec<String>, usize)> {
+    let mut out = Vec::new();
+    for (kind, fields) in nodes {
+        let options = match kind.as_str() {
+            "CreateFunctionStmt" => fields.get("options"),
+            "DoStmt" => fields.get("args"),
+            _ => continue,
+        };
+        let Some(options) = options.and_then(Value::as_array) else {
+            continue;
+        };
+        let option = |name: &str| {
+            options
+                .iter()
+                .filter_map(|o| o.pointer("/node/DefElem"))
+                .find(|d| d.get("defname").and_then(Value::as_str) == Some(name))
+        };
+        let language = option("language")
+            .and_then(|d| d.pointer("/arg/node/String/sval"))
+            .and_then(Value::as_str)
+            .map_or_else(
+                || if kind == "DoStmt" { "plpgsql" } else { "sql" }.to_string(),
+                str::to_ascii_lowercase,
+            );
+        let Some(body_option) = option("as") else {
+            continue;
+        };
+        let place = body_option
+            .get("location")
+            .and_then(Value::as_i64)
+            .and_then(|l| usize::try_from(l).ok())
+            .unwrap_or(0);
+        // CREATE FUNCTION's `AS` is a list (the body, or a C function's file and
+        // symbol); DO's a string.
+        let text = body_option
+            .pointer("/arg/node/List/items/0/node/String/sval")
+            .or_else(|| body_option.pointer("/arg/node/String/sval"))
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        let code = match language.as_str() {
+            "sql" => vec![text.to_string()],
+            "plpgsql" => plpgsql_code(if kind == "DoStmt" { None } else { Some(sql) }, text),
+            _ => Vec::new(),
+        };
+        out.push((code, place));
+    }
+    out
+}
+
+/// The SQL of a PL/pgSQL body: every query and expression PostgreSQL's PL/pgSQL parser
+/// finds in it, each as a statement the main grammar reads (an expression as a `SELECT`
+/// of it, an assignment as a `SELECT` of its value). `create` is the statement that
+/// creates the function; a `DO` block's body is read as a function's.
+fn plpgsql_code(create: Option<&str>, body: &str) -> Vec<String> {
+    let wrapped;
+    let statement = match create {
+        Some(sql) => sql,
+        None => {
+            let mut tag = String::from("$sqlgrade$");
+            while body.contains(&tag) {
+                tag.insert(1, 'x');
+            }
+            wrapped = format!(
+                "CREATE FUNCTION pg_temp.sqlgrade_do() RETURNS void LANGUAGE plpgsql AS {tag}{body}{tag}"
+            );
+            &wrapped
+        }
+    };
+    let Ok(parsed) = pg_query::parse_plpgsql(statement) else {
+        return Vec::new();
+    };
+    let mut queries = Vec::new();
+    let mut todo = vec![&parsed];
+    while let Some(v) = todo.pop() {
+        match v {
+            Value::Object(map) => {
+                if let Some(Value::String(q)) = map.get("query") {
+                    queries.push(q.clone());
+                }
+                todo.extend(map.values());
+            }
+            Value::Array(items) => todo.extend(items),
+            _ => {}
+        }
+    }
+    queries
+        .into_iter()
+        .filter_map(|q| {
+            if pg_query::parse(&q, ParserOptions::DEFAULT).is_ok() {
+                return Some(q);
+            }
+            let value = q.split_once(":=").map_or(q.as_str(), |(_, v)| v);
+            let select = format!("SELECT {value}");
+            pg_query::parse(&select, ParserOptions::DEFAULT)
+                .is_ok()
+                .then_some(select)
+        })
+        .collect()
 }
 
 /// The location of a node of type `kind` when it is a use of `construct`.
@@ -155,6 +308,17 @@ fn at(kind: &str, f: &Map<String, Value>, construct: &Construct) -> Option<i64> 
     match (construct, kind) {
         (Construct::Or, "BoolExpr") if int("boolop") == Some(BoolExprType::OrExpr as i64) => own(),
         (Construct::Join, "JoinExpr") => of("rarg"),
+        // `UPDATE ... FROM` and `DELETE ... USING` join the target with other tables.
+        (Construct::Join, "UpdateStmt") => f
+            .get("from_clause")
+            .and_then(Value::as_array)
+            .and_then(|from| from.first())
+            .and_then(first_location),
+        (Construct::Join, "DeleteStmt") => f
+            .get("using_clause")
+            .and_then(Value::as_array)
+            .and_then(|using| using.first())
+            .and_then(first_location),
         // `FROM a, b` joins as much as `JOIN` does.
         (Construct::Join, "SelectStmt") => f
             .get("from_clause")
@@ -179,6 +343,12 @@ fn at(kind: &str, f: &Map<String, Value>, construct: &Construct) -> Option<i64> 
             of("limit_offset").or_else(|| first_location(&Value::Object(f.clone())))
         }
         (Construct::Literal, "AConst") => own(),
+        (Construct::Transaction, "TransactionStmt")
+            if int("kind") == Some(TransactionStmtKind::TransStmtBegin as i64)
+                || int("kind") == Some(TransactionStmtKind::TransStmtStart as i64) =>
+        {
+            own().filter(|l| *l >= 0).or(Some(0))
+        }
         (Construct::Function(name), "FuncCall") => {
             let last = f
                 .get("funcname")
@@ -250,23 +420,36 @@ mod tests {
             "with t(a) as (values (1)) select * from t",
             "select count(*) from pg_catalog.pg_class",
             "select * from information_schema.tables",
+            "select 921.75 as total_cost from pg_class limit 1",
+            "select count(*) from pg_stat_user_tables",
         ] {
-            assert_eq!(reads_a_relation(sql), Some(false), "{sql}");
+            assert_eq!(reads_a_relation(sql, &[]), Some(false), "{sql}");
         }
+        // A relation named pg_* that the file creates is the student's own.
+        assert_eq!(
+            reads_a_relation("select * from pg_rates", &["pg_rates".to_string()]),
+            Some(true)
+        );
+        assert_eq!(
+            created_relations(
+                "create view pg_rates as select 1; create table t (a int); \
+                 create temp table u as select 1; create materialized view m as select 1"
+            ),
+            ["m", "pg_rates", "t", "u"]
+        );
         for sql in [
             "select * from training_runs",
             "table training_runs",
             "with t as (select * from public.training_runs) select * from t",
             "select 1 where exists (select 1 from training_runs)",
             "select * from my_view",
-            "select * from pg_rates",
             "update training_runs set status = 'x' returning *",
             "fetch all from c1",
             "execute answer(1)",
         ] {
-            assert_eq!(reads_a_relation(sql), Some(true), "{sql}");
+            assert_eq!(reads_a_relation(sql, &[]), Some(true), "{sql}");
         }
-        assert_eq!(reads_a_relation("selec 1"), None);
+        assert_eq!(reads_a_relation("selec 1", &[]), None);
     }
 
     #[test]
@@ -313,6 +496,64 @@ mod tests {
         assert!(words("select least(a, b) from t", "greatest()").is_empty());
         // `and` is not `or`, and a word in a string is no construct.
         assert!(words("select 'a or b' from t where a and b", "or").is_empty());
+    }
+
+    #[test]
+    fn constructs_in_bodies_and_in_joins_of_changes_are_found() {
+        assert_eq!(
+            words("update t set a = u.a from u where t.id = u.id", "join"),
+            ["u"]
+        );
+        assert_eq!(
+            words("delete from t using u where t.id = u.id", "join"),
+            ["u"]
+        );
+        assert!(words("update t set a = 1 where id = 2", "join").is_empty());
+        assert_eq!(words("BEGIN", "transaction"), ["BEGIN"]);
+        assert_eq!(
+            words(
+                "start transaction isolation level serializable",
+                "transaction"
+            ),
+            ["start"]
+        );
+        assert!(words("commit", "transaction").is_empty());
+        assert!(words("savepoint a", "transaction").is_empty());
+        for sql in [
+            "create function f() returns bigint language sql as $$ select rank() over () from t $$",
+            "create function f() returns bigint as 'select count(*) from t, u' language sql",
+            "create function f() returns int language plpgsql as $b$ declare r int; begin              select rank() over (order by a) into r from t; return r; end $b$",
+            "create function f() returns int language plpgsql as $b$ declare r int; begin              r := (select count(*) from t) + rank() over (); return r; end $b$",
+            "do $$ begin perform rank() over () from t; end $$",
+            "do $$ begin if (select max(rank() over ()) from t) > 1 then raise notice 'x'; end if; end $$",
+        ] {
+            let found = uses(sql, &Construct::Window)
+                .into_iter()
+                .chain(uses(sql, &Construct::Join))
+                .collect::<Vec<_>>();
+            assert_eq!(found.len(), 1, "{sql}");
+            // At the body: its `AS`, or a DO block's string.
+            let there = sql[found[0]..].to_ascii_lowercase();
+            assert!(
+                there.starts_with("as") || there.starts_with("$$"),
+                "{sql}: {there}"
+            );
+        }
+        // A body without the construct, or one in another language, is not one.
+        assert!(
+            uses(
+                "create function f() returns int language plpgsql as $$ begin return 1; end $$",
+                &Construct::Window
+            )
+            .is_empty()
+        );
+        assert!(
+            uses(
+                "create function f() returns int language plperl as $$ rank() over () $$",
+                &Construct::Window
+            )
+            .is_empty()
+        );
     }
 
     #[test]

@@ -319,7 +319,7 @@ fn rules_on_how_an_answer_is_written_name_the_construct_and_its_place() {
     let cost = run.task("analysis.total_gpu_cost");
     assert_eq!(
         cost["message"],
-        "the task requires `coalesce()`, and its statements have none"
+        "the task requires `coalesce()`, and its answer has none"
     );
     // Another task of the file is not touched by these rules.
     assert_eq!(run.status("analysis.long_runs"), "pass");
@@ -361,6 +361,45 @@ fn rules_on_how_an_answer_is_written_name_the_construct_and_its_place() {
         "pass",
         "{}",
         run.stdout
+    );
+
+    // A required construct shown beside the answer is not in the answer; a forbidden one
+    // inside a function the task's statements create is still used.
+    let beside = SOLUTION_04.replace(
+        "-- task: analysis.total_gpu_cost",
+        "-- task: analysis.total_gpu_cost\nselect coalesce(null::int, 0);",
+    );
+    let wrapped = within.replace(
+        "-- task: analysis.rank_in_framework",
+        "-- task: analysis.rank_in_framework\n\
+         create function pg_temp.ranks() returns table (id uuid, r bigint) language plpgsql as $$\n\
+         begin return query select t.run_id, rank() over (order by t.accuracy desc) from training_runs t; end $$;",
+    );
+    let student = Submission::solution().with(
+        "04_analysis_queries.sql",
+        &format!(
+            "{}\n{}",
+            beside
+                .split("-- task: analysis.rank_in_framework")
+                .next()
+                .unwrap_or_default(),
+            wrapped
+                .split_once("-- task: analysis.rank_in_framework")
+                .map(|(_, rest)| format!("-- task: analysis.rank_in_framework{rest}"))
+                .unwrap_or_default()
+        ),
+    );
+    let run = sqlgrade_in(course.path(), &grade_args("local", student.path()));
+    assert_eq!(
+        run.task("analysis.total_gpu_cost")["message"],
+        "the task requires `coalesce()`, and its answer has none",
+        "{}",
+        run.stdout
+    );
+    let rank = run.task("analysis.rank_in_framework");
+    assert_eq!(
+        rank["message"], "the task forbids `window`, which is used here",
+        "{rank:#}"
     );
 }
 

@@ -289,10 +289,9 @@ fn behaviour_checks_name_the_rule_that_is_not_enforced() {
     let checks = run.task("schema.checks");
     assert_eq!(checks["status"], "fail", "{}", run.notes());
     assert!(
-        checks["message"]
-            .as_str()
-            .unwrap_or("")
-            .contains("an accuracy above 1: accepted, but it must be rejected (SQLSTATE 23514)"),
+        checks["message"].as_str().unwrap_or("").contains(
+            "an accuracy outside 0 to 1: accepted, but it must be rejected (SQLSTATE 23514)"
+        ),
         "{checks}"
     );
     assert_eq!(run.status("schema.columns"), "pass");

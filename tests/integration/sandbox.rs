@@ -29,8 +29,28 @@ fn others_pass(run: &Run, attacked: &str) {
     }
 }
 
+/// Every task outside `attacked` passed, but `txn.lifecycle`, which fails for the
+/// transaction block [`solution_without_transaction_control`] takes out.
+fn others_pass_but_the_block(run: &Run, attacked: &str) {
+    for t in run.json()["tasks"].as_array().expect("tasks") {
+        if t["id"] == "txn.lifecycle" {
+            assert_eq!(
+                t["message"], "the task requires `transaction`, and its statements have none",
+                "{t}"
+            );
+        } else if t["file"] != attacked {
+            assert_eq!(t["status"], "pass", "{t}\nnotes:\n{}", run.notes());
+        }
+    }
+}
+
+/// The score of [`solution_without_transaction_control`]: `txn.lifecycle` (10 points)
+/// requires the transaction block it lacks.
+const WITHOUT_BLOCK: u64 = 90;
+
 /// The reference solution with its 05 file's `begin;` and `commit;` taken out: with the
-/// grammar blinded they would reach the server, as the attack under test does.
+/// grammar blinded they would reach the server, as the attack under test does. It loses
+/// `txn.lifecycle`, which requires a transaction block.
 fn solution_without_transaction_control() -> Submission {
     let plain = SOLUTION_05
         .replace("\nbegin;\n", "\n")
@@ -224,8 +244,8 @@ fn a_file_that_ends_the_graders_transaction_is_stopped_and_its_database_rebuilt(
     );
     let bob = solution_without_transaction_control();
     let (results, text) = blinded_batch(&[("alice", &alice), ("bob", &bob)]);
-    assert_eq!(score_of(&results, "bob"), (100, None));
-    assert_eq!(score_of(&results, "alice"), (80, None));
+    assert_eq!(score_of(&results, "bob"), (WITHOUT_BLOCK, None));
+    assert_eq!(score_of(&results, "alice"), (WITHOUT_BLOCK - 20, None));
     assert!(
         text.contains("ended the grader's transaction at line 2"),
         "{text}"
@@ -243,7 +263,7 @@ fn a_committed_change_of_the_students_role_is_noticed_and_undone() {
     let untouched = run.task("crud.untouched");
     assert_eq!(untouched["status"], "error", "{untouched}");
     // 04 runs on the same role: it would find no table on `nowhere`.
-    others_pass(&run, "03_crud_operations.sql");
+    others_pass_but_the_block(&run, "03_crud_operations.sql");
 }
 
 #[test]
@@ -258,7 +278,7 @@ fn prepared_transactions_are_refused_and_any_left_is_rolled_back() {
         "{}",
         run.notes()
     );
-    assert_eq!(run.score(), 100);
+    assert_eq!(run.score(), WITHOUT_BLOCK);
     // Blinded, the PREPARE reaches the server and ends the grader's transaction.
     let mut args = grade_args(&server.url, sub.path());
     args.push("--timeout");
@@ -268,7 +288,7 @@ fn prepared_transactions_are_refused_and_any_left_is_rolled_back() {
         .run()
         .run;
     assert_eq!(blinded.code, 1, "{}", blinded.stderr);
-    others_pass(&blinded, "03_crud_operations.sql");
+    others_pass_but_the_block(&blinded, "03_crud_operations.sql");
     assert!(
         server.query("SELECT gid FROM pg_prepared_xacts").is_empty(),
         "a prepared transaction was left"
@@ -499,32 +519,34 @@ fn a_constraint_that_calls_the_students_own_code_earns_nothing() {
 }
 
 #[test]
-fn probe_values_vary_so_a_constraint_against_one_probe_fails() {
-    // A CHECK that rejects just one of the unknown frameworks the probe may use.
+fn every_probe_value_is_tried_so_a_constraint_against_one_of_them_fails_every_run() {
+    // A CHECK that rejects just one of the unknown frameworks the probe tries, and one
+    // that wrongly rejects one valid status: each would pass a run that tried only the
+    // other values.
     let sql = SOLUTION_01.replace(
         "check (framework in ('pytorch', 'tensorflow', 'sklearn', 'xgboost', 'jax', 'mxnet'))",
         "check (framework <> 'caffe')",
     );
     assert_ne!(sql, SOLUTION_01, "the reference's rule was not found");
-    let sub = Submission::solution().with("01_create_training_runs.sql", &sql);
-    let seed_for = |wanted: bool| {
-        (0u64..1000)
-            .find(|&s| {
-                (sqlgrade::runner::probe_value(s, "schema.checks#1", "framework", 6) == 0) == wanted
-            })
-            .expect("a seed")
-            .to_string()
-    };
-    let lucky = grade_with_env(&sub, &[], &[("SQLGRADE_PROBE_SEED", &seed_for(true))]);
-    assert_eq!(
-        lucky.status("schema.checks"),
-        "pass",
-        "{}",
-        lucky.task("schema.checks")
+    let narrow = SOLUTION_01.replace(
+        "check (status in ('queued', 'running', 'succeeded', 'failed', 'cancelled', 'timeout'))",
+        "check (status in ('queued', 'running', 'succeeded', 'failed', 'cancelled'))",
     );
-    let caught = grade_with_env(&sub, &[], &[("SQLGRADE_PROBE_SEED", &seed_for(false))]);
-    assert_eq!(caught.status("schema.checks"), "fail");
-    // And the reference passes whatever the values.
+    assert_ne!(
+        narrow, SOLUTION_01,
+        "the reference's status rule was not found"
+    );
+    for (seed, wrong) in [("1", &sql), ("2", &sql), ("3", &narrow), ("4", &narrow)] {
+        let sub = Submission::solution().with("01_create_training_runs.sql", wrong);
+        let run = grade_with_env(&sub, &[], &[("SQLGRADE_PROBE_SEED", seed)]);
+        assert_eq!(
+            run.status("schema.checks"),
+            "fail",
+            "seed {seed}: {}",
+            run.task("schema.checks")
+        );
+    }
+    // And the reference passes whatever the pairings.
     for seed in ["1", "2", "3"] {
         let reference = grade_with_env(
             &Submission::solution(),
@@ -810,8 +832,8 @@ fn a_role_setting_for_another_database_is_undone_before_the_next_student() {
     );
     let bob = solution_without_transaction_control();
     let (results, _) = blinded_batch(&[("a-mallory", &mallory), ("b-bob", &bob)]);
-    assert_eq!(score_of(&results, "b-bob"), (100, None));
-    assert_eq!(score_of(&results, "a-mallory"), (80, None));
+    assert_eq!(score_of(&results, "b-bob"), (WITHOUT_BLOCK, None));
+    assert_eq!(score_of(&results, "a-mallory"), (WITHOUT_BLOCK - 20, None));
 }
 
 #[test]

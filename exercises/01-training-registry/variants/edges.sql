@@ -16,7 +16,13 @@
 --     and other run_ids than the seed's;
 --   * a longest run whose name sorts last, accuracies equal to two decimals, an
 --     accuracy of exactly 0, zero GPU hours that decide an average, and a model that
---     ran twice in one framework.
+--     ran twice in one framework;
+--   * a top compute target whose average has a second decimal (32.73) and a queued run
+--     without gpu_hours, which counted as 0 would put another target on top;
+--   * a failed run that took two days and thirty minutes: long, though neither
+--     succeeded nor timed out, and with no whole hour beyond its days;
+--   * names that contain whisper's and bert-sentiment's words, as a careless LIKE
+--     would find them.
 
 update training_runs
 set run_id = ('00000000-0000-4000-8000-0000000300' || right(run_id::text, 2))::uuid;
@@ -164,4 +170,53 @@ values
      timestamptz '2025-10-23 12:00:00+00' - interval '5 hours',
      timestamptz '2025-10-23 12:00:00+00' - interval '5 hours',
      timestamptz '2025-10-23 12:00:00+00' - interval '4 hours 30 minutes',
-     'Cancelled before the first step.');
+     'Cancelled before the first step.'),
+
+    -- the top target's second run, and a third still queued with no gpu_hours
+    ('00000000-0000-4000-8000-000000030033', 'mlops',
+     'wide-resnet-probe', 'tensorflow', 'exp-wrn', 'failed',
+     null, null, null, null, null,
+     'cifar-100', 'gcp-vertex-ai-v100', 33.06, 1.0,
+     '{}',
+     timestamptz '2025-10-23 12:00:00+00' - interval '7 hours',
+     timestamptz '2025-10-23 12:00:00+00' - interval '7 hours',
+     timestamptz '2025-10-23 12:00:00+00' - interval '6 hours',
+     null),
+
+    ('00000000-0000-4000-8000-000000030034', 'mlops',
+     'wide-resnet-rerun', 'tensorflow', 'exp-wrn', 'queued',
+     null, null, null, null, null,
+     'cifar-100', 'gcp-vertex-ai-v100', null, 0.0,
+     '{}',
+     timestamptz '2025-10-23 12:00:00+00' - interval '10 minutes',
+     null, null, null),
+
+    -- failed after two days and thirty minutes
+    ('00000000-0000-4000-8000-000000030035', 'mlops',
+     'graph-transformer', 'jax', 'exp-graphormer', 'failed',
+     0.4100, 1.7000, null, null, null,
+     'ogbg-molhiv', 'k8s-gpu-a100', 12.0, 1.5,
+     '{}',
+     timestamptz '2025-10-23 12:00:00+00' - interval '4 days',
+     timestamptz '2025-10-23 12:00:00+00' - interval '4 days',
+     timestamptz '2025-10-23 12:00:00+00' - interval '4 days' + interval '2 days 30 minutes',
+     null),
+
+    -- names that contain whisper's and bert-sentiment's words
+    ('00000000-0000-4000-8000-000000030036', 'mlops',
+     'whisper-large-distill', 'pytorch', 'exp-whisper-distill', 'queued',
+     null, null, null, null, null,
+     'librispeech-960h', 'k8s-gpu-v100', 0.0, 0.0,
+     '{"teacher": "whisper-large"}',
+     timestamptz '2025-10-23 12:00:00+00' - interval '15 minutes',
+     null, null, null),
+
+    ('00000000-0000-4000-8000-000000030037', 'mlops',
+     'sentiment-lexicon-baseline', 'sklearn', 'exp-lexicon', 'succeeded',
+     0.7100, 0.6100, 0.7000, 0.7200, 0.7099,
+     'imdb-reviews', 'aws-batch-cpu', 0.0, 0.4,
+     '{"lexicon": "vader"}',
+     timestamptz '2025-10-23 12:00:00+00' - interval '9 hours',
+     timestamptz '2025-10-23 12:00:00+00' - interval '9 hours',
+     timestamptz '2025-10-23 12:00:00+00' - interval '8 hours 30 minutes',
+     null);
