@@ -209,6 +209,7 @@ fn choose(s: &Sources, major: u32, image: &str) -> (bool, String) {
                 ),
             );
         }
+        Err(_) if !docker::BUILT_IN => "this sqlgrade is built without containers".into(),
         Err(_) => "no Docker engine answers".to_string(),
     };
     match s.installed.first() {

@@ -1,15 +1,31 @@
 //! PostgreSQL in a container through testcontainers: finding an engine that answers,
 //! starting the image tuned for throwaway use, waiting until it accepts a real connection,
-//! and removing the container on every way out.
+//! and removing the container on every way out. The engine is spoken to directly for the
+//! little the grader asks itself (is it there, which images, remove a container);
+//! testcontainers starts and owns the container. Without the `docker` cargo feature the
+//! container path is not built (testcontainers and its Docker client are about a quarter
+//! of a first build), and every way to it says so.
 
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+#[cfg(feature = "docker")]
+use std::time::Instant;
 
+#[cfg(feature = "docker")]
 use testcontainers::core::{IntoContainerPort, Mount, WaitFor};
+#[cfg(feature = "docker")]
 use testcontainers::runners::AsyncRunner;
+#[cfg(feature = "docker")]
 use testcontainers::{ContainerAsync, ImageExt};
+#[cfg(feature = "docker")]
 use testcontainers_modules::postgres::Postgres;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// Whether this build has the container path (the `docker` cargo feature).
+pub const BUILT_IN: bool = cfg!(feature = "docker");
+
+/// What a build without the container path says when one is asked for.
+pub const NOT_BUILT_IN: &str = "this sqlgrade was built without containers (cargo feature `docker`); use `--db local` or a server's URL, or build it with the default features";
 
 use super::ProvisionError;
 
@@ -21,8 +37,10 @@ pub const PING_LIMIT: Duration = Duration::from_millis(800);
 
 /// How long an image may take to become ready, unless `SQLGRADE_READY_TIMEOUT` (seconds)
 /// says otherwise.
+#[cfg(feature = "docker")]
 const READY_LIMIT: Duration = Duration::from_secs(90);
 
+#[cfg(feature = "docker")]
 fn ready_limit() -> Duration {
     std::env::var("SQLGRADE_READY_TIMEOUT")
         .ok()
@@ -144,8 +162,12 @@ async fn request(endpoint: &Endpoint, method: &str, path: &str) -> std::io::Resu
     Ok(String::from_utf8_lossy(&response).into_owned())
 }
 
-/// Asks the engine whether it is there, within `limit`.
+/// Asks the engine whether it is there, within `limit`; in a build without containers,
+/// says so instead.
 pub async fn ping(limit: Duration) -> Result<(), ProvisionError> {
+    if !BUILT_IN {
+        return Err(ProvisionError::Docker(NOT_BUILT_IN.into()));
+    }
     let at = endpoint();
     let answer = tokio::time::timeout(limit, request(&at, "GET", "/_ping")).await;
     match answer {
@@ -225,6 +247,7 @@ pub fn split_image(image: &str) -> (String, String) {
 /// A running PostgreSQL container.
 #[derive(Debug)]
 pub struct DockerServer {
+    #[cfg(feature = "docker")]
     container: Option<ContainerAsync<Postgres>>,
     pub host: String,
     pub port: u16,
@@ -232,6 +255,22 @@ pub struct DockerServer {
     pub image: String,
 }
 
+#[cfg(not(feature = "docker"))]
+impl DockerServer {
+    /// Says that this build has no container path.
+    pub async fn start(
+        _image: &str,
+        _name: &str,
+        _password: &str,
+    ) -> Result<DockerServer, ProvisionError> {
+        Err(ProvisionError::Docker(NOT_BUILT_IN.into()))
+    }
+
+    /// Nothing to remove: no container was ever started.
+    pub async fn remove(&mut self) {}
+}
+
+#[cfg(feature = "docker")]
 impl DockerServer {
     /// Starts `image` as container `name`, tuned for a throwaway server, and waits until
     /// it accepts a real connection.
@@ -335,6 +374,7 @@ impl DockerServer {
     }
 }
 
+#[cfg(feature = "docker")]
 fn describe_start_error(image: &str, e: &testcontainers::TestcontainersError) -> ProvisionError {
     let text = e.to_string();
     let lower = text.to_lowercase();

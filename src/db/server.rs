@@ -288,6 +288,7 @@ impl Server {
                 }
                 Err(_) => format!("Docker could not start `{}`", container.image),
             },
+            Err(_) if !docker::BUILT_IN => "this sqlgrade is built without containers".into(),
             Err(_) => "no Docker engine answers".to_string(),
         };
         let Some(bin) = installed.into_iter().next() else {

@@ -391,19 +391,20 @@ pub fn split(source: &str, from: usize) -> Split {
                     }
                     continue;
                 }
-                if upper == b'U' && next == Some(b'&') {
-                    if let Some(q @ (b'\'' | b'"')) = bytes.get(i + 2).copied() {
-                        let kind = if q == b'\'' {
-                            OpenKind::Quote
-                        } else {
-                            OpenKind::QuotedIdentifier
-                        };
-                        match skip_quoted(bytes, i + 3, q, false) {
-                            Some(end) => i = end,
-                            None => return unterminated(out, cur, bytes.len(), kind, i),
-                        }
-                        continue;
+                if upper == b'U'
+                    && next == Some(b'&')
+                    && let Some(q @ (b'\'' | b'"')) = bytes.get(i + 2).copied()
+                {
+                    let kind = if q == b'\'' {
+                        OpenKind::Quote
+                    } else {
+                        OpenKind::QuotedIdentifier
+                    };
+                    match skip_quoted(bytes, i + 3, q, false) {
+                        Some(end) => i = end,
+                        None => return unterminated(out, cur, bytes.len(), kind, i),
                     }
+                    continue;
                 }
                 let start = i;
                 while i < bytes.len() && is_ident_cont(bytes[i]) {
