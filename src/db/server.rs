@@ -91,12 +91,15 @@ pub struct Login {
 }
 
 /// Run in every scratch database of a server the grader owns: the statistics of other
-/// databases and of the whole server are no one's business but the grader's. Each
-/// database's counters (rows inserted, deleted, returned), its size on disk, the size of
-/// the default tablespace and the server's WAL, checkpoint, buffer and I/O counters all
-/// change with what a run on another database did, so a run could read there what a run
-/// on a hidden dataset computed (written as a number of deleted rows, say), or how many
-/// rows a hidden dataset holds. A database's own tables keep their statistics
+/// databases and of the whole server, and what other sessions are doing, are no one's
+/// business but the grader's. Each database's counters (rows inserted, deleted,
+/// returned), its size on disk, the size of the default tablespace and the server's WAL,
+/// checkpoint, buffer and I/O counters all change with what a run on another database
+/// did, so a run could read there what a run on a hidden dataset computed (written as a
+/// number of deleted rows, say), or how many rows a hidden dataset holds; and every
+/// session's `application_name`, its locks (an advisory lock's key is any number) and
+/// its progress can be read by any other, a message from one student's run on hidden
+/// data to another's running beside it. A database's own tables keep their statistics
 /// (`pg_stat_user_tables`, `pg_stat_user_indexes`), which show that database alone.
 const HIDE_SHARED_STATISTICS: &str = r"DO $hide$
 DECLARE
@@ -105,15 +108,16 @@ DECLARE
 BEGIN
     FOR f IN SELECT p.oid::pg_catalog.regprocedure FROM pg_catalog.pg_proc p
         WHERE p.pronamespace OPERATOR(pg_catalog.=) 'pg_catalog'::pg_catalog.regnamespace
-          AND (p.proname OPERATOR(pg_catalog.~) '^pg_stat_get_(db_|bgwriter_|checkpointer_|buf_|wal|slru|io|archiver|replication_slot|subscription_stats)'
+          AND (p.proname OPERATOR(pg_catalog.~) '^pg_stat_get_(db_|bgwriter_|checkpointer_|buf_|wal|slru|io|archiver|replication_slot|subscription_stats|activity|backend_|progress_info)'
                OR p.proname OPERATOR(pg_catalog.~) '^pg_current_wal'
-               OR p.proname OPERATOR(pg_catalog.=) ANY (ARRAY['pg_database_size', 'pg_tablespace_size', 'pg_stat_get_snapshot_timestamp']::pg_catalog.name[]))
+               OR p.proname OPERATOR(pg_catalog.=) ANY (ARRAY['pg_database_size', 'pg_tablespace_size', 'pg_stat_get_snapshot_timestamp', 'pg_lock_status', 'pg_blocking_pids', 'pg_safe_snapshot_blocking_pids', 'pg_backend_memory_contexts', 'pg_get_backend_memory_contexts']::pg_catalog.name[]))
     LOOP
         EXECUTE pg_catalog.format('REVOKE EXECUTE ON FUNCTION %s FROM PUBLIC', f);
     END LOOP;
     FOR v IN SELECT c.oid::pg_catalog.regclass FROM pg_catalog.pg_class c
         WHERE c.relnamespace OPERATOR(pg_catalog.=) 'pg_catalog'::pg_catalog.regnamespace
-          AND c.relname OPERATOR(pg_catalog.=) ANY (ARRAY['pg_stat_database', 'pg_stat_database_conflicts', 'pg_stat_wal', 'pg_stat_bgwriter', 'pg_stat_checkpointer', 'pg_stat_archiver', 'pg_stat_slru', 'pg_stat_io', 'pg_stat_replication_slots', 'pg_stat_subscription_stats']::pg_catalog.name[])
+          AND (c.relname OPERATOR(pg_catalog.=) ANY (ARRAY['pg_stat_database', 'pg_stat_database_conflicts', 'pg_stat_wal', 'pg_stat_bgwriter', 'pg_stat_checkpointer', 'pg_stat_archiver', 'pg_stat_slru', 'pg_stat_io', 'pg_stat_replication_slots', 'pg_stat_subscription_stats', 'pg_stat_activity', 'pg_locks', 'pg_stat_ssl', 'pg_stat_gssapi', 'pg_backend_memory_contexts']::pg_catalog.name[])
+               OR c.relname OPERATOR(pg_catalog.~) '^pg_stat_progress_')
     LOOP
         EXECUTE pg_catalog.format('REVOKE SELECT ON %s FROM PUBLIC', v);
     END LOOP;

@@ -118,6 +118,15 @@ impl SqlFailure {
         }
     }
 
+    /// True when the server's shared lock table is full (`out of shared memory`, with the
+    /// hint to raise `max_locks_per_transaction`, whose name no translation changes). Any
+    /// session can fill it, this one or another; a file that fills it while it runs
+    /// alone filled it itself.
+    pub fn fills_lock_table(&self) -> bool {
+        matches!(self, SqlFailure::Db { code, hint: Some(h), .. }
+            if code == "53200" && h.contains("max_locks_per_transaction"))
+    }
+
     /// True when the server, not the statement, is to blame: out of memory, disk or
     /// connections (53100, 53200, 53300), a system or I/O error (58000, 58030), a crash or
     /// restart (57P02, 57P03, 57P04), or a server lost without a word. Never an error the

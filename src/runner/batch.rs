@@ -52,11 +52,19 @@ pub struct Graded<S> {
 }
 
 /// What a worker reports for one submission.
+/// What a submission leaves to grade again once the batch is over: the files the server
+/// failed on, and what their base runs found where those stand.
+#[derive(Debug)]
+struct Deferred {
+    files: Vec<String>,
+    resume: BTreeMap<String, super::FileGrading>,
+}
+
 enum Report<S> {
     /// Graded (or not), final.
     Done(usize, Graded<S>),
     /// Graded but for these files, which the server failed on: to grade again alone.
-    Deferred(usize, S, Vec<String>),
+    Deferred(usize, S, Deferred),
     /// The server is gone for good.
     Fatal(usize, Graded<S>, RunError),
 }
@@ -85,8 +93,7 @@ impl Shared {
         &self,
         workspace: &mut Workspace,
         sub: &Submission,
-        only: Option<&[String]>,
-        retry: Retry,
+        again: Option<&Deferred>,
         sink: &mut S,
     ) -> Result<super::Graded, Failure> {
         let run = Run {
@@ -94,9 +101,15 @@ impl Shared {
             dir: &sub.dir,
             snapshots: &self.snapshots,
             mode: Mode::Grade,
-            retry,
+            retry: if again.is_some() {
+                Retry::Never
+            } else {
+                Retry::Defer
+            },
             reveal: false,
+            resume: again.map(|d| &d.resume),
         };
+        let only = again.map(|d| d.files.as_slice());
         let graded = AssertUnwindSafe(async {
             injected_fault(&sub.student);
             run.grade(workspace, only, sink).await
@@ -191,13 +204,18 @@ where
                 };
                 let mut sink: S = shared.sink();
                 let outcome = shared
-                    .grade_into(&mut workspace, sub, None, Retry::Defer, &mut sink)
+                    .grade_into(&mut workspace, sub, None, &mut sink)
                     .await;
                 let student = sub.student.clone();
                 let report = match outcome {
-                    Ok(g) if !g.deferred.is_empty() => {
-                        Report::Deferred(i, sink, g.deferred.into_iter().map(|(f, _)| f).collect())
-                    }
+                    Ok(g) if !g.deferred.is_empty() => Report::Deferred(
+                        i,
+                        sink,
+                        Deferred {
+                            files: g.deferred.into_iter().map(|(f, _)| f).collect(),
+                            resume: g.resume,
+                        },
+                    ),
                     Ok(_) => Report::Done(
                         i,
                         Graded {
@@ -231,7 +249,7 @@ where
     }
     drop(tx);
     let mut slots: Vec<Option<Graded<S>>> = (0..submissions.len()).map(|_| None).collect();
-    let mut deferred: Vec<(usize, S, Vec<String>)> = Vec::new();
+    let mut deferred: Vec<(usize, S, Deferred)> = Vec::new();
     let mut fatal = None;
     let mut count = 0;
     while let Some(report) = rx.recv().await {
@@ -261,14 +279,14 @@ where
     }
     // The files the server failed on, each graded again now that nothing else runs.
     deferred.sort_by_key(|(i, _, _)| *i);
-    for (i, mut sink, files) in deferred {
+    for (i, mut sink, again) in deferred {
         let sub = &submissions[i];
         let workspace = match &mut spare {
             Some(w) => w,
             None => spare.insert(Workspace::prepare(exercise, &server.link, limits).await?),
         };
         let outcome = shared
-            .grade_into(workspace, sub, Some(&files), Retry::Never, &mut sink)
+            .grade_into(workspace, sub, Some(&again), &mut sink)
             .await;
         let result = match outcome {
             Ok(g) if g.ungraded.is_empty() => Ok(sink),

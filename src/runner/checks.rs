@@ -200,17 +200,11 @@ pub async fn capture<S: Session>(
         CheckSpec::Result { reads_tables, .. } => {
             let (outcome, text, start) = answer(task, script, run)?;
             // Rows typed in rather than computed: decided by the parse tree.
-            // The relations the file creates are read only when a name could be one.
-            let computes_nothing =
-                *reads_tables && shape::reads_a_relation(&text, &[]) == Some(false) && {
-                    let own: Vec<String> = script
-                        .statements
-                        .iter()
-                        .filter(|s| s.has_code)
-                        .flat_map(|s| shape::created_relations(&s.text(&script.source)))
-                        .collect();
-                    shape::reads_a_relation(&text, &own) == Some(false)
-                };
+            // The file's own views, tables and functions are followed only when the
+            // answer alone reads nothing.
+            let computes_nothing = *reads_tables
+                && shape::reads_a_relation(&text, &[]) == Some(false)
+                && !super::rules::reaches_a_relation(script, run, start);
             if computes_nothing {
                 return Err(CheckResult::Fail {
                     message: "the answer does not read the exercise's tables: no table or view appears in it (rows typed in as VALUES, literals or generate_series are no answer)".into(),
@@ -384,13 +378,15 @@ pub fn on_dataset(result: CheckResult, check: &CheckSpec, on: Option<On<'_>>) ->
             diff,
             at,
         },
-        CheckResult::Fail { at, .. } => CheckResult::Fail {
+        // Not even where: the statement that fails, and the error's position in it, are
+        // the file's to choose from the hidden rows.
+        CheckResult::Fail { .. } => CheckResult::Fail {
             message: format!(
                 "{} fails on {phrase}: a statement raised an error there",
                 check.describe()
             ),
             diff: None,
-            at,
+            at: None,
         },
         // What the server or the student's code said there is never told: a lost
         // connection quotes the last error (a RAISE made FATAL by `exit_on_error`).

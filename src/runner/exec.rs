@@ -77,6 +77,8 @@ pub struct FileRun {
     /// Set when the server, not the file, failed while it ran (out of resources, a
     /// crash): the file must be graded again.
     pub server_fault: Option<String>,
+    /// Set when that failure was a full lock table (see `SqlFailure::fills_lock_table`).
+    pub fault_fills_lock_table: bool,
     /// Statements that failed.
     pub failures: usize,
     /// Set when the last statement's savepoint is still open: the grader's next command
@@ -417,6 +419,7 @@ fn record(run: &mut FileRun, index: usize, start: usize, mut outcome: StmtOutcom
     if let StmtOutcome::Failed { failure, .. } = &mut outcome {
         if failure.is_server_fault() && run.server_fault.is_none() {
             run.server_fault = Some(failure.message());
+            run.fault_fills_lock_table = failure.fills_lock_table();
         }
         run.failures += 1;
         if run.failures > DETAILED_FAILURES

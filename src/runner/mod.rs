@@ -7,6 +7,7 @@ mod behaviour;
 mod catalog;
 mod checks;
 pub mod exec;
+mod rules;
 mod savepoint;
 pub mod suggest;
 mod workspace;
@@ -128,6 +129,10 @@ pub struct Graded {
     pub snapshots: BTreeMap<String, Snapshot>,
     /// Files the server failed on, left to grade again later, with why (see [`Retry`]).
     pub deferred: Vec<(String, String)>,
+    /// For the deferred files the server failed on while they ran on a hidden dataset,
+    /// what their runs on the base data found: the later grade resumes from there (see
+    /// [`Submission::resume`]).
+    pub resume: BTreeMap<String, FileGrading>,
     /// Why a file could not be graded, for each file the server failed on twice.
     pub ungraded: Vec<String>,
 }
@@ -152,6 +157,7 @@ pub async fn grade(
         mode,
         retry: Retry::Now,
         reveal,
+        resume: None,
     };
     run.grade(&mut workspace, None, sink).await
 }
@@ -196,6 +202,7 @@ impl<'a> Warm<'a> {
             mode: Mode::Grade,
             retry: Retry::Now,
             reveal: false,
+            resume: None,
         };
         run.grade(&mut self.workspace, None, sink).await
     }
@@ -252,6 +259,11 @@ pub struct Submission<'a> {
     /// Failures on variant datasets name the dataset and show their rows (for the
     /// instructor's commands); otherwise only a visible variant's do.
     pub reveal: bool,
+    /// Files whose base runs are already graded (by an earlier attempt that the server
+    /// failed after them): they run on the variants only. A run on the base data that
+    /// came after this submission's own runs on hidden data could read, in the server's
+    /// shared counters, what those computed.
+    pub resume: Option<&'a BTreeMap<String, FileGrading>>,
 }
 
 impl Submission<'_> {
@@ -278,26 +290,54 @@ impl Submission<'_> {
             let tasks: Vec<&TaskSpec> = exercise.tasks_of(&file.name).collect();
             let script = read_script(self.dir, &file.name);
             let mut grading = None;
+            let resumed = self.resume.and_then(|r| r.get(&file.name));
             if let Ok(Some(script)) = &script
                 && !script.is_blank()
                 && !stopped
             {
-                let begun = FileGrading::new(tasks.len());
-                let done = self
-                    .file_with_retry(workspace, &file.setup, script, &tasks, Phase::Base, begun)
-                    .await;
-                stopped = done.is_err();
-                grading = Some(done);
+                if let Some(base) = resumed {
+                    grading = Some(Ok(base.clone()));
+                } else {
+                    let begun = FileGrading::new(tasks.len());
+                    let done = self
+                        .file_with_retry(workspace, &file.setup, script, &tasks, Phase::Base, begun)
+                        .await;
+                    stopped = done.is_err();
+                    grading = Some(done);
+                }
             }
             turns.push(Turn {
                 file,
                 tasks,
                 script,
                 grading,
+                base: None,
+                deferred: false,
             });
         }
+        // Deferred to a later grade, a file the server failed on in its base run is
+        // graded again from the start: so are all the others, and none runs on hidden
+        // data now, since that later base run must not follow this submission's hidden
+        // runs.
+        let base_fault = self.retry == Retry::Defer
+            && turns
+                .iter()
+                .any(|t| matches!(&t.grading, Some(Ok(g)) if g.fault_phase == Some(Phase::Base)));
+        if base_fault {
+            for turn in &mut turns {
+                if let Some(Ok(grading)) = &turn.grading {
+                    let why = grading
+                        .fault
+                        .clone()
+                        .unwrap_or_else(|| "graded again with a file the server failed on".into());
+                    graded.deferred.push((turn.file.name.clone(), why));
+                    turn.grading = None;
+                    turn.deferred = true;
+                }
+            }
+        }
         for turn in &mut turns {
-            if stopped {
+            if stopped || base_fault {
                 break;
             }
             let (Ok(Some(script)), Some(Ok(grading))) = (&turn.script, &mut turn.grading) else {
@@ -307,6 +347,7 @@ impl Submission<'_> {
                 continue;
             }
             let base = std::mem::replace(grading, FileGrading::new(0));
+            turn.base = Some(base.clone());
             let done = self
                 .file_with_retry(
                     workspace,
@@ -321,6 +362,9 @@ impl Submission<'_> {
             turn.grading = Some(done);
         }
         for turn in turns {
+            if turn.deferred {
+                continue;
+            }
             let (file, tasks) = (turn.file, turn.tasks);
             let script = match turn.script {
                 Ok(Some(s)) if !s.is_blank() => s,
@@ -353,6 +397,22 @@ impl Submission<'_> {
             if let Some(why) = &outcome.fault {
                 if self.retry == Retry::Defer {
                     graded.deferred.push((file.name.clone(), why.clone()));
+                    // Its base runs stand; only the hidden ones are graded again.
+                    if let Some(base) = turn.base {
+                        graded.resume.insert(file.name.clone(), base);
+                    }
+                    continue;
+                }
+                if outcome.fault_fills_lock_table {
+                    // It filled the table again when it ran alone: its own doing.
+                    for note in outcome.notes {
+                        sink.event(&Event::Note(note));
+                    }
+                    let message = format!(
+                        "`{}` took more locks than the server's lock table holds (`max_locks_per_transaction`), also when it ran alone: the file's own doing, so its tasks score nothing",
+                        file.name
+                    );
+                    emit_all(sink, &mut graded, &tasks, Status::Error, &message);
                     continue;
                 }
                 let message = format!(
@@ -421,6 +481,10 @@ struct Turn<'a> {
     script: Result<Option<Script>, ScriptError>,
     /// `None` until the file ran (a missing, blank or unreadable file never does).
     grading: Option<Result<FileGrading, RunError>>,
+    /// What its base runs found, once it went on to the variants.
+    base: Option<FileGrading>,
+    /// Left to a later grade, with the whole submission.
+    deferred: bool,
 }
 
 /// The most a student file may hold: far above any answer (a test grades a 20 MB file),
@@ -494,6 +558,8 @@ struct FileOutcome {
     notes: Vec<Note>,
     results: Vec<(TaskResult, Option<Snapshot>)>,
     fault: Option<String>,
+    /// The fault was a full lock table (see `SqlFailure::fills_lock_table`).
+    fault_fills_lock_table: bool,
 }
 
 /// What runs between a file and its checks: the student's settings undone, a search path
@@ -568,6 +634,7 @@ struct DatasetRun {
     tasks: Vec<(Vec<CheckResult>, Vec<Section>)>,
     notes: Vec<Note>,
     fault: Option<String>,
+    fault_fills_lock_table: bool,
     first_error_at: Option<usize>,
     error_count: usize,
 }
@@ -583,13 +650,16 @@ enum Phase {
 
 /// One file's grading so far: what its checks found on the datasets it ran on.
 #[derive(Debug, Clone)]
-struct FileGrading {
+pub struct FileGrading {
     results: Vec<Vec<CheckResult>>,
     sections: Vec<Vec<Section>>,
     notes: Vec<Note>,
     first_error_at: Option<usize>,
     error_count: usize,
     fault: Option<String>,
+    /// Where the server failed, when it did.
+    fault_phase: Option<Phase>,
+    fault_fills_lock_table: bool,
 }
 
 impl FileGrading {
@@ -601,6 +671,8 @@ impl FileGrading {
             first_error_at: None,
             error_count: 0,
             fault: None,
+            fault_phase: None,
+            fault_fills_lock_table: false,
         }
     }
 
@@ -609,6 +681,7 @@ impl FileGrading {
         let mut outcome = FileOutcome {
             notes: self.notes,
             fault: self.fault,
+            fault_fills_lock_table: self.fault_fills_lock_table,
             ..FileOutcome::default()
         };
         for ((task, found), taken) in tasks.iter().zip(self.results).zip(self.sections) {
@@ -685,6 +758,8 @@ async fn grade_file(
             } else {
                 fault
             });
+            grading.fault_phase = Some(phase);
+            grading.fault_fills_lock_table = run.fault_fills_lock_table;
             break;
         }
     }
@@ -876,6 +951,7 @@ async fn grade_on(
         outcome.notes = run.notes;
     }
     outcome.fault = run.server_fault;
+    outcome.fault_fills_lock_table = run.fault_fills_lock_table;
     Ok(outcome)
 }
 
@@ -907,7 +983,7 @@ impl Judging<'_> {
         let mut blessed = Vec::new();
         // How the answer is written does not depend on the data: judged once.
         if view.is_base() {
-            results.extend(rules(task, script, run));
+            results.extend(rules::judge(task, script, run));
         }
         for (i, check) in task.checks.iter().enumerate() {
             let number = i + 1;
@@ -956,78 +1032,6 @@ impl Judging<'_> {
         }
         (results, blessed)
     }
-}
-
-/// The task's `forbid` and `require` rules, judged on the parse trees of its statements:
-/// those after its `-- task:` line, or every statement of the file when it has none.
-fn rules(task: &TaskSpec, script: &Script, run: &FileRun) -> Vec<CheckResult> {
-    use crate::script::shape::{Construct, uses};
-    let marked = script.markers.iter().any(|m| m.task == task.id);
-    let scope: Vec<_> = script
-        .statements
-        .iter()
-        .filter(|s| s.has_code)
-        .filter(|s| !marked || script.task_at(s.start()) == Some(task.id.as_str()))
-        .map(|s| (s, s.text(&script.source)))
-        .collect();
-    let mut out = Vec::new();
-    for word in &task.forbid {
-        let Ok(construct) = Construct::parse(word) else {
-            continue;
-        };
-        let first = scope.iter().find_map(|(s, text)| {
-            uses(text, &construct)
-                .first()
-                .map(|at| s.source_offset(*at))
-        });
-        if let Some(at) = first {
-            out.push(CheckResult::Fail {
-                message: format!("the task forbids `{construct}`, which is used here"),
-                diff: None,
-                at: Some(at),
-            });
-        }
-    }
-    // What a task requires, its answer must use (when the task has one): a statement
-    // written beside it to show the construct proves nothing. The answer's own check
-    // says when there is none.
-    let answer = task
-        .checks
-        .iter()
-        .any(|c| matches!(c, CheckSpec::Result { .. }))
-        .then(|| {
-            checks::answer(task, script, run)
-                .ok()
-                .map(|(_, text, at)| (text, at))
-        });
-    for word in &task.require {
-        let Ok(construct) = Construct::parse(word) else {
-            continue;
-        };
-        let (met, at, whose) = match &answer {
-            Some(Some((text, at))) => (
-                !uses(text, &construct).is_empty(),
-                Some(*at),
-                "its answer has",
-            ),
-            Some(None) => continue,
-            None => (
-                scope
-                    .iter()
-                    .any(|(_, text)| !uses(text, &construct).is_empty()),
-                scope.first().map(|(s, _)| s.start()),
-                "its statements have",
-            ),
-        };
-        if !met {
-            out.push(CheckResult::Fail {
-                message: format!("the task requires `{construct}`, and {whose} none"),
-                diff: None,
-                at,
-            });
-        }
-    }
-    out
 }
 
 fn summarise(

@@ -6,6 +6,7 @@ pub mod mutate;
 mod open;
 pub mod order;
 mod position;
+pub mod reading;
 pub mod shape;
 pub mod split;
 

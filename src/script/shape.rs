@@ -3,8 +3,9 @@
 //! forbid or require (`or`, `join`, `subquery`, `window`, `cte`, `limit`, `offset`,
 //! `literal`, `transaction`, or a named function such as `coalesce()`).
 
-use pg_query::ParserOptions;
 use pg_query::protobuf::{BoolExprType, MinMaxOp, TransactionStmtKind};
+
+use super::reading::{read, tree};
 use serde_json::{Map, Value};
 use std::fmt;
 
@@ -74,37 +75,6 @@ impl fmt::Display for Construct {
     }
 }
 
-/// Every node of `sql`'s parse tree, as its type name and fields, in no particular
-/// order; `None` when the grammar cannot read it. The tree is walked whole, through its
-/// serialised form, so that no clause is left out (a `VALUES` list, a `LIMIT`, a
-/// `WINDOW` clause).
-fn tree(sql: &str) -> Option<Vec<(String, Map<String, Value>)>> {
-    let parsed = pg_query::parse(sql, ParserOptions::DEFAULT).ok()?;
-    let json = serde_json::to_value(&parsed.protobuf).ok()?;
-    let mut out = Vec::new();
-    let mut todo = vec![&json];
-    while let Some(v) = todo.pop() {
-        match v {
-            Value::Object(map) => {
-                if let Some(Value::Object(wrapped)) = map.get("node")
-                    && let Some((kind, Value::Object(fields))) = wrapped.iter().next()
-                    && kind != "RangeVar"
-                {
-                    out.push((kind.clone(), fields.clone()));
-                }
-                // A relation is not always wrapped in a node (an UPDATE's target is not).
-                if map.contains_key("relname") && map.contains_key("relpersistence") {
-                    out.push(("RangeVar".to_string(), map.clone()));
-                }
-                todo.extend(map.values());
-            }
-            Value::Array(items) => todo.extend(items),
-            _ => {}
-        }
-    }
-    Some(out)
-}
-
 /// The names of the relations (tables, views, materialized views) that the statement
 /// creates, in name order.
 pub fn created_relations(sql: &str) -> Vec<String> {
@@ -116,6 +86,8 @@ pub fn created_relations(sql: &str) -> Vec<String> {
                 "CreateStmt" => "/relation/relname",
                 "ViewStmt" => "/view/relname",
                 "CreateTableAsStmt" => "/into/rel/relname",
+                // SELECT ... INTO a new table.
+                "SelectStmt" => "/into_clause/rel/relname",
                 _ => return None,
             };
             Value::Object(f.clone())
@@ -135,167 +107,111 @@ pub fn created_relations(sql: &str) -> Vec<String> {
 /// search path unless it is named later), unless `own` lists it: a relation of that name
 /// the student's file creates. `None` when the grammar cannot read it.
 pub fn reads_a_relation(sql: &str, own: &[String]) -> Option<bool> {
-    let nodes = tree(sql)?;
+    let reading = read(sql);
+    if reading.unreadable.is_some() && reading.nodes.is_empty() {
+        return None;
+    }
     let text = |f: &Map<String, Value>, key: &str| {
         f.get(key)
             .and_then(Value::as_str)
             .unwrap_or_default()
             .to_string()
     };
-    let ctes: Vec<String> = nodes
+    let ctes: Vec<String> = reading
+        .nodes
         .iter()
-        .filter(|(kind, _)| kind == "CommonTableExpr")
-        .map(|(_, f)| text(f, "ctename"))
+        .filter(|n| n.kind == "CommonTableExpr")
+        .map(|n| text(&n.fields, "ctename"))
         .collect();
+    // The relations the statement creates are what it writes, not what it reads.
+    let created = created_relations(sql);
     // A cursor's or a prepared statement's rows come from a query written elsewhere.
-    let elsewhere = nodes
+    let elsewhere = reading
+        .nodes
         .iter()
-        .any(|(kind, _)| kind == "FetchStmt" || kind == "ExecuteStmt");
-    Some(
-        elsewhere
-            || nodes.iter().any(|(kind, f)| {
-                let (schema, name) = (text(f, "schemaname"), text(f, "relname"));
-                kind == "RangeVar"
-                    && !(schema.is_empty() && ctes.contains(&name))
-                    && !(schema == "pg_catalog" || schema == "information_schema")
-                    && !(schema.is_empty() && name.starts_with("pg_") && !own.contains(&name))
-            }),
-    )
+        .any(|n| n.kind == "FetchStmt" || n.kind == "ExecuteStmt");
+    let counts = |n: &&crate::script::reading::Node| {
+        if n.kind != "RangeVar" {
+            return false;
+        }
+        let (schema, name) = (text(&n.fields, "schemaname"), text(&n.fields, "relname"));
+        let catalog = schema == "pg_catalog"
+            || schema == "information_schema"
+            || (schema.is_empty() && name.starts_with("pg_") && !own.contains(&name));
+        let no_table = (schema.is_empty() && ctes.contains(&name)) || created.contains(&name);
+        !catalog && !no_table
+    };
+    Some(elsewhere || reading.nodes.iter().any(|n| counts(&n)))
 }
 
 /// Where the statement uses `construct`: the byte offset in `sql` of each use, in order.
-/// A use in the body of a function, procedure or `DO` block the statement holds counts
-/// at the body's place (its `AS`). Empty when it does not, or when the grammar cannot
-/// read it.
-pub fn uses(sql: &str, construct: &Construct) -> Vec<usize> {
-    uses_within(sql, construct, 0)
-}
-
-/// How deep bodies inside bodies are looked into.
-const BODY_DEPTH: usize = 4;
-
-fn uses_within(sql: &str, construct: &Construct, depth: usize) -> Vec<usize> {
-    let nodes = tree(sql).unwrap_or_default();
-    let mut found: Vec<usize> = nodes
-        .iter()
-        .filter_map(|(kind, fields)| at(kind, fields, construct))
-        .filter_map(|loc| usize::try_from(loc).ok())
-        .collect();
-    if depth < BODY_DEPTH {
-        for (body, place) in bodies(sql, &nodes) {
-            if body
-                .iter()
-                .any(|text| !uses_within(text, construct, depth + 1).is_empty())
-            {
-                found.push(place);
-            }
-        }
+/// A use in code the statement holds as text (a function's body, a `DO` block, the query
+/// of `query_to_xml`) counts at that code's place (its `AS`, the call). `Err` says why the
+/// statement cannot be read whole: nothing can then be said of what it uses.
+pub fn uses(sql: &str, construct: &Construct) -> Result<Vec<usize>, String> {
+    let reading = read(sql);
+    if let Some(why) = reading.unreadable {
+        return Err(why);
     }
+    let mut found: Vec<usize> = reading
+        .nodes
+        .iter()
+        .filter_map(|n| at(&n.kind, &n.fields, construct).and_then(|own| n.at(own)))
+        .collect();
     found.sort_unstable();
     found.dedup();
-    found
+    Ok(found)
 }
 
-/// The code that `nodes` (the tree of `sql`) create as text to run later: for each
-/// function, procedure or `DO` block, the SQL of its body (an SQL body whole, each query
-/// and expression of a PL/pgSQL body), with the byte offset of its `AS` in `sql`. A body
-/// in another language, or SQL run through `EXECUTE` of a string, is not read.
-fn bodies(sql: &str, nodes: &[(String, Map<String, Value>)]) -> Vec<(Vec<String>, usize)> {
-    let mut out = Vec::new();
-    for (kind, fields) in nodes {
-        let options = match kind.as_str() {
-            "CreateFunctionStmt" => fields.get("options"),
-            "DoStmt" => fields.get("args"),
-            _ => continue,
-        };
-        let Some(options) = options.and_then(Value::as_array) else {
-            continue;
-        };
-        let option = |name: &str| {
-            options
-                .iter()
-                .filter_map(|o| o.pointer("/node/DefElem"))
-                .find(|d| d.get("defname").and_then(Value::as_str) == Some(name))
-        };
-        let language = option("language")
-            .and_then(|d| d.pointer("/arg/node/String/sval"))
-            .and_then(Value::as_str)
-            .map_or_else(
-                || if kind == "DoStmt" { "plpgsql" } else { "sql" }.to_string(),
-                str::to_ascii_lowercase,
-            );
-        let Some(body_option) = option("as") else {
-            continue;
-        };
-        let place = body_option
-            .get("location")
-            .and_then(Value::as_i64)
-            .and_then(|l| usize::try_from(l).ok())
-            .unwrap_or(0);
-        // CREATE FUNCTION's `AS` is a list (the body, or a C function's file and
-        // symbol); DO's a string.
-        let text = body_option
-            .pointer("/arg/node/List/items/0/node/String/sval")
-            .or_else(|| body_option.pointer("/arg/node/String/sval"))
-            .and_then(Value::as_str)
-            .unwrap_or_default();
-        let code = match language.as_str() {
-            "sql" => vec![text.to_string()],
-            "plpgsql" => plpgsql_code(if kind == "DoStmt" { None } else { Some(sql) }, text),
-            _ => Vec::new(),
-        };
-        out.push((code, place));
-    }
-    out
+/// The relations and functions the statement (and the code it holds) names, without
+/// their schema: where a task's rules look on, into the views and functions a file
+/// creates.
+pub fn names_used(sql: &str) -> Vec<String> {
+    let mut names: Vec<String> = read(sql)
+        .nodes
+        .iter()
+        .filter_map(|n| match n.kind.as_str() {
+            "RangeVar" => n.fields.get("relname").and_then(Value::as_str),
+            "FuncCall" => n
+                .fields
+                .get("funcname")
+                .and_then(Value::as_array)
+                .and_then(|parts| parts.last())
+                .and_then(|p| p.pointer("/node/String/sval"))
+                .and_then(Value::as_str),
+            _ => None,
+        })
+        .map(str::to_string)
+        .collect();
+    names.sort();
+    names.dedup();
+    names
 }
 
-/// The SQL of a PL/pgSQL body: every query and expression PostgreSQL's PL/pgSQL parser
-/// finds in it, each as a statement the main grammar reads (an expression as a `SELECT`
-/// of it, an assignment as a `SELECT` of its value). `create` is the statement that
-/// creates the function; a `DO` block's body is read as a function's.
-fn plpgsql_code(create: Option<&str>, body: &str) -> Vec<String> {
-    let wrapped;
-    let statement = match create {
-        Some(sql) => sql,
-        None => {
-            let mut tag = String::from("$sqlgrade$");
-            while body.contains(&tag) {
-                tag.insert(1, 'x');
-            }
-            wrapped = format!(
-                "CREATE FUNCTION pg_temp.sqlgrade_do() RETURNS void LANGUAGE plpgsql AS {tag}{body}{tag}"
-            );
-            &wrapped
-        }
-    };
-    let Ok(parsed) = pg_query::parse_plpgsql(statement) else {
-        return Vec::new();
-    };
-    let mut queries = Vec::new();
-    let mut todo = vec![&parsed];
-    while let Some(v) = todo.pop() {
-        match v {
-            Value::Object(map) => {
-                if let Some(Value::String(q)) = map.get("query") {
-                    queries.push(q.clone());
-                }
-                todo.extend(map.values());
-            }
-            Value::Array(items) => todo.extend(items),
-            _ => {}
-        }
-    }
-    queries
-        .into_iter()
-        .filter_map(|q| {
-            if pg_query::parse(&q, ParserOptions::DEFAULT).is_ok() {
-                return Some(q);
-            }
-            let value = q.split_once(":=").map_or(q.as_str(), |(_, v)| v);
-            let select = format!("SELECT {value}");
-            pg_query::parse(&select, ParserOptions::DEFAULT)
-                .is_ok()
-                .then_some(select)
+/// Whether the statement changes the rows of a table: an `INSERT`, `UPDATE`, `DELETE`,
+/// `MERGE` (in a CTE too) or `COPY ... FROM`.
+pub fn changes_data(sql: &str) -> bool {
+    tree(sql).unwrap_or_default().iter().any(|(kind, f)| {
+        matches!(
+            kind.as_str(),
+            "InsertStmt" | "UpdateStmt" | "DeleteStmt" | "MergeStmt"
+        ) || (kind == "CopyStmt" && f.get("is_from").and_then(Value::as_bool) == Some(true))
+    })
+}
+
+/// The functions and procedures that the statement creates, without their schema.
+pub fn created_functions(sql: &str) -> Vec<String> {
+    tree(sql)
+        .unwrap_or_default()
+        .iter()
+        .filter(|(kind, _)| kind == "CreateFunctionStmt")
+        .filter_map(|(_, f)| {
+            f.get("funcname")
+                .and_then(Value::as_array)
+                .and_then(|parts| parts.last())
+                .and_then(|p| p.pointer("/node/String/sval"))
+                .and_then(Value::as_str)
+                .map(str::to_string)
         })
         .collect()
 }
@@ -400,6 +316,7 @@ mod tests {
     fn words(sql: &str, c: &str) -> Vec<String> {
         let c = Construct::parse(c).expect("construct");
         uses(sql, &c)
+            .expect("readable")
             .into_iter()
             .map(|at| {
                 sql[at..]
@@ -470,10 +387,13 @@ mod tests {
                 "select a from t order by a fetch first row only",
                 &Construct::Limit
             )
-            .len(),
-            1
+            .map(|f| f.len()),
+            Ok(1)
         );
-        assert!(uses("select a from t order by a", &Construct::Limit).is_empty());
+        assert_eq!(
+            uses("select a from t order by a", &Construct::Limit),
+            Ok(vec![])
+        );
         assert!(words(sql, "count()").is_empty());
         assert_eq!(words("select a from t, u", "join"), ["u"]);
         assert_eq!(
@@ -528,8 +448,9 @@ mod tests {
             "do $$ begin if (select max(rank() over ()) from t) > 1 then raise notice 'x'; end if; end $$",
         ] {
             let found = uses(sql, &Construct::Window)
+                .expect("readable")
                 .into_iter()
-                .chain(uses(sql, &Construct::Join))
+                .chain(uses(sql, &Construct::Join).expect("readable"))
                 .collect::<Vec<_>>();
             assert_eq!(found.len(), 1, "{sql}");
             // At the body: its `AS`, or a DO block's string.
@@ -544,15 +465,13 @@ mod tests {
             uses(
                 "create function f() returns int language plpgsql as $$ begin return 1; end $$",
                 &Construct::Window
-            )
-            .is_empty()
+            ) == Ok(vec![])
         );
         assert!(
             uses(
                 "create function f() returns int language plperl as $$ rank() over () $$",
                 &Construct::Window
-            )
-            .is_empty()
+            ) == Ok(vec![])
         );
     }
 

@@ -404,6 +404,123 @@ fn rules_on_how_an_answer_is_written_name_the_construct_and_its_place() {
 }
 
 #[test]
+fn rules_follow_definitions_and_never_pass_what_they_cannot_read() {
+    let course = course_with_rules("forbid = [\"window\"]", "require = [\"coalesce()\"]");
+    let cost_marker = "-- task: analysis.total_gpu_cost";
+    let rank_marker = "-- task: analysis.rank_in_framework";
+    let (before_cost, _) = SOLUTION_04.split_once(cost_marker).expect("cost marker");
+    let (_, rank_and_after) = SOLUTION_04.split_once(rank_marker).expect("rank marker");
+    let rank_answer = format!("{rank_marker}{rank_and_after}");
+    // The answer's view holds what the task requires; a helper created before any
+    // marker holds what the rank task forbids.
+    let file = |cost: &str, rank: &str| {
+        format!(
+            "create function pg_temp.ranked() returns table (m text, f text, a numeric, r bigint) \
+             language sql as $$ select model_name, framework, accuracy, \
+             rank() over (partition by framework order by accuracy desc) from training_runs \
+             where status = 'succeeded' and accuracy is not null $$;\n\
+             {before_cost}{cost_marker}\n{cost}\n{rank}"
+        )
+    };
+    let through_view = "create temp view costs as select round(coalesce(sum(gpu_hours), 0) * 2.50, 2) as total_cost from training_runs;\nselect total_cost from costs;";
+    let through_helper = format!(
+        "{rank_marker}\nselect m as model_name, f as framework, a as accuracy, r as rank_in_framework from pg_temp.ranked() order by 2, 4, 1;"
+    );
+    let run = grade_in_file(course.path(), &file(through_view, &through_helper));
+    assert_eq!(
+        run.status("analysis.total_gpu_cost"),
+        "pass",
+        "{}",
+        run.task("analysis.total_gpu_cost")
+    );
+    let rank = run.task("analysis.rank_in_framework");
+    assert_eq!(
+        rank["message"], "the task forbids `window`, which is used here",
+        "{rank:#}"
+    );
+    assert_eq!(rank["line"], 1, "the use is in the helper's body: {rank:#}");
+    // SQL built at run time, or nested past the parser's limits, is never compliant.
+    let dynamic = "do $$ begin execute format('create temp view costs as select round(%s(sum(gpu_hours), 0) * 2.50, 2) as total_cost from training_runs', 'coalesce'); end $$;\nselect total_cost from costs;";
+    let deep = format!(
+        "{rank_marker}\nselect model_name, framework, accuracy, {}rank() over (partition by framework order by accuracy desc){} as rank_in_framework \
+         from training_runs where status = 'succeeded' and accuracy is not null order by 2, 4, 1;",
+        "(0 + ".repeat(150),
+        ")".repeat(150)
+    );
+    let run = grade_in_file(course.path(), &file(dynamic, &deep));
+    for task in ["analysis.total_gpu_cost", "analysis.rank_in_framework"] {
+        let t = run.task(task);
+        assert!(
+            t["message"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("cannot be judged on this statement"),
+            "{t:#}"
+        );
+    }
+    // Without the rules' constructs hidden anywhere, the reference's answers still pass.
+    let run = grade_in_file(
+        course.path(),
+        &file(
+            "select round(coalesce(sum(gpu_hours), 0) * 2.50, 2) as total_cost from training_runs;",
+            &rank_answer.replace(
+                "rank() over (partition by framework order by accuracy desc)",
+                "(select count(*) + 1 from training_runs o where o.framework = training_runs.framework \
+                 and o.status = 'succeeded' and o.accuracy > training_runs.accuracy)",
+            ),
+        ),
+    );
+    for task in ["analysis.total_gpu_cost", "analysis.rank_in_framework"] {
+        assert_eq!(run.status(task), "pass", "{}", run.task(task));
+    }
+}
+
+/// Grades the reference with `file` as its 04 file, in `course`.
+fn grade_in_file(course: &Path, file: &str) -> Run {
+    let student = Submission::solution().with("04_analysis_queries.sql", file);
+    sqlgrade_in(course, &grade_args("local", student.path()))
+}
+
+#[test]
+fn a_transaction_must_hold_the_tasks_changes() {
+    const SOLUTION_05: &str =
+        include_str!("../../exercises/01-training-registry/solution/05_transactions.sql");
+    let grade_05 = |sql: &str| {
+        let student = Submission::solution().with("05_transactions.sql", sql);
+        sqlgrade_in(
+            &crate::support::repo(),
+            &grade_args("local", student.path()),
+        )
+    };
+    let beside = format!(
+        "begin;\ncommit;\n{}",
+        SOLUTION_05
+            .replace("\nbegin;\n", "\n")
+            .replace("\ncommit;\n", "\n")
+    );
+    let rolled_back = SOLUTION_05.replace("\ncommit;\n", "\nrollback;\n");
+    for (sql, message) in [
+        (
+            beside.as_str(),
+            "the task requires `transaction`: its changes must run inside BEGIN ... COMMIT, and this one does not",
+        ),
+        (
+            rolled_back.as_str(),
+            "the task requires `transaction`: its changes must run inside BEGIN ... COMMIT, and this one does not",
+        ),
+    ] {
+        let run = grade_05(sql);
+        let t = run.task("txn.lifecycle");
+        assert_eq!(t["status"], "fail", "{t:#}");
+        assert!(
+            t["message"].as_str().unwrap_or_default().contains(message),
+            "{t:#}"
+        );
+    }
+    assert_eq!(grade_05(SOLUTION_05).status("txn.lifecycle"), "pass");
+}
+
+#[test]
 fn a_rule_that_names_no_construct_is_a_manifest_error() {
     let course = course_with_rules("forbid = [\"windows\"]", "");
     let run = sqlgrade_in(

@@ -274,6 +274,134 @@ fn catalog_checks_match_indexes_by_definition_not_by_name() {
     );
 }
 
+/// The reference's 01 file with `from` written as `to`.
+fn schema_with(from: &str, to: &str) -> String {
+    assert!(SOLUTION_01.contains(from), "the reference has no `{from}`");
+    SOLUTION_01.replace(from, to)
+}
+
+#[test]
+fn constraints_wrong_on_half_a_rule_lose_their_task_on_every_run() {
+    // Each enforces most of its rule: a probe on each side of every rule finds the rest.
+    let panel = [
+        (
+            "accuracy-below-1-only",
+            "accuracy is null or (accuracy >= 0 and accuracy <= 1)",
+            "accuracy is null or accuracy <= 1",
+            "schema.checks",
+        ),
+        (
+            "precision-positive-only",
+            "precision_score is null or (precision_score >= 0 and precision_score <= 1)",
+            "precision_score is null or precision_score >= 0",
+            "schema.checks",
+        ),
+        (
+            "recall-below-1-only",
+            "recall_score is null or (recall_score >= 0 and recall_score <= 1)",
+            "recall_score is null or recall_score <= 1",
+            "schema.checks",
+        ),
+        (
+            "f1-below-1-only",
+            "f1_score is null or (f1_score >= 0 and f1_score <= 1)",
+            "f1_score is null or f1_score <= 1",
+            "schema.checks",
+        ),
+        (
+            "no-running",
+            "check (status in ('queued', 'running', 'succeeded', 'failed', 'cancelled', 'timeout'))",
+            "check (status in ('queued', 'succeeded', 'failed', 'cancelled', 'timeout'))",
+            "schema.checks",
+        ),
+        (
+            "framework-any-case",
+            "check (framework in ('pytorch', 'tensorflow', 'sklearn', 'xgboost', 'jax', 'mxnet'))",
+            "check (lower(framework) in ('pytorch', 'tensorflow', 'sklearn', 'xgboost', 'jax', 'mxnet'))",
+            "schema.checks",
+        ),
+        (
+            "queued-may-complete",
+            "or (status in ('queued', 'running') and completed_at is null)",
+            "or status in ('queued', 'running') and (status = 'queued' or completed_at is null)",
+            "schema.checks",
+        ),
+        (
+            "started-at-optional",
+            "(status in ('running', 'succeeded', 'failed', 'cancelled', 'timeout') and started_at is not null)",
+            "(status in ('running', 'succeeded', 'failed', 'cancelled', 'timeout'))",
+            "schema.checks",
+        ),
+        (
+            "day-of-month",
+            "((created_at at time zone 'UTC')::date)",
+            "(extract(day from created_at at time zone 'UTC'))",
+            "schema.unique_daily_run",
+        ),
+        (
+            "london-day",
+            "((created_at at time zone 'UTC')::date)",
+            "((created_at at time zone 'Europe/London')::date)",
+            "schema.unique_daily_run",
+        ),
+        (
+            "no-experiment",
+            "(model_name, experiment_name, dataset,",
+            "(model_name, dataset,",
+            "schema.unique_daily_run",
+        ),
+        (
+            // Two runs of one id also break the daily-run probes, which insert two.
+            "constant-run-id",
+            "run_id           uuid primary key default gen_random_uuid()",
+            "run_id           uuid primary key default '00000000-0000-4000-8000-000000000000'",
+            "schema.columns schema.unique_daily_run",
+        ),
+    ];
+    let subs: Vec<(&str, Submission, &str)> = panel
+        .iter()
+        .map(|(name, from, to, task)| {
+            let sub =
+                Submission::solution().with("01_create_training_runs.sql", &schema_with(from, to));
+            (*name, sub, *task)
+        })
+        .collect();
+    let class: Vec<(&str, &Submission)> = subs.iter().map(|(n, s, _)| (*n, s)).collect();
+    let class = crate::support::class_of(&class);
+    let out_dir = tempfile::tempdir().expect("temp dir");
+    let out = out_dir.path().join("grades.csv");
+    for seed in ["1", "2"] {
+        let run = crate::support::Invocation::new(&[
+            "batch",
+            "01-training-registry",
+            "--db",
+            "local",
+            "--submissions",
+            class.path().to_str().expect("path"),
+            "--out",
+            out.to_str().expect("path"),
+        ])
+        .env("SQLGRADE_PROBE_SEED", seed)
+        .run()
+        .run;
+        assert_eq!(run.code, 0, "{}", run.stderr);
+        let text = std::fs::read_to_string(out.with_extension("json")).expect("results");
+        let json: serde_json::Value = serde_json::from_str(&text).expect("json");
+        for (name, _, task) in &subs {
+            let student = json["students"]
+                .as_array()
+                .and_then(|all| all.iter().find(|s| s["student"] == *name))
+                .unwrap_or_else(|| panic!("no {name} in {text}"));
+            let tasks = student["tasks"].as_array().expect("tasks");
+            for t in tasks {
+                let lost = task.split(' ').any(|id| t["id"] == id);
+                let expected = if lost { "fail" } else { "pass" };
+                assert_eq!(t["status"], expected, "{name}, seed {seed}: {t}");
+            }
+        }
+    }
+}
+
 #[test]
 fn behaviour_checks_name_the_rule_that_is_not_enforced() {
     // Drop the accuracy range check: every other rule still holds.

@@ -126,6 +126,39 @@ fn wrong_answers() -> Vec<(&'static str, Submission, &'static str)> {
              where compute_target = 'k8s-gpu-a100-cluster' limit 1;",
         ),
         wrong04(
+            "calendar-days",
+            "analysis.long_runs",
+            "select model_name, completed_at - started_at as duration from training_runs
+             where completed_at::date - started_at::date > 1 order by duration desc;",
+        ),
+        wrong04(
+            "rounded-alias-order",
+            "analysis.top_gpu_target",
+            "select compute_target, round(avg(gpu_hours), 2) as avg_gpu_hours from training_runs
+             group by compute_target order by avg_gpu_hours desc nulls last, compute_target limit 1;",
+        ),
+        wrong04(
+            "queued-left-out",
+            "analysis.top_gpu_target",
+            "select compute_target, round(avg(gpu_hours), 2) as avg_gpu_hours from training_runs
+             where status <> 'queued'
+             group by compute_target order by avg(gpu_hours) desc nulls last, compute_target limit 1;",
+        ),
+        wrong04(
+            "failed-left-out",
+            "analysis.long_runs",
+            "select model_name, completed_at - started_at as duration from training_runs
+             where status in ('succeeded', 'timeout') and completed_at - started_at > interval '1 day'
+             order by duration desc;",
+        ),
+        wrong04(
+            "coalesced-average",
+            "analysis.top_gpu_target",
+            "select compute_target, round(avg(coalesce(gpu_hours, 0)), 2) as avg_gpu_hours
+             from training_runs group by compute_target
+             order by avg(coalesce(gpu_hours, 0)) desc, compute_target limit 1;",
+        ),
+        wrong04(
             "max-for-avg",
             "analysis.top_gpu_target",
             "select compute_target, round(avg(gpu_hours), 2) as avg_gpu_hours
@@ -621,6 +654,8 @@ fn a_hidden_dataset_does_not_show_its_rows_through_errors_or_notices() {
         );
         assert!(!message.contains("007") && !message.contains('|'), "{t:#}");
     }
+    // Not even where the error was: the failing statement and the error's position in it
+    // are the file's to choose from the hidden rows.
     for task in ["analysis.success_rate", "analysis.long_runs"] {
         let t = run.task(task);
         assert_eq!(t["status"], "fail", "{t:#}");
@@ -631,8 +666,43 @@ fn a_hidden_dataset_does_not_show_its_rows_through_errors_or_notices() {
                 .contains("hidden dataset"),
             "{t:#}"
         );
+        assert!(t["line"].is_null() && t["column"].is_null(), "{t:#}");
     }
     assert_eq!(run.status("analysis.total_gpu_cost"), "pass");
+}
+
+#[test]
+fn a_fatal_error_on_a_hidden_dataset_tells_only_its_kind() {
+    // A RAISE made fatal by `exit_on_error`: the server quotes it as the reason it
+    // closed the session, which would carry the hidden rows out.
+    let fatal = analysis_file(&[(
+        "analysis.total_gpu_cost",
+        "do $$ begin
+             if (select count(*) from training_runs) <> 20 then
+                 perform set_config('exit_on_error', 'on', true);
+                 raise exception 'runs: %', (select string_agg(model_name, ',') from training_runs);
+             end if;
+         end $$;
+         select round(sum(gpu_hours) * 2.50, 2) as total_cost from training_runs;",
+    )]);
+    let sub = Submission::empty()
+        .with(ANALYSIS, &fatal)
+        .with(CRUD, &CRUD_RIGHT.join("\n"));
+    let run = grade(&sub);
+    let everything = format!("{}\n{}", run.stdout, run.stderr);
+    for name in HIDDEN_NAMES {
+        assert!(!everything.contains(name), "`{name}` shows:\n{everything}");
+    }
+    for t in run.json()["tasks"].as_array().expect("tasks") {
+        if t["file"] == ANALYSIS {
+            assert_eq!(t["status"], "error", "{t:#}");
+            assert_eq!(
+                t["message"],
+                "the connection was lost while `04_analysis_queries.sql` ran on hidden dataset 1 of 2",
+                "{t:#}"
+            );
+        }
+    }
 }
 
 #[test]

@@ -22,7 +22,12 @@
 --   * a failed run that took two days and thirty minutes: long, though neither
 --     succeeded nor timed out, and with no whole hour beyond its days;
 --   * names that contain whisper's and bert-sentiment's words, as a careless LIKE
---     would find them.
+--     would find them;
+--   * a run of 25 hours across one midnight: longer than a day, though its dates are
+--     one apart;
+--   * a target whose average (32.725) rounds to the top one's (32.73) and whose name
+--     sorts first, and one whose queued run counts: without it, its average would top
+--     every target.
 
 update training_runs
 set run_id = ('00000000-0000-4000-8000-0000000300' || right(run_id::text, 2))::uuid;
@@ -219,4 +224,55 @@ values
      timestamptz '2025-10-23 12:00:00+00' - interval '9 hours',
      timestamptz '2025-10-23 12:00:00+00' - interval '9 hours',
      timestamptz '2025-10-23 12:00:00+00' - interval '8 hours 30 minutes',
-     null);
+     null),
+
+    -- 25 hours, from half past midnight to half past one the next night
+    ('00000000-0000-4000-8000-000000030038', 'mlops',
+     'catboost-sweep', 'xgboost', 'exp-sweep', 'timeout',
+     null, null, null, null, null,
+     'criteo-1tb', 'aws-batch-cpu', 0.0, 25.0,
+     '{}',
+     timestamptz '2025-10-20 00:00:00+00',
+     timestamptz '2025-10-20 00:30:00+00',
+     timestamptz '2025-10-21 01:30:00+00',
+     null),
+
+    -- an average of 32.725, which rounds to the top target's 32.73
+    ('00000000-0000-4000-8000-000000030039', 'mlops',
+     'trainium-bench-a', 'pytorch', 'exp-trn1', 'failed',
+     null, null, null, null, null,
+     'c4-subset', 'aws-trn1-32xlarge', 32.72, 1.0,
+     '{}',
+     timestamptz '2025-10-23 12:00:00+00' - interval '11 hours',
+     timestamptz '2025-10-23 12:00:00+00' - interval '11 hours',
+     timestamptz '2025-10-23 12:00:00+00' - interval '10 hours',
+     null),
+
+    ('00000000-0000-4000-8000-000000030040', 'mlops',
+     'trainium-bench-b', 'pytorch', 'exp-trn1', 'cancelled',
+     null, null, null, null, null,
+     'c4-subset', 'aws-trn1-32xlarge', 32.73, 1.0,
+     '{}',
+     timestamptz '2025-10-23 12:00:00+00' - interval '10 hours',
+     timestamptz '2025-10-23 12:00:00+00' - interval '10 hours',
+     timestamptz '2025-10-23 12:00:00+00' - interval '9 hours',
+     null),
+
+    -- 40 GPU hours, and a queued run that brings the average down to 20
+    ('00000000-0000-4000-8000-000000030041', 'mlops',
+     'a100-stress', 'jax', 'exp-stress', 'failed',
+     null, null, null, null, null,
+     'synthetic', 'azure-nd-a100-v4', 40.0, 2.0,
+     '{}',
+     timestamptz '2025-10-23 12:00:00+00' - interval '12 hours',
+     timestamptz '2025-10-23 12:00:00+00' - interval '12 hours',
+     timestamptz '2025-10-23 12:00:00+00' - interval '11 hours',
+     null),
+
+    ('00000000-0000-4000-8000-000000030042', 'mlops',
+     'a100-stress-rerun', 'jax', 'exp-stress', 'queued',
+     null, null, null, null, null,
+     'synthetic', 'azure-nd-a100-v4', 0.0, 0.0,
+     '{}',
+     timestamptz '2025-10-23 12:00:00+00' - interval '5 minutes',
+     null, null, null);
