@@ -4,9 +4,9 @@
 //! tables are switched off for the probe, a rejection counts only when PostgreSQL's
 //! constraint code raised it (not a `RAISE` of the submission's) on the probe's table,
 //! with a constraint that is a pure function of the row (no function of the submission's,
-//! nothing that is not immutable), and the probe's values
-//! vary from run to run within the rule, so that a constraint written against the exact
-//! probe does not pass by luck.
+//! nothing that is not immutable), and every value a probe lists is tried, paired with
+//! the other placeholders' values differently from run to run, so that a constraint
+//! wrong for one value never passes by luck.
 
 use std::sync::OnceLock;
 
