@@ -256,9 +256,20 @@ async fn grade_both(plan: &Plan, exercise: &Exercise) -> Result<usize, i32> {
             problems += 1;
         }
     }
-    // Only what did not already fail under the usual plan.
+    // Only what did not already fail under the usual plan, and not the tasks that judge
+    // the plan itself.
+    let judges_plan = |id: &str| {
+        exercise.manifest.tasks.iter().any(|task| {
+            task.id == id
+                && task
+                    .checks
+                    .iter()
+                    .any(|c| matches!(c, crate::exercise::CheckSpec::Plan { .. }))
+        })
+    };
     for t in replanned.tasks.iter().filter(|t| {
         t.status != Status::Pass
+            && !judges_plan(&t.id)
             && reference
                 .tasks
                 .iter()

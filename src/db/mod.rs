@@ -79,8 +79,13 @@ pub const THROWAWAY_SETTINGS: &[&str] = &[
     "log_disconnections=off",
 ];
 
-/// Session settings pinned on every connection so that values print the same everywhere.
-pub const PINNED_OPTIONS: &str = "-c TimeZone=UTC -c DateStyle=ISO,MDY -c IntervalStyle=postgres -c extra_float_digits=1 -c client_min_messages=warning";
+/// Session settings pinned on every connection: values print the same everywhere, and
+/// the planner chooses as it would on any machine, whatever the server's own settings
+/// (no JIT, no parallel workers, and the costs of a server whose data is in memory), so
+/// that a `plan` check judges the data and the indexes, not the machine.
+pub const PINNED_OPTIONS: &str = "-c TimeZone=UTC -c DateStyle=ISO,MDY -c IntervalStyle=postgres -c extra_float_digits=1 -c client_min_messages=warning \
+     -c jit=off -c max_parallel_workers_per_gather=0 -c random_page_cost=1.1 -c seq_page_cost=1 \
+     -c effective_cache_size=4GB -c work_mem=4MB";
 
 /// True when the server at `config` accepts a connection and answers a query: the only
 /// readiness that counts (an official image restarts once after its first start).

@@ -261,6 +261,11 @@ pub enum CheckSpec {
         /// no table.
         #[serde(default = "yes")]
         reads_tables: bool,
+        /// Compare with what this query returns, run right after the student's file in
+        /// the same transaction, instead of with a snapshot: for answers about what the
+        /// server is doing (its statistics), which no snapshot can hold still.
+        #[serde(default)]
+        against: Option<String>,
     },
     /// An instructor's probe query, run after the student's file, against a snapshot.
     Query {
@@ -313,6 +318,38 @@ pub enum CheckSpec {
         #[serde(default)]
         triggers: bool,
     },
+    /// Facts of the plan PostgreSQL chooses for the task's answer (or for `sql`, an
+    /// instructor's query run after the student's file), read from `EXPLAIN (ANALYZE,
+    /// FORMAT JSON)` in a savepoint under the grader's planner settings.
+    Plan {
+        /// A query to explain instead of the task's answer.
+        #[serde(default)]
+        sql: Option<String>,
+        /// The table whose scans are judged.
+        table: String,
+        #[serde(default = "default_schema")]
+        schema: String,
+        /// The scan node types allowed on the table (by default an index scan of any
+        /// kind: `Index Scan`, `Index Only Scan`, `Bitmap Index Scan`).
+        #[serde(default = "index_scans")]
+        scans: Vec<String>,
+        /// The index the table's scan must use, by its definition.
+        #[serde(default)]
+        index: Option<IndexShape>,
+        /// `false`: no `Sort` node above the table's scan (the index gives the order);
+        /// `true`: there must be one.
+        #[serde(default)]
+        sort: Option<bool>,
+        /// `true`: a `Limit` node above the table's scan; `false`: none.
+        #[serde(default)]
+        limit: Option<bool>,
+        /// The most rows of the table the plan may read, over all its scans: the rows a
+        /// scan returned and those its filters removed.
+        #[serde(default)]
+        max_rows_read: Option<u64>,
+        #[serde(default)]
+        label: String,
+    },
     /// Statements that must succeed.
     Accepts {
         sql: String,
@@ -327,6 +364,33 @@ pub enum CheckSpec {
         #[serde(default)]
         triggers: bool,
     },
+}
+
+/// An index as a `plan` check asks for it: what its definition must hold. Names are
+/// compared without regard to case; the predicate as PostgreSQL's catalog stores it,
+/// its top-level `AND` terms in any order.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct IndexShape {
+    /// Its first key columns, in order, each with `desc` where it must descend
+    /// (`["user_id", "created_at desc"]`); more keys may follow.
+    #[serde(default)]
+    pub columns: Vec<String>,
+    /// Columns it must carry in `INCLUDE`, in any order.
+    #[serde(default)]
+    pub include: Vec<String>,
+    /// The predicate of a partial index (`"is_active AND version = 'latest'"`).
+    #[serde(default)]
+    pub predicate: Option<String>,
+    /// Its access method (`btree`, `hash`, `gin`, `hnsw`, ...).
+    #[serde(default)]
+    pub method: Option<String>,
+}
+
+fn index_scans() -> Vec<String> {
+    ["Index Scan", "Index Only Scan", "Bitmap Index Scan"]
+        .map(String::from)
+        .to_vec()
 }
 
 /// A behaviour check's parts, whichever kind it is.
@@ -397,7 +461,9 @@ impl CheckSpec {
     pub fn uses_snapshot(&self) -> bool {
         matches!(
             self,
-            CheckSpec::Result { .. } | CheckSpec::Query { .. } | CheckSpec::Catalog { .. }
+            CheckSpec::Result { against: None, .. }
+                | CheckSpec::Query { .. }
+                | CheckSpec::Catalog { .. }
         )
     }
 
@@ -505,6 +571,11 @@ impl CheckSpec {
                     label.clone()
                 }
             }
+            CheckSpec::Plan { label, sql, .. } => match (label.is_empty(), sql) {
+                (false, _) => label.clone(),
+                (true, Some(_)) => "the plan of the check's query".into(),
+                (true, None) => "the answer's plan".into(),
+            },
         }
     }
 }

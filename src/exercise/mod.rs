@@ -7,8 +7,8 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 pub use manifest::{
-    CheckSpec, Compare, Facts, FileSpec, Manifest, Probe, RunAs, SetupFile, SetupSpec, TaskSpec,
-    VariantSpec,
+    CheckSpec, Compare, Facts, FileSpec, IndexShape, Manifest, Probe, RunAs, SetupFile, SetupSpec,
+    TaskSpec, VariantSpec,
 };
 
 use crate::script::LineIndex;

@@ -1,6 +1,7 @@
 //! Reads facts of a table from pg_catalog as rows, never naming the student's objects:
 //! columns (name, type, nullability), the primary key's columns, and every index by its
-//! definition (method, uniqueness, keys with order, INCLUDE columns, predicate).
+//! definition (method, uniqueness, keys with order, INCLUDE columns in name order,
+//! predicate).
 
 use crate::db::server::quote_literal;
 use crate::exercise::Facts;
@@ -18,6 +19,41 @@ fn table_oid(schema: &str, table: &str) -> String {
 /// A query that returns one row when the table exists.
 pub fn exists_query(schema: &str, table: &str) -> String {
     format!("SELECT 1 WHERE {} IS NOT NULL", table_oid(schema, table))
+}
+
+/// The query reading one index's definition, by its name in `schema`: its method, its
+/// key columns with their order, its INCLUDE columns and its predicate, each as text
+/// (lists joined by `, `), as [`facts_query`] reads a table's indexes.
+pub fn index_query(schema: &str, index: &str) -> String {
+    let (_, desc, nulls_first) = key_order();
+    format!(
+        "SELECT am.amname::pg_catalog.text, \
+         (SELECT pg_catalog.string_agg(pg_catalog.pg_get_indexdef(i.indexrelid, k, true) \
+            OPERATOR(pg_catalog.||) CASE WHEN {desc} THEN ' DESC' ELSE '' END \
+            OPERATOR(pg_catalog.||) CASE WHEN {desc} AND NOT {nulls_first} THEN ' NULLS LAST' \
+                                         WHEN NOT {desc} AND {nulls_first} THEN ' NULLS FIRST' ELSE '' END, \
+            ', ' ORDER BY k) \
+          FROM pg_catalog.generate_series(1, i.indnkeyatts::pg_catalog.int4) AS k), \
+         COALESCE((SELECT pg_catalog.string_agg(pg_catalog.pg_get_indexdef(i.indexrelid, k, true), ', ' ORDER BY k) \
+          FROM pg_catalog.generate_series(i.indnkeyatts OPERATOR(pg_catalog.+) 1, i.indnatts::pg_catalog.int4) AS k), ''), \
+         COALESCE(pg_catalog.pg_get_expr(i.indpred, i.indrelid, true), '') \
+         FROM pg_catalog.pg_index i \
+         JOIN pg_catalog.pg_class ic ON ic.oid OPERATOR(pg_catalog.=) i.indexrelid \
+         JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) ic.relnamespace \
+         JOIN pg_catalog.pg_am am ON am.oid OPERATOR(pg_catalog.=) ic.relam \
+         WHERE n.nspname OPERATOR(pg_catalog.=) {} AND ic.relname OPERATOR(pg_catalog.=) {}",
+        quote_literal(schema),
+        quote_literal(index)
+    )
+}
+
+/// The expressions that read key `k`'s order from `i.indoption`: the option, whether it
+/// descends, whether its NULLs come first.
+fn key_order() -> (String, String, String) {
+    let opt = "i.indoption[k OPERATOR(pg_catalog.-) 1]".to_string();
+    let desc = format!("({opt} OPERATOR(pg_catalog.&) 1) OPERATOR(pg_catalog.=) 1");
+    let nulls_first = format!("({opt} OPERATOR(pg_catalog.&) 2) OPERATOR(pg_catalog.=) 2");
+    (opt, desc, nulls_first)
 }
 
 /// The query reading `facts` of `schema.table`, and the columns it returns.
@@ -60,9 +96,7 @@ pub fn facts_query(
                 Some(false) => " AND NOT i.indisunique",
                 None => "",
             };
-            let opt = "i.indoption[k OPERATOR(pg_catalog.-) 1]";
-            let desc = format!("({opt} OPERATOR(pg_catalog.&) 1) OPERATOR(pg_catalog.=) 1");
-            let nulls_first = format!("({opt} OPERATOR(pg_catalog.&) 2) OPERATOR(pg_catalog.=) 2");
+            let (_, desc, nulls_first) = key_order();
             (
                 format!(
                     "SELECT am.amname::pg_catalog.text AS method, \
@@ -73,8 +107,9 @@ pub fn facts_query(
                                                      WHEN NOT {desc} AND {nulls_first} THEN ' NULLS FIRST' ELSE '' END, \
                         ', ' ORDER BY k) \
                       FROM pg_catalog.generate_series(1, i.indnkeyatts::pg_catalog.int4) AS k) AS key_columns, \
-                     COALESCE((SELECT pg_catalog.string_agg(pg_catalog.pg_get_indexdef(i.indexrelid, k, true), ', ' ORDER BY k) \
-                      FROM pg_catalog.generate_series(i.indnkeyatts OPERATOR(pg_catalog.+) 1, i.indnatts::pg_catalog.int4) AS k), '') AS include_columns, \
+                     COALESCE((SELECT pg_catalog.string_agg(c, ', ' ORDER BY c) \
+                      FROM pg_catalog.generate_series(i.indnkeyatts OPERATOR(pg_catalog.+) 1, i.indnatts::pg_catalog.int4) AS k, \
+                           pg_catalog.pg_get_indexdef(i.indexrelid, k, true) AS c), '') AS include_columns, \
                      COALESCE(pg_catalog.pg_get_expr(i.indpred, i.indrelid, true), '') AS predicate \
                      FROM pg_catalog.pg_index i \
                      JOIN pg_catalog.pg_class ic ON ic.oid OPERATOR(pg_catalog.=) i.indexrelid \

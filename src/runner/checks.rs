@@ -266,10 +266,20 @@ pub async fn capture<S: Session>(
                 return Err(fail(format!("there is no table `{schema}.{table}`")));
             }
             let (sql, columns) = catalog::facts_query(*facts, schema, table, *unique);
-            let outcome = savepoint::around(session, CHECK_SAVEPOINT, &sql)
+            let mut outcome = savepoint::around(session, CHECK_SAVEPOINT, &sql)
                 .await
                 .and_then(|r| r)
                 .map_err(|f| sql_problem(&f))?;
+            if *facts == crate::exercise::Facts::Indexes {
+                // A predicate's top-level AND terms in one order: the order they were
+                // written in says nothing of what the index covers.
+                for row in &mut outcome.rows {
+                    if let Some(Some(predicate)) = row.last_mut() {
+                        *predicate = super::plan::conjuncts(predicate).join(" AND ");
+                    }
+                }
+                outcome.rows.sort();
+            }
             Ok(Captured {
                 names: columns.iter().map(|c| c.name.clone()).collect(),
                 types: columns.iter().map(|c| c.type_name.clone()).collect(),
@@ -278,7 +288,7 @@ pub async fn capture<S: Session>(
                 rendered: None,
             })
         }
-        CheckSpec::Rejects { .. } | CheckSpec::Accepts { .. } => {
+        CheckSpec::Rejects { .. } | CheckSpec::Accepts { .. } | CheckSpec::Plan { .. } => {
             Err(CheckResult::Error("not a snapshot check".into()))
         }
     }
@@ -310,6 +320,46 @@ pub fn identical(captured: &Captured, expected: &Section, check: &CheckSpec) -> 
     mine.sort();
     theirs.sort();
     mine == theirs
+}
+
+/// The section a `result` check with `against` compares with: what the instructor's
+/// query returns now, in the student's transaction, with its column types.
+pub async fn live_section<S: Session>(
+    session: &mut S,
+    check: &CheckSpec,
+    task: &TaskSpec,
+) -> Result<Section, CheckResult> {
+    let CheckSpec::Result {
+        against: Some(sql), ..
+    } = check
+    else {
+        return Err(CheckResult::Error("not a live check".into()));
+    };
+    let outcome = savepoint::around(session, CHECK_SAVEPOINT, sql)
+        .await
+        .and_then(|r| r)
+        .map_err(|f| match f {
+            SqlFailure::Db { .. } if !f.is_server_fault() => {
+                CheckResult::Error(format!("the check's own query failed: {}", f.message()))
+            }
+            other => sql_problem(&other),
+        })?;
+    let names = outcome.columns.clone().unwrap_or_default();
+    let types = type_names(session, outcome.types.as_deref(), sql, names.len()).await;
+    let captured = Captured {
+        names,
+        types,
+        rows: outcome.rows,
+        query: sql.clone(),
+        rendered: None,
+    };
+    Ok(section_of(
+        &captured,
+        task,
+        0,
+        check,
+        crate::exercise::BASE_DATASET,
+    ))
 }
 
 /// Turns a capture into a snapshot section.

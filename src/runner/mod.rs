@@ -7,6 +7,7 @@ mod behaviour;
 mod catalog;
 mod checks;
 pub mod exec;
+mod plan;
 mod rules;
 mod savepoint;
 pub mod suggest;
@@ -988,6 +989,25 @@ impl Judging<'_> {
         for (i, check) in task.checks.iter().enumerate() {
             let number = i + 1;
             if !view.is_base() && !check.on_every_dataset() {
+                continue;
+            }
+            if let CheckSpec::Plan { .. } = check {
+                results.push(plan::check(session, check, task, script, run).await);
+                continue;
+            }
+            // Compared with the instructor's query, now, rather than with a snapshot.
+            if let CheckSpec::Result {
+                against: Some(_), ..
+            } = check
+            {
+                let judged = match checks::capture(session, check, task, script, run).await {
+                    Ok(captured) => match checks::live_section(session, check, task).await {
+                        Ok(section) => checks::judge(&captured, &section, check, None, on),
+                        Err(r) => checks::on_dataset(r, check, on),
+                    },
+                    Err(r) => checks::on_dataset(r, check, on),
+                };
+                results.push(judged);
                 continue;
             }
             if !check.uses_snapshot() {

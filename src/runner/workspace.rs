@@ -522,22 +522,28 @@ async fn apply_setup(
         column: 1,
         message: e.to_string(),
     })?;
-    let body = script.source.trim_start_matches('\u{feff}');
-    let skipped = script.source.len() - body.len();
-    if let Err(e) = client.batch_execute(body).await {
-        let offset = match e.as_db_error().and_then(|d| d.position()) {
-            Some(tokio_postgres::error::ErrorPosition::Original(p)) => {
-                skipped + crate::script::char_position_to_byte(body, *p as usize)
-            }
-            _ => 0,
-        };
-        let loc = script.locate(offset);
-        return Err(RunError::Setup {
-            path: path.to_path_buf(),
-            line: loc.line,
-            column: loc.column,
-            message: describe_error(&e),
-        });
+    // One statement at a time, as psql would send them: a setup may `VACUUM` (an
+    // index-only scan needs the visibility map), which cannot run in the transaction a
+    // string of several statements makes.
+    for (_, statement) in script.code_statements() {
+        let text = statement.text(&script.source);
+        let body = text.trim_start_matches('\u{feff}');
+        let skipped = text.len() - body.len();
+        if let Err(e) = client.batch_execute(body).await {
+            let offset = match e.as_db_error().and_then(|d| d.position()) {
+                Some(tokio_postgres::error::ErrorPosition::Original(p)) => statement.source_offset(
+                    skipped + crate::script::char_position_to_byte(body, *p as usize),
+                ),
+                _ => statement.start(),
+            };
+            let loc = script.locate(offset);
+            return Err(RunError::Setup {
+                path: path.to_path_buf(),
+                line: loc.line,
+                column: loc.column,
+                message: describe_error(&e),
+            });
+        }
     }
     Ok(())
 }

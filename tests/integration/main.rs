@@ -13,6 +13,7 @@ mod instructor;
 mod lifecycle;
 mod mutants;
 mod output;
+mod plans;
 mod sandbox;
 mod splitter;
 mod variants;

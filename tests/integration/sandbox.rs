@@ -72,22 +72,7 @@ fn grade_with_env(sub: &Submission, extra: &[&str], env: &[(&str, &str)]) -> Run
 
 /// Runs `sqlgrade batch` of exercise 01 over `class` into `out`.
 fn batch(class: &Path, out: &Path, db: &str, extra: &[&str], env: &[(&str, &str)]) -> Run {
-    let mut args = vec![
-        "batch",
-        "01-training-registry",
-        "--db",
-        db,
-        "--submissions",
-        class.to_str().expect("path"),
-        "--out",
-        out.to_str().expect("path"),
-    ];
-    args.extend_from_slice(extra);
-    let mut call = Invocation::new(&args);
-    for (k, v) in env {
-        call = call.env(k, v);
-    }
-    call.run().run
+    crate::support::batch_run("01-training-registry", class, out, db, extra, env)
 }
 
 /// Batches `students` on one worker with the grammar blinded (a debug-build switch that

@@ -2,6 +2,7 @@
 //! on a submission folder and returns its exit code and JSON report, and scratch course
 //! directories built from the bundled exercise.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -21,6 +22,11 @@ impl Submission {
         Submission {
             dir: tempfile::tempdir().expect("temp dir"),
         }
+    }
+
+    /// The reference solution of `exercise`.
+    pub fn solution_of(exercise: &str) -> Submission {
+        Submission::copy_from(&repo().join("exercises").join(exercise).join("solution"))
     }
 
     fn copy_from(from: &Path) -> Submission {
@@ -433,13 +439,68 @@ pub fn class_of(students: &[(&str, &Submission)]) -> tempfile::TempDir {
     dir
 }
 
-/// The results file of a batch, by student: score and error.
-pub fn batch_results(out: &Path) -> Vec<(String, u64, Option<String>)> {
+/// Runs `sqlgrade batch` of `exercise` on `db` over `class` into `out`, with `extra`
+/// arguments and `env`.
+pub fn batch_run(
+    exercise: &str,
+    class: &Path,
+    out: &Path,
+    db: &str,
+    extra: &[&str],
+    env: &[(&str, &str)],
+) -> Run {
+    let mut args = vec![
+        "batch",
+        exercise,
+        "--db",
+        db,
+        "--submissions",
+        class.to_str().expect("path"),
+        "--out",
+        out.to_str().expect("path"),
+    ];
+    args.extend_from_slice(extra);
+    let mut call = Invocation::new(&args);
+    for (k, v) in env {
+        call = call.env(k, v);
+    }
+    call.run().run
+}
+
+/// The students of a batch's results file (`grades.json` beside `out`).
+fn batch_students(out: &Path) -> Vec<serde_json::Value> {
     let text = std::fs::read_to_string(out.with_extension("json")).expect("results file");
     let json: serde_json::Value = serde_json::from_str(&text).expect("results json");
-    json["students"]
-        .as_array()
-        .expect("students")
+    json["students"].as_array().cloned().expect("students")
+}
+
+/// A batch of `exercise` on a local cluster over the students of `class`, with `extra`
+/// arguments and `env`; it must grade them all. Returns every student's task results by
+/// name, from the results file.
+pub fn batch_tasks(
+    exercise: &str,
+    class: &Path,
+    extra: &[&str],
+    env: &[(&str, &str)],
+) -> BTreeMap<String, Vec<serde_json::Value>> {
+    let out_dir = tempfile::tempdir().expect("temp dir");
+    let out = out_dir.path().join("grades.csv");
+    let run = batch_run(exercise, class, &out, "local", extra, env);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    batch_students(&out)
+        .iter()
+        .map(|s| {
+            (
+                s["student"].as_str().unwrap_or_default().to_string(),
+                s["tasks"].as_array().cloned().unwrap_or_default(),
+            )
+        })
+        .collect()
+}
+
+/// The results file of a batch, by student: score and error.
+pub fn batch_results(out: &Path) -> Vec<(String, u64, Option<String>)> {
+    batch_students(out)
         .iter()
         .map(|s| {
             (

@@ -1,0 +1,17 @@
+-- 02_feature_query.sql
+--
+-- Exercise 1 of the tutorial. This query is slow: PostgreSQL reads the whole table and
+-- sorts what it finds.
+--
+--   SELECT * FROM user_features
+--   WHERE user_id = 123
+--     AND feature_name IN ('click_rate', 'conversion_rate', 'engagement_score')
+--   ORDER BY created_at DESC
+--   LIMIT 50;
+--
+-- Create the index that lets it walk user 123's rows in the order asked for (no Seq
+-- Scan, no Sort), then write the query (its result must not change).
+--
+-- Graded task: plan.feature_query (20).
+
+-- task: plan.feature_query

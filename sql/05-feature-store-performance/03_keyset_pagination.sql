@@ -1,0 +1,16 @@
+-- 03_keyset_pagination.sql
+--
+-- The tutorial's Section 2, pattern 1. An app pages through user 123's rows, newest
+-- first, 100 at a time; the eleventh page was fetched with
+--
+--   SELECT * FROM user_features WHERE user_id = 123
+--   ORDER BY created_at DESC LIMIT 100 OFFSET 1000;
+--
+-- which reads and throws away 1,000 rows. The last row of the page before it was created
+-- at 2024-07-26 17:17:03+00, and each of user 123's rows has a time of its own. Write
+-- the same page with keyset pagination (no OFFSET), with an index that lets the query
+-- read about one page of rows.
+--
+-- Graded task: plan.keyset (15).
+
+-- task: plan.keyset

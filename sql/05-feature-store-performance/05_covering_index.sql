@@ -1,0 +1,15 @@
+-- 05_covering_index.sql
+--
+-- The tutorial's Section 3: a covering index. Create an index on user 123's rows, newest
+-- first, that carries feature_name and value in INCLUDE, so that this query runs as an
+-- Index Only Scan (it never visits the table):
+--
+--   SELECT user_id, created_at, feature_name, value FROM user_features
+--   WHERE user_id = 123
+--     AND feature_name IN ('click_rate', 'conversion_rate', 'engagement_score')
+--   ORDER BY created_at DESC
+--   LIMIT 50;
+--
+-- Graded task: index.covering (15).
+
+-- task: index.covering

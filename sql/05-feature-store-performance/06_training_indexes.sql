@@ -1,0 +1,11 @@
+-- 06_training_indexes.sql
+--
+-- The tutorial's Section 3, training-data indexes, on the table training_data:
+--   * for batch processing: (dataset_id, batch_id), carrying features, labels and
+--     processed_at in INCLUDE;
+--   * for time series: (created_at DESC, dataset_id), carrying sample_id and status in
+--     INCLUDE.
+--
+-- Graded task: index.training_batch (15).
+
+-- task: index.training_batch
