@@ -114,6 +114,7 @@ impl Workspace {
             sessions: BTreeMap::new(),
             limits,
         };
+        let mut keys = Vec::new();
         for file in &exercise.manifest.files {
             if workspace.setup_files.contains_key(&file.setup) {
                 continue;
@@ -124,7 +125,16 @@ impl Workspace {
             workspace
                 .datasets
                 .insert(file.setup.clone(), exercise.datasets(&file.setup));
-            workspace.build(&DbKey::base(&file.setup)).await?;
+            keys.push(DbKey::base(&file.setup));
+        }
+        // Side by side: a setup that generates its data keeps a core busy while another
+        // is made (the hidden datasets' databases are made on first use).
+        let made = {
+            let this = &workspace;
+            futures_util::future::join_all(keys.iter().map(|key| this.make(key))).await
+        };
+        for (key, db) in keys.into_iter().zip(made) {
+            workspace.setups.insert(key, db?);
         }
         Ok(workspace)
     }
@@ -136,6 +146,14 @@ impl Workspace {
 
     /// Creates the database of `key` and applies its setup's files, then its variant's.
     async fn build(&mut self, key: &DbKey) -> Result<(), RunError> {
+        let db = self.make(key).await?;
+        self.setups.insert(key.clone(), db);
+        Ok(())
+    }
+
+    /// Makes the database of `key`: creates it and applies its setup's files, then its
+    /// variant's.
+    async fn make(&self, key: &DbKey) -> Result<SetupDb, RunError> {
         let mut files = self
             .setup_files
             .get(&key.setup)
@@ -180,17 +198,13 @@ impl Workspace {
             self.link
                 .watchdog
                 .watch(&name, &self.student.role, self.limits.max_database);
-        self.setups.insert(
-            key.clone(),
-            SetupDb {
-                name,
-                config,
-                restore_sequences,
-                baseline,
-                over_size,
-            },
-        );
-        Ok(())
+        Ok(SetupDb {
+            name,
+            config,
+            restore_sequences,
+            baseline,
+            over_size,
+        })
     }
 
     /// Drops the database of `key` and builds it again.

@@ -13,7 +13,7 @@
 -- prevent.
 
 create table user_features (
-    id            bigint generated always as identity primary key,
+    id            bigint generated always as identity,
     user_id       integer          not null,
     feature_name  text             not null,
     value         double precision not null,
@@ -29,9 +29,11 @@ select u.user_id,
        ((u.user_id * 31 + s.snapshot * 17 + f.k * 7) % 1000) / 1000.0,
        case when s.snapshot % 10 = 0 then 'v1' when s.snapshot % 10 = 5 then 'v2' else 'latest' end,
        (u.user_id + s.snapshot + f.k) % 7 <> 0,
-       jsonb_build_object('source', (array['batch', 'stream', 'manual'])[1 + (s.snapshot + f.k) % 3]),
+       (array['{"source": "batch"}', '{"source": "stream"}', '{"source": "manual"}']::jsonb[])
+           [1 + (s.snapshot + f.k) % 3],
        timestamptz '2024-01-01 00:00:00+00'
-           + make_interval(mins => (s.snapshot * u.spread * 8 + f.k) * 13, secs => u.user_id % 60)
+           + interval '13 minutes' * (s.snapshot * u.spread * 8 + f.k)
+           + interval '1 second' * (u.user_id % 60)
 from (select g as user_id,
              case when g = 123 then 3000 else 6 end as snapshots,
              -- Every user's snapshots span the same months: user 123's rows are spread
@@ -42,7 +44,11 @@ cross join lateral generate_series(1, u.snapshots) as s(snapshot)
 cross join (values (1, 'click_rate'), (2, 'conversion_rate'), (3, 'engagement_score'),
                    (4, 'session_length'), (5, 'purchase_count'), (6, 'churn_risk'),
                    (7, 'ltv_estimate'), (8, 'page_views')) as f(k, name)
+-- The rows' order on disk, and so their ids, whatever join order a server picks.
 order by u.user_id, s.snapshot, f.k;
+
+-- Built once all rows are in: faster than keeping it up to date row by row.
+alter table user_features add primary key (id);
 
 -- The planner's statistics, and the visibility map that index-only scans need.
 vacuum (analyze) user_features;
