@@ -4,11 +4,18 @@
 //!   `scripts/build-test-image.sh` builds and `SQLGRADE_TEST_IMAGE` names at build time.
 //! - `cfg(sqlgrade_as_root)`: the test that hides the installed PostgreSQL does it in a
 //!   private mount namespace, which needs root (the build's user is the tests' user).
+//! - `cfg(sqlgrade_pgvector)`: exercise 06's tests need a server with pgvector, whose
+//!   programs `SQLGRADE_TEST_PGVECTOR` names at build time (`.ci/run` sets it).
 
 fn main() {
     println!("cargo::rerun-if-env-changed=SQLGRADE_TEST_IMAGE");
     println!("cargo::rustc-check-cfg=cfg(sqlgrade_test_image)");
     println!("cargo::rustc-check-cfg=cfg(sqlgrade_as_root)");
+    println!("cargo::rerun-if-env-changed=SQLGRADE_TEST_PGVECTOR");
+    println!("cargo::rustc-check-cfg=cfg(sqlgrade_pgvector)");
+    if std::env::var_os("SQLGRADE_TEST_PGVECTOR").is_some_and(|v| !v.is_empty()) {
+        println!("cargo::rustc-cfg=sqlgrade_pgvector");
+    }
     if std::env::var_os("SQLGRADE_TEST_IMAGE").is_some_and(|v| !v.is_empty()) {
         println!("cargo::rustc-cfg=sqlgrade_test_image");
     }

@@ -17,6 +17,8 @@ enum Outcome {
     Changed(usize),
     /// The run ended with this exit code.
     Stopped(i32),
+    /// The server lacks what the exercise requires; why.
+    Unsupported(String),
 }
 
 pub async fn run(plan: &Plan, exercises: &[Exercise], task: Option<&str>, check: bool) -> i32 {
@@ -36,11 +38,25 @@ pub async fn run(plan: &Plan, exercises: &[Exercise], task: Option<&str>, check:
         return exit::USAGE;
     }
     let mut changed = 0;
+    let (mut tried, mut skipped) = (0, 0);
     for exercise in exercises {
+        // Only the exercise that holds the task named, if one is.
+        if task.is_some_and(|id| !exercise.manifest.tasks.iter().any(|t| t.id == id)) {
+            continue;
+        }
+        tried += 1;
         match bless_one(plan, exercise, task, check).await {
             Outcome::Changed(n) => changed += n,
             Outcome::Stopped(code) => return code,
+            Outcome::Unsupported(why) => {
+                println!("⚠ {}: not blessed on this server: {why}", exercise.id);
+                skipped += 1;
+            }
         }
+    }
+    if skipped == tried {
+        eprintln!("error: no exercise could be blessed on this server");
+        return exit::USAGE;
     }
     match (check, changed) {
         (_, 0) => {
@@ -74,6 +90,7 @@ async fn bless_one(plan: &Plan, exercise: &Exercise, task: Option<&str>, check: 
     super::close(server).await;
     let graded = match outcome {
         None => return Outcome::Stopped(INTERRUPTED),
+        Some(Err(runner::RunError::Unsupported(why))) => return Outcome::Unsupported(why),
         Some(Err(e)) => {
             print_error(&e);
             return Outcome::Stopped(e.exit_code());

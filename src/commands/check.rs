@@ -16,6 +16,7 @@ use super::{INTERRUPTED, interrupted, limits, print_error, provision};
 
 pub async fn run(plan: &Plan, exercises: &[Exercise], mutants: bool) -> i32 {
     let mut problems = 0;
+    let mut skipped = 0;
     for exercise in exercises {
         let found = snapshot_problems(exercise);
         for p in &found {
@@ -28,7 +29,14 @@ pub async fn run(plan: &Plan, exercises: &[Exercise], mutants: bool) -> i32 {
         }
         match grade_both(plan, exercise).await {
             Ok(found) => problems += found,
-            Err(code) => return code,
+            Err(Stop::Unsupported(why)) => {
+                // An exercise this server cannot run (an extension it lacks): said, and
+                // left to a server that has it.
+                println!("⚠ {}: not checked on this server: {why}", exercise.id);
+                skipped += 1;
+                continue;
+            }
+            Err(Stop::Code(code)) => return code,
         }
         if mutants {
             let jobs = crate::runner::batch::default_jobs();
@@ -50,8 +58,18 @@ pub async fn run(plan: &Plan, exercises: &[Exercise], mutants: bool) -> i32 {
             problems += found.len();
         }
     }
-    if problems == 0 {
-        println!("all exercises are consistent");
+    if skipped == exercises.len() {
+        eprintln!("error: no exercise could be checked on this server");
+        exit::USAGE
+    } else if problems == 0 {
+        println!(
+            "all exercises are consistent{}",
+            if skipped > 0 {
+                " (but those this server cannot run)"
+            } else {
+                ""
+            }
+        );
         exit::PASSED
     } else {
         eprintln!("error: {problems} problem(s) found");
@@ -167,9 +185,22 @@ const OTHER_PLAN: &str =
 const OTHER_PLAN_SUMMARY: &str =
     "enable_hashjoin, enable_hashagg, enable_seqscan and enable_bitmapscan off";
 
+/// Why `grade_both` stopped: the server lacks what the exercise requires, or an error
+/// that ends the command with this exit code (it was printed).
+enum Stop {
+    Unsupported(String),
+    Code(i32),
+}
+
+impl From<i32> for Stop {
+    fn from(code: i32) -> Stop {
+        Stop::Code(code)
+    }
+}
+
 /// Grades the reference solution (under two plans) and the starter files, and looks at what the setups
 /// ship; returns the problems found.
-async fn grade_both(plan: &Plan, exercise: &Exercise) -> Result<usize, i32> {
+async fn grade_both(plan: &Plan, exercise: &Exercise) -> Result<usize, Stop> {
     let mut server = provision(plan, exercise).await?;
     let limits = limits(plan, exercise);
     let mut reference = Report::default();
@@ -223,10 +254,11 @@ async fn grade_both(plan: &Plan, exercise: &Exercise) -> Result<usize, i32> {
     };
     super::close(server).await;
     match outcome {
-        None => return Err(INTERRUPTED),
+        None => return Err(Stop::Code(INTERRUPTED)),
+        Some(Err(runner::RunError::Unsupported(why))) => return Err(Stop::Unsupported(why)),
         Some(Err(e)) => {
             print_error(&e);
-            return Err(e.exit_code());
+            return Err(Stop::Code(e.exit_code()));
         }
         Some(Ok(_)) => {}
     }

@@ -790,7 +790,11 @@ impl Link {
 
     /// Creates a scratch database for `student`: owned by the instructor, with a `public`
     /// schema the instructor owns and the student may create in, and nobody else let in.
-    pub async fn create_database(&self, student: &Login) -> Result<String, ProvisionError> {
+    pub async fn create_database(
+        &self,
+        student: &Login,
+        extensions: &[String],
+    ) -> Result<String, ProvisionError> {
         // Numbered, so that names never collide nor outgrow PostgreSQL's 63 bytes.
         let name = {
             let mut dbs = self
@@ -844,6 +848,17 @@ impl Link {
         if !self.external {
             fresh
                 .batch_execute(HIDE_SHARED_STATISTICS)
+                .await
+                .map_err(|e| self.prepare_error(describe_error(&e)))?;
+        }
+        // The exercise's extensions, made by the grader's role while nothing of the
+        // student's exists here yet (most are not trusted: only a superuser may).
+        for ext in extensions {
+            fresh
+                .batch_execute(&format!(
+                    "CREATE EXTENSION IF NOT EXISTS {} SCHEMA public",
+                    quote_ident(ext)
+                ))
                 .await
                 .map_err(|e| self.prepare_error(describe_error(&e)))?;
         }

@@ -42,6 +42,57 @@ pub struct Header {
     /// `check --mutants`, unless the task sets its own.
     #[serde(default)]
     pub min_mutation_score: Option<f64>,
+    /// Extensions the exercise needs, each `name` or `name >= version` (`"vector >=
+    /// 0.5"`): the grader creates them in every database before its setup, and will not
+    /// grade on a server that lacks one.
+    #[serde(default)]
+    pub requires: Vec<String>,
+}
+
+/// An extension an exercise requires: its name, and the oldest version that will do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Requirement {
+    pub name: String,
+    pub at_least: Option<String>,
+}
+
+impl Requirement {
+    /// Reads `name` or `name >= version`.
+    pub fn parse(text: &str) -> Result<Requirement, String> {
+        let (name, at_least) = match text.split_once(">=") {
+            Some((n, v)) => (n.trim(), Some(v.trim().to_string())),
+            None => (text.trim(), None),
+        };
+        let plain = |s: &str| {
+            !s.is_empty()
+                && s.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-' || c == '.')
+        };
+        if !plain(name) || at_least.as_deref().is_some_and(|v| !plain(v)) {
+            return Err(format!(
+                "`{text}` is not an extension: write `name` or `name >= version`"
+            ));
+        }
+        Ok(Requirement {
+            name: name.to_string(),
+            at_least,
+        })
+    }
+
+    /// Whether `version` (as `pg_available_extensions` gives it: `0.6.2`) is recent
+    /// enough: compared number by number.
+    pub fn accepts(&self, version: &str) -> bool {
+        let Some(least) = &self.at_least else {
+            return true;
+        };
+        let numbers = |v: &str| -> Vec<u64> {
+            v.split(|c: char| !c.is_ascii_digit())
+                .filter(|p| !p.is_empty())
+                .filter_map(|p| p.parse().ok())
+                .collect()
+        };
+        numbers(version) >= numbers(least)
+    }
 }
 
 fn default_postgres() -> u32 {
@@ -350,6 +401,17 @@ pub enum CheckSpec {
         #[serde(default)]
         label: String,
     },
+    /// For an approximate answer (a nearest-neighbour search through an index that may
+    /// miss some): how many of the rows `exact` returns the answer holds, matched by
+    /// `column`, run with index scans off (so that it is the exact answer) and with
+    /// `search_path = public, pg_catalog`.
+    Recall {
+        exact: String,
+        column: String,
+        at_least: usize,
+        #[serde(default)]
+        label: String,
+    },
     /// Statements that must succeed.
     Accepts {
         sql: String,
@@ -571,6 +633,8 @@ impl CheckSpec {
                     label.clone()
                 }
             }
+            CheckSpec::Recall { label, .. } if !label.is_empty() => label.clone(),
+            CheckSpec::Recall { .. } => "the answer's recall".into(),
             CheckSpec::Plan { label, sql, .. } => match (label.is_empty(), sql) {
                 (false, _) => label.clone(),
                 (true, Some(_)) => "the plan of the check's query".into(),

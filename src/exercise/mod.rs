@@ -7,8 +7,8 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 pub use manifest::{
-    CheckSpec, Compare, Facts, FileSpec, IndexShape, Manifest, Probe, RunAs, SetupFile, SetupSpec,
-    TaskSpec, VariantSpec,
+    CheckSpec, Compare, Facts, FileSpec, IndexShape, Manifest, Probe, Requirement, RunAs,
+    SetupFile, SetupSpec, TaskSpec, VariantSpec,
 };
 
 use crate::script::LineIndex;
@@ -125,6 +125,16 @@ impl Exercise {
         Ok(exercise)
     }
 
+    /// The extensions the exercise requires (checked when it was loaded).
+    pub fn requirements(&self) -> Vec<Requirement> {
+        self.manifest
+            .exercise
+            .requires
+            .iter()
+            .filter_map(|r| Requirement::parse(r).ok())
+            .collect()
+    }
+
     fn validate(&self, path: &Path) -> Result<(), ExerciseError> {
         let invalid = |message: String| ExerciseError::Invalid {
             path: path.to_path_buf(),
@@ -141,6 +151,9 @@ impl Exercise {
                     "`{name}` must be a number of seconds above 0 and at most 86400"
                 )));
             }
+        }
+        for r in &m.exercise.requires {
+            Requirement::parse(r).map_err(|why| invalid(format!("`requires`: {why}")))?;
         }
         if m.exercise.max_database_size == Some(0) {
             return Err(invalid(

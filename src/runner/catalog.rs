@@ -1,7 +1,7 @@
 //! Reads facts of a table from pg_catalog as rows, never naming the student's objects:
 //! columns (name, type, nullability), the primary key's columns, and every index by its
-//! definition (method, uniqueness, keys with order, INCLUDE columns in name order,
-//! predicate).
+//! definition (method, uniqueness, keys with order and operator class, INCLUDE columns
+//! in name order, predicate, storage options such as HNSW's `m`).
 
 use crate::db::server::quote_literal;
 use crate::exercise::Facts;
@@ -25,10 +25,11 @@ pub fn exists_query(schema: &str, table: &str) -> String {
 /// key columns with their order, its INCLUDE columns and its predicate, each as text
 /// (lists joined by `, `), as [`facts_query`] reads a table's indexes.
 pub fn index_query(schema: &str, index: &str) -> String {
-    let (_, desc, nulls_first) = key_order();
+    let (desc, nulls_first, opclass) = key_order();
     format!(
         "SELECT am.amname::pg_catalog.text, \
          (SELECT pg_catalog.string_agg(pg_catalog.pg_get_indexdef(i.indexrelid, k, true) \
+            OPERATOR(pg_catalog.||) {opclass} \
             OPERATOR(pg_catalog.||) CASE WHEN {desc} THEN ' DESC' ELSE '' END \
             OPERATOR(pg_catalog.||) CASE WHEN {desc} AND NOT {nulls_first} THEN ' NULLS LAST' \
                                          WHEN NOT {desc} AND {nulls_first} THEN ' NULLS FIRST' ELSE '' END, \
@@ -47,13 +48,17 @@ pub fn index_query(schema: &str, index: &str) -> String {
     )
 }
 
-/// The expressions that read key `k`'s order from `i.indoption`: the option, whether it
-/// descends, whether its NULLs come first.
+/// The expressions that read key `k`'s order from `i.indoption`: whether it descends,
+/// whether its NULLs come first; and its operator class, ` name` after the column where
+/// it is not the type's default (`embedding vector_cosine_ops`), else nothing.
 fn key_order() -> (String, String, String) {
     let opt = "i.indoption[k OPERATOR(pg_catalog.-) 1]".to_string();
     let desc = format!("({opt} OPERATOR(pg_catalog.&) 1) OPERATOR(pg_catalog.=) 1");
     let nulls_first = format!("({opt} OPERATOR(pg_catalog.&) 2) OPERATOR(pg_catalog.=) 2");
-    (opt, desc, nulls_first)
+    let opclass = "COALESCE((SELECT CASE WHEN o.opcdefault THEN '' ELSE ' ' OPERATOR(pg_catalog.||) o.opcname::pg_catalog.text END \
+         FROM pg_catalog.pg_opclass o WHERE o.oid OPERATOR(pg_catalog.=) i.indclass[k OPERATOR(pg_catalog.-) 1]), '')"
+        .to_string();
+    (desc, nulls_first, opclass)
 }
 
 /// The query reading `facts` of `schema.table`, and the columns it returns.
@@ -96,12 +101,13 @@ pub fn facts_query(
                 Some(false) => " AND NOT i.indisunique",
                 None => "",
             };
-            let (_, desc, nulls_first) = key_order();
+            let (desc, nulls_first, opclass) = key_order();
             (
                 format!(
                     "SELECT am.amname::pg_catalog.text AS method, \
                      CASE WHEN i.indisunique THEN 'unique' ELSE '' END AS uniqueness, \
                      (SELECT pg_catalog.string_agg(pg_catalog.pg_get_indexdef(i.indexrelid, k, true) \
+                        OPERATOR(pg_catalog.||) {opclass} \
                         OPERATOR(pg_catalog.||) CASE WHEN {desc} THEN ' DESC' ELSE '' END \
                         OPERATOR(pg_catalog.||) CASE WHEN {desc} AND NOT {nulls_first} THEN ' NULLS LAST' \
                                                      WHEN NOT {desc} AND {nulls_first} THEN ' NULLS FIRST' ELSE '' END, \
@@ -110,7 +116,8 @@ pub fn facts_query(
                      COALESCE((SELECT pg_catalog.string_agg(c, ', ' ORDER BY c) \
                       FROM pg_catalog.generate_series(i.indnkeyatts OPERATOR(pg_catalog.+) 1, i.indnatts::pg_catalog.int4) AS k, \
                            pg_catalog.pg_get_indexdef(i.indexrelid, k, true) AS c), '') AS include_columns, \
-                     COALESCE(pg_catalog.pg_get_expr(i.indpred, i.indrelid, true), '') AS predicate \
+                     COALESCE(pg_catalog.pg_get_expr(i.indpred, i.indrelid, true), '') AS predicate, \
+                     pg_catalog.array_to_string(ARRAY(SELECT o FROM pg_catalog.unnest(ic.reloptions) AS o ORDER BY o), ', ') AS options \
                      FROM pg_catalog.pg_index i \
                      JOIN pg_catalog.pg_class ic ON ic.oid OPERATOR(pg_catalog.=) i.indexrelid \
                      JOIN pg_catalog.pg_am am ON am.oid OPERATOR(pg_catalog.=) ic.relam \
@@ -123,6 +130,7 @@ pub fn facts_query(
                     col("key_columns"),
                     col("include_columns"),
                     col("predicate"),
+                    col("options"),
                 ],
             )
         }

@@ -274,7 +274,7 @@ pub async fn capture<S: Session>(
                 // A predicate's top-level AND terms in one order: the order they were
                 // written in says nothing of what the index covers.
                 for row in &mut outcome.rows {
-                    if let Some(Some(predicate)) = row.last_mut() {
+                    if let Some(Some(predicate)) = row.get_mut(4) {
                         *predicate = super::plan::conjuncts(predicate).join(" AND ");
                     }
                 }
@@ -288,9 +288,10 @@ pub async fn capture<S: Session>(
                 rendered: None,
             })
         }
-        CheckSpec::Rejects { .. } | CheckSpec::Accepts { .. } | CheckSpec::Plan { .. } => {
-            Err(CheckResult::Error("not a snapshot check".into()))
-        }
+        CheckSpec::Rejects { .. }
+        | CheckSpec::Accepts { .. }
+        | CheckSpec::Plan { .. }
+        | CheckSpec::Recall { .. } => Err(CheckResult::Error("not a snapshot check".into())),
     }
 }
 

@@ -8,6 +8,7 @@ mod catalog;
 mod checks;
 pub mod exec;
 mod plan;
+mod recall;
 mod rules;
 mod savepoint;
 pub mod suggest;
@@ -110,6 +111,9 @@ pub enum RunError {
     Snapshot { path: PathBuf, message: String },
     #[error("lost the database server: {0}")]
     Lost(String),
+    /// The server lacks what the exercise requires (an extension): nothing is graded.
+    #[error("{0}")]
+    Unsupported(String),
 }
 
 impl RunError {
@@ -993,6 +997,10 @@ impl Judging<'_> {
             }
             if let CheckSpec::Plan { .. } = check {
                 results.push(plan::check(session, check, task, script, run).await);
+                continue;
+            }
+            if let CheckSpec::Recall { .. } = check {
+                results.push(recall::check(session, check, task, script, run).await);
                 continue;
             }
             // Compared with the instructor's query, now, rather than with a snapshot.

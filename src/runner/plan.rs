@@ -406,14 +406,20 @@ fn wanted(scans: &[String], index: Option<&IndexShape>) -> String {
     }
 }
 
-/// `btree (user_id, created_at DESC, ...) WHERE ...`.
+/// `btree (user_id, created_at DESC, ...) WHERE ...`, `an hnsw index`.
 fn describe_shape(shape: &IndexShape) -> String {
     let mut s = String::new();
     if let Some(m) = &shape.method {
         s.push_str(m);
-        s.push(' ');
+        if shape.columns.is_empty() {
+            s.push_str(" index");
+        } else {
+            s.push(' ');
+        }
     }
-    s.push_str(&format!("({}, ...)", shape.columns.join(", ")));
+    if !shape.columns.is_empty() {
+        s.push_str(&format!("({}, ...)", shape.columns.join(", ")));
+    }
     if !shape.include.is_empty() {
         s.push_str(&format!(" INCLUDE ({})", shape.include.join(", ")));
     }

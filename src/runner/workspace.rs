@@ -91,6 +91,8 @@ pub struct Workspace {
     setups: BTreeMap<DbKey, SetupDb>,
     sessions: BTreeMap<DbKey, PgSession>,
     limits: Limits,
+    /// The extensions every database gets before its setup.
+    extensions: Vec<String>,
 }
 
 impl Workspace {
@@ -102,6 +104,7 @@ impl Workspace {
         link: &Arc<Link>,
         limits: Limits,
     ) -> Result<Workspace, RunError> {
+        let extensions = available(exercise, link).await?;
         let student = link.add_student().await?;
         let role_state = link.role_state(&student).await;
         let mut workspace = Workspace {
@@ -113,6 +116,7 @@ impl Workspace {
             setups: BTreeMap::new(),
             sessions: BTreeMap::new(),
             limits,
+            extensions,
         };
         let mut keys = Vec::new();
         for file in &exercise.manifest.files {
@@ -172,7 +176,10 @@ impl Workspace {
                 })?;
             files.push(variant);
         }
-        let name = self.link.create_database(&self.student).await?;
+        let name = self
+            .link
+            .create_database(&self.student, &self.extensions)
+            .await?;
         let config = self.link.config_for(&self.student, &name);
         let client = crate::db::server::connect(&config)
             .await
@@ -560,6 +567,59 @@ async fn apply_setup(
         }
     }
     Ok(())
+}
+
+/// The names of the extensions `exercise` requires, once the server is known to have
+/// each in a version recent enough; else why not, and how to get it.
+async fn available(exercise: &Exercise, link: &Link) -> Result<Vec<String>, RunError> {
+    let wanted = exercise.requirements();
+    if wanted.is_empty() {
+        return Ok(Vec::new());
+    }
+    let names: Vec<String> = wanted.iter().map(|r| r.name.clone()).collect();
+    let rows = link
+        .admin_query(
+            "SELECT name::pg_catalog.text, default_version FROM pg_catalog.pg_available_extensions \
+             WHERE name OPERATOR(pg_catalog.=) ANY ($1::pg_catalog.text[])",
+            &[&names],
+        )
+        .await
+        .map_err(RunError::Lost)?;
+    for r in &wanted {
+        let version: Option<String> = rows
+            .iter()
+            .find(|row| row.get::<_, String>(0) == r.name)
+            .and_then(|row| row.get(1));
+        let have = match &version {
+            Some(v) if r.accepts(v) => continue,
+            Some(v) => format!("has {} {v}", r.name),
+            None => format!("does not have `{}`", r.name),
+        };
+        return Err(RunError::Unsupported(format!(
+            "exercise `{}` needs the extension `{}`{}, and this PostgreSQL {} {have}: {}",
+            exercise.id,
+            r.name,
+            r.at_least
+                .as_ref()
+                .map(|v| format!(" {v} or later"))
+                .unwrap_or_default(),
+            link.major,
+            how_to_get(&r.name, link.major)
+        )));
+    }
+    Ok(names)
+}
+
+/// How to get extension `name` for PostgreSQL `major`, in a clause.
+fn how_to_get(name: &str, major: u32) -> String {
+    match name {
+        "vector" => format!(
+            "install pgvector for it (Debian and Ubuntu: `apt-get install postgresql-{major}-pgvector`, where the release packages it; Homebrew: `brew install pgvector`), point `--pg-bin` at a server that has it, or use `--db docker --image pgvector/pgvector:pg{major}`"
+        ),
+        _ => format!(
+            "install `{name}` for PostgreSQL {major}, point `--pg-bin` at a server that has it, or use `--db docker` with an image that ships it"
+        ),
+    }
 }
 
 /// Connects, retrying while the server recovers.

@@ -17,4 +17,5 @@ mod plans;
 mod sandbox;
 mod splitter;
 mod variants;
+mod vector;
 mod watch;

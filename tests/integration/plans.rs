@@ -3,7 +3,7 @@
 //! the wrong order, a full sort, a scan that reads the skipped pages), and answers with
 //! the right plan and the wrong rows. One batch grades them all.
 
-use crate::support::{Submission, batch_tasks, class_of};
+use crate::support::{Submission, assert_verdicts, batch_tasks, class_of};
 
 const EXERCISE: &str = "05-feature-store-performance";
 
@@ -176,18 +176,7 @@ fn plans_are_graded_by_what_the_planner_does() {
     let refs: Vec<(&str, &Submission)> = students.iter().map(|(n, s, _, _)| (*n, s)).collect();
     let class = class_of(&refs);
     let results = batch_tasks(EXERCISE, class.path(), &[], &[]);
-    for (name, _, lost, says) in &students {
-        let tasks = results
-            .get(*name)
-            .unwrap_or_else(|| panic!("no {name} in {results:?}"));
-        for t in tasks {
-            if Some(t["id"].as_str().unwrap_or_default()) == *lost {
-                assert_eq!(t["status"], "fail", "{name}: {t}");
-                let message = t["message"].as_str().unwrap_or_default();
-                assert!(message.contains(says), "{name}: `{says}` not in {t}");
-            } else {
-                assert_eq!(t["status"], "pass", "{name}: {t}");
-            }
-        }
-    }
+    let expected: Vec<(&str, Option<&str>, &str)> =
+        students.iter().map(|(n, _, l, s)| (*n, *l, *s)).collect();
+    assert_verdicts(&results, &expected);
 }

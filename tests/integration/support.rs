@@ -498,6 +498,28 @@ pub fn batch_tasks(
         .collect()
 }
 
+/// Each student of `expected` (name, the task it must lose or `None`, what that task's
+/// message must say) lost exactly that task in `results`, with that message.
+pub fn assert_verdicts(
+    results: &BTreeMap<String, Vec<serde_json::Value>>,
+    expected: &[(&str, Option<&str>, &str)],
+) {
+    for (name, lost, says) in expected {
+        let tasks = results
+            .get(*name)
+            .unwrap_or_else(|| panic!("no {name} in {results:?}"));
+        for t in tasks {
+            if Some(t["id"].as_str().unwrap_or_default()) == *lost {
+                assert_eq!(t["status"], "fail", "{name}: {t}");
+                let message = t["message"].as_str().unwrap_or_default();
+                assert!(message.contains(says), "{name}: `{says}` not in {t}");
+            } else {
+                assert_eq!(t["status"], "pass", "{name}: {t}");
+            }
+        }
+    }
+}
+
 /// The results file of a batch, by student: score and error.
 pub fn batch_results(out: &Path) -> Vec<(String, u64, Option<String>)> {
     batch_students(out)

@@ -1,0 +1,11 @@
+-- 02_hybrid_search.sql
+--
+-- A hybrid search: the ten documents of category 'ai' (metadata->>'category') nearest,
+-- by cosine distance, to the vector [0.12,-0.4,0.33,0.8,-0.15,0.05,0.6,-0.27], returning
+-- id and title, nearest first. It must run through an HNSW index (create it in this
+-- file: every file gets a fresh copy of the data). An approximate index may miss a
+-- neighbour: nine of the exact ten will do.
+--
+-- Graded task: vector.hybrid_search (60).
+
+-- task: vector.hybrid_search
