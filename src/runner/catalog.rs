@@ -49,15 +49,29 @@ pub fn index_query(schema: &str, index: &str) -> String {
 }
 
 /// The expressions that read key `k`'s order from `i.indoption`: whether it descends,
-/// whether its NULLs come first; and its operator class, ` name` after the column where
-/// it is not the type's default (`embedding vector_cosine_ops`), else nothing.
+/// whether its NULLs come first; and what follows the key's column as PostgreSQL writes
+/// it: ` COLLATE name` where the index's collation is not the column's (for an
+/// expression, its type's), then ` name` of the operator class where it is not the
+/// type's default (`embedding vector_cosine_ops`).
 fn key_order() -> (String, String, String) {
     let opt = "i.indoption[k OPERATOR(pg_catalog.-) 1]".to_string();
     let desc = format!("({opt} OPERATOR(pg_catalog.&) 1) OPERATOR(pg_catalog.=) 1");
     let nulls_first = format!("({opt} OPERATOR(pg_catalog.&) 2) OPERATOR(pg_catalog.=) 2");
-    let opclass = "COALESCE((SELECT CASE WHEN o.opcdefault THEN '' ELSE ' ' OPERATOR(pg_catalog.||) o.opcname::pg_catalog.text END \
+    let collation = "COALESCE((SELECT ' COLLATE ' OPERATOR(pg_catalog.||) pg_catalog.quote_ident(co.collname::pg_catalog.text) \
+         FROM pg_catalog.pg_collation co \
+         WHERE co.oid OPERATOR(pg_catalog.=) i.indcollation[k OPERATOR(pg_catalog.-) 1] \
+           AND co.oid OPERATOR(pg_catalog.<>) COALESCE( \
+             (SELECT a.attcollation FROM pg_catalog.pg_attribute a \
+              WHERE a.attrelid OPERATOR(pg_catalog.=) i.indrelid \
+                AND a.attnum OPERATOR(pg_catalog.=) i.indkey[k OPERATOR(pg_catalog.-) 1]), \
+             (SELECT t.typcollation FROM pg_catalog.pg_attribute ia \
+              JOIN pg_catalog.pg_type t ON t.oid OPERATOR(pg_catalog.=) ia.atttypid \
+              WHERE ia.attrelid OPERATOR(pg_catalog.=) i.indexrelid AND ia.attnum OPERATOR(pg_catalog.=) k))), '')";
+    let opclass = format!(
+        "{collation} OPERATOR(pg_catalog.||) \
+         COALESCE((SELECT CASE WHEN o.opcdefault THEN '' ELSE ' ' OPERATOR(pg_catalog.||) o.opcname::pg_catalog.text END \
          FROM pg_catalog.pg_opclass o WHERE o.oid OPERATOR(pg_catalog.=) i.indclass[k OPERATOR(pg_catalog.-) 1]), '')"
-        .to_string();
+    );
     (desc, nulls_first, opclass)
 }
 

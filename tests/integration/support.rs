@@ -95,6 +95,16 @@ impl Run {
             .unwrap_or_else(|| panic!("no task {id} in {json:#}"))
     }
 
+    /// Asserts that task `id` failed, its `field` (`message`, `diff`) holding `text`.
+    pub fn assert_fails_with(&self, id: &str, field: &str, text: &str) {
+        let task = self.task(id);
+        assert_eq!(task["status"], "fail", "{task}");
+        assert!(
+            task[field].as_str().unwrap_or("").contains(text),
+            "{id}: no `{text}` in its {field}: {task}"
+        );
+    }
+
     pub fn status(&self, id: &str) -> String {
         self.task(id)["status"]
             .as_str()
