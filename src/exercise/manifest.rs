@@ -404,11 +404,17 @@ pub enum CheckSpec {
     /// For an approximate answer (a nearest-neighbour search through an index that may
     /// miss some): how many of the rows `exact` returns the answer holds, matched by
     /// `column`, run with index scans off (so that it is the exact answer) and with
-    /// `search_path = public, pg_catalog`.
+    /// `search_path = pg_catalog, public`. The answer has the columns of `exact` but
+    /// `order_by`, and the rows it shares with `exact` hold the same values.
     Recall {
         exact: String,
         column: String,
         at_least: usize,
+        /// A numeric column of `exact` that orders it, ascending (a distance): the rows
+        /// the answer shares with `exact` must come in its order. The answer may leave
+        /// it out.
+        #[serde(default)]
+        order_by: Option<String>,
         #[serde(default)]
         label: String,
     },

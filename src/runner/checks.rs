@@ -181,10 +181,21 @@ pub(super) fn answer<'a>(
             }
             _ => None,
         })
-        .ok_or_else(|| CheckResult::Fail {
-            message: format!("no statement after `-- task: {}` returned rows", task.id),
-            diff: None,
-            at: Some(last.start),
+        .ok_or_else(|| {
+            let explained = region
+                .iter()
+                .any(|s| super::exec::explains(&script.statements[s.index].text(&script.source)));
+            let mut message = format!("no statement after `-- task: {}` returned rows", task.id);
+            if explained {
+                message.push_str(
+                    " (the rows of an EXPLAIN are a plan, never an answer: write the query itself)",
+                );
+            }
+            CheckResult::Fail {
+                message,
+                diff: None,
+                at: Some(last.start),
+            }
         })
 }
 

@@ -87,6 +87,10 @@ pub struct FileRun {
     /// For the statements kept as answers that ran under rendering settings of the
     /// file's own, their byte offset and those settings.
     pub rendered: Vec<(usize, String)>,
+    /// For the latest statement that returned rows in the region of each task asked for
+    /// (see [`run_file`]'s `explain`): its byte offset, and its plan as `EXPLAIN
+    /// (ANALYZE, VERBOSE, FORMAT JSON)` gave it right after it ran, or why there is none.
+    pub plans: Vec<(usize, Result<String, String>)>,
 }
 
 /// Notes kept per file: a file of 300 000 meta-commands must not make a report of them.
@@ -164,13 +168,15 @@ struct Guard {
 
 /// Executes the file's statements on `session`, which must already be inside the
 /// grader's transaction `xid` (from `txid_current()`). The file stops when `deadline`
-/// passes.
+/// passes. Each statement that returns rows in the region of a task of `explain` is
+/// explained right after it runs, in the state it ran in (see [`explain_now`]).
 pub async fn run_file<S: Session>(
     session: &mut S,
     script: &Script,
     file: &str,
     xid: &str,
     deadline: std::time::Instant,
+    explain: &[&str],
 ) -> FileRun {
     let mut run = FileRun::default();
     let mut open_blocks: Vec<usize> = Vec::new(); // byte offsets of the student's BEGINs
@@ -339,7 +345,15 @@ pub async fn run_file<S: Session>(
             }
         };
         let mut outcome = outcome;
-        keep_only_answers(script, &mut run, &mut answers, start, &mut outcome);
+        let answerable = script.task_at(start).is_some() && !explains(&text);
+        keep_only_answers(
+            script,
+            &mut run,
+            &mut answers,
+            start,
+            answerable,
+            &mut outcome,
+        );
         if let StmtOutcome::Ran(o) = &outcome
             && o.columns.is_some()
             && let Some(task) = script.task_at(start)
@@ -349,6 +363,12 @@ pub async fn run_file<S: Session>(
                 .retain(|(at, _)| script.task_at(*at) != Some(task));
             if let Some(settings) = rendered_under {
                 run.rendered.push((start, settings));
+            }
+            if explain.contains(&task) {
+                let plan = explain_now(session, &text, &mut pending_release).await;
+                run.plans
+                    .retain(|(at, _)| script.task_at(*at) != Some(task));
+                run.plans.push((start, plan));
             }
         }
         let halt = match &outcome {
@@ -525,14 +545,60 @@ async fn check_guard<S: Session>(
     Ok(None)
 }
 
+/// What a `plan` check reads of a statement: its plan, taken at once, in a savepoint that
+/// is undone, so that it sees what the statement saw (the file's objects as they were,
+/// its search path) but for the planner's settings, which are set back to the grader's
+/// (every setting of the `Query Tuning` group, and pgvector's): a `SET enable_seqscan =
+/// off` of the file's plans nothing. The statement runs a second time under `ANALYZE`;
+/// what it changed is undone with the savepoint (a sequence it advanced stays advanced).
+async fn explain_now<S: Session>(
+    session: &mut S,
+    text: &str,
+    pending_release: &mut bool,
+) -> Result<String, String> {
+    if *pending_release {
+        // The statement's own savepoint, released as the next one's opening would.
+        session
+            .control(&format!("RELEASE SAVEPOINT {STMT_SAVEPOINT}"))
+            .await
+            .map_err(|f| f.message())?;
+        *pending_release = false;
+    }
+    let sql = format!(
+        "SELECT pg_catalog.count(pg_catalog.set_config(name, reset_val, true)) FROM pg_catalog.pg_settings \
+         WHERE category OPERATOR(pg_catalog.~~) 'Query Tuning%' \
+            OR name OPERATOR(pg_catalog.~~) 'hnsw.%' OR name OPERATOR(pg_catalog.~~) 'ivfflat.%'; \
+         EXPLAIN (ANALYZE, VERBOSE, TIMING OFF, SUMMARY OFF, FORMAT JSON) {}",
+        text.trim().trim_end_matches(';')
+    );
+    match super::savepoint::around(session, EXPLAIN_SAVEPOINT, &sql).await {
+        Err(f) => Err(f.message()),
+        Ok(Err(f)) => Err(f.message()),
+        Ok(Ok(out)) => out
+            .rows
+            .first()
+            .and_then(|r| r.first().cloned().flatten())
+            .ok_or_else(|| "EXPLAIN gave no plan".to_string()),
+    }
+}
+
+const EXPLAIN_SAVEPOINT: &str = "sqlgrade_explain";
+
+/// Whether a statement is an EXPLAIN: its rows describe a plan, never a task's answer, so
+/// that a plan printed after the real query neither replaces it nor is graded as one.
+pub(super) fn explains(text: &str) -> bool {
+    crate::script::words::leading_keywords(text, 1) == ["explain"]
+}
+
 /// Keeps the rows of only the statements that can still be a task's answer, the latest
 /// one that returned rows after each marker, so that a file of many large results does
-/// not hold them all.
+/// not hold them all. A statement that is not `answerable` keeps its row count only.
 fn keep_only_answers(
     script: &Script,
     run: &mut FileRun,
     answers: &mut Vec<(String, usize)>,
     start: usize,
+    answerable: bool,
     outcome: &mut StmtOutcome,
 ) {
     let StmtOutcome::Ran(result) = outcome else {
@@ -541,7 +607,8 @@ fn keep_only_answers(
     if result.columns.is_none() {
         return;
     }
-    let Some(task) = script.task_at(start) else {
+    let task = script.task_at(start).filter(|_| answerable);
+    let Some(task) = task else {
         // Column names too: 1600 names of 63 bytes, over 20 000 statements, are 2 GB.
         *result = Outcome {
             affected: result.affected,

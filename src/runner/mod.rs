@@ -12,6 +12,7 @@ mod recall;
 mod rules;
 mod savepoint;
 pub mod suggest;
+mod untouched;
 mod workspace;
 
 use std::collections::BTreeMap;
@@ -787,11 +788,42 @@ async fn grade_on(
 ) -> Result<DatasetRun, RunError> {
     let file = tasks.first().map_or("", |t| t.file.as_str());
     let xid = begin_file(workspace, key).await?;
+    // As the setup left them (the database exists now: `begin_file` made it if need be).
+    let relations = workspace.relations(key).to_vec();
     let session = workspace.session(key).await?;
     let limits = session.limits;
     let deadline = Instant::now() + limits.task;
     session.set_deadline(Some(deadline));
-    let mut run = exec::run_file(session, script, file, &xid, deadline).await;
+    // The answers whose plans are judged are explained as they run, on the base data.
+    let explain: Vec<&str> = tasks
+        .iter()
+        .zip(wanted)
+        .filter(|(task, wanted)| {
+            **wanted
+                && view.is_base()
+                && task
+                    .checks
+                    .iter()
+                    .any(|c| matches!(c, CheckSpec::Plan { sql: None, .. }))
+        })
+        .map(|(task, _)| task.id.as_str())
+        .collect();
+    // Where the counts of changed rows stood before the file, for the checks that judge
+    // rows which must be the exercise's.
+    let judges_rows = tasks.iter().zip(wanted).any(|(task, wanted)| {
+        *wanted
+            && view.is_base()
+            && task
+                .checks
+                .iter()
+                .any(|c| matches!(c, CheckSpec::Plan { .. } | CheckSpec::Recall { .. }))
+    });
+    let baseline = if judges_rows {
+        untouched::Baseline::take(session, relations).await
+    } else {
+        untouched::Baseline::unread(relations)
+    };
+    let mut run = exec::run_file(session, script, file, &xid, deadline, &explain).await;
     let mut outcome = DatasetRun::default();
     // Only as many as the report keeps are made into notes; the rest are counted.
     let room = exec::NOTE_LIMIT.saturating_sub(run.notes.len());
@@ -913,6 +945,7 @@ async fn grade_on(
         mode,
         view,
         probes: behaviour::Probes::default(),
+        baseline,
     };
     for (task, wanted) in tasks.iter().zip(wanted) {
         if !wanted {
@@ -968,6 +1001,8 @@ struct Judging<'a> {
     view: View<'a>,
     /// What the behaviour probes learnt of the tables (the same for every task).
     probes: behaviour::Probes,
+    /// The tables the setup made, as they were when the file began.
+    baseline: untouched::Baseline,
 }
 
 impl Judging<'_> {
@@ -995,12 +1030,17 @@ impl Judging<'_> {
             if !view.is_base() && !check.on_every_dataset() {
                 continue;
             }
-            if let CheckSpec::Plan { .. } = check {
-                results.push(plan::check(session, check, task, script, run).await);
-                continue;
-            }
-            if let CheckSpec::Recall { .. } = check {
-                results.push(recall::check(session, check, task, script, run).await);
+            let judged = match check {
+                CheckSpec::Plan { .. } => {
+                    Some(plan::check(session, check, task, script, run, &self.baseline).await)
+                }
+                CheckSpec::Recall { .. } => {
+                    Some(recall::check(session, check, task, script, run, &self.baseline).await)
+                }
+                _ => None,
+            };
+            if let Some(judged) = judged {
+                results.push(judged);
                 continue;
             }
             // Compared with the instructor's query, now, rather than with a snapshot.

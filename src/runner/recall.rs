@@ -1,6 +1,7 @@
 //! `recall` checks: an approximate answer (a nearest-neighbour search through an index
 //! that may miss a neighbour) judged by how many of the exact answer's rows it holds,
-//! the exact answer computed by the server itself with index scans off.
+//! each once, in as many rows as the exact answer has; the exact answer computed by the
+//! server itself with index scans off.
 
 use crate::db::Session;
 use crate::exercise::{CheckSpec, TaskSpec};
@@ -9,16 +10,7 @@ use crate::script::Script;
 use super::checks::{self, CHECK_SAVEPOINT, CheckResult, sql_problem};
 use super::exec::FileRun;
 use super::savepoint;
-
-/// The values of `column` in a result, by its column names.
-fn values(names: &[String], rows: &[Vec<Option<String>>], column: &str) -> Option<Vec<String>> {
-    let i = names.iter().position(|n| n == column)?;
-    Some(
-        rows.iter()
-            .map(|r| r.get(i).cloned().flatten().unwrap_or_default())
-            .collect(),
-    )
-}
+use super::untouched::Baseline;
 
 /// Runs a `recall` check.
 pub async fn check<S: Session>(
@@ -27,11 +19,13 @@ pub async fn check<S: Session>(
     task: &TaskSpec,
     script: &Script,
     run: &FileRun,
+    baseline: &Baseline,
 ) -> CheckResult {
     let CheckSpec::Recall {
         exact,
         column,
         at_least,
+        order_by,
         ..
     } = spec
     else {
@@ -46,13 +40,17 @@ pub async fn check<S: Session>(
         diff: None,
         at: Some(at),
     };
-    let names = outcome.columns.clone().unwrap_or_default();
-    let Some(mine) = values(&names, &outcome.rows, column) else {
-        return fail(format!("the answer has no column `{column}`"));
-    };
-    // The exact answer: every row compared, no index that may skip one.
+    // The exact answer is the exercise's: on its tables as the setup left them.
+    if let Some(why) = baseline.changed(session).await {
+        return fail(format!(
+            "{why}: the answer is judged on the exercise's rows"
+        ));
+    }
+    // The exact answer: every row compared, no index that may skip one. The catalog
+    // comes first in the search path: an operator or function of the student's in
+    // `public` never stands for PostgreSQL's own.
     let sql = format!(
-        "SET LOCAL search_path = public, pg_catalog; SET LOCAL enable_indexscan = off; \
+        "SET LOCAL search_path = pg_catalog, public; SET LOCAL enable_indexscan = off; \
          SET LOCAL enable_bitmapscan = off; SET LOCAL enable_indexonlyscan = off; {exact}"
     );
     let truth = match savepoint::around(session, CHECK_SAVEPOINT, &sql).await {
@@ -62,42 +60,194 @@ pub async fn check<S: Session>(
         }
         Ok(Ok(out)) => out,
     };
-    let exact_names = truth.columns.clone().unwrap_or_default();
-    let Some(wanted) = values(&exact_names, &truth.rows, column) else {
+    let exact = Table {
+        names: truth.columns.clone().unwrap_or_default(),
+        rows: &truth.rows,
+    };
+    let mine = Table {
+        names: outcome.columns.clone().unwrap_or_default(),
+        rows: &outcome.rows,
+    };
+    let Some(key_of) = exact.position(column) else {
         return CheckResult::Error(format!("the check's exact query has no column `{column}`"));
     };
-    if mine.len() > wanted.len() {
+    let rank = match order_by {
+        Some(by) => match exact.position(by).map(|i| ranks(&exact, key_of, i)) {
+            Some(Ok(r)) => Some(r),
+            Some(Err(bad)) => {
+                return CheckResult::Error(format!(
+                    "the check's `{by}` column holds `{bad}`, not a number"
+                ));
+            }
+            None => {
+                return CheckResult::Error(format!("the check's exact query has no column `{by}`"));
+            }
+        },
+        None => None,
+    };
+    // The columns the question asks for, in its order; the ordering value may be left out,
+    // or shown in its place.
+    let shown: Vec<&String> = exact
+        .names
+        .iter()
+        .filter(|n| Some(*n) != order_by.as_ref())
+        .collect();
+    let names: Vec<&String> = mine.names.iter().collect();
+    if names != shown && names != exact.names.iter().collect::<Vec<_>>() {
+        return fail(format!(
+            "the answer's columns are ({}); the question asks for ({})",
+            mine.names.join(", "),
+            shown
+                .iter()
+                .map(|n| n.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
+    let Some(id_at) = mine.position(column) else {
+        return fail(format!("the answer has no column `{column}`"));
+    };
+    if mine.rows.len() != exact.rows.len() {
         return fail(format!(
             "the answer returns {} rows; the question asks for {}",
-            mine.len(),
-            wanted.len()
+            mine.rows.len(),
+            exact.rows.len()
         ));
     }
-    let found = mine.iter().filter(|v| wanted.contains(v)).count();
-    if found < *at_least {
+    // Each row once: the nearest one ten times is one of the ten.
+    let mut seen = std::collections::BTreeSet::new();
+    if let Some(again) = mine
+        .rows
+        .iter()
+        .map(|r| cell(r, id_at))
+        .find(|v| !seen.insert(*v))
+    {
         return fail(format!(
-            "the answer holds {found} of the {} nearest rows; at least {at_least} expected",
-            wanted.len()
+            "the answer holds `{column}` {} more than once",
+            again.unwrap_or("NULL")
         ));
+    }
+    // The answer's rows that are among the exact ones, each with its exact row.
+    let shared: Vec<(&Row, &Row)> = mine
+        .rows
+        .iter()
+        .filter_map(|r| {
+            let id = cell(r, id_at)?;
+            let twin = exact.rows.iter().find(|e| cell(e, key_of) == Some(id))?;
+            Some((r, twin))
+        })
+        .collect();
+    if shared.len() < *at_least {
+        return fail(format!(
+            "the answer holds {} of the {} nearest rows; at least {at_least} expected",
+            shared.len(),
+            exact.rows.len()
+        ));
+    }
+    for (row, twin) in &shared {
+        for (i, name) in mine.names.iter().enumerate() {
+            let Some(j) = exact.position(name) else {
+                continue;
+            };
+            if cell(row, i) != cell(twin, j) {
+                return fail(format!(
+                    "the row with `{column}` {} has `{name}` {}; expected {}",
+                    cell(row, id_at).unwrap_or("NULL"),
+                    shown_value(cell(row, i)),
+                    shown_value(cell(twin, j))
+                ));
+            }
+        }
+    }
+    if let (Some(rank), Some(by)) = (rank, order_by) {
+        let ids: Vec<&str> = shared.iter().filter_map(|(r, _)| cell(r, id_at)).collect();
+        for pair in ids.windows(2) {
+            let (a, b) = (rank[pair[0]], rank[pair[1]]);
+            if a.total_cmp(&b).is_gt() {
+                return fail(format!(
+                    "the rows are out of order: `{column}` {} comes before `{column}` {}, \
+                     whose {by} is smaller",
+                    pair[0], pair[1]
+                ));
+            }
+        }
     }
     CheckResult::Pass
+}
+
+type Row = Vec<Option<String>>;
+
+/// A result: its column names and rows.
+struct Table<'a> {
+    names: Vec<String>,
+    rows: &'a [Row],
+}
+
+impl Table<'_> {
+    fn position(&self, name: &str) -> Option<usize> {
+        self.names.iter().position(|n| n == name)
+    }
+}
+
+fn cell(row: &[Option<String>], i: usize) -> Option<&str> {
+    row.get(i).and_then(|v| v.as_deref())
+}
+
+fn shown_value(v: Option<&str>) -> String {
+    match v {
+        Some(v) => format!("`{}`", crate::db::clip(v, 60)),
+        None => "NULL".into(),
+    }
+}
+
+/// Each exact row's ordering value by its key; a NULL sorts last, as in an ascending
+/// ORDER BY. `Err` holds a value that is not a number.
+fn ranks<'a>(
+    exact: &Table<'a>,
+    key: usize,
+    by: usize,
+) -> Result<std::collections::HashMap<&'a str, f64>, String> {
+    let mut out = std::collections::HashMap::new();
+    for row in exact.rows {
+        let value = match cell(row, by) {
+            None => f64::INFINITY,
+            Some(v) => v.parse::<f64>().map_err(|_| v.to_string())?,
+        };
+        if let Some(id) = cell(row, key) {
+            out.insert(id, value);
+        }
+    }
+    Ok(out)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn row(v: &[Option<&str>]) -> Vec<Option<String>> {
+        v.iter().map(|c| c.map(str::to_string)).collect()
+    }
+
     #[test]
-    fn values_are_read_by_column_name() {
-        let names = vec!["title".to_string(), "id".to_string()];
+    fn ranks_read_numbers_and_put_null_last() {
         let rows = vec![
-            vec![Some("a".to_string()), Some("7".to_string())],
-            vec![Some("b".to_string()), None],
+            row(&[Some("7"), Some("0.25")]),
+            row(&[Some("9"), None]),
+            row(&[Some("3"), Some("1e-3")]),
         ];
-        assert_eq!(
-            values(&names, &rows, "id"),
-            Some(vec!["7".into(), String::new()])
-        );
-        assert_eq!(values(&names, &rows, "ID"), None);
+        let table = Table {
+            names: vec!["id".into(), "distance".into()],
+            rows: &rows,
+        };
+        let r = ranks(&table, 0, 1).expect("numbers");
+        assert_eq!(r["7"], 0.25);
+        assert_eq!(r["3"], 0.001);
+        assert!(r["9"].is_infinite());
+        let bad = vec![row(&[Some("1"), Some("near")])];
+        let table = Table {
+            names: vec!["id".into(), "distance".into()],
+            rows: &bad,
+        };
+        assert_eq!(ranks(&table, 0, 1), Err("near".to_string()));
     }
 }

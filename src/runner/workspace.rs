@@ -42,6 +42,18 @@ struct SetupDb {
     baseline: u64,
     /// Set by the size watchdog while the database is over its limit.
     over_size: Arc<AtomicBool>,
+    /// The tables and materialized views the setup made, as it left them.
+    relations: Vec<SetupRelation>,
+}
+
+/// A table or materialized view a setup made: where it is, and the file that holds its
+/// rows (a `TRUNCATE` or a rewrite gives it another).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SetupRelation {
+    pub schema: String,
+    pub name: String,
+    pub oid: u32,
+    pub filenode: u32,
 }
 
 /// How a file's use of its connection ended.
@@ -143,6 +155,13 @@ impl Workspace {
         Ok(workspace)
     }
 
+    /// The tables the setup of `key` made, as it left them.
+    pub fn relations(&self, key: &DbKey) -> &[SetupRelation] {
+        self.setups
+            .get(key)
+            .map_or(&[], |db| db.relations.as_slice())
+    }
+
     /// The datasets of `setup`, its own data first.
     pub fn datasets(&self, setup: &str) -> &[Dataset] {
         self.datasets.get(setup).map_or(&[], Vec::as_slice)
@@ -184,6 +203,7 @@ impl Workspace {
         let client = crate::db::server::connect(&config)
             .await
             .map_err(|e| RunError::Lost(describe_error(&e)))?;
+        let mut backends = vec![backend_pid(&client).await?];
         for (path, run_as) in files {
             match run_as {
                 RunAs::Student => apply_setup(&client, &path).await?,
@@ -192,15 +212,19 @@ impl Workspace {
                     let as_instructor = crate::db::server::connect(&instructor)
                         .await
                         .map_err(|e| RunError::Lost(describe_error(&e)))?;
+                    backends.push(backend_pid(&as_instructor).await?);
                     apply_setup(&as_instructor, &path).await?;
                 }
             }
         }
         let restore_sequences = sequence_states(&client).await?;
+        let relations = setup_relations(&client).await?;
         let baseline = match self.link.database_size(&name).await {
             Some(size) => size,
             None => database_size(&client).await.unwrap_or(0),
         };
+        drop(client);
+        self.settle(&backends).await;
         let over_size =
             self.link
                 .watchdog
@@ -211,7 +235,33 @@ impl Workspace {
             restore_sequences,
             baseline,
             over_size,
+            relations,
         })
+    }
+
+    /// Waits until the setup's sessions have ended. A session reports what it did to the
+    /// server's statistics (`pg_stat_user_indexes`' scans) when it ends, before it leaves
+    /// `pg_stat_activity`: a file graded after that sees the statistics the setup made,
+    /// which an answer about them is graded on. Bounded: a session that does not end in
+    /// time leaves its statistics late, which changes what such an answer sees, never a
+    /// snapshot.
+    async fn settle(&self, backends: &[i32]) {
+        let deadline = std::time::Instant::now() + SETTLE_LIMIT;
+        while std::time::Instant::now() < deadline {
+            let rows = self
+                .link
+                .admin_query(
+                    "SELECT 1 FROM pg_catalog.pg_stat_activity \
+                     WHERE pid OPERATOR(pg_catalog.=) ANY ($1::pg_catalog.int4[])",
+                    &[&backends],
+                )
+                .await;
+            match rows {
+                Ok(rows) if rows.is_empty() => return,
+                Ok(_) => tokio::time::sleep(std::time::Duration::from_millis(2)).await,
+                Err(_) => return,
+            }
+        }
     }
 
     /// Drops the database of `key` and builds it again.
@@ -481,6 +531,18 @@ async fn session_rows(session: &mut PgSession, sql: &str) -> Option<usize> {
     session.control(sql).await.ok().map(|out| out.rows.len())
 }
 
+/// How long [`Workspace::settle`] waits for a setup's sessions to end.
+const SETTLE_LIMIT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// The server process behind `client`.
+async fn backend_pid(client: &tokio_postgres::Client) -> Result<i32, RunError> {
+    client
+        .query_one("SELECT pg_catalog.pg_backend_pid()", &[])
+        .await
+        .map(|row| row.get(0))
+        .map_err(|e| RunError::Lost(describe_error(&e)))
+}
+
 /// The size of the session's database.
 async fn session_size(session: &mut PgSession) -> Option<u64> {
     let out = session
@@ -499,6 +561,30 @@ async fn database_size(client: &tokio_postgres::Client) -> Option<u64> {
         .await
         .ok()?;
     Some(row.get::<_, i64>(0).max(0) as u64)
+}
+
+/// The tables and materialized views outside the catalog, as they are now.
+async fn setup_relations(client: &tokio_postgres::Client) -> Result<Vec<SetupRelation>, RunError> {
+    let rows = client
+        .query(
+            "SELECT n.nspname::pg_catalog.text, c.relname::pg_catalog.text, c.oid, c.relfilenode \
+             FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
+             WHERE c.relkind = ANY (ARRAY['r', 'p', 'm']::\"char\"[]) \
+               AND n.nspname <> ALL (ARRAY['pg_catalog', 'information_schema']) \
+               AND n.nspname !~ '^pg_toast'",
+            &[],
+        )
+        .await
+        .map_err(|e| RunError::Lost(describe_error(&e)))?;
+    Ok(rows
+        .iter()
+        .map(|r| SetupRelation {
+            schema: r.get(0),
+            name: r.get(1),
+            oid: r.get(2),
+            filenode: r.get(3),
+        })
+        .collect())
 }
 
 /// The statements that set every sequence of the database back to its present state.

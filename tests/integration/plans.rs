@@ -1,7 +1,8 @@
 //! `plan` checks on exercise 05, on a real server: for every task graded by its plan, the
 //! reference, answers with the right rows and the wrong plan (no index, the columns in
 //! the wrong order, a full sort, a scan that reads the skipped pages), and answers with
-//! the right plan and the wrong rows. One batch grades them all.
+//! the right plan and the wrong rows; and the unused-index report, read from statistics
+//! the setup made. One batch grades them all.
 
 use crate::support::{Submission, assert_verdicts, batch_tasks, class_of};
 
@@ -30,9 +31,39 @@ fn panel() -> Vec<(&'static str, Submission, Option<&'static str>, &'static str)
     let keyset = |sql: String| student("03_keyset_pagination.sql", "plan.keyset", &sql);
     let partial = |sql: String| student("04_partial_index.sql", "index.partial_active", &sql);
     let covering = |sql: String| student("05_covering_index.sql", "index.covering", &sql);
+    let usage = |sql: &str| student("07_index_usage.sql", "stats.index_usage", sql);
     let lose = Some;
     vec![
         ("reference", Submission::solution_of(EXERCISE), None, ""),
+        (
+            "usage-every-index",
+            usage(
+                "select schemaname, relname, indexrelname, idx_scan, idx_tup_read, idx_tup_fetch \
+                 from pg_stat_user_indexes;",
+            ),
+            lose("stats.index_usage"),
+            "the answer: 2 rows extra (expected 2 rows, got 4 rows)",
+        ),
+        (
+            "usage-typed-in",
+            usage(
+                "select 'public'::name as schemaname, 'user_features'::name as relname, \
+                 i::name as indexrelname, 0::bigint as idx_scan, 0::bigint as idx_tup_read, \
+                 0::bigint as idx_tup_fetch \
+                 from unnest(array['user_features_name', 'user_features_created']) i;",
+            ),
+            lose("stats.index_usage"),
+            "the answer differs on hidden dataset 1 of 1; what differs is not shown",
+        ),
+        (
+            "usage-from-all-indexes",
+            usage(
+                "select schemaname, relname, indexrelname, idx_scan, idx_tup_read, idx_tup_fetch \
+                 from pg_stat_all_indexes where schemaname = 'public' and idx_scan < 1;",
+            ),
+            None,
+            "",
+        ),
         (
             "feature-no-index",
             feature(FEATURES.to_string()),
@@ -135,6 +166,103 @@ fn panel() -> Vec<(&'static str, Submission, Option<&'static str>, &'static str)
             )),
             lose("index.partial_active"),
             "the right rows in the wrong order",
+        ),
+        // What a file could do to pass without the work, and an answer that is right
+        // through helpers of its own.
+        (
+            "keyset-deleted-pages",
+            keyset(
+                "create index on user_features (user_id, created_at desc);\n\
+                 delete from user_features where id in (select id from user_features \
+                   where user_id = 123 order by created_at desc limit 1000);\n\
+                 select * from user_features where user_id = 123 order by created_at desc limit 100;"
+                    .into(),
+            ),
+            lose("plan.keyset"),
+            "the file inserted, updated or deleted 1000 rows of `public.user_features`",
+        ),
+        (
+            "feature-view-redefined-after",
+            feature(format!(
+                "create index on user_features (user_id);\n\
+                 create view v as {};\n\
+                 select * from v;\n\
+                 create or replace view v as select * from user_features where user_id = 123 limit 50;",
+                FEATURES.trim_end_matches(';')
+            )),
+            lose("plan.feature_query"),
+            "a Sort sits above the Index Scan of `user_features`",
+        ),
+        (
+            "keyset-own-copy",
+            keyset(
+                "create index on user_features (user_id, created_at desc);\n\
+                 create schema mine;\n\
+                 create table mine.user_features as select id, user_id, feature_name, value, version, \
+                   is_active, metadata, created_at from (select *, row_number() over (order by created_at desc) rn \
+                   from public.user_features where user_id = 123) s where rn between 1001 and 1100;\n\
+                 set search_path = mine, public;\n\
+                 select * from user_features where user_id = 123 order by created_at desc limit 100;"
+                    .into(),
+            ),
+            lose("plan.keyset"),
+            "the query reads `mine.user_features`, which is not one of the exercise's tables",
+        ),
+        (
+            "feature-token-scan",
+            feature(format!(
+                "create index on user_features (user_id, created_at desc);\n\
+                 create temp table c as select * from user_features;\n\
+                 select c2.* from ({}) c2, (select 1 from user_features where user_id = 5 limit 1) t;",
+                FEATURES.replace("from user_features", "from c").trim_end_matches(';')
+            )),
+            lose("plan.feature_query"),
+            "which is not one of the exercise's tables",
+        ),
+        (
+            "keyset-one-row-at-a-time",
+            keyset(
+                "create index on user_features (user_id, created_at desc);\n\
+                 select id, user_id, feature_name, value, version, is_active, metadata, created_at from (\n\
+                   select uf.*, row_number() over () rn\n\
+                   from generate_series(timestamptz '2024-01-01 00:00:03+00' + interval '13 minutes' * 24008,\n\
+                                        timestamptz '2024-01-01 00:00:03+00', interval '-260 seconds') g\n\
+                   cross join lateral (select * from user_features where user_id = 123 and created_at = g limit 1) uf\n\
+                 ) s where rn > 1000 limit 100;"
+                    .into(),
+            ),
+            lose("plan.keyset"),
+            "rows of `user_features`; at most 150 expected",
+        ),
+        (
+            "feature-through-a-view-of-its-own",
+            feature(
+                "create index on user_features (user_id, created_at desc);\n\
+                 create schema app;\n\
+                 set search_path = app, public;\n\
+                 create view app.recent_features as select * from public.user_features \
+                   where feature_name in ('click_rate', 'conversion_rate', 'engagement_score');\n\
+                 select * from recent_features where user_id = 123 order by created_at desc limit 50;"
+                    .into(),
+            ),
+            None,
+            "",
+        ),
+        (
+            "feature-explained",
+            feature(format!(
+                "create index on user_features (user_id, created_at desc);\n{FEATURES}\nexplain analyze {FEATURES}"
+            )),
+            None,
+            "",
+        ),
+        (
+            "feature-only-explained",
+            feature(format!(
+                "create index on user_features (user_id, created_at desc);\nexplain analyze {FEATURES}"
+            )),
+            lose("plan.feature_query"),
+            "the rows of an EXPLAIN are a plan, never an answer",
         ),
         (
             "covering-no-include",

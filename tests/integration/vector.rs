@@ -104,13 +104,33 @@ fn vector_search_is_graded_by_its_index_and_its_recall() {
             "it is a ivfflat index, not hnsw",
         ),
         (
-            "wrong-category",
+            "no-category",
             search(format!(
                 "{INDEX}\n-- task: vector.hybrid_search\n{}\n",
-                SEARCH.replace("'ai'", "'ml'")
+                SEARCH.replace("metadata ->> 'category' = 'ai'", "true")
             )),
             Some("vector.hybrid_search"),
-            "the answer holds 0 of the 10 nearest rows; at least 9 expected",
+            "of the 10 nearest rows; at least 9 expected",
+        ),
+        (
+            "nearest-ten-times",
+            search(format!(
+                "{INDEX}\n-- task: vector.hybrid_search\n\
+                 select id, title from ({}) s, generate_series(1, 10);\n",
+                SEARCH.replace("limit 10;", "limit 1")
+            )),
+            Some("vector.hybrid_search"),
+            "its rows come from elsewhere",
+        ),
+        (
+            "rows-deleted",
+            search(format!(
+                "{INDEX}\ndelete from documents where metadata ->> 'category' <> 'ai';\n\
+                 -- task: vector.hybrid_search\n{}\n",
+                SEARCH.replace("metadata ->> 'category' = 'ai'", "true")
+            )),
+            Some("vector.hybrid_search"),
+            "rows of `public.documents`",
         ),
         (
             "too-many-rows",
@@ -120,6 +140,61 @@ fn vector_search_is_graded_by_its_index_and_its_recall() {
             )),
             Some("vector.hybrid_search"),
             "the answer returns 12 rows; the question asks for 10",
+        ),
+        (
+            "distance-shown",
+            search(format!(
+                "{INDEX}\n-- task: vector.hybrid_search\n{}\n",
+                SEARCH.replace(
+                    "select id, title from",
+                    "select id, title, embedding <=> '[0.12,-0.4,0.33,0.8,-0.15,0.05,0.6,-0.27]' as distance from"
+                )
+            )),
+            None,
+            "",
+        ),
+        (
+            "nearest-joined-back",
+            search(format!(
+                "{INDEX}\n-- task: vector.hybrid_search\n\
+                 with nn as ({}) select d.id, d.title from nn join documents d using (id) order by nn.distance;\n",
+                SEARCH
+                    .replace(
+                        "select id, title from",
+                        "select id, embedding <=> '[0.12,-0.4,0.33,0.8,-0.15,0.05,0.6,-0.27]' as distance from"
+                    )
+                    .trim_end_matches(';')
+            )),
+            None,
+            "",
+        ),
+        (
+            "ids-only",
+            search(format!(
+                "{INDEX}\n-- task: vector.hybrid_search\n{}\n",
+                SEARCH.replace("select id, title", "select id")
+            )),
+            Some("vector.hybrid_search"),
+            "the answer's columns are (id); the question asks for (id, title)",
+        ),
+        (
+            "titles-changed",
+            search(format!(
+                "{INDEX}\n-- task: vector.hybrid_search\n{}\n",
+                SEARCH.replace("select id, title", "select id, initcap(title) as title")
+            )),
+            Some("vector.hybrid_search"),
+            "has `title` `Document ",
+        ),
+        (
+            "nearest-by-id",
+            search(format!(
+                "{INDEX}\n-- task: vector.hybrid_search\n\
+                 select * from ({}) nearest order by id;\n",
+                SEARCH.trim_end_matches(';')
+            )),
+            Some("vector.hybrid_search"),
+            "the rows are out of order: `id` ",
         ),
     ];
     let refs: Vec<(&str, &Submission)> = panel.iter().map(|(n, s, _, _)| (*n, s)).collect();

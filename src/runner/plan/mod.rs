@@ -1,0 +1,333 @@
+//! `plan` checks: what PostgreSQL's planner does with a query, read from `EXPLAIN
+//! (ANALYZE, VERBOSE, FORMAT JSON)`, never from plan text: the scan node types on a
+//! table, the index a scan uses (matched by its definition in the catalog, never by its
+//! name), a `Sort` or a `Limit`, and how many of the table's rows the scans read. The
+//! task's answer is explained as it runs, in the state it ran in but for the planner's
+//! settings, which are the grader's (see `exec::explain_now`); a check's own query
+//! after the file. A plan is judged on the exercise's rows: the judged table must be as
+//! the setup left it, and the query may read no table but the exercise's.
+
+mod index;
+mod tree;
+
+pub use index::conjuncts;
+
+use crate::db::Session;
+use crate::db::server::quote_literal;
+use crate::exercise::{CheckSpec, IndexShape, TaskSpec};
+use crate::script::Script;
+
+use super::checks::{self, CHECK_SAVEPOINT, CheckResult, sql_problem};
+use super::exec::FileRun;
+use super::untouched::Baseline;
+use super::{catalog, savepoint};
+use index::{IndexFacts, unlike};
+use tree::Scan;
+
+/// Runs a `plan` check on the task's answer (or the check's own query).
+pub async fn check<S: Session>(
+    session: &mut S,
+    spec: &CheckSpec,
+    task: &TaskSpec,
+    script: &Script,
+    run: &FileRun,
+    baseline: &Baseline,
+) -> CheckResult {
+    let CheckSpec::Plan {
+        sql,
+        table,
+        schema,
+        scans,
+        index,
+        sort,
+        limit,
+        max_rows_read,
+        ..
+    } = spec
+    else {
+        return CheckResult::Error("not a plan check".into());
+    };
+    let (document, at, answer_rows) = match sql {
+        Some(q) => match explain_after(session, q).await {
+            Ok(doc) => (doc, None, None),
+            Err(r) => return r,
+        },
+        None => {
+            let (outcome, _, at) = match checks::answer(task, script, run) {
+                Ok(found) => found,
+                Err(r) => return r,
+            };
+            match run.plans.iter().find(|(start, _)| *start == at) {
+                Some((_, Ok(doc))) => (doc.clone(), Some(at), Some(outcome.rows.len() as u64)),
+                Some((_, Err(why))) => {
+                    return CheckResult::Fail {
+                        message: format!("the query could not be explained: {why}"),
+                        diff: None,
+                        at: Some(at),
+                    };
+                }
+                None => {
+                    return CheckResult::Error("the answer was not explained when it ran".into());
+                }
+            }
+        }
+    };
+    let at_answer = |message: String| CheckResult::Fail {
+        message,
+        diff: None,
+        at,
+    };
+    let plan = match tree::read(&document) {
+        Ok(p) => p,
+        Err(why) => return at_answer(why),
+    };
+    // The rows judged are the exercise's: the table as the setup left it, and no table
+    // of the file's own.
+    let relations = &baseline.relations;
+    let Some(judged) = relations
+        .iter()
+        .position(|r| r.schema == *schema && r.name == *table)
+    else {
+        return CheckResult::Error(format!(
+            "the check judges `{schema}.{table}`, which the setup does not make"
+        ));
+    };
+    if let Some(why) = baseline.changed_one(session, judged).await {
+        return at_answer(format!("{why}: a plan is judged on the exercise's rows"));
+    }
+    if let Some(other) = plan.scans.iter().find(|s| {
+        !relations.iter().any(|r| s.of(&r.schema, &r.name))
+            && s.schema != "pg_catalog"
+            && s.schema != "information_schema"
+    }) {
+        return at_answer(format!(
+            "the query reads `{}.{}`, which is not one of the exercise's tables: a plan is judged on the exercise's own",
+            other.schema, other.table
+        ));
+    }
+    let found: Vec<&Scan> = plan.scans.iter().filter(|s| s.of(schema, table)).collect();
+    let main: Vec<&Scan> = found.iter().copied().filter(|s| s.main).collect();
+    if found.is_empty() {
+        return at_answer(format!("the query does not read `{table}`"));
+    }
+    if main.is_empty() {
+        return at_answer(format!(
+            "the query reads `{table}` only in a subquery whose rows are not the result's"
+        ));
+    }
+    let expected = wanted(scans, index.as_ref());
+    let allowed = |node: &str| {
+        scans.iter().any(|s| s == node)
+            || (node == "Bitmap Heap Scan" && scans.iter().any(|s| s == "Bitmap Index Scan"))
+    };
+    if let Some(bad) = found.iter().find(|s| !allowed(&s.node)) {
+        return at_answer(format!(
+            "the query reads `{table}` with {} ({} of {} rows kept); expected {expected}",
+            a(&bad.node),
+            bad.kept(),
+            bad.read_at_most(),
+        ));
+    }
+    if let Some(shape) = index {
+        let predicate = match &shape.predicate {
+            Some(p) => normalised_predicate(session, schema, table, p).await,
+            None => None,
+        };
+        // One scan whose rows reach the result must use such an index; others may read
+        // rows by key (the nearest ten joined back to their table).
+        let mut reasons = Vec::new();
+        let mut fits = false;
+        for scan in &main {
+            for name in &scan.indexes {
+                match index_facts(session, schema, name).await {
+                    Some(facts) => match unlike(&facts, shape, predicate.as_deref()) {
+                        None => fits = true,
+                        Some(why) => reasons.push(format!(
+                            "{} on {}: {why}",
+                            a(&scan.node),
+                            facts.describe()
+                        )),
+                    },
+                    None => {
+                        reasons.push(format!("the index of its {} could not be read", scan.node))
+                    }
+                }
+            }
+            if scan.indexes.is_empty() {
+                reasons.push(format!("{} without an index", a(&scan.node)));
+            }
+        }
+        if !fits {
+            return at_answer(format!(
+                "the query reads `{table}` with {}; expected {expected}",
+                reasons.join("; "),
+            ));
+        }
+    }
+    match sort {
+        Some(false) if plan.nodes.iter().any(|n| n == "Sort") => {
+            return at_answer(format!(
+                "a Sort sits above the {} of `{table}`: the index does not give the order the query asks for",
+                main[0].node
+            ));
+        }
+        Some(true) if !plan.nodes.iter().any(|n| n == "Sort") => {
+            return at_answer(format!("no Sort above the {} of `{table}`", main[0].node));
+        }
+        _ => {}
+    }
+    let limited = main.iter().any(|s| s.above.iter().any(|n| n == "Limit"));
+    match limit {
+        Some(true) if !limited => {
+            return at_answer(format!(
+                "no Limit above the {} of `{table}`: the query reads on to the end",
+                main[0].node
+            ));
+        }
+        Some(false) if limited => {
+            return at_answer(format!(
+                "a Limit sits above the {} of `{table}`",
+                main[0].node
+            ));
+        }
+        _ => {}
+    }
+    if let Some(most) = max_rows_read {
+        let read: u64 = found.iter().map(|s| s.read_at_most()).sum();
+        if read > *most {
+            return at_answer(format!(
+                "the query reads {read} rows of `{table}`; at most {most} expected"
+            ));
+        }
+    }
+    // The result's rows come from the judged scans, not from somewhere else beside them.
+    if let Some(rows) = answer_rows {
+        let kept: u64 = main.iter().map(|s| s.kept()).sum();
+        if kept < rows {
+            return at_answer(format!(
+                "the answer has {rows} rows, and the scans of `{table}` it is judged on give {kept}: its rows come from elsewhere"
+            ));
+        }
+    }
+    CheckResult::Pass
+}
+
+/// Explains a check's own query after the student's file, with the search path it was
+/// written for.
+async fn explain_after<S: Session>(session: &mut S, query: &str) -> Result<String, CheckResult> {
+    let explain = format!(
+        "SET LOCAL search_path TO DEFAULT; \
+         EXPLAIN (ANALYZE, VERBOSE, TIMING OFF, SUMMARY OFF, FORMAT JSON) {}",
+        query.trim().trim_end_matches(';')
+    );
+    match savepoint::around(session, CHECK_SAVEPOINT, &explain).await {
+        Err(f) => Err(sql_problem(&f)),
+        Ok(Err(f)) => Err(CheckResult::Error(format!(
+            "the check's query could not be explained: {}",
+            f.message()
+        ))),
+        Ok(Ok(out)) => Ok(out
+            .rows
+            .first()
+            .and_then(|r| r.first().cloned().flatten())
+            .unwrap_or_default()),
+    }
+}
+
+/// `a Seq Scan`, `an Index Scan`.
+fn a(node: &str) -> String {
+    let article = if node.starts_with(['A', 'E', 'I', 'O', 'U']) {
+        "an"
+    } else {
+        "a"
+    };
+    format!("{article} {node}")
+}
+
+/// What the check asks for, in words: `an index scan on (user_id, ...) INCLUDE (value)`,
+/// `an Index Only Scan on ...`.
+fn wanted(scans: &[String], index: Option<&IndexShape>) -> String {
+    let kind = match scans {
+        [one] => a(one),
+        _ if scans.iter().all(|s| s.contains("Index")) => "an index scan".to_string(),
+        _ => scans.join(" or "),
+    };
+    match index {
+        Some(shape) => format!("{kind} on {}", describe_shape(shape)),
+        None => kind,
+    }
+}
+
+/// `btree (user_id, created_at DESC, ...) WHERE ...`, `an hnsw index`.
+fn describe_shape(shape: &IndexShape) -> String {
+    let mut s = String::new();
+    if let Some(m) = &shape.method {
+        s.push_str(m);
+        if shape.columns.is_empty() {
+            s.push_str(" index");
+        } else {
+            s.push(' ');
+        }
+    }
+    if !shape.columns.is_empty() {
+        s.push_str(&format!("({}, ...)", shape.columns.join(", ")));
+    }
+    if !shape.include.is_empty() {
+        s.push_str(&format!(" INCLUDE ({})", shape.include.join(", ")));
+    }
+    if let Some(p) = &shape.predicate {
+        s.push_str(&format!(" WHERE {p}"));
+    }
+    s
+}
+
+/// The definition of index `name` of `schema`, read from the catalog in a savepoint.
+async fn index_facts<S: Session>(session: &mut S, schema: &str, name: &str) -> Option<IndexFacts> {
+    let sql = catalog::index_query(schema, name);
+    let rows = savepoint::around(session, CHECK_SAVEPOINT, &sql)
+        .await
+        .ok()?
+        .ok()?
+        .rows;
+    let row = rows.first()?;
+    let text = |i: usize| row.get(i).cloned().flatten().unwrap_or_default();
+    let list = |t: String| -> Vec<String> {
+        if t.is_empty() {
+            Vec::new()
+        } else {
+            t.split(", ").map(str::to_string).collect()
+        }
+    };
+    Some(IndexFacts {
+        method: text(0),
+        keys: list(text(1)),
+        include: list(text(2)),
+        predicate: text(3),
+    })
+}
+
+/// `predicate` as the catalog prints it for an index on `schema.table` (`is_active =
+/// true` becomes `is_active`, a literal gains its cast): written on an empty copy of the
+/// table, in a savepoint undone at once. `None` when the server refuses it.
+async fn normalised_predicate<S: Session>(
+    session: &mut S,
+    schema: &str,
+    table: &str,
+    predicate: &str,
+) -> Option<String> {
+    let copy = "pg_temp.sqlgrade_predicate_shape";
+    let sql = format!(
+        "CREATE TEMP TABLE sqlgrade_predicate_shape (LIKE {}.{}); \
+         CREATE INDEX ON {copy} ((1)) WHERE {predicate}; \
+         SELECT pg_catalog.pg_get_expr(i.indpred, i.indrelid, true) FROM pg_catalog.pg_index i \
+         WHERE i.indrelid OPERATOR(pg_catalog.=) {}::pg_catalog.regclass",
+        crate::db::server::quote_ident(schema),
+        crate::db::server::quote_ident(table),
+        quote_literal(copy)
+    );
+    let out = savepoint::around(session, CHECK_SAVEPOINT, &sql)
+        .await
+        .ok()?
+        .ok()?;
+    out.rows.first()?.first().cloned().flatten()
+}

@@ -1,0 +1,196 @@
+//! The facts a `plan` check reads of `EXPLAIN (ANALYZE, VERBOSE, FORMAT JSON)`'s
+//! document: every scan of a table (which table, which node, the indexes it reads, the
+//! rows it returned and removed per loop, the nodes above it, and whether it sits on the
+//! plan's main path or in an InitPlan or SubPlan), and every node type.
+
+use serde_json::Value;
+
+/// A scan of a table, as the plan shows it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Scan {
+    pub schema: String,
+    pub table: String,
+    /// `Seq Scan`, `Index Scan`, `Index Only Scan`, `Bitmap Heap Scan`, ...
+    pub node: String,
+    /// The indexes it reads (a bitmap scan may read several).
+    pub indexes: Vec<String>,
+    /// How many times it ran, and per run, on average (EXPLAIN rounds these to whole
+    /// rows), the rows it returned and those its filters and rechecks removed.
+    pub loops: f64,
+    pub rows: f64,
+    pub removed: f64,
+    /// The node types above it, nearest first.
+    pub above: Vec<String>,
+    /// Whether its rows reach the query's result (no InitPlan or SubPlan above it).
+    pub main: bool,
+}
+
+impl Scan {
+    /// The rows it returned over all its runs.
+    pub fn kept(&self) -> u64 {
+        (self.rows * self.loops).round() as u64
+    }
+
+    /// The most rows it may have read (returned or removed) over all its runs: each
+    /// average EXPLAIN shows may have been rounded down by up to half a row per run, so
+    /// a scan run many times reading less than one row each counts that half.
+    pub fn read_at_most(&self) -> u64 {
+        let per_run = self.rows + self.removed;
+        if self.loops <= 1.0 {
+            per_run.round() as u64
+        } else {
+            ((per_run + 1.0) * self.loops).ceil() as u64
+        }
+    }
+
+    /// Whether it scans `schema.table`.
+    pub fn of(&self, schema: &str, table: &str) -> bool {
+        self.schema == schema && self.table == table
+    }
+}
+
+/// What a plan holds.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Plan {
+    pub scans: Vec<Scan>,
+    /// Every node's type, in no particular order.
+    pub nodes: Vec<String>,
+}
+
+/// Reads an `EXPLAIN (..., FORMAT JSON)` document; `Err` says why it cannot be.
+pub fn read(document: &str) -> Result<Plan, String> {
+    let json: Value = serde_json::from_str(document).map_err(|e| {
+        if e.to_string().contains("recursion limit") {
+            "the query's plan is nested more than 60 levels deep, more than the grader reads"
+                .to_string()
+        } else {
+            format!("EXPLAIN gave a plan the grader cannot read ({e})")
+        }
+    })?;
+    let root = json
+        .get(0)
+        .and_then(|p| p.get("Plan"))
+        .ok_or_else(|| "EXPLAIN gave no plan".to_string())?;
+    let mut plan = Plan::default();
+    walk(root, &mut Vec::new(), true, &mut plan);
+    Ok(plan)
+}
+
+fn walk(node: &Value, above: &mut Vec<String>, main: bool, plan: &mut Plan) {
+    let text = |key: &str| node.get(key).and_then(Value::as_str).unwrap_or_default();
+    let count = |key: &str| node.get(key).and_then(Value::as_f64).unwrap_or(0.0);
+    let kind = text("Node Type").to_string();
+    plan.nodes.push(kind.clone());
+    if !text("Relation Name").is_empty() {
+        let mut indexes: Vec<String> = Vec::new();
+        if !text("Index Name").is_empty() {
+            indexes.push(text("Index Name").to_string());
+        }
+        bitmap_indexes(node, &mut indexes);
+        plan.scans.push(Scan {
+            schema: text("Schema").to_string(),
+            table: text("Relation Name").to_string(),
+            node: kind.clone(),
+            indexes,
+            loops: count("Actual Loops").max(1.0),
+            rows: count("Actual Rows"),
+            removed: count("Rows Removed by Filter") + count("Rows Removed by Index Recheck"),
+            above: above.iter().rev().cloned().collect(),
+            main,
+        });
+    }
+    if let Some(children) = node.get("Plans").and_then(Value::as_array) {
+        above.push(kind);
+        for child in children {
+            let relation = child
+                .get("Parent Relationship")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            let on_main = main && relation != "InitPlan" && relation != "SubPlan";
+            walk(child, above, on_main, plan);
+        }
+        above.pop();
+    }
+}
+
+/// The indexes the bitmap index scans under a bitmap heap scan read.
+fn bitmap_indexes(node: &Value, into: &mut Vec<String>) {
+    for child in node
+        .get("Plans")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        if child.get("Node Type").and_then(Value::as_str) == Some("Bitmap Index Scan")
+            && let Some(name) = child.get("Index Name").and_then(Value::as_str)
+        {
+            into.push(name.to_string());
+        }
+        bitmap_indexes(child, into);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scans_are_found_with_what_sits_above_them() {
+        let plan = read(
+            r#"[{"Plan": {"Node Type": "Limit", "Actual Rows": 50, "Actual Loops": 1, "Plans": [
+                {"Node Type": "Sort", "Actual Rows": 50, "Actual Loops": 1, "Plans": [
+                  {"Node Type": "Seq Scan", "Relation Name": "user_features", "Schema": "public",
+                   "Actual Rows": 120, "Actual Loops": 1, "Rows Removed by Filter": 199880}]},
+                {"Node Type": "Seq Scan", "Parent Relationship": "InitPlan", "Relation Name": "t",
+                 "Schema": "s", "Actual Rows": 1, "Actual Loops": 1}]}}]"#,
+        )
+        .expect("plan");
+        let first = &plan.scans[0];
+        assert!(first.of("public", "user_features") && first.main);
+        assert_eq!((first.kept(), first.read_at_most()), (120, 200_000));
+        assert_eq!(first.above, ["Sort", "Limit"]);
+        assert!(
+            !plan.scans[1].main,
+            "an InitPlan's scan is not on the main path"
+        );
+        assert!(plan.nodes.contains(&"Sort".to_string()));
+        let bitmap = read(
+            r#"[{"Plan": {"Node Type": "Bitmap Heap Scan", "Relation Name": "t", "Schema": "s",
+                "Actual Rows": 3, "Actual Loops": 2, "Rows Removed by Index Recheck": 1, "Plans": [
+                  {"Node Type": "BitmapOr", "Plans": [
+                    {"Node Type": "Bitmap Index Scan", "Index Name": "a"},
+                    {"Node Type": "Bitmap Index Scan", "Index Name": "b"}]}]}}]"#,
+        )
+        .expect("plan");
+        assert_eq!(bitmap.scans[0].indexes, ["a", "b"]);
+        assert_eq!(bitmap.scans.len(), 1);
+    }
+
+    #[test]
+    fn rounded_averages_count_as_much_as_they_may_hide() {
+        let scan = |rows: f64, removed: f64, loops: f64| Scan {
+            schema: "s".into(),
+            table: "t".into(),
+            node: "Index Scan".into(),
+            indexes: vec![],
+            loops,
+            rows,
+            removed,
+            above: vec![],
+            main: true,
+        };
+        // 3298 runs that each show 0 rows may have read up to a row each.
+        assert!(scan(0.0, 0.0, 3298.0).read_at_most() >= 3298);
+        assert_eq!(scan(100.0, 0.0, 1.0).read_at_most(), 100);
+    }
+
+    #[test]
+    fn a_plan_nested_past_the_reader_says_so() {
+        let mut doc = String::from(r#"{"Node Type": "Seq Scan"}"#);
+        for _ in 0..80 {
+            doc = format!(r#"{{"Node Type": "Limit", "Plans": [{doc}]}}"#);
+        }
+        let err = read(&format!(r#"[{{"Plan": {doc}}}]"#)).expect_err("too deep");
+        assert!(err.contains("nested more than 60 levels"), "{err}");
+    }
+}
