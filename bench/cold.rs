@@ -5,7 +5,11 @@
 //! default and, in the same runs, on this machine's disk (`SQLGRADE_CLUSTER_DIR`), as a
 //! ratio.
 //!
-//! cargo bench --bench cold -- [--runs N] [--disk DIR]   (DIR: default the temp directory)
+//! cargo bench --bench cold -- [--runs N] [--disk DIR] [--extensions BIN]
+//!
+//! DIR defaults to the temp directory. An exercise that requires an extension (06's
+//! pgvector) is graded with `--pg-bin BIN`, the programs of a server that has it, and
+//! left out, saying so, without `--extensions`.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -20,8 +24,24 @@ fn median(mut xs: Vec<Duration>) -> Duration {
     xs[xs.len() / 2]
 }
 
-/// One cold grade of `exercise`'s reference, with the cluster in `cluster_dir` when given.
-fn cold_grade(exercise: &str, cluster_dir: Option<&Path>) -> Duration {
+/// Whether `exercise`'s manifest requires an extension.
+fn needs_extension(exercise: &str) -> bool {
+    let path = repo()
+        .join("exercises")
+        .join(exercise)
+        .join("exercise.toml");
+    let text = std::fs::read_to_string(&path).expect("manifest");
+    let manifest: toml::Value = toml::from_str(&text).expect("a TOML manifest");
+    manifest
+        .get("exercise")
+        .and_then(|e| e.get("requires"))
+        .and_then(toml::Value::as_array)
+        .is_some_and(|r| !r.is_empty())
+}
+
+/// One cold grade of `exercise`'s reference, with the cluster in `cluster_dir` when given,
+/// on the server whose programs are in `pg_bin` when given.
+fn cold_grade(exercise: &str, cluster_dir: Option<&Path>, pg_bin: Option<&Path>) -> Duration {
     let solution = repo().join("exercises").join(exercise).join("solution");
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_sqlgrade"));
     cmd.args([
@@ -34,6 +54,7 @@ fn cold_grade(exercise: &str, cluster_dir: Option<&Path>) -> Duration {
         "--submission",
     ])
     .arg(&solution)
+    .args(pg_bin.iter().flat_map(|b| [Path::new("--pg-bin"), b]))
     .current_dir(repo())
     .stdout(Stdio::null())
     .stderr(Stdio::null());
@@ -68,28 +89,38 @@ fn main() {
         .unwrap_or(9)
         .max(1);
     let disk = value("--disk").map_or_else(std::env::temp_dir, PathBuf::from);
-    let mut exercises: Vec<String> = std::fs::read_dir(repo().join("exercises"))
+    let extensions = value("--extensions").map(PathBuf::from);
+    let mut exercises: Vec<(String, Option<&Path>)> = Vec::new();
+    for entry in std::fs::read_dir(repo().join("exercises"))
         .expect("exercises")
         .filter_map(Result::ok)
         .filter(|e| e.path().join("exercise.toml").is_file())
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .collect();
+    {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if !needs_extension(&name) {
+            exercises.push((name, None));
+        } else if let Some(bin) = &extensions {
+            exercises.push((name, Some(bin.as_path())));
+        } else {
+            println!("{name}: left out, it requires an extension (--extensions BIN)");
+        }
+    }
     exercises.sort();
     // The first grade of a machine fetches the server and makes the initdb cache: not
     // what a student waits for on every later grade.
-    for ex in &exercises {
-        cold_grade(ex, None);
-        cold_grade(ex, Some(&disk));
+    for (ex, bin) in &exercises {
+        cold_grade(ex, None, *bin);
+        cold_grade(ex, Some(&disk), *bin);
     }
     println!(
         "cold `sqlgrade grade` of each reference, local cluster, {runs} runs each (disk: {})",
         disk.display()
     );
-    for ex in &exercises {
+    for (ex, bin) in &exercises {
         let (mut default, mut on_disk) = (Vec::new(), Vec::new());
         for _ in 0..runs {
-            default.push(cold_grade(ex, None));
-            on_disk.push(cold_grade(ex, Some(&disk)));
+            default.push(cold_grade(ex, None, *bin));
+            on_disk.push(cold_grade(ex, Some(&disk), *bin));
         }
         let (lo, hi) = (
             default.iter().min().copied().unwrap_or_default(),
