@@ -80,7 +80,41 @@ fn panel() -> Vec<(&'static str, Submission, Option<&'static str>, &'static str)
             "feature-full-sort",
             feature(format!("create index on user_features (user_id, feature_name);\n{FEATURES}")),
             lose("plan.feature_query"),
-            "a Sort sits above the Index Scan of `user_features`",
+            "A Sort sits above the Index Scan of `user_features`",
+        ),
+        (
+            "feature-sorted-in-an-aggregate",
+            feature(
+                "create index on user_features (user_id);\n\
+                 select (r).* from (select unnest(array_agg(u order by u.created_at desc)) as r \
+                   from user_features u where user_id = 123 \
+                   and feature_name in ('click_rate', 'conversion_rate', 'engagement_score')) s limit 50;"
+                    .into(),
+            ),
+            lose("plan.feature_query"),
+            "give it at most 1, through an Aggregate: its rows are not that scan's",
+        ),
+        (
+            "feature-incremental-sort",
+            feature(format!(
+                "create index on user_features (user_id, date_trunc('month', created_at at time zone 'UTC'));\n{}",
+                FEATURES.replace(
+                    "order by created_at desc",
+                    "order by date_trunc('month', created_at at time zone 'UTC') desc, created_at desc"
+                )
+            )),
+            lose("plan.feature_query"),
+            "An Incremental Sort sits above the Index Scan of `user_features`",
+        ),
+        (
+            "feature-in-a-materialized-cte",
+            feature(format!(
+                "create index on user_features (user_id, created_at desc);\n\
+                 with latest as materialized ({}) select * from latest;",
+                FEATURES.trim_end_matches(';')
+            )),
+            None,
+            "",
         ),
         (
             "feature-ascending-index",
@@ -117,7 +151,7 @@ fn panel() -> Vec<(&'static str, Submission, Option<&'static str>, &'static str)
             "keyset-full-sort",
             keyset(format!("create index on user_features (user_id);\n{PAGE}")),
             lose("plan.keyset"),
-            "a Sort sits above the Index Scan of `user_features`",
+            "A Sort sits above the Index Scan of `user_features`",
         ),
         (
             "keyset-wrong-rows",
@@ -191,7 +225,7 @@ fn panel() -> Vec<(&'static str, Submission, Option<&'static str>, &'static str)
                 FEATURES.trim_end_matches(';')
             )),
             lose("plan.feature_query"),
-            "a Sort sits above the Index Scan of `user_features`",
+            "A Sort sits above the Index Scan of `user_features`",
         ),
         (
             "keyset-own-copy",
@@ -284,7 +318,7 @@ fn panel() -> Vec<(&'static str, Submission, Option<&'static str>, &'static str)
                 "create index on user_features (user_id, feature_name) include (value, created_at);\n{COVERED}"
             )),
             lose("index.covering"),
-            "a Sort sits above the Index Only Scan of `user_features`",
+            "A Sort sits above the Index Only Scan of `user_features`",
         ),
         (
             "covering-wrong-rows",

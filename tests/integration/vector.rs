@@ -120,7 +120,7 @@ fn vector_search_is_graded_by_its_index_and_its_recall() {
                 SEARCH.replace("limit 10;", "limit 1")
             )),
             Some("vector.hybrid_search"),
-            "its rows come from elsewhere",
+            "its rows are not that scan's",
         ),
         (
             "rows-deleted",

@@ -106,7 +106,7 @@ pub async fn check<S: Session>(
         ));
     }
     let found: Vec<&Scan> = plan.scans.iter().filter(|s| s.of(schema, table)).collect();
-    let main: Vec<&Scan> = found.iter().copied().filter(|s| s.main).collect();
+    let mut main: Vec<&Scan> = found.iter().copied().filter(|s| s.main).collect();
     if found.is_empty() {
         return at_answer(format!("the query does not read `{table}`"));
     }
@@ -136,12 +136,12 @@ pub async fn check<S: Session>(
         // One scan whose rows reach the result must use such an index; others may read
         // rows by key (the nearest ten joined back to their table).
         let mut reasons = Vec::new();
-        let mut fits = false;
+        let mut fitting = Vec::new();
         for scan in &main {
             for name in &scan.indexes {
                 match index_facts(session, schema, name).await {
                     Some(facts) => match unlike(&facts, shape, predicate.as_deref()) {
-                        None => fits = true,
+                        None => fitting.push(*scan),
                         Some(why) => reasons.push(format!(
                             "{} on {}: {why}",
                             a(&scan.node),
@@ -157,26 +157,33 @@ pub async fn check<S: Session>(
                 reasons.push(format!("{} without an index", a(&scan.node)));
             }
         }
-        if !fits {
+        if fitting.is_empty() {
             return at_answer(format!(
                 "the query reads `{table}` with {}; expected {expected}",
                 reasons.join("; "),
             ));
         }
+        main = fitting;
     }
-    match sort {
-        Some(false) if plan.nodes.iter().any(|n| n == "Sort") => {
+    // An Incremental Sort sorts too: what the index gave it was not the whole order.
+    let sorter = plan
+        .nodes
+        .iter()
+        .find(|n| *n == "Sort" || *n == "Incremental Sort");
+    match (sort, sorter) {
+        (Some(false), Some(node)) => {
             return at_answer(format!(
-                "a Sort sits above the {} of `{table}`: the index does not give the order the query asks for",
+                "{} sits above the {} of `{table}`: the index does not give the order the query asks for",
+                capitalised(&a(node)),
                 main[0].node
             ));
         }
-        Some(true) if !plan.nodes.iter().any(|n| n == "Sort") => {
+        (Some(true), None) => {
             return at_answer(format!("no Sort above the {} of `{table}`", main[0].node));
         }
         _ => {}
     }
-    let limited = main.iter().any(|s| s.above.iter().any(|n| n == "Limit"));
+    let limited = main.iter().any(|s| s.under("Limit"));
     match limit {
         Some(true) if !limited => {
             return at_answer(format!(
@@ -200,12 +207,19 @@ pub async fn check<S: Session>(
             ));
         }
     }
-    // The result's rows come from the judged scans, not from somewhere else beside them.
+    // The result's rows come from the judged scans, not from somewhere else beside them:
+    // as many of their rows reach the result as it has, through no node that makes fewer
+    // of them (an Aggregate beside a list of rows typed in, or around a sort of its own).
     if let Some(rows) = answer_rows {
-        let kept: u64 = main.iter().map(|s| s.kept()).sum();
-        if kept < rows {
+        let reach: u64 = main.iter().map(|s| s.reach().0).sum();
+        if reach < rows {
+            let narrowest = main.iter().filter_map(|s| s.reach().1).next();
+            let through = match narrowest {
+                Some(node) => format!(", through {}", a(node)),
+                None => String::new(),
+            };
             return at_answer(format!(
-                "the answer has {rows} rows, and the scans of `{table}` it is judged on give {kept}: its rows come from elsewhere"
+                "the answer has {rows} rows, and the scans of `{table}` it is judged on give it at most {reach}{through}: its rows are not that scan's"
             ));
         }
     }
@@ -231,6 +245,15 @@ async fn explain_after<S: Session>(session: &mut S, query: &str) -> Result<Strin
             .first()
             .and_then(|r| r.first().cloned().flatten())
             .unwrap_or_default()),
+    }
+}
+
+/// `A Sort` of `a Sort`.
+fn capitalised(text: &str) -> String {
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => String::new(),
     }
 }
 

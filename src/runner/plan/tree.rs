@@ -19,9 +19,12 @@ pub struct Scan {
     pub loops: f64,
     pub rows: f64,
     pub removed: f64,
-    /// The node types above it, nearest first.
-    pub above: Vec<String>,
-    /// Whether its rows reach the query's result (no InitPlan or SubPlan above it).
+    /// The nodes above it, nearest first: each one's type, and the most rows it may
+    /// have returned over all its runs.
+    pub above: Vec<(String, u64)>,
+    /// Whether its rows reach the query's result: no InitPlan or SubPlan above it, but
+    /// for the plan of a CTE that a scan on the main path reads (its nodes above are
+    /// then that CTE Scan's).
     pub main: bool,
 }
 
@@ -47,6 +50,40 @@ impl Scan {
     pub fn of(&self, schema: &str, table: &str) -> bool {
         self.schema == schema && self.table == table
     }
+
+    /// Whether a node of type `kind` sits above it.
+    pub fn under(&self, kind: &str) -> bool {
+        self.above.iter().any(|(k, _)| k == kind)
+    }
+
+    /// The most of its rows that can reach the result: what it returned, or fewer where
+    /// a node above it returned fewer (an Aggregate that makes one row of them), with the
+    /// node that narrows them (`None`: the scan itself).
+    pub fn reach(&self) -> (u64, Option<&str>) {
+        let mut least = (self.kept_at_most(), None);
+        for (kind, rows) in &self.above {
+            if *rows < least.0 {
+                least = (*rows, Some(kind.as_str()));
+            }
+        }
+        least
+    }
+
+    /// The most rows it may have returned over all its runs (each run's average may
+    /// have been rounded down by up to half a row).
+    fn kept_at_most(&self) -> u64 {
+        flow(self.rows, self.loops)
+    }
+}
+
+/// The most rows a node may have returned over `loops` runs that EXPLAIN shows as an
+/// average of `rows` per run, rounded to a whole row.
+fn flow(rows: f64, loops: f64) -> u64 {
+    if loops <= 1.0 {
+        rows.round() as u64
+    } else {
+        ((rows + 0.5) * loops).floor() as u64
+    }
 }
 
 /// What a plan holds.
@@ -55,6 +92,9 @@ pub struct Plan {
     pub scans: Vec<Scan>,
     /// Every node's type, in no particular order.
     pub nodes: Vec<String>,
+    /// While the plan is read: the CTEs that CTE Scans on the main path read, each with
+    /// the nodes above its reader and the reader itself, root first.
+    cte_reads: Vec<(String, Vec<(String, u64)>)>,
 }
 
 /// Reads an `EXPLAIN (..., FORMAT JSON)` document; `Err` says why it cannot be.
@@ -72,14 +112,57 @@ pub fn read(document: &str) -> Result<Plan, String> {
         .and_then(|p| p.get("Plan"))
         .ok_or_else(|| "EXPLAIN gave no plan".to_string())?;
     let mut plan = Plan::default();
-    walk(root, &mut Vec::new(), true, &mut plan);
+    let mut ctes = Vec::new();
+    walk(root, &mut Vec::new(), true, &mut plan, &mut ctes);
+    // A CTE's plan is an InitPlan of the node that holds it; its rows reach the result
+    // where a CTE Scan on the main path reads them, and only there. Read in rounds, since
+    // one CTE may read another.
+    let mut pending = ctes;
+    loop {
+        let mut later = Vec::new();
+        let mut progress = false;
+        for cte in pending {
+            match plan.cte_reads.iter().find(|(name, _)| *name == cte.name) {
+                Some((_, above)) => {
+                    let mut above = above.clone();
+                    walk(cte.node, &mut above, true, &mut plan, &mut later);
+                    progress = true;
+                }
+                None => later.push(cte),
+            }
+        }
+        if !progress {
+            // Read by no scan whose rows reach the result (or by none at all).
+            let mut rest = Vec::new();
+            for cte in later {
+                walk(cte.node, &mut Vec::new(), false, &mut plan, &mut rest);
+            }
+            break;
+        }
+        pending = later;
+    }
+    plan.cte_reads.clear();
     Ok(plan)
 }
 
-fn walk(node: &Value, above: &mut Vec<String>, main: bool, plan: &mut Plan) {
+/// The plan of a CTE, not yet read.
+struct Cte<'a> {
+    name: String,
+    node: &'a Value,
+}
+
+fn walk<'a>(
+    node: &'a Value,
+    above: &mut Vec<(String, u64)>,
+    main: bool,
+    plan: &mut Plan,
+    ctes: &mut Vec<Cte<'a>>,
+) {
     let text = |key: &str| node.get(key).and_then(Value::as_str).unwrap_or_default();
     let count = |key: &str| node.get(key).and_then(Value::as_f64).unwrap_or(0.0);
     let kind = text("Node Type").to_string();
+    let loops = count("Actual Loops").max(1.0);
+    let rows = count("Actual Rows");
     plan.nodes.push(kind.clone());
     if !text("Relation Name").is_empty() {
         let mut indexes: Vec<String> = Vec::new();
@@ -92,22 +175,35 @@ fn walk(node: &Value, above: &mut Vec<String>, main: bool, plan: &mut Plan) {
             table: text("Relation Name").to_string(),
             node: kind.clone(),
             indexes,
-            loops: count("Actual Loops").max(1.0),
-            rows: count("Actual Rows"),
+            loops,
+            rows,
             removed: count("Rows Removed by Filter") + count("Rows Removed by Index Recheck"),
             above: above.iter().rev().cloned().collect(),
             main,
         });
     }
+    let here = (kind.clone(), flow(rows, loops));
+    if main && kind == "CTE Scan" {
+        let mut path = above.clone();
+        path.push(here.clone());
+        plan.cte_reads.push((text("CTE Name").to_string(), path));
+    }
     if let Some(children) = node.get("Plans").and_then(Value::as_array) {
-        above.push(kind);
+        above.push(here);
         for child in children {
-            let relation = child
-                .get("Parent Relationship")
-                .and_then(Value::as_str)
-                .unwrap_or_default();
+            let field = |key: &str| child.get(key).and_then(Value::as_str).unwrap_or_default();
+            let relation = field("Parent Relationship");
+            if relation == "InitPlan"
+                && let Some(name) = field("Subplan Name").strip_prefix("CTE ")
+            {
+                ctes.push(Cte {
+                    name: name.to_string(),
+                    node: child,
+                });
+                continue;
+            }
             let on_main = main && relation != "InitPlan" && relation != "SubPlan";
-            walk(child, above, on_main, plan);
+            walk(child, above, on_main, plan, ctes);
         }
         above.pop();
     }
@@ -148,7 +244,11 @@ mod tests {
         let first = &plan.scans[0];
         assert!(first.of("public", "user_features") && first.main);
         assert_eq!((first.kept(), first.read_at_most()), (120, 200_000));
-        assert_eq!(first.above, ["Sort", "Limit"]);
+        assert_eq!(
+            first.above,
+            [("Sort".to_string(), 50), ("Limit".to_string(), 50)]
+        );
+        assert_eq!(first.reach(), (50, Some("Sort")));
         assert!(
             !plan.scans[1].main,
             "an InitPlan's scan is not on the main path"
@@ -182,6 +282,43 @@ mod tests {
         // 3298 runs that each show 0 rows may have read up to a row each.
         assert!(scan(0.0, 0.0, 3298.0).read_at_most() >= 3298);
         assert_eq!(scan(100.0, 0.0, 1.0).read_at_most(), 100);
+    }
+
+    #[test]
+    fn a_ctes_plan_reaches_the_result_where_a_main_scan_reads_it() {
+        let plan = read(
+            r#"[{"Plan": {"Node Type": "Nested Loop", "Actual Rows": 50, "Actual Loops": 1, "Plans": [
+                {"Node Type": "Limit", "Parent Relationship": "InitPlan", "Subplan Name": "CTE latest",
+                 "Actual Rows": 50, "Actual Loops": 1, "Plans": [
+                  {"Node Type": "Index Scan", "Relation Name": "t", "Schema": "s", "Index Name": "i",
+                   "Actual Rows": 50, "Actual Loops": 1}]},
+                {"Node Type": "Seq Scan", "Parent Relationship": "InitPlan", "Subplan Name": "CTE unread",
+                 "Relation Name": "u", "Schema": "s", "Actual Rows": 7, "Actual Loops": 1},
+                {"Node Type": "CTE Scan", "CTE Name": "latest", "Parent Relationship": "Outer",
+                 "Actual Rows": 50, "Actual Loops": 1},
+                {"Node Type": "Aggregate", "Parent Relationship": "Inner", "Actual Rows": 1,
+                 "Actual Loops": 1, "Plans": [
+                  {"Node Type": "Index Scan", "Relation Name": "v", "Schema": "s",
+                   "Actual Rows": 2, "Actual Loops": 50}]}]}}]"#,
+        )
+        .expect("plan");
+        let scan = |table: &str| plan.scans.iter().find(|s| s.table == table).expect("scan");
+        let cte = scan("t");
+        assert!(cte.main, "{cte:?}");
+        assert_eq!(
+            cte.above
+                .iter()
+                .map(|(k, _)| k.as_str())
+                .collect::<Vec<_>>(),
+            ["Limit", "CTE Scan", "Nested Loop"]
+        );
+        assert!(
+            !scan("u").main,
+            "a CTE no main scan reads is not on the main path"
+        );
+        // About 100 rows made into one by an Aggregate.
+        assert_eq!(scan("v").reach(), (1, Some("Aggregate")));
+        assert_eq!(cte.reach(), (50, None));
     }
 
     #[test]
