@@ -410,11 +410,16 @@ pub enum CheckSpec {
         exact: String,
         column: String,
         at_least: usize,
-        /// A numeric column of `exact` that orders it, ascending (a distance): the rows
-        /// the answer shares with `exact` must come in its order. The answer may leave
-        /// it out.
+        /// A numeric column of `exact` that orders it, ascending (a distance): the
+        /// answer's rows must come in its order. The answer may leave it out.
         #[serde(default)]
         order_by: Option<String>,
+        /// How many rows the question asks for: the first `rows` of `exact` are the
+        /// answer, and the rest the near rows an index that misses one may return in its
+        /// place (every row of the answer must be one of `exact`'s). By default all of
+        /// `exact`'s.
+        #[serde(default)]
+        rows: Option<usize>,
         #[serde(default)]
         label: String,
     },

@@ -87,10 +87,24 @@ pub struct FileRun {
     /// For the statements kept as answers that ran under rendering settings of the
     /// file's own, their byte offset and those settings.
     pub rendered: Vec<(usize, String)>,
-    /// For the latest statement that returned rows in the region of each task asked for
-    /// (see [`run_file`]'s `explain`): its byte offset, and its plan as `EXPLAIN
-    /// (ANALYZE, VERBOSE, FORMAT JSON)` gave it right after it ran, or why there is none.
-    pub plans: Vec<(usize, Result<String, String>)>,
+}
+
+/// What is judged right after an answer runs, in the state it ran in (see
+/// `at_answer::AnswerChecks`).
+pub trait AtAnswer {
+    /// Whether the answers of `task` are judged as they run.
+    fn wants(&self, task: &str) -> bool;
+    /// Judges the answer of `task` that has just run: the statement `text` at byte
+    /// offset `at`, which returned `answer`. The session is in the grader's transaction,
+    /// with no savepoint of the file's open.
+    fn judge<S: Session>(
+        &mut self,
+        session: &mut S,
+        task: &str,
+        at: usize,
+        text: &str,
+        answer: &Outcome,
+    ) -> impl std::future::Future<Output = ()>;
 }
 
 /// Notes kept per file: a file of 300 000 meta-commands must not make a report of them.
@@ -168,15 +182,15 @@ struct Guard {
 
 /// Executes the file's statements on `session`, which must already be inside the
 /// grader's transaction `xid` (from `txid_current()`). The file stops when `deadline`
-/// passes. Each statement that returns rows in the region of a task of `explain` is
-/// explained right after it runs, in the state it ran in (see [`explain_now`]).
-pub async fn run_file<S: Session>(
+/// passes. Each statement that can be the answer of a task `at_answer` wants is judged
+/// by it right after it runs, in the state it ran in.
+pub async fn run_file<S: Session, A: AtAnswer>(
     session: &mut S,
     script: &Script,
     file: &str,
     xid: &str,
     deadline: std::time::Instant,
-    explain: &[&str],
+    at_answer: &mut A,
 ) -> FileRun {
     let mut run = FileRun::default();
     let mut open_blocks: Vec<usize> = Vec::new(); // byte offsets of the student's BEGINs
@@ -364,11 +378,16 @@ pub async fn run_file<S: Session>(
             if let Some(settings) = rendered_under {
                 run.rendered.push((start, settings));
             }
-            if explain.contains(&task) {
-                let plan = explain_now(session, &text, &mut pending_release).await;
-                run.plans
-                    .retain(|(at, _)| script.task_at(*at) != Some(task));
-                run.plans.push((start, plan));
+            if at_answer.wants(task) {
+                if pending_release {
+                    // The statement's own savepoint, released as the next one's opening
+                    // would; a failure here shows in what the checks run next.
+                    let _ = session
+                        .control(&format!("RELEASE SAVEPOINT {STMT_SAVEPOINT}"))
+                        .await;
+                    pending_release = false;
+                }
+                at_answer.judge(session, task, start, &text, o).await;
             }
         }
         let halt = match &outcome {
@@ -544,45 +563,6 @@ async fn check_guard<S: Session>(
     }
     Ok(None)
 }
-
-/// What a `plan` check reads of a statement: its plan, taken at once, in a savepoint that
-/// is undone, so that it sees what the statement saw (the file's objects as they were,
-/// its search path) but for the planner's settings, which are set back to the grader's
-/// (every setting of the `Query Tuning` group, and pgvector's): a `SET enable_seqscan =
-/// off` of the file's plans nothing. The statement runs a second time under `ANALYZE`;
-/// what it changed is undone with the savepoint (a sequence it advanced stays advanced).
-async fn explain_now<S: Session>(
-    session: &mut S,
-    text: &str,
-    pending_release: &mut bool,
-) -> Result<String, String> {
-    if *pending_release {
-        // The statement's own savepoint, released as the next one's opening would.
-        session
-            .control(&format!("RELEASE SAVEPOINT {STMT_SAVEPOINT}"))
-            .await
-            .map_err(|f| f.message())?;
-        *pending_release = false;
-    }
-    let sql = format!(
-        "SELECT pg_catalog.count(pg_catalog.set_config(name, reset_val, true)) FROM pg_catalog.pg_settings \
-         WHERE category OPERATOR(pg_catalog.~~) 'Query Tuning%' \
-            OR name OPERATOR(pg_catalog.~~) 'hnsw.%' OR name OPERATOR(pg_catalog.~~) 'ivfflat.%'; \
-         EXPLAIN (ANALYZE, VERBOSE, TIMING OFF, SUMMARY OFF, FORMAT JSON) {}",
-        text.trim().trim_end_matches(';')
-    );
-    match super::savepoint::around(session, EXPLAIN_SAVEPOINT, &sql).await {
-        Err(f) => Err(f.message()),
-        Ok(Err(f)) => Err(f.message()),
-        Ok(Ok(out)) => out
-            .rows
-            .first()
-            .and_then(|r| r.first().cloned().flatten())
-            .ok_or_else(|| "EXPLAIN gave no plan".to_string()),
-    }
-}
-
-const EXPLAIN_SAVEPOINT: &str = "sqlgrade_explain";
 
 /// Whether a statement is an EXPLAIN: its rows describe a plan, never a task's answer, so
 /// that a plan printed after the real query neither replaces it nor is graded as one.

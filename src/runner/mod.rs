@@ -2,6 +2,7 @@
 //! student file inside a transaction that is always rolled back, evaluates the tasks, and
 //! sends events. It never prints; reporters turn the events into output.
 
+mod at_answer;
 pub mod batch;
 mod behaviour;
 mod catalog;
@@ -794,36 +795,28 @@ async fn grade_on(
     let limits = session.limits;
     let deadline = Instant::now() + limits.task;
     session.set_deadline(Some(deadline));
-    // The answers whose plans are judged are explained as they run, on the base data.
-    let explain: Vec<&str> = tasks
+    // The tasks judged as their answers run (plans and recalls on the base data only).
+    let wanted_tasks: Vec<&TaskSpec> = tasks
         .iter()
         .zip(wanted)
-        .filter(|(task, wanted)| {
-            **wanted
-                && view.is_base()
-                && task
-                    .checks
-                    .iter()
-                    .any(|c| matches!(c, CheckSpec::Plan { sql: None, .. }))
-        })
-        .map(|(task, _)| task.id.as_str())
+        .filter(|(_, wanted)| **wanted)
+        .map(|(task, _)| *task)
         .collect();
     // Where the counts of changed rows stood before the file, for the checks that judge
     // rows which must be the exercise's.
-    let judges_rows = tasks.iter().zip(wanted).any(|(task, wanted)| {
-        *wanted
-            && view.is_base()
-            && task
-                .checks
+    let judges_rows = view.is_base()
+        && wanted_tasks.iter().any(|task| {
+            task.checks
                 .iter()
                 .any(|c| matches!(c, CheckSpec::Plan { .. } | CheckSpec::Recall { .. }))
-    });
+        });
     let baseline = if judges_rows {
         untouched::Baseline::take(session, relations).await
     } else {
         untouched::Baseline::unread(relations)
     };
-    let mut run = exec::run_file(session, script, file, &xid, deadline, &explain).await;
+    let mut at_answer = at_answer::AnswerChecks::new(wanted_tasks, view.is_base(), baseline);
+    let mut run = exec::run_file(session, script, file, &xid, deadline, &mut at_answer).await;
     let mut outcome = DatasetRun::default();
     // Only as many as the report keeps are made into notes; the rest are counted.
     let room = exec::NOTE_LIMIT.saturating_sub(run.notes.len());
@@ -945,7 +938,7 @@ async fn grade_on(
         mode,
         view,
         probes: behaviour::Probes::default(),
-        baseline,
+        at_answer,
     };
     for (task, wanted) in tasks.iter().zip(wanted) {
         if !wanted {
@@ -1001,8 +994,9 @@ struct Judging<'a> {
     view: View<'a>,
     /// What the behaviour probes learnt of the tables (the same for every task).
     probes: behaviour::Probes,
-    /// The tables the setup made, as they were when the file began.
-    baseline: untouched::Baseline,
+    /// The checks judged as the answers ran, what they found, and the tables the setup
+    /// made, as they were when the file began.
+    at_answer: at_answer::AnswerChecks<'a>,
 }
 
 impl Judging<'_> {
@@ -1030,32 +1024,39 @@ impl Judging<'_> {
             if !view.is_base() && !check.on_every_dataset() {
                 continue;
             }
-            let judged = match check {
-                CheckSpec::Plan { .. } => {
-                    Some(plan::check(session, check, task, script, run, &self.baseline).await)
+            // Judged as the answer ran, or (a plan check's own query) now.
+            let found = match check {
+                CheckSpec::Plan { sql: Some(_), .. } => {
+                    let baseline = &self.at_answer.baseline;
+                    results.push(plan::check_query(session, check, baseline).await);
+                    continue;
                 }
-                CheckSpec::Recall { .. } => {
-                    Some(recall::check(session, check, task, script, run, &self.baseline).await)
-                }
+                CheckSpec::Plan { .. }
+                | CheckSpec::Recall { .. }
+                | CheckSpec::Result {
+                    against: Some(_), ..
+                } => Some(self.at_answer.finding(task, i, script, run)),
                 _ => None,
             };
-            if let Some(judged) = judged {
-                results.push(judged);
-                continue;
-            }
-            // Compared with the instructor's query, now, rather than with a snapshot.
-            if let CheckSpec::Result {
-                against: Some(_), ..
-            } = check
-            {
-                let judged = match checks::capture(session, check, task, script, run).await {
-                    Ok(captured) => match checks::live_section(session, check, task).await {
-                        Ok(section) => checks::judge(&captured, &section, check, None, on),
-                        Err(r) => checks::on_dataset(r, check, on),
-                    },
-                    Err(r) => checks::on_dataset(r, check, on),
-                };
-                results.push(judged);
+            if let Some(found) = found {
+                results.push(match (check, found) {
+                    (CheckSpec::Result { .. }, Ok(at_answer::Finding::Live(live))) => {
+                        // Compared with the instructor's query as it answered right after
+                        // the student's answer, rather than with a snapshot.
+                        match checks::capture(session, check, task, script, run).await {
+                            Ok(captured) => match live {
+                                Ok(section) => checks::judge(&captured, &section, check, None, on),
+                                Err(r) => checks::on_dataset(r, check, on),
+                            },
+                            Err(r) => checks::on_dataset(r, check, on),
+                        }
+                    }
+                    (_, Ok(at_answer::Finding::Verdict(verdict))) => verdict,
+                    (_, Ok(at_answer::Finding::Live(_))) => {
+                        CheckResult::Error("a report where a verdict was due".into())
+                    }
+                    (_, Err(r)) => checks::on_dataset(r, check, on),
+                });
                 continue;
             }
             if !check.uses_snapshot() {

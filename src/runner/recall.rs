@@ -1,39 +1,35 @@
 //! `recall` checks: an approximate answer (a nearest-neighbour search through an index
 //! that may miss a neighbour) judged by how many of the exact answer's rows it holds,
-//! each once, in as many rows as the exact answer has; the exact answer computed by the
-//! server itself with index scans off.
+//! each once, in as many rows as the question asks for, every one of them a near row;
+//! the exact answer computed by the server itself with index scans off, right after the
+//! answer ran.
 
-use crate::db::Session;
-use crate::exercise::{CheckSpec, TaskSpec};
-use crate::script::Script;
+use crate::db::{Outcome, Session};
+use crate::exercise::CheckSpec;
 
-use super::checks::{self, CHECK_SAVEPOINT, CheckResult, sql_problem};
-use super::exec::FileRun;
+use super::checks::{CHECK_SAVEPOINT, CheckResult, sql_problem};
 use super::savepoint;
 use super::untouched::Baseline;
 
-/// Runs a `recall` check.
-pub async fn check<S: Session>(
+/// Judges a task's answer by its recall, right after it ran (the statement at byte
+/// offset `at`, which returned `answer`), on the tables as they were then.
+pub async fn judge_answer<S: Session>(
     session: &mut S,
     spec: &CheckSpec,
-    task: &TaskSpec,
-    script: &Script,
-    run: &FileRun,
     baseline: &Baseline,
+    answer: &Outcome,
+    at: usize,
 ) -> CheckResult {
     let CheckSpec::Recall {
         exact,
         column,
         at_least,
         order_by,
+        rows,
         ..
     } = spec
     else {
         return CheckResult::Error("not a recall check".into());
-    };
-    let (outcome, _, at) = match checks::answer(task, script, run) {
-        Ok(found) => found,
-        Err(r) => return r,
     };
     let fail = |message: String| CheckResult::Fail {
         message,
@@ -65,8 +61,8 @@ pub async fn check<S: Session>(
         rows: &truth.rows,
     };
     let mine = Table {
-        names: outcome.columns.clone().unwrap_or_default(),
-        rows: &outcome.rows,
+        names: answer.columns.clone().unwrap_or_default(),
+        rows: &answer.rows,
     };
     let Some(key_of) = exact.position(column) else {
         return CheckResult::Error(format!("the check's exact query has no column `{column}`"));
@@ -107,11 +103,13 @@ pub async fn check<S: Session>(
     let Some(id_at) = mine.position(column) else {
         return fail(format!("the answer has no column `{column}`"));
     };
-    if mine.rows.len() != exact.rows.len() {
+    // The first `rows` of `exact` are the answer; the rest, the near rows an index that
+    // misses one of those may return in its place.
+    let wanted = rows.unwrap_or(exact.rows.len()).min(exact.rows.len());
+    if mine.rows.len() != wanted {
         return fail(format!(
-            "the answer returns {} rows; the question asks for {}",
+            "the answer returns {} rows; the question asks for {wanted}",
             mine.rows.len(),
-            exact.rows.len()
         ));
     }
     // Each row once: the nearest one ten times is one of the ten.
@@ -127,26 +125,32 @@ pub async fn check<S: Session>(
             again.unwrap_or("NULL")
         ));
     }
-    // The answer's rows that are among the exact ones, each with its exact row.
-    let shared: Vec<(&Row, &Row)> = mine
-        .rows
-        .iter()
-        .filter_map(|r| {
-            let id = cell(r, id_at)?;
-            let twin = exact.rows.iter().find(|e| cell(e, key_of) == Some(id))?;
-            Some((r, twin))
-        })
-        .collect();
-    if shared.len() < *at_least {
+    // Every row of the answer with its row of `exact`, and where it stands there.
+    let mut twins: Vec<(&Row, &Row, usize)> = Vec::new();
+    for row in mine.rows {
+        let id = cell(row, id_at);
+        let Some(place) = exact.rows.iter().position(|e| cell(e, key_of) == id) else {
+            return fail(format!(
+                "the answer holds `{column}` {}, which is not among the {} nearest rows: an index may miss a neighbour, not return a far row",
+                id.unwrap_or("NULL"),
+                exact.rows.len()
+            ));
+        };
+        twins.push((row, &exact.rows[place], place));
+    }
+    let shared = twins.iter().filter(|(_, _, place)| *place < wanted).count();
+    if shared < *at_least {
         return fail(format!(
-            "the answer holds {} of the {} nearest rows; at least {at_least} expected",
-            shared.len(),
-            exact.rows.len()
+            "the answer holds {shared} of the {wanted} nearest rows; at least {at_least} expected"
         ));
     }
-    for (row, twin) in &shared {
+    for (row, twin, _) in &twins {
         for (i, name) in mine.names.iter().enumerate() {
-            let Some(j) = exact.position(name) else {
+            // The ordering value, where shown, is the answer's own arithmetic.
+            let Some(j) = exact
+                .position(name)
+                .filter(|_| Some(name) != order_by.as_ref())
+            else {
                 continue;
             };
             if cell(row, i) != cell(twin, j) {
@@ -160,7 +164,10 @@ pub async fn check<S: Session>(
         }
     }
     if let (Some(rank), Some(by)) = (rank, order_by) {
-        let ids: Vec<&str> = shared.iter().filter_map(|(r, _)| cell(r, id_at)).collect();
+        let ids: Vec<&str> = twins
+            .iter()
+            .filter_map(|(r, _, _)| cell(r, id_at))
+            .collect();
         for pair in ids.windows(2) {
             let (a, b) = (rank[pair[0]], rank[pair[1]]);
             if a.total_cmp(&b).is_gt() {

@@ -10,6 +10,19 @@ use super::checks::CHECK_SAVEPOINT;
 use super::savepoint;
 use super::workspace::SetupRelation;
 
+/// A relation `c`'s columns, as text: each one's number, name, type, type modifier,
+/// collation and whether it was dropped. A column renamed, added (with a default every
+/// row then shows) or given another collation changes what a query of it returns
+/// without a row being written.
+pub const COLUMNS: &str = "(SELECT pg_catalog.string_agg(a.attnum::pg_catalog.text OPERATOR(pg_catalog.||) ':' \
+     OPERATOR(pg_catalog.||) a.attname::pg_catalog.text OPERATOR(pg_catalog.||) ':' \
+     OPERATOR(pg_catalog.||) a.atttypid::pg_catalog.text OPERATOR(pg_catalog.||) ':' \
+     OPERATOR(pg_catalog.||) a.atttypmod::pg_catalog.text OPERATOR(pg_catalog.||) ':' \
+     OPERATOR(pg_catalog.||) a.attcollation::pg_catalog.text OPERATOR(pg_catalog.||) ':' \
+     OPERATOR(pg_catalog.||) a.attisdropped::pg_catalog.text, ',' ORDER BY a.attnum) \
+     FROM pg_catalog.pg_attribute a \
+     WHERE a.attrelid OPERATOR(pg_catalog.=) c.oid AND a.attnum OPERATOR(pg_catalog.>) 0)";
+
 /// The tables a setup made, as it left them, and how many of their rows the session had
 /// inserted, updated and deleted when a file began.
 #[derive(Default)]
@@ -88,7 +101,8 @@ async fn changed<S: Session>(
                pg_catalog.pg_stat_get_xact_tuples_updated(c.oid) OPERATOR(pg_catalog.+) \
                pg_catalog.pg_stat_get_xact_tuples_deleted(c.oid), \
                c.relrowsecurity, c.relhasrules, \
-               EXISTS (SELECT 1 FROM pg_catalog.pg_inherits h WHERE h.inhparent OPERATOR(pg_catalog.=) c.oid) \
+               EXISTS (SELECT 1 FROM pg_catalog.pg_inherits h WHERE h.inhparent OPERATOR(pg_catalog.=) c.oid), \
+               {COLUMNS} \
              FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace \
              WHERE n.nspname OPERATOR(pg_catalog.=) {} AND c.relname OPERATOR(pg_catalog.=) {}",
             quote_literal(&r.schema),
@@ -114,7 +128,7 @@ async fn changed<S: Session>(
             (Some(now), Some(then)) if now == then => {}
             (Some(now), Some(then)) => {
                 return Some(format!(
-                    "the file inserted, updated or deleted {} rows of {table}",
+                    "the file inserted, updated or deleted {} rows of {table} (changes it rolled back count too)",
                     now - then
                 ));
             }
@@ -128,6 +142,11 @@ async fn changed<S: Session>(
         }
         if text(5) == "t" {
             return Some(format!("the file gave {table} a child table"));
+        }
+        if text(6) != r.columns {
+            return Some(format!(
+                "the file added, dropped, renamed or retyped a column of {table}"
+            ));
         }
     }
     None

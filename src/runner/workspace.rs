@@ -4,7 +4,7 @@
 //! a file may have changed for good (it ended the grader's transaction, lost its
 //! connection, or grew) is dropped and built again before anything else runs on it.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use crate::db::server::RoleState;
 use crate::db::{Limits, Link, Login, PgSession, Session, describe_error};
-use crate::exercise::{Dataset, Exercise, RunAs};
+use crate::exercise::{CheckSpec, Dataset, Exercise, RunAs};
 use crate::script::Script;
 
 use super::RunError;
@@ -54,6 +54,8 @@ pub struct SetupRelation {
     pub name: String,
     pub oid: u32,
     pub filenode: u32,
+    /// Its columns as the catalog describes them (see `untouched::COLUMNS`).
+    pub columns: String,
 }
 
 /// How a file's use of its connection ended.
@@ -105,6 +107,9 @@ pub struct Workspace {
     limits: Limits,
     /// The extensions every database gets before its setup.
     extensions: Vec<String>,
+    /// The setups of files with an answer about the server's statistics (a `result`
+    /// check with `against`).
+    statistics: BTreeSet<String>,
 }
 
 impl Workspace {
@@ -129,6 +134,25 @@ impl Workspace {
             sessions: BTreeMap::new(),
             limits,
             extensions,
+            statistics: exercise
+                .manifest
+                .files
+                .iter()
+                .filter(|file| {
+                    exercise.tasks_of(&file.name).any(|task| {
+                        task.checks.iter().any(|c| {
+                            matches!(
+                                c,
+                                CheckSpec::Result {
+                                    against: Some(_),
+                                    ..
+                                }
+                            )
+                        })
+                    })
+                })
+                .map(|file| file.setup.clone())
+                .collect(),
         };
         let mut keys = Vec::new();
         for file in &exercise.manifest.files {
@@ -138,13 +162,17 @@ impl Workspace {
             workspace
                 .setup_files
                 .insert(file.setup.clone(), exercise.setup_files(&file.setup));
-            workspace
-                .datasets
-                .insert(file.setup.clone(), exercise.datasets(&file.setup));
+            let datasets = exercise.datasets(&file.setup);
             keys.push(DbKey::base(&file.setup));
+            // A setup whose statistics an answer reads has them ready before any file
+            // runs there: its hidden datasets too are made now (see `settle`).
+            if workspace.statistics.contains(&file.setup) {
+                keys.extend((1..datasets.len()).map(|i| DbKey::of(&file.setup, i)));
+            }
+            workspace.datasets.insert(file.setup.clone(), datasets);
         }
         // Side by side: a setup that generates its data keeps a core busy while another
-        // is made (the hidden datasets' databases are made on first use).
+        // is made (the other hidden datasets' databases are made on first use).
         let made = {
             let this = &workspace;
             futures_util::future::join_all(keys.iter().map(|key| this.make(key))).await
@@ -225,6 +253,9 @@ impl Workspace {
         };
         drop(client);
         self.settle(&backends).await;
+        if self.link.major < 15 && self.statistics.contains(&key.setup) {
+            self.published(&name).await;
+        }
         let over_size =
             self.link
                 .watchdog
@@ -259,6 +290,32 @@ impl Workspace {
             match rows {
                 Ok(rows) if rows.is_empty() => return,
                 Ok(_) => tokio::time::sleep(std::time::Duration::from_millis(2)).await,
+                Err(_) => return,
+            }
+        }
+    }
+
+    /// On PostgreSQL 14 and earlier, waits until the statistics collector has written
+    /// database `name` into the file sessions read statistics from. Until then a session
+    /// in it takes the file it finds, up to half a second old, for that database's
+    /// statistics, which then hold none of what its setup did; from then on the first
+    /// session to read them asks for them anew. Bounded: a late collector leaves an
+    /// answer about statistics graded on fewer of them, never a snapshot.
+    async fn published(&self, name: &str) {
+        let deadline = std::time::Instant::now() + SETTLE_LIMIT;
+        while std::time::Instant::now() < deadline {
+            let rows = self
+                .link
+                .admin_query(
+                    "SELECT 1 FROM pg_catalog.pg_database d \
+                     WHERE d.datname OPERATOR(pg_catalog.=) $1 \
+                       AND pg_catalog.pg_stat_get_db_xact_commit(d.oid) OPERATOR(pg_catalog.>) 0",
+                    &[&name],
+                )
+                .await;
+            match rows {
+                Ok(rows) if !rows.is_empty() => return,
+                Ok(_) => tokio::time::sleep(std::time::Duration::from_millis(20)).await,
                 Err(_) => return,
             }
         }
@@ -567,11 +624,14 @@ async fn database_size(client: &tokio_postgres::Client) -> Option<u64> {
 async fn setup_relations(client: &tokio_postgres::Client) -> Result<Vec<SetupRelation>, RunError> {
     let rows = client
         .query(
-            "SELECT n.nspname::pg_catalog.text, c.relname::pg_catalog.text, c.oid, c.relfilenode \
+            &format!(
+                "SELECT n.nspname::pg_catalog.text, c.relname::pg_catalog.text, c.oid, c.relfilenode, {} \
              FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
              WHERE c.relkind = ANY (ARRAY['r', 'p', 'm']::\"char\"[]) \
                AND n.nspname <> ALL (ARRAY['pg_catalog', 'information_schema']) \
                AND n.nspname !~ '^pg_toast'",
+                super::untouched::COLUMNS
+            ),
             &[],
         )
         .await
@@ -583,6 +643,7 @@ async fn setup_relations(client: &tokio_postgres::Client) -> Result<Vec<SetupRel
             name: r.get(1),
             oid: r.get(2),
             filenode: r.get(3),
+            columns: r.get(4),
         })
         .collect())
 }

@@ -228,6 +228,84 @@ fn panel() -> Vec<(&'static str, Submission, Option<&'static str>, &'static str)
             "A Sort sits above the Index Scan of `user_features`",
         ),
         (
+            "feature-rows-served-by-a-function",
+            feature(format!(
+                "create temp table ready as {};\n\
+                 create function ready_rows() returns setof user_features language plpgsql as \
+                   $$ begin return query select * from pg_temp.ready order by created_at desc; end $$;\n\
+                 create index on user_features (user_id, created_at desc);\n\
+                 select r.* from ready_rows() r, (select count(*) from (select 1 from user_features \
+                   where user_id = 123 order by created_at desc limit 50) t) token;",
+                FEATURES.trim_end_matches(';')
+            )),
+            lose("plan.feature_query"),
+            "it calls `ready_rows()`, a function of the file's own, whose work EXPLAIN does not show",
+        ),
+        (
+            "feature-index-swapped-after",
+            feature(format!(
+                "create index features_by_time on user_features (created_at desc);\n{FEATURES}\n\
+                 drop index features_by_time;\n\
+                 create index features_by_time on user_features (user_id, created_at desc);"
+            )),
+            lose("plan.feature_query"),
+            "its keys are (created_at DESC), not (user_id)",
+        ),
+        (
+            "feature-prepared-under-forced-settings",
+            feature(format!(
+                "create index on user_features (user_id, created_at desc);\n\
+                 set enable_indexscan = off; set enable_bitmapscan = off;\n\
+                 prepare p as {FEATURES}\n\
+                 execute p;"
+            )),
+            None,
+            "",
+        ),
+        (
+            "keyset-table-cut-in-a-savepoint",
+            keyset(format!(
+                "create temp table page as {};\n\
+                 create index on user_features (user_id, created_at desc);\n\
+                 savepoint cut;\n\
+                 truncate user_features;\n\
+                 insert into user_features overriding system value select * from page;\n\
+                 select * from user_features where user_id = 123 order by created_at desc limit 100;\n\
+                 rollback to savepoint cut;",
+                PAGE.trim_end_matches(';')
+            )),
+            lose("plan.keyset"),
+            "the file emptied or rewrote `public.user_features`",
+        ),
+        (
+            "usage-typed-then-indexes-remade",
+            usage(
+                "select 'public'::name as schemaname, 'user_features'::name as relname, \
+                 i::name as indexrelname, 0::bigint as idx_scan, 0::bigint as idx_tup_read, \
+                 0::bigint as idx_tup_fetch \
+                 from unnest(array['user_features_pkey', 'user_features_user_time', \
+                   'user_features_name', 'user_features_created']) i;\n\
+                 drop index user_features_user_time, user_features_name, user_features_created;\n\
+                 alter table user_features drop constraint user_features_pkey;\n\
+                 alter table user_features add constraint user_features_pkey primary key (id);\n\
+                 create index user_features_user_time on user_features (user_id, created_at desc);\n\
+                 create index user_features_name on user_features (feature_name);\n\
+                 create index user_features_created on user_features (created_at);",
+            ),
+            lose("stats.index_usage"),
+            "2 rows extra",
+        ),
+        (
+            "usage-unused-indexes-dropped-after",
+            usage(
+                "select schemaname, relname, indexrelname, idx_scan, idx_tup_read, idx_tup_fetch \
+                 from pg_stat_user_indexes where idx_scan = 0;\n\
+                 drop index user_features_name, user_features_created;",
+            ),
+            None,
+            "",
+        ),
+        (
             "keyset-own-copy",
             keyset(
                 "create index on user_features (user_id, created_at desc);\n\

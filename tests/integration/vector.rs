@@ -110,7 +110,7 @@ fn vector_search_is_graded_by_its_index_and_its_recall() {
                 SEARCH.replace("metadata ->> 'category' = 'ai'", "true")
             )),
             Some("vector.hybrid_search"),
-            "of the 10 nearest rows; at least 9 expected",
+            "which is not among the 40 nearest rows",
         ),
         (
             "nearest-ten-times",
@@ -195,6 +195,67 @@ fn vector_search_is_graded_by_its_index_and_its_recall() {
             )),
             Some("vector.hybrid_search"),
             "the rows are out of order: `id` ",
+        ),
+        (
+            "a-far-row-made-up",
+            search(format!(
+                "{INDEX}\n-- task: vector.hybrid_search\n\
+                 (select id, title from ({}) nine limit 9) union all select -1, 'no such document';\n",
+                SEARCH.trim_end_matches(';')
+            )),
+            Some("vector.hybrid_search"),
+            "give it at most 9: its rows are not that scan's",
+        ),
+        (
+            "distance-rounded",
+            search(format!(
+                "{INDEX}\n-- task: vector.hybrid_search\n{}\n",
+                SEARCH.replace(
+                    "select id, title from",
+                    "select id, title, round((embedding <=> '[0.12,-0.4,0.33,0.8,-0.15,0.05,0.6,-0.27]')::numeric, 4) as distance from"
+                )
+            )),
+            None,
+            "",
+        ),
+        (
+            "filter-moved-after-the-answer",
+            search(format!(
+                "{INDEX}\n-- task: vector.hybrid_search\n{}\n\
+                 alter table documents rename column metadata to old_metadata;\n\
+                 alter table documents add column metadata jsonb default '{{\"category\": \"ai\"}}';\n",
+                SEARCH.replace("where metadata ->> 'category' = 'ai'", "")
+            )),
+            Some("vector.hybrid_search"),
+            "which is not among the 40 nearest rows",
+        ),
+        (
+            "filter-moved-before-the-answer",
+            search(format!(
+                "{INDEX}\n\
+                 alter table documents rename column metadata to old_metadata;\n\
+                 alter table documents add column metadata jsonb default '{{\"category\": \"ai\"}}';\n\
+                 -- task: vector.hybrid_search\n{}\n",
+                SEARCH.replace("where metadata ->> 'category' = 'ai'", "")
+            )),
+            Some("vector.hybrid_search"),
+            "the file added, dropped, renamed or retyped a column of `public.documents`",
+        ),
+        (
+            "nearest-served-by-a-function",
+            search(format!(
+                "{INDEX}\n\
+                 create function nearest_ai() returns table (id integer, title text) language plpgsql as \
+                   $$ begin set local enable_indexscan = off; return query {}; end $$;\n\
+                 -- task: vector.hybrid_search\n\
+                 select n.id, n.title from nearest_ai() n, (select count(*) from (select 1 from documents \
+                   order by embedding <=> '[0.12,-0.4,0.33,0.8,-0.15,0.05,0.6,-0.27]' limit 10) t) token;\n",
+                SEARCH
+                    .replace("select id, title from documents", "select d.id, d.title from documents d")
+                    .trim_end_matches(';')
+            )),
+            Some("vector.hybrid_search"),
+            "it calls `nearest_ai()`, a function of the file's own",
         ),
     ];
     let refs: Vec<(&str, &Submission)> = panel.iter().map(|(n, s, _, _)| (*n, s)).collect();

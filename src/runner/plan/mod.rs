@@ -2,39 +2,131 @@
 //! (ANALYZE, VERBOSE, FORMAT JSON)`, never from plan text: the scan node types on a
 //! table, the index a scan uses (matched by its definition in the catalog, never by its
 //! name), a `Sort` or a `Limit`, and how many of the table's rows the scans read. The
-//! task's answer is explained as it runs, in the state it ran in but for the planner's
-//! settings, which are the grader's (see `exec::explain_now`); a check's own query
-//! after the file. A plan is judged on the exercise's rows: the judged table must be as
+//! task's answer is explained and judged as it runs, in the state it ran in but for
+//! the planner's settings, which are the grader's (see [`explain_now`]); a check's own
+//! query after the file. A plan is judged on the exercise's rows: the judged table must be as
 //! the setup left it, and the query may read no table but the exercise's.
 
+mod hidden;
 mod index;
 mod tree;
 
 pub use index::conjuncts;
 
-use crate::db::Session;
 use crate::db::server::quote_literal;
-use crate::exercise::{CheckSpec, IndexShape, TaskSpec};
-use crate::script::Script;
+use crate::db::{Outcome, Session};
+use crate::exercise::{CheckSpec, IndexShape};
 
-use super::checks::{self, CHECK_SAVEPOINT, CheckResult, sql_problem};
-use super::exec::FileRun;
+use super::checks::{CHECK_SAVEPOINT, CheckResult, sql_problem};
 use super::untouched::Baseline;
 use super::{catalog, savepoint};
 use index::{IndexFacts, unlike};
 use tree::Scan;
 
-/// Runs a `plan` check on the task's answer (or the check's own query).
-pub async fn check<S: Session>(
+/// Runs a `plan` check that has a query of its own (`sql`), after the student's file.
+pub async fn check_query<S: Session>(
     session: &mut S,
     spec: &CheckSpec,
-    task: &TaskSpec,
-    script: &Script,
-    run: &FileRun,
     baseline: &Baseline,
 ) -> CheckResult {
+    let CheckSpec::Plan { sql: Some(q), .. } = spec else {
+        return CheckResult::Error("not a plan check with a query".into());
+    };
+    match explain_after(session, q).await {
+        Ok(document) => judge(session, spec, baseline, &document, None, None).await,
+        Err(r) => r,
+    }
+}
+
+/// Judges a task's answer by its plan, right after it ran (the statement `text` at byte
+/// offset `at`, which returned `answer`): see [`explain_now`].
+pub async fn judge_answer<S: Session>(
+    session: &mut S,
+    spec: &CheckSpec,
+    baseline: &Baseline,
+    text: &str,
+    answer: &Outcome,
+    at: usize,
+) -> CheckResult {
+    match explain_now(session, text).await {
+        Ok((_, beyond)) if !beyond.is_empty() => CheckResult::Fail {
+            message: format!(
+                "{}: a plan is judged on a query whose work EXPLAIN shows",
+                beyond.join("; ")
+            ),
+            diff: None,
+            at: Some(at),
+        },
+        Ok((document, _)) => {
+            let rows = Some(answer.rows.len() as u64);
+            judge(session, spec, baseline, &document, Some(at), rows).await
+        }
+        Err(why) => CheckResult::Fail {
+            message: format!("the query could not be explained: {why}"),
+            diff: None,
+            at: Some(at),
+        },
+    }
+}
+
+/// What a plan check reads of a statement: its plan, taken at once, in a savepoint that
+/// is undone, so that it sees what the statement saw (the file's objects as they were,
+/// its search path) but for the planner's settings, which are set back to the grader's
+/// (every setting of the `Query Tuning` group, and pgvector's), and for the plans a
+/// prepared statement keeps, which are made again under them: a `SET enable_seqscan =
+/// off` of the file plans nothing. The statement runs a second time under `ANALYZE`;
+/// what it changed is undone with the savepoint (a sequence it advanced stays advanced).
+/// With the plan, what running it did that the plan does not show (see [`hidden`]).
+async fn explain_now<S: Session>(
+    session: &mut S,
+    text: &str,
+) -> Result<(String, Vec<String>), String> {
+    let before = hidden::counts(session).await?;
+    explain(session, text, "").await?;
+    let between = hidden::counts(session).await?;
+    let document = explain(session, text, "ANALYZE, ").await?;
+    let after = hidden::counts(session).await?;
+    let beyond = match tree::read(&document) {
+        Ok(plan) => hidden::beyond(&plan, &before, &between, &after),
+        Err(_) => Vec::new(),
+    };
+    Ok((document, beyond))
+}
+
+/// `EXPLAIN (<analyze>VERBOSE, ...)` of `text` under the grader's planner settings.
+async fn explain<S: Session>(session: &mut S, text: &str, analyze: &str) -> Result<String, String> {
+    let sql = format!(
+        "SELECT pg_catalog.count(pg_catalog.set_config(name, reset_val, true)) FROM pg_catalog.pg_settings \
+         WHERE category OPERATOR(pg_catalog.~~) 'Query Tuning%' \
+            OR name OPERATOR(pg_catalog.~~) 'hnsw.%' OR name OPERATOR(pg_catalog.~~) 'ivfflat.%'; \
+         DISCARD PLANS; \
+         EXPLAIN ({analyze}VERBOSE, TIMING OFF, SUMMARY OFF, FORMAT JSON) {}",
+        text.trim().trim_end_matches(';')
+    );
+    match savepoint::around(session, EXPLAIN_SAVEPOINT, &sql).await {
+        Err(f) => Err(f.message()),
+        Ok(Err(f)) => Err(f.message()),
+        Ok(Ok(out)) => out
+            .rows
+            .first()
+            .and_then(|r| r.first().cloned().flatten())
+            .ok_or_else(|| "EXPLAIN gave no plan".to_string()),
+    }
+}
+
+const EXPLAIN_SAVEPOINT: &str = "sqlgrade_explain";
+
+/// Judges a plan (`document`, as `EXPLAIN (..., FORMAT JSON)` gave it) by `spec`; `at`
+/// and `answer_rows` are the answer's, when the plan is an answer's.
+async fn judge<S: Session>(
+    session: &mut S,
+    spec: &CheckSpec,
+    baseline: &Baseline,
+    document: &str,
+    at: Option<usize>,
+    answer_rows: Option<u64>,
+) -> CheckResult {
     let CheckSpec::Plan {
-        sql,
         table,
         schema,
         scans,
@@ -47,37 +139,12 @@ pub async fn check<S: Session>(
     else {
         return CheckResult::Error("not a plan check".into());
     };
-    let (document, at, answer_rows) = match sql {
-        Some(q) => match explain_after(session, q).await {
-            Ok(doc) => (doc, None, None),
-            Err(r) => return r,
-        },
-        None => {
-            let (outcome, _, at) = match checks::answer(task, script, run) {
-                Ok(found) => found,
-                Err(r) => return r,
-            };
-            match run.plans.iter().find(|(start, _)| *start == at) {
-                Some((_, Ok(doc))) => (doc.clone(), Some(at), Some(outcome.rows.len() as u64)),
-                Some((_, Err(why))) => {
-                    return CheckResult::Fail {
-                        message: format!("the query could not be explained: {why}"),
-                        diff: None,
-                        at: Some(at),
-                    };
-                }
-                None => {
-                    return CheckResult::Error("the answer was not explained when it ran".into());
-                }
-            }
-        }
-    };
     let at_answer = |message: String| CheckResult::Fail {
         message,
         diff: None,
         at,
     };
-    let plan = match tree::read(&document) {
+    let plan = match tree::read(document) {
         Ok(p) => p,
         Err(why) => return at_answer(why),
     };

@@ -145,6 +145,28 @@ pub fn read(document: &str) -> Result<Plan, String> {
     Ok(plan)
 }
 
+impl Plan {
+    /// How many scans of the relation `schema.name` the plan shows it started: the runs
+    /// of its Seq Scans for a table (an index scan of it is counted on the index), of
+    /// the scans that read it for an index. `None` when the plan does not read it.
+    pub fn scans_of(&self, qualified: &str) -> Option<u64> {
+        let mut shown = None;
+        for scan in &self.scans {
+            let runs = scan.loops.round() as u64;
+            if format!("{}.{}", scan.schema, scan.table) == qualified {
+                let seq = matches!(scan.node.as_str(), "Seq Scan" | "Sample Scan");
+                *shown.get_or_insert(0) += if seq { runs } else { 0 };
+            }
+            for index in &scan.indexes {
+                if format!("{}.{index}", scan.schema) == qualified {
+                    *shown.get_or_insert(0) += runs;
+                }
+            }
+        }
+        shown
+    }
+}
+
 /// The plan of a CTE, not yet read.
 struct Cte<'a> {
     name: String,
