@@ -171,6 +171,26 @@ fn panel() -> Vec<(&'static str, Submission, Option<&'static str>, &'static str)
             "",
         ),
         (
+            // The catalog keeps the operands' order; the planner proves the two
+            // predicates the same.
+            "partial-operands-commuted",
+            partial(format!(
+                "create index on user_features (user_id, feature_name) where 'latest' = version and is_active;\n{ACTIVE}"
+            )),
+            None,
+            "",
+        ),
+        (
+            // The query's `user_id = 123` implies the extra term, so the index serves
+            // it, but it is not the index the task asks for.
+            "partial-narrower-predicate",
+            partial(format!(
+                "create index on user_features (user_id, feature_name) where is_active and version = 'latest' and user_id > 0;\n{ACTIVE}"
+            )),
+            lose("index.partial_active"),
+            "its predicate is is_active AND version = 'latest'::text AND user_id > 0, not is_active AND version = 'latest'",
+        ),
+        (
             "partial-not-partial",
             partial(format!("create index on user_features (user_id, feature_name);\n{ACTIVE}")),
             lose("index.partial_active"),

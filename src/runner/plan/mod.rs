@@ -207,7 +207,11 @@ async fn judge<S: Session>(
         for scan in &main {
             for name in &scan.indexes {
                 match index_facts(session, schema, name).await {
-                    Some(facts) => match unlike(&facts, shape, predicate.as_deref()) {
+                    Some(facts) => match unlike(
+                        &facts,
+                        shape,
+                        meant(session, schema, table, &facts, shape, predicate.as_deref()).await,
+                    ) {
                         None => fitting.push(*scan),
                         Some(why) => reasons.push(format!(
                             "{} on {}: {why}",
@@ -394,6 +398,63 @@ async fn index_facts<S: Session>(session: &mut S, schema: &str, name: &str) -> O
         include: list(text(2)),
         predicate: text(3),
     })
+}
+
+/// The shape's predicate as `unlike` is to compare it with `facts`: as the catalog
+/// prints it (`printed`), or the index's own where the planner proves that each of the
+/// two implies the other (`'latest' = version` for `version = 'latest'`, which the
+/// catalog keeps as written).
+async fn meant<'a, S: Session>(
+    session: &mut S,
+    schema: &str,
+    table: &str,
+    facts: &'a IndexFacts,
+    shape: &IndexShape,
+    printed: Option<&'a str>,
+) -> Option<&'a str> {
+    let Some(written) = &shape.predicate else {
+        return printed;
+    };
+    let want = printed.unwrap_or(written);
+    if facts.predicate.is_empty() || index::conjuncts(want) == index::conjuncts(&facts.predicate) {
+        return printed;
+    }
+    let both = implies(session, schema, table, &facts.predicate, written).await
+        && implies(session, schema, table, written, &facts.predicate).await;
+    if both {
+        Some(&facts.predicate)
+    } else {
+        printed
+    }
+}
+
+/// Whether the planner proves that rows meeting `condition` meet `predicate`: it uses a
+/// partial index `WHERE predicate` for a query `WHERE condition` only then. Asked on an
+/// empty copy of `schema.table`, in a savepoint undone at once.
+async fn implies<S: Session>(
+    session: &mut S,
+    schema: &str,
+    table: &str,
+    condition: &str,
+    predicate: &str,
+) -> bool {
+    let sql = format!(
+        "CREATE TEMP TABLE sqlgrade_predicate_proof (LIKE {}.{}); \
+         CREATE INDEX sqlgrade_predicate_proof_i ON pg_temp.sqlgrade_predicate_proof ((1)) \
+           WHERE {predicate}; \
+         SET LOCAL enable_seqscan = off; SET LOCAL enable_bitmapscan = off; \
+         EXPLAIN (FORMAT JSON) SELECT 1 FROM pg_temp.sqlgrade_predicate_proof WHERE {condition}",
+        crate::db::server::quote_ident(schema),
+        crate::db::server::quote_ident(table),
+    );
+    match savepoint::around(session, CHECK_SAVEPOINT, &sql).await {
+        Ok(Ok(out)) => out
+            .rows
+            .first()
+            .and_then(|r| r.first().cloned().flatten())
+            .is_some_and(|plan| plan.contains("\"Index Name\": \"sqlgrade_predicate_proof_i\"")),
+        _ => false,
+    }
 }
 
 /// `predicate` as the catalog prints it for an index on `schema.table` (`is_active =
