@@ -44,6 +44,9 @@ struct SetupDb {
     over_size: Arc<AtomicBool>,
     /// The tables and materialized views the setup made, as it left them.
     relations: Vec<SetupRelation>,
+    /// Whether a file's first session must wait until the server has published the
+    /// database's statistics (see [`Workspace::published`]).
+    unpublished: bool,
 }
 
 /// A table or materialized view a setup made: where it is, and the file that holds its
@@ -253,9 +256,6 @@ impl Workspace {
         };
         drop(client);
         self.settle(&backends).await;
-        if self.link.major < 15 && self.statistics.contains(&key.setup) {
-            self.published(&name).await;
-        }
         let over_size =
             self.link
                 .watchdog
@@ -267,6 +267,7 @@ impl Workspace {
             baseline,
             over_size,
             relations,
+            unpublished: self.link.major < 15 && self.statistics.contains(&key.setup),
         })
     }
 
@@ -341,6 +342,19 @@ impl Workspace {
         if let Some(db) = self.setups.get(key) {
             // Watched while in use: only then can it grow.
             self.link.watchdog.busy(&db.name, true);
+        }
+        // Waited for here, not when the database is made: files of other setups are
+        // graded meanwhile.
+        if let Some(name) = self
+            .setups
+            .get(key)
+            .filter(|db| db.unpublished)
+            .map(|db| db.name.clone())
+        {
+            self.published(&name).await;
+            if let Some(db) = self.setups.get_mut(key) {
+                db.unpublished = false;
+            }
         }
         if !self.sessions.contains_key(key) {
             let db = self
