@@ -18,6 +18,7 @@ pub mod commands;
 pub mod compare;
 pub mod db;
 pub mod exercise;
+pub mod out;
 pub mod plan;
 pub mod report;
 pub mod runner;

@@ -94,7 +94,7 @@ impl Plan {
     /// Runs the plan and returns the process exit code.
     pub async fn execute(self) -> i32 {
         if let Command::Print(text) = &self.command {
-            print!("{text}");
+            crate::out!("{text}");
             return exit::PASSED;
         }
         if let Command::Fetch { major, offline } = &self.command {

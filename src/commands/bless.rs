@@ -49,7 +49,7 @@ pub async fn run(plan: &Plan, exercises: &[Exercise], task: Option<&str>, check:
             Outcome::Changed(n) => changed += n,
             Outcome::Stopped(code) => return code,
             Outcome::Unsupported(why) => {
-                println!("⚠ {}: not blessed on this server: {why}", exercise.id);
+                crate::outln!("⚠ {}: not blessed on this server: {why}", exercise.id);
                 skipped += 1;
             }
         }
@@ -60,7 +60,7 @@ pub async fn run(plan: &Plan, exercises: &[Exercise], task: Option<&str>, check:
     }
     match (check, changed) {
         (_, 0) => {
-            println!("all snapshots are up to date");
+            crate::outln!("all snapshots are up to date");
             exit::PASSED
         }
         (true, n) => {
@@ -70,7 +70,7 @@ pub async fn run(plan: &Plan, exercises: &[Exercise], task: Option<&str>, check:
             exit::FAILED
         }
         (false, n) => {
-            println!("wrote {n} snapshot(s)");
+            crate::outln!("wrote {n} snapshot(s)");
             exit::PASSED
         }
     }
@@ -137,10 +137,10 @@ async fn bless_one(plan: &Plan, exercise: &Exercise, task: Option<&str>, check: 
 fn print_diff(path: &Path, old: Option<&str>, new: &str) {
     let name = path.display().to_string();
     match old {
-        None => println!("new snapshot {name} ({} lines)", new.lines().count()),
+        None => crate::outln!("new snapshot {name} ({} lines)", new.lines().count()),
         Some(old) => {
             let diff = similar::TextDiff::from_lines(old, new);
-            print!(
+            crate::out!(
                 "{}",
                 diff.unified_diff().context_radius(2).header(&name, &name)
             );

@@ -20,7 +20,7 @@ pub async fn run(plan: &Plan, exercises: &[Exercise], mutants: bool) -> i32 {
     for exercise in exercises {
         let found = snapshot_problems(exercise);
         for p in &found {
-            println!("✗ {}: {p}", exercise.id);
+            crate::outln!("✗ {}: {p}", exercise.id);
         }
         problems += found.len();
         if !found.is_empty() {
@@ -32,7 +32,7 @@ pub async fn run(plan: &Plan, exercises: &[Exercise], mutants: bool) -> i32 {
             Err(Stop::Unsupported(why)) => {
                 // An exercise this server cannot run (an extension it lacks): said, and
                 // left to a server that has it.
-                println!("⚠ {}: not checked on this server: {why}", exercise.id);
+                crate::outln!("⚠ {}: not checked on this server: {why}", exercise.id);
                 skipped += 1;
                 continue;
             }
@@ -47,13 +47,13 @@ pub async fn run(plan: &Plan, exercises: &[Exercise], mutants: bool) -> i32 {
             let found = analysis.problems();
             let (killed, counted) = analysis.totals();
             if found.is_empty() {
-                println!(
+                crate::outln!(
                     "✓ {}: the checks kill {killed} of {counted} mutants that are not declared equivalent, every task at its min_mutation_score",
                     exercise.id
                 );
             }
             for p in &found {
-                println!("✗ {}: {p}", exercise.id);
+                crate::outln!("✗ {}: {p}", exercise.id);
             }
             problems += found.len();
         }
@@ -62,7 +62,7 @@ pub async fn run(plan: &Plan, exercises: &[Exercise], mutants: bool) -> i32 {
         eprintln!("error: no exercise could be checked on this server");
         exit::USAGE
     } else if problems == 0 {
-        println!(
+        crate::outln!(
             "all exercises are consistent{}",
             if skipped > 0 {
                 " (but those this server cannot run)"
@@ -264,7 +264,7 @@ async fn grade_both(plan: &Plan, exercise: &Exercise) -> Result<usize, Stop> {
     }
     let mut problems = definers.len();
     for d in &definers {
-        println!("✗ {}: {d}", exercise.id);
+        crate::outln!("✗ {}: {d}", exercise.id);
     }
     let failing: Vec<_> = reference
         .tasks
@@ -272,13 +272,15 @@ async fn grade_both(plan: &Plan, exercise: &Exercise) -> Result<usize, Stop> {
         .filter(|t| t.status != Status::Pass)
         .collect();
     if failing.is_empty() {
-        println!(
+        crate::outln!(
             "✓ {}: the reference solution scores {}/{}",
-            exercise.id, reference.score, reference.max_score
+            exercise.id,
+            reference.score,
+            reference.max_score
         );
     } else {
         for t in failing {
-            println!(
+            crate::outln!(
                 "✗ {}: the reference solution fails `{}` ({}): {}",
                 exercise.id,
                 t.id,
@@ -307,9 +309,12 @@ async fn grade_both(plan: &Plan, exercise: &Exercise) -> Result<usize, Stop> {
                 .iter()
                 .any(|r| r.id == t.id && r.status == Status::Pass)
     }) {
-        println!(
+        crate::outln!(
             "✗ {}: the reference solution fails `{}` under another plan ({}): {}",
-            exercise.id, t.id, OTHER_PLAN_SUMMARY, t.message
+            exercise.id,
+            t.id,
+            OTHER_PLAN_SUMMARY,
+            t.message
         );
         problems += 1;
     }
@@ -319,22 +324,27 @@ async fn grade_both(plan: &Plan, exercise: &Exercise) -> Result<usize, Stop> {
         .filter(|t| t.status == Status::Error)
         .collect();
     if starter.score == 0 && errors.is_empty() {
-        println!(
+        crate::outln!(
             "✓ {}: the starter files score 0/{} without errors",
-            exercise.id, starter.max_score
+            exercise.id,
+            starter.max_score
         );
     } else {
         if starter.score != 0 {
-            println!(
+            crate::outln!(
                 "✗ {}: the starter files score {}/{}, not 0",
-                exercise.id, starter.score, starter.max_score
+                exercise.id,
+                starter.score,
+                starter.max_score
             );
             problems += 1;
         }
         for t in errors {
-            println!(
+            crate::outln!(
                 "✗ {}: the starter files make `{}` an error: {}",
-                exercise.id, t.id, t.message
+                exercise.id,
+                t.id,
+                t.message
             );
             problems += 1;
         }

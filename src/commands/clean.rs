@@ -16,7 +16,7 @@ pub async fn run(plan: &Plan, all: bool) -> i32 {
         if docker::ping(docker::PING_LIMIT).await.is_ok() {
             docker::reap_orphans().await;
         }
-        println!("removed the local clusters and containers of graders that are gone");
+        crate::outln!("removed the local clusters and containers of graders that are gone");
         return exit::PASSED;
     };
     let choice = DockerChoice {
@@ -37,13 +37,13 @@ pub async fn run(plan: &Plan, all: bool) -> i32 {
     let mut removed = removed;
     removed.extend(server.link.removed_at_start());
     for r in &removed {
-        println!("removed {r}");
+        crate::outln!("removed {r}");
     }
     for k in &kept {
-        println!("kept {k}");
+        crate::outln!("kept {k}");
     }
     if removed.is_empty() && kept.is_empty() {
-        println!("nothing to remove");
+        crate::outln!("nothing to remove");
     }
     super::close(server).await;
     if !kept.is_empty() && !all {

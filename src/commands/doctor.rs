@@ -30,13 +30,13 @@ pub async fn run(cwd: &Path, root: Option<&Path>, offline: bool) -> i32 {
         None => exercise::find_root(cwd).ok(),
     };
     let Some(root) = root else {
-        println!(
+        crate::outln!(
             "\nno course here (no `exercises/` folder above {})",
             cwd.display()
         );
         return exit::PASSED;
     };
-    println!("\nwhat `--db auto` would choose, in {}:", root.display());
+    crate::outln!("\nwhat `--db auto` would choose, in {}:", root.display());
     let mut all_served = true;
     for id in exercise::list(&root) {
         match Exercise::load(&root, &id) {
@@ -50,11 +50,11 @@ pub async fn run(cwd: &Path, root: Option<&Path>, offline: bool) -> i32 {
                     .unwrap_or_else(|| format!("postgres:{major}"));
                 let (served, line) = choose(&sources, major, &image);
                 all_served &= served;
-                println!("  {id} (PostgreSQL {major}): {line}");
+                crate::outln!("  {id} (PostgreSQL {major}): {line}");
             }
             Err(e) => {
                 all_served = false;
-                println!("  {id}: cannot be read: {e}");
+                crate::outln!("  {id}: cannot be read: {e}");
             }
         }
     }
@@ -98,12 +98,12 @@ async fn read_sources(options: FetchOptions) -> Sources {
 }
 
 fn print_sources(s: &Sources) {
-    println!("server sources on this machine:");
+    crate::outln!("server sources on this machine:");
     if s.installed.is_empty() {
-        println!("  installed: none");
+        crate::outln!("  installed: none");
     }
     for bin in &s.installed {
-        println!(
+        crate::outln!(
             "  installed: PostgreSQL {} in {} ({})",
             bin.major,
             bin.dir.display(),
@@ -115,10 +115,10 @@ fn print_sources(s: &Sources) {
         |d| d.display().to_string(),
     );
     if s.cached.is_empty() {
-        println!("  cache: {cache}: no build");
+        crate::outln!("  cache: {cache}: no build");
     }
     for (name, bin) in &s.cached {
-        println!("  cache: PostgreSQL {} ({name}) in {cache}", bin.major);
+        crate::outln!("  cache: PostgreSQL {} ({name}) in {cache}", bin.major);
     }
     match fetch::this_platform() {
         Some(platform) => {
@@ -127,16 +127,16 @@ fn print_sources(s: &Sources) {
                 .filter(|p| p.platform == platform)
                 .map(|p| p.major.to_string())
                 .collect();
-            println!(
+            crate::outln!(
                 "  fetchable for {platform}: PostgreSQL {}",
                 majors.join(", ")
             );
         }
-        None => println!("  fetchable: nothing for this platform"),
+        None => crate::outln!("  fetchable: nothing for this platform"),
     }
     match &s.network {
-        Ok(()) => println!("  network: the registry answers"),
-        Err(why) => println!("  network: cannot fetch: {why}"),
+        Ok(()) => crate::outln!("  network: the registry answers"),
+        Err(why) => crate::outln!("  network: cannot fetch: {why}"),
     }
     match &s.docker {
         Ok(tags) => {
@@ -145,7 +145,7 @@ fn print_sources(s: &Sources) {
                 .map(String::as_str)
                 .filter(|t| t.contains("postgres"))
                 .collect();
-            println!(
+            crate::outln!(
                 "  Docker: the engine answers; PostgreSQL images: {}",
                 if postgres.is_empty() {
                     "none".to_string()
@@ -154,10 +154,10 @@ fn print_sources(s: &Sources) {
                 }
             );
         }
-        Err(why) => println!("  Docker: {why}"),
+        Err(why) => crate::outln!("  Docker: {why}"),
     }
     if let Some(dir) = local::cluster_parents().first() {
-        println!("  local clusters go in: {}", dir.display());
+        crate::outln!("  local clusters go in: {}", dir.display());
     }
 }
 

@@ -23,7 +23,7 @@ pub async fn run(major: u32, offline: bool) -> i32 {
     match found {
         Ok(bin) => {
             eprintln!("PostgreSQL {major}: {}", bin.version);
-            println!("{}", bin.dir.display());
+            crate::outln!("{}", bin.dir.display());
             exit::PASSED
         }
         Err(e) => {

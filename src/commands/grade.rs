@@ -69,7 +69,7 @@ pub async fn run(
     let emit = |report: &Report| emit(report, format, output.as_deref(), &submission, started);
     match outcome {
         None => {
-            eprintln!("interrupted; the database was removed");
+            crate::out::stopped("interrupted; the database was removed");
             INTERRUPTED
         }
         Some(Err(e)) => {
@@ -155,10 +155,15 @@ fn emit(
             .map_err(|e| format!("cannot write `{}`: {e}", path.display())),
         None => {
             use std::io::Write;
-            std::io::stdout()
-                .lock()
-                .write_all(text.as_bytes())
-                .map_err(|e| e.to_string())
+            let mut out = std::io::stdout().lock();
+            match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+                // The reader has gone (`| head`): the grade stands, quietly.
+                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {
+                    crate::out::gone(&e);
+                    Ok(())
+                }
+                written => written.map_err(|e| e.to_string()),
+            }
         }
     }
 }

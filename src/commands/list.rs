@@ -12,14 +12,14 @@ pub fn run(root: &Path) -> i32 {
         Err(code) => return code,
     };
     for ex in exercises {
-        println!(
+        crate::outln!(
             "{}: {} ({} points)",
             ex.id,
             ex.manifest.exercise.title,
             ex.max_score()
         );
         for t in &ex.manifest.tasks {
-            println!("  {:<28} {:>3}  {}", t.id, t.points, t.file);
+            crate::outln!("  {:<28} {:>3}  {}", t.id, t.points, t.file);
         }
     }
     exit::PASSED

@@ -42,7 +42,7 @@ pub fn print_error(e: &dyn std::error::Error) {
     eprintln!("{text}");
 }
 
-/// Waits for Ctrl-C or SIGTERM.
+/// Waits for Ctrl-C or SIGTERM, or until standard output's reader has gone.
 pub async fn interrupted() {
     let term = async {
         match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
@@ -55,6 +55,7 @@ pub async fn interrupted() {
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {}
         () = term => {}
+        () = crate::out::closed() => {}
     }
 }
 
@@ -117,7 +118,7 @@ pub async fn provision(plan: &Plan, exercise: &Exercise) -> Result<Server, i32> 
         ) => s,
         () = interrupted() => {
             docker::force_remove(&container.container).await;
-            eprintln!("interrupted");
+            crate::out::stopped("interrupted");
             return Err(INTERRUPTED);
         }
     };

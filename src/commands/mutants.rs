@@ -823,7 +823,7 @@ pub async fn run(plan: &Plan, exercise: &Exercise, opts: Options<'_>) -> i32 {
     } else {
         render(&analysis)
     };
-    println!("{}", text.trim_end());
+    crate::outln!("{}", text.trim_end());
     if analysis.problems().is_empty() {
         exit::PASSED
     } else {

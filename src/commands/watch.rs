@@ -58,7 +58,7 @@ pub async fn run(plan: &Plan, exercise: &Exercise, submission: Option<&Path>) ->
             Err(code) => return code,
         },
         () = &mut stop => {
-            eprintln!("interrupted");
+            crate::out::stopped("interrupted");
             return INTERRUPTED;
         }
     };
@@ -73,7 +73,7 @@ pub async fn run(plan: &Plan, exercise: &Exercise, submission: Option<&Path>) ->
     .await;
     super::close(server).await;
     if code == INTERRUPTED {
-        eprintln!("stopped; the database was removed");
+        crate::out::stopped("stopped; the database was removed");
     }
     code
 }
@@ -110,8 +110,8 @@ async fn watch(
             print_error(&e);
             return e.exit_code();
         }
-        print!("{}", render_terminal(&report, colour));
-        println!(
+        crate::out!("{}", render_terminal(&report, colour));
+        crate::outln!(
             "graded in {} ms; watching {} for saved .sql files (Ctrl-C to stop)",
             since.elapsed().as_millis(),
             submission.display()
@@ -134,7 +134,7 @@ async fn watch(
                 break;
             }
         }
-        println!();
+        crate::outln!();
     }
 }
 

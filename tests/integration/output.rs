@@ -209,3 +209,68 @@ fn a_student_folder_named_like_a_formula_stays_text_in_the_gradebook() {
         .collect();
     assert_eq!(names, [FORMULA, "alice"]);
 }
+
+/// Runs sqlgrade with `args`, its standard output a pipe whose reader has already gone
+/// (`sqlgrade list | head` once `head` has read its lines), its clusters under `tmp`:
+/// the exit code and stderr.
+fn into_a_closed_pipe(args: &[&str], tmp: &Path) -> (Option<i32>, String) {
+    let (reader, writer) = std::io::pipe().expect("pipe");
+    drop(reader);
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_sqlgrade"))
+        .args(args)
+        .current_dir(repo())
+        .env_remove("DATABASE_URL")
+        .env("SQLGRADE_CLUSTER_DIR", tmp)
+        .env("RUST_BACKTRACE", "1")
+        .stdout(writer)
+        .stderr(std::process::Stdio::piped())
+        .output()
+        .expect("run sqlgrade");
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn a_closed_pipe_ends_every_command_quietly_and_removes_its_server() {
+    let tmp = crate::support::private_tmp();
+    let solution = repo().join("exercises/01-training-registry/solution");
+    let solution = solution.to_str().expect("utf-8");
+    let cases: [(&str, Vec<&str>); 3] = [
+        ("list", vec!["list"]),
+        (
+            // Writes its report once the server is gone: the grade's verdict stands.
+            "grade",
+            vec![
+                "grade",
+                "01-training-registry",
+                "--db",
+                "local",
+                "--submission",
+                solution,
+            ],
+        ),
+        (
+            // Writes as it goes, with a server up: it stops there and removes it.
+            "check",
+            vec!["check", "01-training-registry", "--db", "local"],
+        ),
+    ];
+    for (name, args) in cases {
+        let (code, stderr) = into_a_closed_pipe(&args, tmp.path());
+        assert_eq!(code, Some(0), "{name}: {stderr}");
+        assert!(
+            !stderr.contains("panicked")
+                && !stderr.contains("error")
+                && !stderr.contains("interrupted"),
+            "{name} said more than nothing: {stderr}"
+        );
+        let left: Vec<_> = std::fs::read_dir(tmp.path())
+            .expect("read tmp")
+            .filter_map(Result::ok)
+            .map(|e| e.file_name())
+            .collect();
+        assert!(left.is_empty(), "{name} left {left:?} behind");
+    }
+}
