@@ -47,7 +47,12 @@ struct DbArgs {
     db: String,
     /// Container image for `--db docker` and `auto` (default: the exercise's, else
     /// postgres:<the exercise's major version>).
-    #[arg(long, env = "SQLGRADE_IMAGE", value_name = "NAME:TAG")]
+    #[arg(
+        long,
+        env = "SQLGRADE_IMAGE",
+        value_name = "NAME:TAG",
+        hide_env_values = true
+    )]
     image: Option<String>,
     /// Directory holding initdb and postgres for the local cluster.
     #[arg(long, value_name = "DIR")]
@@ -305,6 +310,21 @@ pub enum UsageError {
     Invalid(String),
 }
 
+/// Refuses an `--output` whose folder does not exist: a mistyped path must not leave a
+/// tree of new folders behind, nor a report where nobody looks for it.
+fn output_folder(path: &std::path::Path) -> Result<(), UsageError> {
+    match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() && !dir.is_dir() => {
+            Err(UsageError::Invalid(format!(
+                "--output {}: the folder `{}` does not exist",
+                path.display(),
+                dir.display()
+            )))
+        }
+        _ => Ok(()),
+    }
+}
+
 /// The longest time limit accepted: a day.
 const MAX_SECONDS: f64 = 86_400.0;
 
@@ -405,6 +425,9 @@ where
                 FormatArg::Gradescope => Format::Gradescope,
                 FormatArg::Github => Format::Github,
             };
+            if let Some(path) = &output {
+                output_folder(path)?;
+            }
             let command = Command::Grade {
                 exercise,
                 submission,

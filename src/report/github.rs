@@ -11,11 +11,43 @@ use std::path::{Component, Path, PathBuf};
 use super::Report;
 use super::escape::{Shape, visible};
 use super::gradescope::placed_message;
-use crate::runner::Status;
+use crate::runner::{Severity, Status};
 
-/// Renders one annotation per task that did not pass, then the score, as lines for stdout.
+/// Renders one annotation per task that did not pass and one per error or warning of the
+/// files at its place (but where a task's annotation already says the same there), then
+/// the score, as lines for stdout.
 pub fn render_github(report: &Report, submission_dir: &Path) -> String {
     let mut out = String::new();
+    for n in &report.notes {
+        let command = match n.severity {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+            Severity::Notice => "notice",
+        };
+        let said_by_a_task = report.tasks.iter().any(|t| {
+            t.status != Status::Pass
+                && t.file == n.file
+                && n.location
+                    .is_some_and(|l| Some(l.line) == t.line && Some(l.column) == t.column)
+                && t.message == n.message
+        });
+        if said_by_a_task {
+            continue;
+        }
+        let mut props = vec![("file", annotation_path(submission_dir, &n.file))];
+        if let Some(l) = n.location {
+            props.push(("line", l.line.to_string()));
+            props.push(("col", l.column.to_string()));
+        }
+        props.push((
+            "title",
+            match n.severity {
+                Severity::Error => "SQL error".to_string(),
+                _ => "sqlgrade".to_string(),
+            },
+        ));
+        annotate(&mut out, command, &props, &n.message);
+    }
     for t in &report.tasks {
         let command = match t.status {
             Status::Pass => continue,
@@ -31,16 +63,7 @@ pub fn render_github(report: &Report, submission_dir: &Path) -> String {
             }
         }
         props.push(("title", t.id.clone()));
-        let props: Vec<String> = props
-            .iter()
-            .map(|(k, v)| format!("{k}={}", escape_property(&visible(v, Shape::Line))))
-            .collect();
-        let _ = writeln!(
-            out,
-            "::{command} {}::{}",
-            props.join(","),
-            escape_data(&visible(&t.message, Shape::Line))
-        );
+        annotate(&mut out, command, &props, &t.message);
     }
     let _ = writeln!(
         out,
@@ -48,6 +71,20 @@ pub fn render_github(report: &Report, submission_dir: &Path) -> String {
         report.score, report.max_score
     );
     out
+}
+
+/// Writes one workflow command, every property and the message escaped.
+fn annotate(out: &mut String, command: &str, props: &[(&str, String)], message: &str) {
+    let props: Vec<String> = props
+        .iter()
+        .map(|(k, v)| format!("{k}={}", escape_property(&visible(v, Shape::Line))))
+        .collect();
+    let _ = writeln!(
+        out,
+        "::{command} {}::{}",
+        props.join(","),
+        escape_data(&visible(message, Shape::Line))
+    );
 }
 
 /// Renders a Markdown summary for the caller to append to `$GITHUB_STEP_SUMMARY`.
@@ -72,6 +109,21 @@ pub fn render_step_summary(report: &Report) -> String {
             t.max_score,
             cell(&placed_message(t))
         );
+    }
+    let errors: Vec<&crate::runner::Note> = report
+        .notes
+        .iter()
+        .filter(|n| n.severity != Severity::Notice)
+        .collect();
+    if !errors.is_empty() {
+        out.push_str("\nErrors and warnings in the files:\n\n| where | what |\n| --- | --- |\n");
+        for n in errors {
+            let place = match n.location {
+                Some(l) => format!("{}:{}:{}", n.file, l.line, l.column),
+                None => n.file.clone(),
+            };
+            let _ = writeln!(out, "| {} | {} |", cell(&place), cell(&n.message));
+        }
     }
     // Several summaries may be appended to the same file, one per submission.
     out.push('\n');

@@ -175,6 +175,7 @@ pub(super) mod tests {
             file: "analysis.sql".to_string(),
             location: Some(Location { line: 9, column: 1 }),
             message: "skipped the psql meta-command `\\timing`".to_string(),
+            severity: crate::runner::Severity::Notice,
         }));
         let mut pass = task("setup.count", "setup.sql", Status::Pass);
         pass.title = "count the sessions".to_string();

@@ -130,6 +130,7 @@ mod tests {
                 column: 15,
             }),
             message: "relation \"\x1b[2J\x1b[H\nTotal: 100/100\" does not exist".to_string(),
+            severity: crate::runner::Severity::Error,
         }));
         let mut t = task("analysis.\u{9b}top", "b\x7f.sql", Status::Fail);
         t.message = "the rows differ\r\nTotal: 100/100".to_string();

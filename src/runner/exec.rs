@@ -39,6 +39,19 @@ pub struct Note {
     pub file: String,
     pub location: Option<Location>,
     pub message: String,
+    pub severity: Severity,
+}
+
+/// How much a note matters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    /// A statement of the file failed or was refused.
+    Error,
+    /// The file did something it likely did not mean to (a transaction never committed).
+    Warning,
+    /// What the grader did with the file (a meta-command skipped, notes left out).
+    Notice,
 }
 
 /// `file:line:column: message`, or the message alone when it names its place itself.
@@ -214,6 +227,7 @@ pub async fn run_file<S: Session, A: AtAnswer>(
                 "skipped the psql meta-command `\\{}`: the grader never runs meta-commands",
                 crate::db::clip(&meta.name, 40)
             ),
+            severity: Severity::Notice,
         });
     }
     if metas.len() > META_NOTE_LIMIT {
@@ -224,6 +238,7 @@ pub async fn run_file<S: Session, A: AtAnswer>(
                 "`{file}`: skipped {} more psql meta-commands",
                 metas.len() - META_NOTE_LIMIT
             ),
+            severity: Severity::Notice,
         });
     }
     for (index, stmt) in script.code_statements() {
@@ -307,6 +322,7 @@ pub async fn run_file<S: Session, A: AtAnswer>(
                         file: file.to_string(),
                         location: Some(script.locate(start)),
                         message: note,
+                        severity: Severity::Warning,
                     });
                     outcome
                 }
@@ -420,6 +436,7 @@ pub async fn run_file<S: Session, A: AtAnswer>(
             file: file.to_string(),
             location: Some(script.locate(first)),
             message: "this transaction was never committed: psql rolls it back when the file ends, so its changes were discarded".into(),
+            severity: Severity::Warning,
         });
     }
     run

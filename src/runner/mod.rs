@@ -29,8 +29,8 @@ use crate::snapshot::{Section, Snapshot};
 
 pub use behaviour::{pick as probe_value, probe_seed};
 use checks::CheckResult;
-pub use exec::Note;
 use exec::{FileRun, Halt, StmtOutcome};
+pub use exec::{Note, Severity};
 pub use workspace::{After, DbKey, Workspace};
 
 /// The outcome of a task.
@@ -642,8 +642,52 @@ struct DatasetRun {
     notes: Vec<Note>,
     fault: Option<String>,
     fault_fills_lock_table: bool,
-    first_error_at: Option<usize>,
-    error_count: usize,
+    errors: Errors,
+}
+
+/// Where a file's statements failed or were refused, per section: the task whose
+/// `-- task:` marker the section follows (`None`: before the first marker), the first
+/// error's byte offset and how many there were.
+#[derive(Debug, Clone, Default)]
+struct Errors {
+    sections: BTreeMap<Option<String>, (usize, usize)>,
+}
+
+impl Errors {
+    fn of(run: &exec::FileRun, script: &Script) -> Errors {
+        let mut sections: BTreeMap<Option<String>, (usize, usize)> = BTreeMap::new();
+        for s in &run.statements {
+            let at = match &s.outcome {
+                StmtOutcome::Failed { at, .. } => *at,
+                StmtOutcome::Refused(_) => s.start,
+                _ => continue,
+            };
+            let entry = sections
+                .entry(script.task_at(s.start).map(str::to_string))
+                .or_insert((at, 0));
+            entry.0 = entry.0.min(at);
+            entry.1 += 1;
+        }
+        Errors { sections }
+    }
+
+    /// Every error of the file: the first's offset and how many.
+    fn all(&self) -> Option<(usize, usize)> {
+        self.sections
+            .values()
+            .copied()
+            .reduce(|a, b| (a.0.min(b.0), a.1 + b.1))
+    }
+
+    /// The errors of `task`'s own section: all of the file's when it has no markers (the
+    /// whole file is then every task's).
+    fn of_task(&self, task: &str, script: &Script) -> Option<(usize, usize)> {
+        if script.markers.is_empty() {
+            self.all()
+        } else {
+            self.sections.get(&Some(task.to_string())).copied()
+        }
+    }
 }
 
 /// Which datasets of a setup a pass over the files covers.
@@ -661,8 +705,7 @@ pub struct FileGrading {
     results: Vec<Vec<CheckResult>>,
     sections: Vec<Vec<Section>>,
     notes: Vec<Note>,
-    first_error_at: Option<usize>,
-    error_count: usize,
+    errors: Errors,
     fault: Option<String>,
     /// Where the server failed, when it did.
     fault_phase: Option<Phase>,
@@ -675,8 +718,7 @@ impl FileGrading {
             results: vec![Vec::new(); tasks],
             sections: vec![Vec::new(); tasks],
             notes: Vec::new(),
-            first_error_at: None,
-            error_count: 0,
+            errors: Errors::default(),
             fault: None,
             fault_phase: None,
             fault_fills_lock_table: false,
@@ -694,10 +736,9 @@ impl FileGrading {
         for ((task, found), taken) in tasks.iter().zip(self.results).zip(self.sections) {
             let snap =
                 (mode == Mode::Bless && !taken.is_empty()).then_some(Snapshot { sections: taken });
-            outcome.results.push((
-                summarise(task, found, script, self.first_error_at, self.error_count),
-                snap,
-            ));
+            outcome
+                .results
+                .push((summarise(task, found, script, &self.errors), snap));
         }
         outcome
     }
@@ -751,8 +792,7 @@ async fn grade_file(
         .await?;
         if view.is_base() {
             grading.notes = run.notes;
-            grading.first_error_at = run.first_error_at;
-            grading.error_count = run.error_count;
+            grading.errors = run.errors;
         }
         for (i, (found, taken)) in run.tasks.into_iter().enumerate() {
             grading.results[i].extend(found);
@@ -845,6 +885,7 @@ async fn grade_on(
             file: file.to_string(),
             location: Some(script.locate(at)),
             message,
+            severity: Severity::Error,
         });
     }
     run.notes_left_out += error_count.saturating_sub(room);
@@ -856,6 +897,7 @@ async fn grade_on(
                 "`{file}`: {} more notes about this file were left out",
                 run.notes_left_out
             ),
+            severity: Severity::Notice,
         });
     }
     // Only the grader's own database work is left: a file that escaped its transaction
@@ -969,14 +1011,8 @@ async fn grade_on(
     }
     // Whatever happened, nothing the student did is kept.
     workspace.release(key, after, written).await?;
-    // The first of the statements counted as errors: a refused one counts as much as a
-    // failed one.
-    outcome.first_error_at = run.statements.iter().find_map(|s| match &s.outcome {
-        StmtOutcome::Failed { at, .. } => Some(*at),
-        StmtOutcome::Refused(_) => Some(s.start),
-        _ => None,
-    });
-    outcome.error_count = error_count;
+    // A refused statement counts as much as a failed one.
+    outcome.errors = Errors::of(&run, script);
     // What a variant's run printed or failed with could show its rows.
     if view.is_base() {
         outcome.notes = run.notes;
@@ -1107,8 +1143,7 @@ fn summarise(
     task: &TaskSpec,
     results: Vec<CheckResult>,
     script: &Script,
-    first_error: Option<usize>,
-    errors: usize,
+    errors: &Errors,
 ) -> TaskResult {
     let mut status = Status::Pass;
     let mut messages = Vec::new();
@@ -1135,21 +1170,45 @@ fn summarise(
         messages.push(m);
     }
     let passed = status == Status::Pass;
-    let at = if passed { None } else { at.or(first_error) };
+    // A task is placed by its own checks, else at the first error of its own section,
+    // never at another task's.
+    let own = errors.of_task(&task.id, script);
+    let at = if passed {
+        None
+    } else {
+        at.or(own.map(|(first, _)| first))
+    };
     let location: Option<Location> = at.map(|a| script.locate(a));
     let mut details: Vec<String> = messages.iter().skip(1).cloned().collect();
-    if !passed && status != Status::Missing && errors > 0 {
+    let count = |n: usize| {
+        if n == 1 {
+            "1 error".to_string()
+        } else {
+            format!("{n} errors")
+        }
+    };
+    if !passed && status != Status::Missing {
         // The errors themselves are notes of the file; one pointer is enough here.
-        details.push(format!(
-            "`{}` had {} (see the notes above); the first is at line {}",
-            task.file,
-            if errors == 1 {
-                "1 error".to_string()
-            } else {
-                format!("{errors} errors")
-            },
-            first_error.map_or(0, |a| script.locate(a).line)
-        ));
+        match (own, errors.all()) {
+            (Some((first, n)), _) if script.markers.is_empty() => details.push(format!(
+                "`{}` had {} (see the notes above); the first is at line {}",
+                task.file,
+                count(n),
+                script.locate(first).line
+            )),
+            (Some((first, n)), _) => details.push(format!(
+                "the section of `{}` had {} (see the notes above); the first is at line {}",
+                task.id,
+                count(n),
+                script.locate(first).line
+            )),
+            (None, Some((_, n))) => details.push(format!(
+                "`{}` had {} in other sections (see the notes above), which this task may depend on",
+                task.file,
+                count(n)
+            )),
+            (None, None) => {}
+        }
     }
     let message = match messages.first() {
         None => String::new(),

@@ -220,6 +220,51 @@ fn result_checks_compare_rows_and_show_a_diff() {
 }
 
 #[test]
+fn a_task_is_placed_in_its_own_section_or_nowhere() {
+    let sql = "-- task: analysis.success_rate\n\
+               SELECT nope FROM training_runs;\n\
+               -- task: analysis.top_gpu_target\n\
+               -- task: analysis.long_runs\n\
+               SELECT 1 AS model_name;\n\
+               -- task: analysis.total_gpu_cost\n\
+               SELECT round(sum(gpu_hours) * 2.50, 2) AS total_cost FROM training_runs;\n";
+    let run = grade(&Submission::solution().with("04_analysis_queries.sql", sql));
+    let place = |id: &str| {
+        let t = run.task(id);
+        (t["line"].as_u64(), t["column"].as_u64())
+    };
+    // Its own error.
+    assert_eq!(place("analysis.success_rate"), (Some(2), Some(8)));
+    // No statement of its own, and none of the file's errors is in its section.
+    assert_eq!(run.status("analysis.top_gpu_target"), "missing");
+    assert_eq!(place("analysis.top_gpu_target"), (None, None));
+    assert_eq!(run.status("analysis.rank_in_framework"), "missing");
+    assert_eq!(place("analysis.rank_in_framework"), (None, None));
+    // Its own wrong answer.
+    assert_eq!(run.status("analysis.long_runs"), "fail");
+    assert_eq!(place("analysis.long_runs"), (Some(5), Some(1)));
+    assert_eq!(run.status("analysis.total_gpu_cost"), "pass");
+    // The GitHub annotations follow the same places.
+    let run = grade_on(
+        "local",
+        Submission::solution()
+            .with("04_analysis_queries.sql", sql)
+            .path(),
+        &["--format", "github"],
+    );
+    let lines: Vec<&str> = run
+        .stdout
+        .lines()
+        .filter(|l| l.contains("analysis.top_gpu_target"))
+        .collect();
+    assert!(
+        !lines.is_empty() && lines.iter().all(|l| !l.contains("line=")),
+        "{}",
+        run.stdout
+    );
+}
+
+#[test]
 fn a_task_answer_is_the_last_row_returning_statement_after_its_marker() {
     let sql = "-- task: analysis.total_gpu_cost\nSELECT 1 AS total_cost;\nSELECT round(sum(gpu_hours) * 2.50, 2) AS total_cost FROM training_runs;\nUPDATE training_runs SET notes = notes;\n\
                -- task: analysis.top_gpu_target\nSELECT compute_target FROM training_runs;\nSELECT nope FROM training_runs;\n";

@@ -356,7 +356,10 @@ fn github_annotations_point_at_the_students_file_and_the_summary_is_appended() {
     std::fs::write(&summary, "earlier step\n").expect("write");
     let sub = Submission::solution().with(
         "04_analysis_queries.sql",
-        "-- task: analysis.total_gpu_cost\nSELECT nope;\n",
+        "-- task: analysis.total_gpu_cost\nSELECT nope;\n\
+         -- task: analysis.success_rate\n\
+         SELECT 1;\n    SELCT 2;\n\
+         SELECT round(sum(gpu_hours) * 2.50, 2) AS total_cost FROM training_runs;\n",
     );
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_sqlgrade"))
         .args([
@@ -392,7 +395,23 @@ fn github_annotations_point_at_the_students_file_and_the_summary_is_appended() {
             .any(|l| l.starts_with("::warning ") && l.contains("title=analysis.long_runs")),
         "{stdout}"
     );
+    // A statement's error that no task's annotation shows gets its own, at its place;
+    // the answer's error is said once.
+    assert!(
+        stdout.lines().any(|l| l.starts_with("::error ")
+            && l.contains(",line=5,col=5,title=SQL error::syntax error at or near \"SELCT\"")),
+        "{stdout}"
+    );
+    assert_eq!(
+        stdout.matches("column \"nope\" does not exist").count(),
+        1,
+        "{stdout}"
+    );
     let written = std::fs::read_to_string(&summary).expect("summary");
+    assert!(
+        written.contains("| 04_analysis_queries.sql:5:5 | syntax error at or near \"SELCT\" |"),
+        "{written}"
+    );
     assert!(
         written.starts_with("earlier step\n"),
         "appended, not replaced"
@@ -422,6 +441,34 @@ fn completions_and_help_are_there() {
         "{}",
         run.stdout
     );
+    // A variable that is not set shows as a name, not as an empty value.
+    let run = sqlgrade(&["grade", "--help"]);
+    assert!(
+        run.stdout.contains("[env: SQLGRADE_IMAGE]") && !run.stdout.contains("=]"),
+        "{}",
+        run.stdout
+    );
+}
+
+#[test]
+fn an_output_in_a_folder_that_does_not_exist_is_refused_before_grading() {
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let out = tmp.path().join("typo/results/out.json");
+    let run = sqlgrade(&[
+        "grade",
+        "01-training-registry",
+        "--db",
+        "local",
+        "--output",
+        out.to_str().expect("utf-8"),
+    ]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("the folder") && run.stderr.contains("typo/results` does not exist"),
+        "{}",
+        run.stderr
+    );
+    assert!(!tmp.path().join("typo").exists(), "a folder was made");
 }
 
 #[test]
