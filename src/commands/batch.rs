@@ -31,8 +31,9 @@ pub struct Entry {
     pub error: Option<String>,
     #[serde(default)]
     pub tasks: Vec<TaskEntry>,
+    /// The notes of the files, as `grade --format json` gives them.
     #[serde(default)]
-    pub notes: Vec<String>,
+    pub notes: Vec<Note>,
 }
 
 /// One task of one student.
@@ -43,8 +44,17 @@ pub struct TaskEntry {
     pub score: u32,
     pub max_score: u32,
     pub message: String,
+    #[serde(default)]
+    pub file: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub line: Option<usize>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub column: Option<usize>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub details: Vec<String>,
+    /// What differs, as the terminal report shows it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub diff: Option<String>,
 }
 
 /// The results file.
@@ -72,7 +82,7 @@ fn entry_of(exercise: &Exercise, graded: &Graded<Report>, max_score: u32) -> Ent
                 max_score: report.max_score,
                 error: None,
                 tasks,
-                notes: report.notes.iter().map(Note::to_string).collect(),
+                notes: report.notes.clone(),
             }
         }
         Err(e) => Entry {
@@ -93,7 +103,11 @@ fn task_entry(t: &TaskResult) -> TaskEntry {
         score: t.score,
         max_score: t.max_score,
         message: t.message.clone(),
+        file: t.file.clone(),
         line: t.line,
+        column: t.column,
+        details: t.details.clone(),
+        diff: t.diff.clone(),
     }
 }
 

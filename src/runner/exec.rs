@@ -34,7 +34,7 @@ pub struct StatementRun {
 }
 
 /// Something the student should know about the run of a file.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Note {
     pub file: String,
     pub location: Option<Location>,
@@ -43,7 +43,7 @@ pub struct Note {
 }
 
 /// How much a note matters.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
     /// A statement of the file failed or was refused.

@@ -1081,7 +1081,13 @@ impl Judging<'_> {
                         // the student's answer, rather than with a snapshot.
                         match checks::capture(session, check, task, script, run).await {
                             Ok(captured) => match live {
-                                Ok(section) => checks::judge(&captured, &section, check, None, on),
+                                Ok(section) => checks::judge(
+                                    &captured,
+                                    &section,
+                                    check,
+                                    answer_at(task, check, script, run),
+                                    on,
+                                ),
                                 Err(r) => checks::on_dataset(r, check, on),
                             },
                             Err(r) => checks::on_dataset(r, check, on),
@@ -1124,7 +1130,13 @@ impl Judging<'_> {
                         Some(section) if checks::identical(&captured, section, check) => {
                             CheckResult::Pass
                         }
-                        Some(section) => checks::judge(&captured, section, check, None, on),
+                        Some(section) => checks::judge(
+                            &captured,
+                            section,
+                            check,
+                            answer_at(task, check, script, run),
+                            on,
+                        ),
                         None => CheckResult::Error(format!(
                             "the snapshot `{}` has no section for check {number} on dataset `{}`; run `sqlgrade bless {}`",
                             exercise.snapshot_path(&task.id).display(),
@@ -1136,6 +1148,15 @@ impl Judging<'_> {
             }
         }
         (results, blessed)
+    }
+}
+
+/// Where a check's differences are placed: a `result` check's at its answer; a check
+/// of the state after the file (a probe, the catalog) nowhere in particular.
+fn answer_at(task: &TaskSpec, check: &CheckSpec, script: &Script, run: &FileRun) -> Option<usize> {
+    match check {
+        CheckSpec::Result { .. } => checks::answer(task, script, run).ok().map(|(_, _, at)| at),
+        _ => None,
     }
 }
 

@@ -1,7 +1,7 @@
 //! Byte offsets to `line:column`, with columns counted in characters as editors count them.
 
 /// A 1-based position in a file.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Location {
     pub line: usize,
     pub column: usize,

@@ -5,6 +5,8 @@ use std::path::Path;
 
 use crate::support::{Submission, course_copy, grade_on, repo, sqlgrade, sqlgrade_in};
 
+const SOLUTION_04: &str =
+    include_str!("../../exercises/01-training-registry/solution/04_analysis_queries.sql");
 const SOLUTION_03: &str =
     include_str!("../../exercises/01-training-registry/solution/03_crud_operations.sql");
 
@@ -155,6 +157,14 @@ fn class() -> tempfile::TempDir {
         "mallory",
         Submission::solution().with("03_crud_operations.sql", &hostile),
     );
+    // A wrong total and a stray syntax error.
+    add(
+        "erin",
+        Submission::solution().with(
+            "04_analysis_queries.sql",
+            &format!("{}\nSELCT 1;\n", SOLUTION_04.replace("* 2.50", "* 2.05")),
+        ),
+    );
     dir
 }
 
@@ -243,8 +253,41 @@ fn batch_grades_a_class_into_a_gradebook_and_results() {
         .expect("task")
         .clone();
     assert_eq!(untouched["status"], "error", "{untouched}");
+    // The results say what a student's own report says: the diff, the place, the notes.
+    let erin = results["students"]
+        .as_array()
+        .expect("students")
+        .iter()
+        .find(|s| s["student"] == "erin")
+        .expect("erin")
+        .clone();
+    let cost = erin["tasks"]
+        .as_array()
+        .expect("tasks")
+        .iter()
+        .find(|t| t["id"] == "analysis.total_gpu_cost")
+        .expect("task")
+        .clone();
+    assert_eq!(cost["status"], "fail", "{cost}");
+    assert_eq!(cost["file"], "04_analysis_queries.sql", "{cost}");
+    assert!(cost["column"].is_u64(), "{cost}");
     assert!(
-        run.stderr.contains("[4/4]"),
+        cost["diff"]
+            .as_str()
+            .is_some_and(|d| d.contains('-') && d.contains('+')),
+        "{cost}"
+    );
+    let stray = erin["notes"]
+        .as_array()
+        .expect("notes")
+        .iter()
+        .find(|n| n["message"].as_str().is_some_and(|m| m.contains("SELCT")))
+        .expect("the syntax error's note")
+        .clone();
+    assert_eq!(stray["severity"], "error", "{stray}");
+    assert!(stray["location"]["line"].is_u64(), "{stray}");
+    assert!(
+        run.stderr.contains("[5/5]"),
         "plain progress lines off a terminal: {}",
         run.stderr
     );
@@ -269,13 +312,13 @@ fn batch_resume_skips_students_already_graded() {
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert!(
         run.stderr
-            .contains("3 submission(s) already graded, 1 to go"),
+            .contains("4 submission(s) already graded, 1 to go"),
         "{}",
         run.stderr
     );
     assert!(run.stderr.contains("[1/1] dave: 100/100"), "{}", run.stderr);
     let gradebook = std::fs::read_to_string(&out).expect("gradebook");
-    assert_eq!(gradebook.lines().count(), 1 + 4, "{gradebook}");
+    assert_eq!(gradebook.lines().count(), 1 + 5, "{gradebook}");
 }
 
 #[test]
