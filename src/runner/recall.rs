@@ -8,7 +8,7 @@ use crate::db::{Outcome, Session};
 use crate::exercise::CheckSpec;
 
 use super::checks::{CHECK_SAVEPOINT, CheckResult, sql_problem};
-use super::savepoint;
+use super::savepoint::{self, SearchPath};
 use super::untouched::Baseline;
 
 /// Judges a task's answer by its recall, right after it ran (the statement at byte
@@ -46,8 +46,9 @@ pub async fn judge_answer<S: Session>(
     // comes first in the search path: an operator or function of the student's in
     // `public` never stands for PostgreSQL's own.
     let sql = format!(
-        "SET LOCAL search_path = pg_catalog, public; SET LOCAL enable_indexscan = off; \
-         SET LOCAL enable_bitmapscan = off; SET LOCAL enable_indexonlyscan = off; {exact}"
+        "{}SET LOCAL enable_indexscan = off; \
+         SET LOCAL enable_bitmapscan = off; SET LOCAL enable_indexonlyscan = off; {exact}",
+        savepoint::grader_settings(SearchPath::Catalog)
     );
     let truth = match savepoint::around(session, CHECK_SAVEPOINT, &sql).await {
         Err(f) => return sql_problem(&f),

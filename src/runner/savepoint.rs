@@ -59,3 +59,31 @@ pub async fn around<S: Session>(
     }
     Ok(ran.answer)
 }
+
+/// Whose search path a check's statements run under, after [`grader_settings`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SearchPath {
+    /// The file's, as it is (EXPLAIN of the file's own answer, whose names it resolves).
+    Files,
+    /// The catalog alone: an operator or function of the file's never stands for one of
+    /// PostgreSQL's in the grader's own SQL or an instructor's.
+    Catalog,
+}
+
+/// Statements that put back every setting a file can change (planner, parallel
+/// workers, output formats, locale, encoding, extensions' settings such as
+/// `hnsw.ef_search`) to what the grader's connection began with, for as long as the
+/// savepoint they run in lasts, which the grader's checks always undo. The
+/// transaction's own characteristics, fixed once it began, stay as they are.
+pub fn grader_settings(path: SearchPath) -> String {
+    let reset = "SELECT pg_catalog.count(pg_catalog.set_config(s.name, s.reset_val, true)) \
+         FROM pg_catalog.pg_settings s \
+         WHERE s.context OPERATOR(pg_catalog.=) 'user' \
+           AND s.setting OPERATOR(pg_catalog.<>) s.reset_val \
+           AND s.name OPERATOR(pg_catalog.<>) ALL (ARRAY['search_path', 'transaction_isolation', \
+             'transaction_read_only', 'transaction_deferrable']); ";
+    match path {
+        SearchPath::Files => reset.to_string(),
+        SearchPath::Catalog => format!("{reset}SET LOCAL search_path = pg_catalog, pg_temp; "),
+    }
+}

@@ -45,6 +45,21 @@ fn panel() -> Vec<(&'static str, Submission, Option<&'static str>, &'static str)
             "the answer: 2 rows extra (expected 2 rows, got 4 rows)",
         ),
         (
+            // An `=` of the file's own, first in its search path, must not empty the
+            // report the answer is compared with.
+            "usage-with-an-equals-of-its-own",
+            usage(
+                "create function public.never(bigint, integer) returns boolean \
+                   language sql immutable as 'select false';\n\
+                 create operator public.= (leftarg = bigint, rightarg = integer, function = public.never);\n\
+                 set search_path = public, pg_catalog;\n\
+                 select schemaname, relname, indexrelname, idx_scan, idx_tup_read, idx_tup_fetch \
+                 from pg_catalog.pg_stat_user_indexes where false;",
+            ),
+            lose("stats.index_usage"),
+            "2 rows missing (expected 2 rows, got 0 rows)",
+        ),
+        (
             "usage-typed-in",
             usage(
                 "select 'public'::name as schemaname, 'user_features'::name as relname, \
@@ -93,6 +108,32 @@ fn panel() -> Vec<(&'static str, Submission, Option<&'static str>, &'static str)
             ),
             lose("plan.feature_query"),
             "give it at most 1, through an Aggregate: its rows are not that scan's",
+        ),
+        (
+            // Ordered in an aggregate, then each row looked up by id: the index scan of
+            // the plan is on a Nested Loop's inner side.
+            "feature-ordered-in-an-array-looked-up-by-id",
+            feature(
+                "create index on user_features (user_id, id);\n\
+                 select uf.* from unnest((select array_agg(u.id order by u.created_at desc) \
+                   from user_features u where u.user_id = 123 \
+                   and u.feature_name in ('click_rate', 'conversion_rate', 'engagement_score'))) as x(id) \
+                 cross join lateral (select * from user_features f where f.user_id = 123 and f.id = x.id) uf \
+                 limit 50;"
+                    .into(),
+            ),
+            lose("plan.feature_query"),
+            "the Index Scan of `user_features` is on the inner side of a Nested Loop, which returns rows in the order of its outer side",
+        ),
+        (
+            // Ids are not in the order of time: the right plan for the wrong order.
+            "feature-ordered-by-id",
+            feature(format!(
+                "create index on user_features (user_id, id desc);\n{}",
+                FEATURES.replace("order by created_at desc", "order by id desc")
+            )),
+            lose("plan.feature_query"),
+            "50 rows missing, 50 rows extra",
         ),
         (
             "feature-incremental-sort",
@@ -360,6 +401,21 @@ fn panel() -> Vec<(&'static str, Submission, Option<&'static str>, &'static str)
                    from generate_series(timestamptz '2024-01-01 00:00:03+00' + interval '13 minutes' * 24008,\n\
                                         timestamptz '2024-01-01 00:00:03+00', interval '-260 seconds') g\n\
                    cross join lateral (select * from user_features where user_id = 123 and created_at = g limit 1) uf\n\
+                 ) s where rn > 1000 limit 100;"
+                    .into(),
+            ),
+            lose("plan.keyset"),
+            "is on the inner side of a Nested Loop",
+        ),
+        (
+            // The pages before it numbered and skipped, without OFFSET: the index gives
+            // the order, but the scan reads every skipped row.
+            "keyset-numbered-rows-skipped",
+            keyset(
+                "create index on user_features (user_id, created_at desc);\n\
+                 select id, user_id, feature_name, value, version, is_active, metadata, created_at from (\n\
+                   select uf.*, row_number() over (order by created_at desc) rn\n\
+                   from user_features uf where user_id = 123\n\
                  ) s where rn > 1000 limit 100;"
                     .into(),
             ),

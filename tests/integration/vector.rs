@@ -197,6 +197,21 @@ fn vector_search_is_graded_by_its_index_and_its_recall() {
             "the rows are out of order: `id` ",
         ),
         (
+            // Distances read with one digit would tie seven of ten: the grader reads the
+            // exact query under its own settings, not the file's.
+            "out-of-order-under-the-files-float-digits",
+            search(format!(
+                "{INDEX}\nset extra_float_digits = -15;\n-- task: vector.hybrid_search\n\
+                 select id, title from (select id, title, \
+                   embedding <=> '[0.12,-0.4,0.33,0.8,-0.15,0.05,0.6,-0.27]' as d \
+                   from documents where metadata ->> 'category' = 'ai' \
+                   order by embedding <=> '[0.12,-0.4,0.33,0.8,-0.15,0.05,0.6,-0.27]' limit 10) nearest \
+                 order by round(d::numeric, 1), id;\n"
+            )),
+            Some("vector.hybrid_search"),
+            "the rows are out of order: `id` ",
+        ),
+        (
             "a-far-row-made-up",
             search(format!(
                 "{INDEX}\n-- task: vector.hybrid_search\n\

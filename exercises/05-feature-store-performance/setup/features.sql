@@ -45,7 +45,9 @@ cross join (values (1, 'click_rate'), (2, 'conversion_rate'), (3, 'engagement_sc
                    (4, 'session_length'), (5, 'purchase_count'), (6, 'churn_risk'),
                    (7, 'ltv_estimate'), (8, 'page_views')) as f(k, name)
 -- The rows' order on disk, and so their ids, whatever join order a server picks.
-order by u.user_id, s.snapshot, f.k;
+-- Within a user, rows are written in an order of their own, not by time: an id that
+-- grows with created_at would let `order by id desc` pass for the latest features.
+order by u.user_id, md5(s.snapshot::text || '/' || f.k::text);
 
 -- Built once all rows are in: faster than keeping it up to date row by row.
 alter table user_features add primary key (id);

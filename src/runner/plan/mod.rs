@@ -17,9 +17,10 @@ use crate::db::server::quote_literal;
 use crate::db::{Outcome, Session};
 use crate::exercise::{CheckSpec, IndexShape};
 
+use super::catalog;
 use super::checks::{CHECK_SAVEPOINT, CheckResult, sql_problem};
+use super::savepoint::{self, SearchPath};
 use super::untouched::Baseline;
-use super::{catalog, savepoint};
 use index::{IndexFacts, unlike};
 use tree::Scan;
 
@@ -96,11 +97,9 @@ async fn explain_now<S: Session>(
 /// `EXPLAIN (<analyze>VERBOSE, ...)` of `text` under the grader's planner settings.
 async fn explain<S: Session>(session: &mut S, text: &str, analyze: &str) -> Result<String, String> {
     let sql = format!(
-        "SELECT pg_catalog.count(pg_catalog.set_config(name, reset_val, true)) FROM pg_catalog.pg_settings \
-         WHERE category OPERATOR(pg_catalog.~~) 'Query Tuning%' \
-            OR name OPERATOR(pg_catalog.~~) 'hnsw.%' OR name OPERATOR(pg_catalog.~~) 'ivfflat.%'; \
-         DISCARD PLANS; \
+        "{}DISCARD PLANS; \
          EXPLAIN ({analyze}VERBOSE, TIMING OFF, SUMMARY OFF, FORMAT JSON) {}",
+        savepoint::grader_settings(SearchPath::Files),
         text.trim().trim_end_matches(';')
     );
     match savepoint::around(session, EXPLAIN_SAVEPOINT, &sql).await {
@@ -254,6 +253,20 @@ async fn judge<S: Session>(
         }
         _ => {}
     }
+    // No Sort, so the order is some scan's: it must be this one's, not that of rows
+    // ordered elsewhere (an array aggregated in order, unnested) that it is looked up by.
+    if sort == &Some(false)
+        && let Some(join) = main
+            .iter()
+            .map(|s| s.inner_of.as_deref())
+            .collect::<Option<Vec<_>>>()
+    {
+        return at_answer(format!(
+            "the {} of `{table}` is on the inner side of {}, which returns rows in the order of its outer side: the order the query asks for is not the index's",
+            main[0].node,
+            a(join[0])
+        ));
+    }
     let limited = main.iter().any(|s| s.under("Limit"));
     match limit {
         Some(true) if !limited => {
@@ -377,7 +390,11 @@ fn describe_shape(shape: &IndexShape) -> String {
 
 /// The definition of index `name` of `schema`, read from the catalog in a savepoint.
 async fn index_facts<S: Session>(session: &mut S, schema: &str, name: &str) -> Option<IndexFacts> {
-    let sql = catalog::index_query(schema, name);
+    let sql = format!(
+        "{}{}",
+        savepoint::grader_settings(SearchPath::Catalog),
+        catalog::index_query(schema, name)
+    );
     let rows = savepoint::around(session, CHECK_SAVEPOINT, &sql)
         .await
         .ok()?
@@ -439,11 +456,12 @@ async fn implies<S: Session>(
     predicate: &str,
 ) -> bool {
     let sql = format!(
-        "CREATE TEMP TABLE sqlgrade_predicate_proof (LIKE {}.{}); \
+        "{}CREATE TEMP TABLE sqlgrade_predicate_proof (LIKE {}.{}); \
          CREATE INDEX sqlgrade_predicate_proof_i ON pg_temp.sqlgrade_predicate_proof ((1)) \
            WHERE {predicate}; \
          SET LOCAL enable_seqscan = off; SET LOCAL enable_bitmapscan = off; \
          EXPLAIN (FORMAT JSON) SELECT 1 FROM pg_temp.sqlgrade_predicate_proof WHERE {condition}",
+        savepoint::grader_settings(SearchPath::Catalog),
         crate::db::server::quote_ident(schema),
         crate::db::server::quote_ident(table),
     );
@@ -468,10 +486,11 @@ async fn normalised_predicate<S: Session>(
 ) -> Option<String> {
     let copy = "pg_temp.sqlgrade_predicate_shape";
     let sql = format!(
-        "CREATE TEMP TABLE sqlgrade_predicate_shape (LIKE {}.{}); \
+        "{}CREATE TEMP TABLE sqlgrade_predicate_shape (LIKE {}.{}); \
          CREATE INDEX ON {copy} ((1)) WHERE {predicate}; \
          SELECT pg_catalog.pg_get_expr(i.indpred, i.indrelid, true) FROM pg_catalog.pg_index i \
          WHERE i.indrelid OPERATOR(pg_catalog.=) {}::pg_catalog.regclass",
+        savepoint::grader_settings(SearchPath::Catalog),
         crate::db::server::quote_ident(schema),
         crate::db::server::quote_ident(table),
         quote_literal(copy)

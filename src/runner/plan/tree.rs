@@ -26,6 +26,12 @@ pub struct Scan {
     /// for the plan of a CTE that a scan on the main path reads (its nodes above are
     /// then that CTE Scan's).
     pub main: bool,
+    /// Whether the order of its rows can be the result's: it sits on the main path and
+    /// on the outer side of every join above it (a join returns its rows in its outer
+    /// side's order; what comes in on the inner side, looked up once per outer row, does
+    /// not set it). `None` where something else above it says whose order it is:
+    /// `Some(node)` names the join it came into on the inner side.
+    pub inner_of: Option<String>,
 }
 
 impl Scan {
@@ -86,6 +92,10 @@ fn flow(rows: f64, loops: f64) -> u64 {
     }
 }
 
+/// A CTE that a CTE Scan on the main path reads: its name, the nodes above the reader
+/// and the reader itself, root first, and the join whose inner side the reader is on.
+type CteRead = (String, Vec<(String, u64)>, Option<String>);
+
 /// What a plan holds.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Plan {
@@ -93,8 +103,9 @@ pub struct Plan {
     /// Every node's type, in no particular order.
     pub nodes: Vec<String>,
     /// While the plan is read: the CTEs that CTE Scans on the main path read, each with
-    /// the nodes above its reader and the reader itself, root first.
-    cte_reads: Vec<(String, Vec<(String, u64)>)>,
+    /// the nodes above its reader and the reader itself, root first, and the join whose
+    /// inner side the reader is on, if any.
+    cte_reads: Vec<CteRead>,
 }
 
 /// Reads an `EXPLAIN (..., FORMAT JSON)` document; `Err` says why it cannot be.
@@ -113,7 +124,7 @@ pub fn read(document: &str) -> Result<Plan, String> {
         .ok_or_else(|| "EXPLAIN gave no plan".to_string())?;
     let mut plan = Plan::default();
     let mut ctes = Vec::new();
-    walk(root, &mut Vec::new(), true, &mut plan, &mut ctes);
+    walk(root, &mut Vec::new(), (true, None), &mut plan, &mut ctes);
     // A CTE's plan is an InitPlan of the node that holds it; its rows reach the result
     // where a CTE Scan on the main path reads them, and only there. Read in rounds, since
     // one CTE may read another.
@@ -122,10 +133,17 @@ pub fn read(document: &str) -> Result<Plan, String> {
         let mut later = Vec::new();
         let mut progress = false;
         for cte in pending {
-            match plan.cte_reads.iter().find(|(name, _)| *name == cte.name) {
-                Some((_, above)) => {
+            match plan.cte_reads.iter().find(|(name, _, _)| *name == cte.name) {
+                Some((_, above, inner_of)) => {
                     let mut above = above.clone();
-                    walk(cte.node, &mut above, true, &mut plan, &mut later);
+                    let inner_of = inner_of.clone();
+                    walk(
+                        cte.node,
+                        &mut above,
+                        (true, inner_of),
+                        &mut plan,
+                        &mut later,
+                    );
                     progress = true;
                 }
                 None => later.push(cte),
@@ -135,7 +153,13 @@ pub fn read(document: &str) -> Result<Plan, String> {
             // Read by no scan whose rows reach the result (or by none at all).
             let mut rest = Vec::new();
             for cte in later {
-                walk(cte.node, &mut Vec::new(), false, &mut plan, &mut rest);
+                walk(
+                    cte.node,
+                    &mut Vec::new(),
+                    (false, None),
+                    &mut plan,
+                    &mut rest,
+                );
             }
             break;
         }
@@ -173,13 +197,16 @@ struct Cte<'a> {
     node: &'a Value,
 }
 
+/// Reads `node` and what is under it; `at` says whether it is on the main path, and the
+/// join it came into on the inner side, if any.
 fn walk<'a>(
     node: &'a Value,
     above: &mut Vec<(String, u64)>,
-    main: bool,
+    at: (bool, Option<String>),
     plan: &mut Plan,
     ctes: &mut Vec<Cte<'a>>,
 ) {
+    let (main, inner_of) = at;
     let text = |key: &str| node.get(key).and_then(Value::as_str).unwrap_or_default();
     let count = |key: &str| node.get(key).and_then(Value::as_f64).unwrap_or(0.0);
     let kind = text("Node Type").to_string();
@@ -202,13 +229,15 @@ fn walk<'a>(
             removed: count("Rows Removed by Filter") + count("Rows Removed by Index Recheck"),
             above: above.iter().rev().cloned().collect(),
             main,
+            inner_of: inner_of.clone(),
         });
     }
     let here = (kind.clone(), flow(rows, loops));
     if main && kind == "CTE Scan" {
         let mut path = above.clone();
         path.push(here.clone());
-        plan.cte_reads.push((text("CTE Name").to_string(), path));
+        plan.cte_reads
+            .push((text("CTE Name").to_string(), path, inner_of.clone()));
     }
     if let Some(children) = node.get("Plans").and_then(Value::as_array) {
         above.push(here);
@@ -225,7 +254,12 @@ fn walk<'a>(
                 continue;
             }
             let on_main = main && relation != "InitPlan" && relation != "SubPlan";
-            walk(child, above, on_main, plan, ctes);
+            let inner = match &inner_of {
+                Some(join) => Some(join.clone()),
+                None if relation == "Inner" => Some(kind.clone()),
+                None => None,
+            };
+            walk(child, above, (on_main, inner), plan, ctes);
         }
         above.pop();
     }
@@ -289,6 +323,37 @@ mod tests {
     }
 
     #[test]
+    fn a_scan_looked_up_on_a_joins_inner_side_does_not_set_the_order() {
+        // Ids aggregated in order in an InitPlan, unnested, each looked up by key.
+        let plan = read(
+            r#"[{"Plan": {"Node Type": "Limit", "Actual Rows": 50, "Actual Loops": 1, "Plans": [
+                {"Node Type": "Aggregate", "Parent Relationship": "InitPlan", "Subplan Name": "InitPlan 1 (returns $0)",
+                 "Actual Rows": 1, "Actual Loops": 1, "Plans": [
+                  {"Node Type": "Index Scan", "Parent Relationship": "Outer", "Relation Name": "f",
+                   "Schema": "public", "Index Name": "f_user", "Actual Rows": 9000, "Actual Loops": 1}]},
+                {"Node Type": "Nested Loop", "Parent Relationship": "Outer", "Actual Rows": 50, "Actual Loops": 1, "Plans": [
+                  {"Node Type": "Function Scan", "Parent Relationship": "Outer", "Actual Rows": 50, "Actual Loops": 1},
+                  {"Node Type": "Index Scan", "Parent Relationship": "Inner", "Relation Name": "f",
+                   "Schema": "public", "Index Name": "f_user_id", "Actual Rows": 1, "Actual Loops": 50}]}]}}]"#,
+        )
+        .expect("plan");
+        let looked_up = plan.scans.iter().find(|s| s.main).expect("main scan");
+        assert_eq!(looked_up.inner_of.as_deref(), Some("Nested Loop"));
+        // The outer side of a hash join keeps its order; its inner side is hashed.
+        let plan = read(
+            r#"[{"Plan": {"Node Type": "Hash Join", "Actual Rows": 5, "Actual Loops": 1, "Plans": [
+                {"Node Type": "Index Scan", "Parent Relationship": "Outer", "Relation Name": "a",
+                 "Schema": "public", "Index Name": "a_i", "Actual Rows": 5, "Actual Loops": 1},
+                {"Node Type": "Hash", "Parent Relationship": "Inner", "Actual Rows": 3, "Actual Loops": 1, "Plans": [
+                  {"Node Type": "Seq Scan", "Parent Relationship": "Outer", "Relation Name": "b",
+                   "Schema": "public", "Actual Rows": 3, "Actual Loops": 1}]}]}}]"#,
+        )
+        .expect("plan");
+        assert_eq!(plan.scans[0].inner_of, None);
+        assert_eq!(plan.scans[1].inner_of.as_deref(), Some("Hash Join"));
+    }
+
+    #[test]
     fn rounded_averages_count_as_much_as_they_may_hide() {
         let scan = |rows: f64, removed: f64, loops: f64| Scan {
             schema: "s".into(),
@@ -300,6 +365,7 @@ mod tests {
             removed,
             above: vec![],
             main: true,
+            inner_of: None,
         };
         // 3298 runs that each show 0 rows may have read up to a row each.
         assert!(scan(0.0, 0.0, 3298.0).read_at_most() >= 3298);
