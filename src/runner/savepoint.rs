@@ -74,14 +74,16 @@ pub enum SearchPath {
 /// workers, output formats, locale, encoding, extensions' settings such as
 /// `hnsw.ef_search`) to what the grader's connection began with, for as long as the
 /// savepoint they run in lasts, which the grader's checks always undo. The
-/// transaction's own characteristics, fixed once it began, stay as they are.
+/// transaction's own characteristics, fixed once it began, stay as they are, and so does
+/// `temp_buffers`, which cannot change once a temporary table was used (a file's
+/// scratch table would make the reset fail) and changes nothing a check sees.
 pub fn grader_settings(path: SearchPath) -> String {
     let reset = "SELECT pg_catalog.count(pg_catalog.set_config(s.name, s.reset_val, true)) \
          FROM pg_catalog.pg_settings s \
          WHERE s.context OPERATOR(pg_catalog.=) 'user' \
            AND s.setting OPERATOR(pg_catalog.<>) s.reset_val \
            AND s.name OPERATOR(pg_catalog.<>) ALL (ARRAY['search_path', 'transaction_isolation', \
-             'transaction_read_only', 'transaction_deferrable']); ";
+             'transaction_read_only', 'transaction_deferrable', 'temp_buffers']); ";
     match path {
         SearchPath::Files => reset.to_string(),
         SearchPath::Catalog => format!("{reset}SET LOCAL search_path = pg_catalog, pg_temp; "),

@@ -755,7 +755,7 @@ fn the_first_error_of_a_file_is_the_first_refused_or_failed_statement() {
     assert_eq!(run.code, 1, "{}", run.stderr);
     assert!(
         run.stdout.contains(
-            "`04_analysis_queries.sql` had 2 errors (see the notes above); the first is at line 2"
+            "the section of `analysis.success_rate` had 2 errors (see the notes above); the first is at line 2"
         ),
         "{}",
         run.stdout

@@ -136,6 +136,34 @@ fn panel() -> Vec<(&'static str, Submission, Option<&'static str>, &'static str)
             "50 rows missing, 50 rows extra",
         ),
         (
+            // Rows ordered in an array by a second scan, picked by the position a token
+            // scan numbers: their values are not the judged scan's.
+            "feature-picked-from-an-ordered-array",
+            feature(
+                "create index on user_features (user_id);\n\
+                 select (a.r[t.rn]).* from (select row_number() over () as rn \
+                   from user_features where user_id = 123 limit 50) t, \
+                 lateral (select (select array_agg(u order by u.created_at desc) from user_features u \
+                   where u.user_id = 123 \
+                   and u.feature_name in ('click_rate', 'conversion_rate', 'engagement_score')) as r) a;"
+                    .into(),
+            ),
+            lose("plan.feature_query"),
+            "reads 24000 rows into a subquery, more than the answer's 50",
+        ),
+        (
+            // A scratch temporary table pins temp_buffers, which the grader's reset of
+            // the file's settings must not stumble on.
+            "feature-beside-a-temp-table-and-its-buffers",
+            feature(format!(
+                "set temp_buffers = '64MB';\ncreate temp table my_notes (note text);\n\
+                 insert into my_notes values ('trying the index');\n\
+                 create index on user_features (user_id, created_at desc);\n{FEATURES}"
+            )),
+            None,
+            "",
+        ),
+        (
             "feature-incremental-sort",
             feature(format!(
                 "create index on user_features (user_id, date_trunc('month', created_at at time zone 'UTC'));\n{}",
@@ -408,6 +436,25 @@ fn panel() -> Vec<(&'static str, Submission, Option<&'static str>, &'static str)
             "is on the inner side of a Nested Loop",
         ),
         (
+            // The page computed while the statement is planned: an IMMUTABLE function
+            // folded into a constant, beside a token scan.
+            "keyset-folded-at-planning",
+            keyset(
+                "create index on user_features (user_id);\n\
+                 create function next_page() returns user_features[] language sql immutable as $$\n\
+                   select array_agg(row(p.*)::user_features order by p.created_at desc)\n\
+                   from (select u.* from user_features u\n\
+                         where u.user_id = 123 and u.created_at < timestamptz '2024-07-26 17:17:03+00'\n\
+                         order by u.created_at desc limit 100) p\n\
+                 $$;\n\
+                 select (a.r[t.rn]).* from (select row_number() over () as rn \
+                   from user_features where user_id = 123 limit 100) t, (select next_page() as r) a;"
+                    .into(),
+            ),
+            lose("plan.keyset"),
+            "its plan calls `next_page()`, a function of the file's own, while it is made",
+        ),
+        (
             // The pages before it numbered and skipped, without OFFSET: the index gives
             // the order, but the scan reads every skipped row.
             "keyset-numbered-rows-skipped",
@@ -451,6 +498,24 @@ fn panel() -> Vec<(&'static str, Submission, Option<&'static str>, &'static str)
             )),
             lose("plan.feature_query"),
             "the rows of an EXPLAIN are a plan, never an answer",
+        ),
+        (
+            "covering-picked-from-ordered-arrays",
+            covering(
+                "create index on user_features (user_id) include (value, created_at, feature_name);\n\
+                 select a.u[t.rn] as user_id, a.c[t.rn] as created_at, a.f[t.rn] as feature_name, \
+                   a.v[t.rn] as value \
+                 from (select row_number() over () as rn from user_features where user_id = 123 limit 50) t, \
+                 lateral (select array_agg(x.user_id order by x.created_at desc) as u, \
+                   array_agg(x.created_at order by x.created_at desc) as c, \
+                   array_agg(x.feature_name order by x.created_at desc) as f, \
+                   array_agg(x.value order by x.created_at desc) as v \
+                   from user_features x where x.user_id = 123 \
+                   and x.feature_name in ('click_rate', 'conversion_rate', 'engagement_score')) a;"
+                    .into(),
+            ),
+            lose("index.covering"),
+            "more than the answer's 50: the answer's rows must be those of the Index Only Scan",
         ),
         (
             "covering-no-include",

@@ -96,10 +96,16 @@ pub fn beyond(plan: &Plan, before: &Counts, between: &Counts, after: &Counts) ->
     let mut out = Vec::new();
     if after.functions_counted {
         for name in after.functions.keys() {
-            let calls = ran(&|c: &Counts| c.functions.get(name).copied().unwrap_or(0));
-            if calls > 0 {
+            let calls = |c: &Counts| c.functions.get(name).copied().unwrap_or(0);
+            if ran(&calls) > 0 {
                 out.push(format!(
                     "it calls `{name}`, a function of the file's own, whose work EXPLAIN does not show"
+                ));
+            } else if calls(between) > calls(before) {
+                // Called while the statement was planned: a function the planner folded
+                // into a constant, whose work no plan shows and every run repeats.
+                out.push(format!(
+                    "its plan calls `{name}`, a function of the file's own, while it is made (folded into a constant), whose work EXPLAIN does not show"
                 ));
             }
         }

@@ -306,6 +306,26 @@ async fn judge<S: Session>(
                 "the answer has {rows} rows, and the scans of `{table}` it is judged on give it at most {reach}{through}: its rows are not that scan's"
             ));
         }
+        // Nor are they computed from another read of the table: one that gathers its
+        // rows in a subquery or folds them into an aggregate (an array in order, then
+        // picked from by position) may read no more than the answer shows.
+        let judged = |s: &Scan| main.iter().any(|m| std::ptr::eq(*m, s));
+        if let Some(other) = found
+            .iter()
+            .find(|s| (!judged(s) || s.reach().0 < s.kept()) && s.read_at_most() > rows)
+        {
+            let into = match other.reach().1 {
+                Some(node) if other.main => a(node),
+                _ if !other.main => "a subquery".to_string(),
+                _ => "another part of the plan".to_string(),
+            };
+            return at_answer(format!(
+                "{} of `{table}` reads {} rows into {into}, more than the answer's {rows}: the answer's rows must be those of the {} it is judged on, not computed from another read of the table",
+                capitalised(&a(&other.node)),
+                other.read_at_most(),
+                main[0].node,
+            ));
+        }
     }
     CheckResult::Pass
 }
