@@ -130,7 +130,11 @@ fn emit(
     started: Instant,
 ) -> Result<(), String> {
     let text = match format {
-        Format::Human => render_terminal(report, output.is_none() && use_colour()),
+        Format::Human => render_terminal(
+            report,
+            output.is_none() && use_colour(),
+            output.is_none().then(crate::report::output_width).flatten(),
+        ),
         Format::Json => render_json(report),
         Format::Junit => render_junit(&[(report.exercise.as_str(), report)], started.elapsed()),
         Format::Gradescope => render_gradescope(report, started.elapsed()),

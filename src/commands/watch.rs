@@ -110,7 +110,10 @@ async fn watch(
             print_error(&e);
             return e.exit_code();
         }
-        crate::out!("{}", render_terminal(&report, colour));
+        crate::out!(
+            "{}",
+            render_terminal(&report, colour, crate::report::output_width())
+        );
         crate::outln!(
             "graded in {} ms; watching {} for saved .sql files (Ctrl-C to stop)",
             since.elapsed().as_millis(),

@@ -19,7 +19,7 @@ pub use github::{render_github, render_step_summary};
 pub use gradescope::render_gradescope;
 pub use json::render_json;
 pub use junit::render_junit;
-pub use terminal::render_terminal;
+pub use terminal::{output_width, render_terminal};
 
 /// Output formats of `grade`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

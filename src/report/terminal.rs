@@ -25,8 +25,24 @@ fn line(text: &str) -> Cow<'_, str> {
     visible(text, Shape::Line)
 }
 
-/// Renders the report for a person; `colour` only when writing to a terminal.
-pub fn render_terminal(report: &Report, colour: bool) -> String {
+/// How wide a report may be where no width is known (a log, a file): readable in CI
+/// output without wrapping.
+const DEFAULT_WIDTH: u16 = 120;
+
+/// The width of the terminal standard output is, else `$COLUMNS` where the shell exports
+/// it; `None` when neither says.
+pub fn output_width() -> Option<u16> {
+    Table::new().width().or_else(|| {
+        std::env::var("COLUMNS")
+            .ok()
+            .and_then(|c| c.trim().parse::<u16>().ok())
+            .filter(|w| *w >= 20)
+    })
+}
+
+/// Renders the report for a person; `colour` only when writing to a terminal, `width`
+/// that of the terminal it is written to (else 120 columns), whether coloured or not.
+pub fn render_terminal(report: &Report, colour: bool, width: Option<u16>) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
@@ -53,10 +69,7 @@ pub fn render_terminal(report: &Report, colour: bool) -> String {
     } else {
         table.force_no_tty();
     }
-    if !table.is_tty() {
-        // Without a terminal to measure, keep lines readable in logs and CI output.
-        table.set_width(120);
-    }
+    table.set_width(width.unwrap_or(DEFAULT_WIDTH));
     for t in &report.tasks {
         let mut status = Cell::new(t.status.as_str());
         if colour {
@@ -144,7 +157,7 @@ mod tests {
 
     #[test]
     fn a_students_controls_are_shown_escaped() {
-        let out = render_terminal(&hostile(), false);
+        let out = render_terminal(&hostile(), false, None);
         assert!(
             !out.chars()
                 .any(|c| (c.is_control() && !matches!(c, '\n' | '\t'))
@@ -175,7 +188,7 @@ mod tests {
 
     #[test]
     fn with_colour_only_the_reporters_own_sequences_are_raw() {
-        let out = render_terminal(&hostile(), true);
+        let out = render_terminal(&hostile(), true, None);
         assert!(
             out.contains("\n    \x1b[32m+ \\x1b[31mred\\u{202e}|1\x1b[0m\n"),
             "{out:?}"

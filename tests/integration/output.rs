@@ -274,3 +274,40 @@ fn a_closed_pipe_ends_every_command_quietly_and_removes_its_server() {
         assert!(left.is_empty(), "{name} left {left:?} behind");
     }
 }
+
+#[test]
+fn the_table_fits_the_terminal_it_is_shown_in_also_without_colour() {
+    // An 80-column pseudo-terminal, through util-linux's `script`, with NO_COLOR set:
+    // the width is the terminal's, whatever the colour.
+    let sub = Submission::solution().with(
+        "04_analysis_queries.sql",
+        "-- task: analysis.success_rate\nselect framework, 'a message long enough to wrap in a narrow terminal, and then some more words' as success_rate from training_runs;\n",
+    );
+    let command = format!(
+        "stty cols 80 rows 50; NO_COLOR=1 {} grade 01-training-registry --db local --submission {}",
+        env!("CARGO_BIN_EXE_sqlgrade"),
+        sub.path().display()
+    );
+    let out = std::process::Command::new("script")
+        .args(["-q", "-e", "-c", &command, "/dev/null"])
+        .current_dir(repo())
+        .env_remove("DATABASE_URL")
+        .env_remove("COLUMNS")
+        .output()
+        .expect("run script (util-linux)");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let table: Vec<&str> = text
+        .lines()
+        .map(|l| l.trim_end_matches('\r'))
+        .filter(|l| l.starts_with(['┌', '│', '╞', '└']))
+        .collect();
+    assert!(table.len() > 5, "no table in: {text}");
+    for line in &table {
+        assert!(
+            line.chars().count() <= 80,
+            "{} columns: {line}\n{text}",
+            line.chars().count()
+        );
+    }
+    assert!(!text.contains('\x1b'), "NO_COLOR means no colour: {text}");
+}
