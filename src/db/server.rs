@@ -797,6 +797,26 @@ impl Link {
         student: &Login,
         extensions: &[String],
     ) -> Result<String, ProvisionError> {
+        self.make_database(student, extensions, None).await
+    }
+
+    /// Creates a scratch database as a copy of `template`, another of the grader's that
+    /// nobody is connected to: its schemas, rows, privileges and extensions come with
+    /// it; the database's own privileges are granted as for a new one.
+    pub async fn copy_database(
+        &self,
+        student: &Login,
+        template: &str,
+    ) -> Result<String, ProvisionError> {
+        self.make_database(student, &[], Some(template)).await
+    }
+
+    async fn make_database(
+        &self,
+        student: &Login,
+        extensions: &[String],
+        template: Option<&str>,
+    ) -> Result<String, ProvisionError> {
         // Numbered, so that names never collide nor outgrow PostgreSQL's 63 bytes.
         let name = {
             let mut dbs = self
@@ -813,10 +833,17 @@ impl Link {
         let role = quote_ident(&student.role);
         // CREATE DATABASE cannot run in a DO block: one plain statement.
         let admin = self.admin_at(self.maintenance_db()).await?;
-        admin
-            .batch_execute(&format!(
+        let create = match template {
+            Some(t) => format!(
+                "CREATE DATABASE {db} OWNER {instructor} TEMPLATE {}",
+                quote_ident(t)
+            ),
+            None => format!(
                 "CREATE DATABASE {db} OWNER {instructor} TEMPLATE template0 ENCODING 'UTF8' LC_COLLATE 'C' LC_CTYPE 'C'"
-            ))
+            ),
+        };
+        admin
+            .batch_execute(&create)
             .await
             .map_err(|e| self.prepare_error(describe_error(&e)))?;
         admin
@@ -828,6 +855,10 @@ impl Link {
             .await
             .map_err(|e| self.prepare_error(describe_error(&e)))?;
         drop(admin);
+        if template.is_some() {
+            // Its schemas, the catalog's privileges and the extensions are the copy's.
+            return Ok(name);
+        }
         // The database is new: nothing of the student's can run in it yet.
         let fresh = self.admin_at(&name).await?;
         for (sql, required) in [

@@ -103,7 +103,7 @@ pub struct Workspace {
     /// The student's role as the grader made it, to notice a file that changed it.
     role_state: Option<RoleState>,
     setup_files: BTreeMap<String, Vec<(PathBuf, RunAs)>>,
-    /// Each setup's datasets; a variant's database is built when first used.
+    /// Each setup's datasets.
     datasets: BTreeMap<String, Vec<Dataset>>,
     setups: BTreeMap<DbKey, SetupDb>,
     sessions: BTreeMap<DbKey, PgSession>,
@@ -117,8 +117,8 @@ pub struct Workspace {
 
 impl Workspace {
     /// Creates a student role and one database per setup the exercise's files use, and
-    /// applies each setup's files, as the student or as the instructor. The databases of
-    /// variant datasets are built when first asked for.
+    /// applies each setup's files, as the student or as the instructor; then one per
+    /// variant dataset, a copy of its setup's database with the variant's file applied.
     pub async fn prepare(
         exercise: &Exercise,
         link: &Arc<Link>,
@@ -175,12 +175,38 @@ impl Workspace {
             workspace.datasets.insert(file.setup.clone(), datasets);
         }
         // Side by side: a setup that generates its data keeps a core busy while another
-        // is made (the other hidden datasets' databases are made on first use).
+        // is made.
         let made = {
             let this = &workspace;
-            futures_util::future::join_all(keys.iter().map(|key| this.make(key))).await
+            futures_util::future::join_all(keys.iter().map(|key| this.make(key, None))).await
         };
         for (key, db) in keys.into_iter().zip(made) {
+            workspace.setups.insert(key, db?);
+        }
+        // The other hidden datasets: copies of their setup's database, each with its
+        // variant applied, made while nobody is connected to the setup's database yet
+        // (a setup that generates 120,000 rows is not run again per dataset). One built
+        // again later (after a file that broke it) runs its setup anew.
+        let copies: Vec<(DbKey, String)> = workspace
+            .datasets
+            .iter()
+            .flat_map(|(setup, datasets)| (1..datasets.len()).map(move |i| DbKey::of(setup, i)))
+            .filter(|key| !workspace.setups.contains_key(key))
+            .filter_map(|key| {
+                let base = workspace.setups.get(&DbKey::base(&key.setup))?;
+                Some((key, base.name.clone()))
+            })
+            .collect();
+        let made = {
+            let this = &workspace;
+            futures_util::future::join_all(
+                copies
+                    .iter()
+                    .map(|(key, base)| this.make(key, Some(base.as_str()))),
+            )
+            .await
+        };
+        for ((key, _), db) in copies.into_iter().zip(made) {
             workspace.setups.insert(key, db?);
         }
         Ok(workspace)
@@ -200,19 +226,23 @@ impl Workspace {
 
     /// Creates the database of `key` and applies its setup's files, then its variant's.
     async fn build(&mut self, key: &DbKey) -> Result<(), RunError> {
-        let db = self.make(key).await?;
+        let db = self.make(key, None).await?;
         self.setups.insert(key.clone(), db);
         Ok(())
     }
 
     /// Makes the database of `key`: creates it and applies its setup's files, then its
-    /// variant's.
-    async fn make(&self, key: &DbKey) -> Result<SetupDb, RunError> {
-        let mut files = self
-            .setup_files
-            .get(&key.setup)
-            .cloned()
-            .unwrap_or_default();
+    /// variant's; or, `from` the setup's own database, copies that and applies the
+    /// variant's file alone.
+    async fn make(&self, key: &DbKey, from: Option<&str>) -> Result<SetupDb, RunError> {
+        let mut files = match from {
+            Some(_) => Vec::new(),
+            None => self
+                .setup_files
+                .get(&key.setup)
+                .cloned()
+                .unwrap_or_default(),
+        };
         if key.dataset > 0 {
             let variant = self
                 .datasets(&key.setup)
@@ -226,10 +256,14 @@ impl Workspace {
                 })?;
             files.push(variant);
         }
-        let name = self
-            .link
-            .create_database(&self.student, &self.extensions)
-            .await?;
+        let name = match from {
+            Some(base) => self.link.copy_database(&self.student, base).await?,
+            None => {
+                self.link
+                    .create_database(&self.student, &self.extensions)
+                    .await?
+            }
+        };
         let config = self.link.config_for(&self.student, &name);
         let client = crate::db::server::connect(&config)
             .await
@@ -333,8 +367,8 @@ impl Workspace {
     }
 
     /// A connection to the database of `key`, outside any transaction: a kept one, or a
-    /// new one (waiting while a recovering server comes back). A variant's database is
-    /// built on first use.
+    /// new one (waiting while a recovering server comes back). A variant's database
+    /// dropped after a file broke it is built again here.
     pub async fn session(&mut self, key: &DbKey) -> Result<&mut PgSession, RunError> {
         if key.dataset > 0 && !self.setups.contains_key(key) {
             self.build(key).await?;

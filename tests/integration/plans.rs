@@ -25,6 +25,42 @@ fn student(file: &str, task: &str, sql: &str) -> Submission {
     Submission::solution_of(EXERCISE).with(file, &format!("-- task: {task}\n{sql}\n"))
 }
 
+/// The base data's answer to the feature query, typed in as a VALUES list numbered in
+/// its order, from the snapshot a student can read.
+fn typed_in_feature_rows() -> String {
+    let snapshot = std::fs::read_to_string(
+        crate::support::repo()
+            .join("expected/05-feature-store-performance/plan.feature_query.snap"),
+    )
+    .expect("snapshot");
+    let rows: Vec<String> = snapshot
+        .split("\n---\n")
+        .nth(1)
+        .expect("a section")
+        .lines()
+        .take_while(|l| !l.starts_with('#'))
+        .filter(|l| !l.is_empty())
+        .enumerate()
+        .map(|(i, line)| {
+            let f: Vec<&str> = line.split('|').collect();
+            format!(
+                "({}, {}::bigint, {}, '{}', {}::float8, '{}', {}, '{}'::jsonb, '{}'::timestamptz)",
+                i + 1,
+                f[0],
+                f[1],
+                f[2],
+                f[3],
+                f[4],
+                f[5] == "t",
+                f[6],
+                f[7]
+            )
+        })
+        .collect();
+    assert_eq!(rows.len(), 50, "{snapshot}");
+    rows.join(", ")
+}
+
 /// Students, the task each must lose (or `None`), and what its message must say.
 fn panel() -> Vec<(&'static str, Submission, Option<&'static str>, &'static str)> {
     let feature = |sql: String| student("02_feature_query.sql", "plan.feature_query", &sql);
@@ -162,6 +198,21 @@ fn panel() -> Vec<(&'static str, Submission, Option<&'static str>, &'static str)
             )),
             None,
             "",
+        ),
+        (
+            // The snapshot's rows typed in, joined to a token scan that numbers them: the
+            // plan looks the part, the hidden history's rows are other rows.
+            "feature-typed-in-beside-a-token-scan",
+            feature(format!(
+                "create index on user_features (user_id);\n\
+                 select v.id, v.user_id, v.feature_name, v.value, v.version, v.is_active, v.metadata, v.created_at \
+                 from (select row_number() over () as rn from user_features where user_id = 123 limit 50) t \
+                 join (values {}) v(rn, id, user_id, feature_name, value, version, is_active, metadata, created_at) \
+                 on v.rn = t.rn;",
+                typed_in_feature_rows()
+            )),
+            lose("plan.feature_query"),
+            "differs on hidden dataset 1 of 1",
         ),
         (
             "feature-incremental-sort",
