@@ -8,6 +8,7 @@ mod behaviour;
 mod catalog;
 mod checks;
 pub mod exec;
+mod misplaced;
 mod plan;
 mod recall;
 mod rules;
@@ -284,6 +285,23 @@ impl Submission<'_> {
     ) -> Result<Graded, RunError> {
         let exercise = self.exercise;
         let mut graded = Graded::default();
+        // SQL files where the grader does not look: said before anything is graded, and
+        // with the task of the file they were likely meant to be.
+        let misplaced = match (self.mode, only) {
+            (Mode::Grade, None) => {
+                let expected: Vec<&str> = exercise
+                    .manifest
+                    .files
+                    .iter()
+                    .map(|f| f.name.as_str())
+                    .collect();
+                misplaced::find(self.dir, &expected)
+            }
+            _ => misplaced::Misplaced::default(),
+        };
+        for warning in &misplaced.warnings {
+            sink.event(&Event::Warning(warning.clone()));
+        }
         // Every file runs on the base data before any runs on a hidden dataset: what a
         // run on hidden data leaves in the server's shared state (its counters of
         // transactions and objects, the size of its files) is never there to be read by a
@@ -381,7 +399,10 @@ impl Submission<'_> {
                     continue;
                 }
                 Ok(None) => {
-                    let why = format!("`{}` not found in `{}`", file.name, self.dir.display());
+                    let mut why = format!("`{}` not found in `{}`", file.name, self.dir.display());
+                    if let Some(hint) = misplaced.hint(&file.name) {
+                        why.push_str(&format!(" ({hint})"));
+                    }
                     emit_all(sink, &mut graded, &tasks, Status::Missing, &why);
                     continue;
                 }

@@ -761,3 +761,45 @@ fn the_first_error_of_a_file_is_the_first_refused_or_failed_statement() {
         run.stdout
     );
 }
+
+#[test]
+fn files_where_the_grader_does_not_look_are_explained() {
+    let sub = Submission::solution();
+    let dir = sub.path();
+    // One file a folder too deep (an unzipped folder), one under another name, and a
+    // scratch file no task reads.
+    std::fs::create_dir(dir.join("hw1")).expect("mkdir");
+    std::fs::rename(
+        dir.join("01_create_training_runs.sql"),
+        dir.join("hw1/01_create_training_runs.sql"),
+    )
+    .expect("move");
+    std::fs::rename(
+        dir.join("02_seed_training_runs.sql"),
+        dir.join("02-seed-training-runs.sql"),
+    )
+    .expect("rename");
+    std::fs::write(dir.join("scratch.sql"), "select 1;\n").expect("write");
+    let run = grade(&sub);
+    let message = |id: &str| run.task(id)["message"].as_str().unwrap_or("").to_string();
+    assert_eq!(run.status("schema.columns"), "missing");
+    assert!(
+        message("schema.columns").contains(
+            "(found `hw1/01_create_training_runs.sql`: move it up into the submission's folder"
+        ),
+        "{}",
+        message("schema.columns")
+    );
+    assert!(
+        message("seed.row_count")
+            .contains("(found `02-seed-training-runs.sql`: rename it `02_seed_training_runs.sql`"),
+        "{}",
+        message("seed.row_count")
+    );
+    let warnings = run.json()["warnings"].to_string();
+    assert!(
+        warnings.contains("the file `scratch.sql` is not graded"),
+        "{warnings}"
+    );
+    assert!(!warnings.contains("02-seed"), "explained once: {warnings}");
+}
