@@ -138,7 +138,7 @@ pub struct SetupTable {
 #[serde(
     untagged,
     deny_unknown_fields,
-    expecting = "a variant is a path, or a table with `file` and optionally `visible` and `run_as`, and no other key"
+    expecting = "a variant is a path, or a table with `file` and optionally `visible`, `run_as` and `after`, and no other key"
 )]
 pub enum VariantSpec {
     Path(String),
@@ -148,6 +148,10 @@ pub enum VariantSpec {
         run_as: RunAs,
         #[serde(default)]
         visible: bool,
+        /// The setup's files the variant is applied after, where not all of them: a
+        /// variant that replaces the setup's rows need not have them generated first.
+        #[serde(default)]
+        after: Option<Vec<String>>,
     },
 }
 
@@ -167,6 +171,16 @@ impl VariantSpec {
 
     pub fn visible(&self) -> bool {
         matches!(self, VariantSpec::Detailed { visible: true, .. })
+    }
+
+    /// The setup files it is applied after, when not all of the setup's.
+    pub fn after(&self) -> Option<&[String]> {
+        match self {
+            VariantSpec::Detailed {
+                after: Some(files), ..
+            } => Some(files),
+            _ => None,
+        }
     }
 
     /// The dataset's name in snapshots and messages: the file's stem.

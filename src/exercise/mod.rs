@@ -53,6 +53,8 @@ pub struct Dataset {
     pub name: String,
     /// The variant's file and whose rights apply it; `None` for the setup's own data.
     pub file: Option<(PathBuf, RunAs)>,
+    /// The setup's files it is applied after, where not all of them (`after`).
+    pub after: Option<Vec<(PathBuf, RunAs)>>,
     /// Whether a failure on it may show its rows.
     pub visible: bool,
 }
@@ -190,6 +192,14 @@ impl Exercise {
                         "setup `{name}`: two variants are named `{dataset}` (a variant is named by its file's stem, and `{BASE_DATASET}` is the setup's own data)"
                     )));
                 }
+                for file in v.after().unwrap_or_default() {
+                    if !spec.files().iter().any(|f| f.path() == file) {
+                        return Err(invalid(format!(
+                            "setup `{name}`: the variant `{}` is applied after `{file}`, which is not one of the setup's files",
+                            v.path()
+                        )));
+                    }
+                }
             }
         }
         let mut names = BTreeSet::new();
@@ -311,14 +321,23 @@ impl Exercise {
             index: 0,
             name: BASE_DATASET.to_string(),
             file: None,
+            after: None,
             visible: true,
         }];
         if let Some(spec) = self.manifest.setups.get(setup) {
             for (i, v) in spec.variants().iter().enumerate() {
+                let after = v.after().map(|names| {
+                    spec.files()
+                        .iter()
+                        .filter(|f| names.iter().any(|n| n == f.path()))
+                        .map(|f| (self.dir.join(f.path()), f.run_as()))
+                        .collect()
+                });
                 out.push(Dataset {
                     index: i + 1,
                     name: v.name(),
                     file: Some((self.dir.join(v.path()), v.run_as())),
+                    after,
                     visible: v.visible(),
                 });
             }
@@ -411,6 +430,23 @@ mod tests {
         assert_eq!(sets[1].file.as_ref().expect("file").1, RunAs::Student);
         assert_eq!(sets[2].file.as_ref().expect("file").1, RunAs::Instructor);
         assert_eq!(ex.databases_per_workspace(), 3);
+        assert!(sets[1].after.is_none());
+        // A variant applied after some of the setup's files only; one that names a file
+        // the setup has not is refused.
+        let some = load(
+            r#"{ files = ["setup/table.sql", "setup/seed.sql"], variants = [{ file = "v/small.sql", after = ["setup/table.sql"] }] }"#,
+            &["setup/table.sql", "v/small.sql"],
+        )
+        .expect("valid");
+        let after = some.datasets("seed")[1].after.clone().expect("after");
+        assert_eq!(after.len(), 1);
+        assert!(after[0].0.ends_with("setup/table.sql"), "{after:?}");
+        let wrong = load(
+            r#"{ files = ["setup/seed.sql"], variants = [{ file = "v/small.sql", after = ["setup/nope.sql"] }] }"#,
+            &["v/small.sql"],
+        )
+        .expect_err("refused");
+        assert!(wrong.contains("which is not one of the setup's files"), "{wrong}");
         // A plain list of files is a setup without variants.
         let plain = load(r#"["setup/seed.sql"]"#, &[]).expect("valid");
         assert_eq!(plain.datasets("seed").len(), 1);

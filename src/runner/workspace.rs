@@ -168,10 +168,16 @@ impl Workspace {
             let datasets = exercise.datasets(&file.setup);
             keys.push(DbKey::base(&file.setup));
             // A setup whose statistics an answer reads has them ready before any file
-            // runs there: its hidden datasets too are made now (see `settle`).
-            if workspace.statistics.contains(&file.setup) {
-                keys.extend((1..datasets.len()).map(|i| DbKey::of(&file.setup, i)));
-            }
+            // runs there: its hidden datasets too are made now (see `settle`), in full.
+            // So is a variant applied after some of the setup's files only, which is
+            // cheaper made from those than copied.
+            let statistics = workspace.statistics.contains(&file.setup);
+            keys.extend(
+                datasets
+                    .iter()
+                    .filter(|d| d.index > 0 && (statistics || d.after.is_some()))
+                    .map(|d| DbKey::of(&file.setup, d.index)),
+            );
             workspace.datasets.insert(file.setup.clone(), datasets);
         }
         // Side by side: a setup that generates its data keeps a core busy while another
@@ -235,9 +241,11 @@ impl Workspace {
     /// variant's; or, `from` the setup's own database, copies that and applies the
     /// variant's file alone.
     async fn make(&self, key: &DbKey, from: Option<&str>) -> Result<SetupDb, RunError> {
-        let mut files = match from {
-            Some(_) => Vec::new(),
-            None => self
+        let dataset = self.datasets(&key.setup).get(key.dataset);
+        let mut files = match (from, dataset.and_then(|d| d.after.clone())) {
+            (Some(_), _) => Vec::new(),
+            (None, Some(after)) => after,
+            (None, None) => self
                 .setup_files
                 .get(&key.setup)
                 .cloned()

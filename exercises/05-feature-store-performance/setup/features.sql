@@ -1,4 +1,5 @@
--- setup/features.sql: the feature store the plan tasks query.
+-- setup/features.sql: the feature store's rows, which the plan tasks query (its table
+-- is setup/feature-table.sql).
 --
 -- 2,000 users with six snapshots of eight features each, and user 123, the one the
 -- tasks ask about, with a long history (3,000 snapshots of the same eight, over the
@@ -11,17 +12,6 @@
 -- No row is updated after it is written: an index a student creates in the grader's
 -- transaction must be usable at once, which a table with broken HOT chains would
 -- prevent.
-
-create table user_features (
-    id            bigint generated always as identity,
-    user_id       integer          not null,
-    feature_name  text             not null,
-    value         double precision not null,
-    version       text             not null default 'latest',
-    is_active     boolean          not null default true,
-    metadata      jsonb            not null default '{}',
-    created_at    timestamptz      not null
-);
 
 insert into user_features (user_id, feature_name, value, version, is_active, metadata, created_at)
 select u.user_id,
@@ -47,7 +37,8 @@ cross join (values (1, 'click_rate'), (2, 'conversion_rate'), (3, 'engagement_sc
 -- The rows' order on disk, and so their ids, whatever join order a server picks.
 -- Within a user, rows are written in an order of their own, not by time: an id that
 -- grows with created_at would let `order by id desc` pass for the latest features.
-order by u.user_id, md5(s.snapshot::text || '/' || f.k::text);
+-- (A multiple of a prime modulo a larger prime: one place per row, no ties.)
+order by u.user_id, ((s.snapshot * 8 + f.k) * 7919) % 24019;
 
 -- Built once all rows are in: faster than keeping it up to date row by row.
 alter table user_features add primary key (id);
