@@ -446,7 +446,10 @@ mod tests {
             &["v/small.sql"],
         )
         .expect_err("refused");
-        assert!(wrong.contains("which is not one of the setup's files"), "{wrong}");
+        assert!(
+            wrong.contains("which is not one of the setup's files"),
+            "{wrong}"
+        );
         // A plain list of files is a setup without variants.
         let plain = load(r#"["setup/seed.sql"]"#, &[]).expect("valid");
         assert_eq!(plain.datasets("seed").len(), 1);
