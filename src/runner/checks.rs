@@ -529,10 +529,13 @@ pub fn judge(
                     diff,
                 ),
             };
+            // On a hidden dataset not even where: the answer is the last statement that
+            // returned rows, which the file can make depend on the hidden rows.
+            let hidden = matches!(on, Some(On { hidden: true, .. }));
             CheckResult::Fail {
                 message,
                 diff: (!diff.is_empty()).then_some(diff),
-                at,
+                at: if hidden { None } else { at },
             }
         }
     }

@@ -762,3 +762,27 @@ fn answers_made_of_constants_fail_for_not_reading_the_data() {
     );
     assert_eq!(run.status("analysis.rank_in_framework"), "pass");
 }
+
+#[test]
+fn a_failure_on_a_hidden_dataset_is_not_placed_where_the_hidden_rows_chose() {
+    // On the seed, the first statement is the answer and the two after it fail. On a
+    // hidden dataset the last one returns a row, so the answer there is the file's
+    // choice, made from the hidden rows: where it stands must not be told.
+    let sql = "-- task: analysis.total_gpu_cost\n\
+               SELECT round(sum(gpu_hours) * 2.50, 2) AS total_cost FROM training_runs;\n\
+               SELECT 1 / 0 AS total_cost;\n\
+               SELECT 1 AS total_cost WHERE 1 / ((SELECT round(sum(gpu_hours) * 2.50, 2) FROM training_runs) <> 921.75)::int = 1;\n\
+               DO $$ BEGIN END $$;\n";
+    let run = grade(&Submission::solution().with(ANALYSIS, sql));
+    let task = run.task("analysis.total_gpu_cost");
+    assert_eq!(task["status"], "fail", "{task}");
+    assert!(
+        task["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("differs on hidden dataset"),
+        "{task}"
+    );
+    // Placed at its section's first error on the seed, which every dataset shares.
+    assert_eq!(task["line"].as_u64(), Some(3), "{task}");
+}
