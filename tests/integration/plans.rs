@@ -268,6 +268,12 @@ fn panel() -> Vec<(&'static str, Submission, Option<&'static str>, &'static str)
             "with a Seq Scan",
         ),
         (
+            "keyset-columns-reversed",
+            keyset(format!("create index on user_features (created_at desc, user_id);\n{PAGE}")),
+            lose("plan.keyset"),
+            "its keys are (created_at DESC, user_id), not (user_id, ...)",
+        ),
+        (
             "keyset-full-sort",
             keyset(format!("create index on user_features (user_id);\n{PAGE}")),
             lose("plan.keyset"),
@@ -309,6 +315,12 @@ fn panel() -> Vec<(&'static str, Submission, Option<&'static str>, &'static str)
             )),
             lose("index.partial_active"),
             "its predicate is is_active AND version = 'latest'::text AND user_id > 0, not is_active AND version = 'latest'",
+        ),
+        (
+            "partial-no-index",
+            partial(ACTIVE.to_string()),
+            lose("index.partial_active"),
+            "with a Seq Scan (4 of ",
         ),
         (
             "partial-not-partial",
@@ -567,6 +579,20 @@ fn panel() -> Vec<(&'static str, Submission, Option<&'static str>, &'static str)
             ),
             lose("index.covering"),
             "more than the answer's 50: the answer's rows must be those of the Index Only Scan",
+        ),
+        (
+            "covering-no-index",
+            covering(COVERED.to_string()),
+            lose("index.covering"),
+            "with a Seq Scan (9000 of ",
+        ),
+        (
+            "covering-columns-reversed",
+            covering(format!(
+                "create index on user_features (created_at desc, user_id) include (feature_name, value);\n{COVERED}"
+            )),
+            lose("index.covering"),
+            "its keys are (created_at DESC, user_id), not (user_id, ...); expected an Index Only Scan",
         ),
         (
             "covering-no-include",
