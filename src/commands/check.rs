@@ -206,6 +206,7 @@ async fn grade_both(plan: &Plan, exercise: &Exercise) -> Result<usize, Stop> {
     let mut reference = Report::default();
     let mut starter = Report::default();
     let mut replanned = Report::default();
+    let mut no_work: Vec<(&str, Report)> = Vec::new();
     let mut definers = Vec::new();
     let work = async {
         definers = runner::Workspace::prepare(exercise, &server.link, limits)
@@ -246,7 +247,42 @@ async fn grade_both(plan: &Plan, exercise: &Exercise) -> Result<usize, Stop> {
         )
         .await;
         server.link.set_session_options(None);
-        again
+        again?;
+        // Submissions without any work of the student's: every file empty, and every
+        // task's section a syntax error. A task that scores on either is graded on
+        // something other than the student's work.
+        for (kind, section) in [
+            ("empty files", None),
+            ("nothing but syntax errors", Some("this is not sql;\n")),
+        ] {
+            let trial = |e: std::io::Error| runner::RunError::Snapshot {
+                path: std::env::temp_dir(),
+                message: format!("cannot write a trial submission: {e}"),
+            };
+            let dir = tempfile::tempdir().map_err(trial)?;
+            for file in &exercise.manifest.files {
+                let mut text = String::new();
+                if let Some(body) = section {
+                    for task in exercise.tasks_of(&file.name) {
+                        text.push_str(&format!("-- task: {}\n{body}", task.id));
+                    }
+                }
+                std::fs::write(dir.path().join(&file.name), text).map_err(trial)?;
+            }
+            let mut report = Report::default();
+            runner::grade(
+                exercise,
+                dir.path(),
+                &mut server,
+                limits,
+                Mode::Grade,
+                true,
+                &mut report,
+            )
+            .await?;
+            no_work.push((kind, report));
+        }
+        Ok(())
     };
     let outcome = tokio::select! {
         r = work => Some(r),
@@ -317,6 +353,24 @@ async fn grade_both(plan: &Plan, exercise: &Exercise) -> Result<usize, Stop> {
             t.message
         );
         problems += 1;
+    }
+    for (kind, report) in &no_work {
+        for t in report.tasks.iter().filter(|t| t.score > 0) {
+            crate::outln!(
+                "✗ {}: `{}` scores {}/{} on a submission of {kind}: its checks pass without the student's work",
+                exercise.id,
+                t.id,
+                t.score,
+                t.max_score
+            );
+            problems += 1;
+        }
+    }
+    if no_work.iter().all(|(_, r)| r.score == 0) {
+        crate::outln!(
+            "✓ {}: submissions of empty files and of syntax errors score 0",
+            exercise.id
+        );
     }
     let errors: Vec<_> = starter
         .tasks

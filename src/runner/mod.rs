@@ -672,16 +672,24 @@ struct DatasetRun {
 #[derive(Debug, Clone, Default)]
 struct Errors {
     sections: BTreeMap<Option<String>, (usize, usize)>,
+    /// How many of the file's statements ran without an error (transaction control
+    /// mapped onto savepoints aside): none, and the file did no work at all.
+    ran: usize,
 }
 
 impl Errors {
     fn of(run: &exec::FileRun, script: &Script) -> Errors {
         let mut sections: BTreeMap<Option<String>, (usize, usize)> = BTreeMap::new();
+        let mut ran = 0;
         for s in &run.statements {
             let at = match &s.outcome {
                 StmtOutcome::Failed { at, .. } => *at,
                 StmtOutcome::Refused(_) => s.start,
-                _ => continue,
+                StmtOutcome::Ran(_) => {
+                    ran += 1;
+                    continue;
+                }
+                StmtOutcome::Mapped => continue,
             };
             let entry = sections
                 .entry(script.task_at(s.start).map(str::to_string))
@@ -689,7 +697,7 @@ impl Errors {
             entry.0 = entry.0.min(at);
             entry.1 += 1;
         }
-        Errors { sections }
+        Errors { sections, ran }
     }
 
     /// Every error of the file: the first's offset and how many.
@@ -1211,6 +1219,15 @@ fn summarise(
         status = worst(status, s);
         messages.push(m);
     }
+    // A file in which nothing ran did no work: a check of the state it leaves (the rows
+    // it was to leave alone) must not pass on a file of syntax errors.
+    if status == Status::Pass && errors.ran == 0 && !idle_files_graded() {
+        status = Status::Fail;
+        messages.push(format!(
+            "nothing in `{}` ran without an error: there is no work of the file's to grade",
+            task.file
+        ));
+    }
     let passed = status == Status::Pass;
     // A task is placed by its own checks, else at the first error of its own section,
     // never at another task's.
@@ -1270,6 +1287,17 @@ fn summarise(
         details,
         diff,
     }
+}
+
+/// In debug builds only, `SQLGRADE_INJECT_GRADE_IDLE_FILES` lets a file in which nothing
+/// ran earn its tasks' points, so that a test can see `check` find a task that scores
+/// without the student's work.
+fn idle_files_graded() -> bool {
+    #[cfg(debug_assertions)]
+    if std::env::var_os("SQLGRADE_INJECT_GRADE_IDLE_FILES").is_some() {
+        return true;
+    }
+    false
 }
 
 fn worst(a: Status, b: Status) -> Status {

@@ -803,3 +803,20 @@ fn files_where_the_grader_does_not_look_are_explained() {
     );
     assert!(!warnings.contains("02-seed"), "explained once: {warnings}");
 }
+
+#[test]
+fn a_file_of_nothing_but_syntax_errors_earns_nothing() {
+    // Its rows are all as seeded, which is what `crud.untouched` asks: but the file did
+    // nothing.
+    let sub =
+        Submission::solution().with("03_crud_operations.sql", "this is not sql;\nnor is this;\n");
+    let run = grade(&sub);
+    let task = run.task("crud.untouched");
+    assert_eq!(task["status"], "fail", "{task}");
+    assert!(
+        task["message"].as_str().unwrap_or("").contains(
+            "nothing in `03_crud_operations.sql` ran without an error: there is no work of the file's to grade"
+        ),
+        "{task}"
+    );
+}

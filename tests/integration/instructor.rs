@@ -26,6 +26,33 @@ fn check_passes_on_the_repository() {
         "{}",
         run.stdout
     );
+    assert!(
+        run.stdout.contains(
+            "✓ 01-training-registry: submissions of empty files and of syntax errors score 0"
+        ),
+        "{}",
+        run.stdout
+    );
+}
+
+#[test]
+fn check_finds_a_task_that_scores_without_the_students_work() {
+    // With the rule that a file in which nothing ran earns nothing switched off (debug
+    // builds only), the rows `crud.untouched` leaves alone are left alone by a file of
+    // syntax errors too.
+    let run = crate::support::sqlgrade_in_env(
+        &repo(),
+        &["check", "01-training-registry", "--db", "local"],
+        &[("SQLGRADE_INJECT_GRADE_IDLE_FILES", "1".into())],
+    );
+    assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
+    assert!(
+        run.stdout.contains(
+            "✗ 01-training-registry: `crud.untouched` scores 6/6 on a submission of nothing but syntax errors: its checks pass without the student's work"
+        ),
+        "{}",
+        run.stdout
+    );
 }
 
 #[test]
