@@ -13,11 +13,15 @@ use super::escape::{Shape, visible};
 use super::gradescope::placed_message;
 use crate::runner::{Severity, Status};
 
-/// Renders one annotation per task that did not pass and one per error or warning of the
-/// files at its place (but where a task's annotation already says the same there), then
-/// the score, as lines for stdout.
+/// Renders one warning annotation per warning of the run (files it did not grade, another
+/// major than the exercise's), one annotation per task that did not pass and one per
+/// error or warning of the files at its place (but where a task's annotation already
+/// says the same there), then the score, as lines for stdout.
 pub fn render_github(report: &Report, submission_dir: &Path) -> String {
     let mut out = String::new();
+    for w in &report.warnings {
+        annotate(&mut out, "warning", &[("title", "sqlgrade".to_string())], w);
+    }
     for n in &report.notes {
         let command = match n.severity {
             Severity::Error => "error",
@@ -161,7 +165,24 @@ fn escape_property(s: &str) -> String {
 /// A table cell: a `|` would open a new column, and a line break, which would end the
 /// table, is escaped as text with every other control character.
 fn cell(s: &str) -> String {
-    visible(s, Shape::Line).replace('|', "\\|")
+    let mut out = String::new();
+    for c in visible(s, Shape::Line).chars() {
+        match c {
+            // HTML, which GitHub's Markdown lets through in part, as text.
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '&' => out.push_str("&amp;"),
+            // What Markdown makes something of inside a table cell (links and images,
+            // emphasis, code, strike-through, the cell's end) escaped, so a student's
+            // text stays text.
+            '\\' | '`' | '*' | '[' | ']' | '|' | '~' => {
+                out.push('\\');
+                out.push(c);
+            }
+            _ => out.push(c),
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -259,6 +280,21 @@ mod tests {
     }
 
     #[test]
+    fn the_runs_warnings_are_annotations_too() {
+        let mut report = report_of(vec![]);
+        report.event(&Event::Warning(
+            "the file `hw1/a.sql` is not graded: the exercise reads `a.sql`".to_string(),
+        ));
+        let out = render_github(&report, Path::new("sub"));
+        assert!(
+            out.starts_with(
+                "::warning title=sqlgrade::the file `hw1/a.sql` is not graded: the exercise reads `a.sql`\n"
+            ),
+            "{out}"
+        );
+    }
+
+    #[test]
     fn the_summary_is_a_heading_and_a_table() {
         let mut report = sample();
         report.tasks[2].message = "a | b\nc\x1b[2J\u{202e}".to_string();
@@ -269,10 +305,21 @@ mod tests {
              | task | status | points | message |\n\
              | --- | --- | --- | --- |\n\
              | setup.count | pass | 3/3 |  |\n\
-             | analysis.long_runs | fail | 0/2 | analysis.sql:3:7: the rows differ: a < b & \"c\" |\n\
-             | analysis.top | error | 0/2 | a \\| b\\nc\\x1b[2J\\u{202e} |\n\
-             | report.view | missing | 0/2 | `report.sql` not found in `alice` |\n\
+             | analysis.long_runs | fail | 0/2 | analysis.sql:3:7: the rows differ: a &lt; b &amp; \"c\" |\n\
+             | analysis.top | error | 0/2 | a \\| b\\\\nc\\\\x1b\\[2J\\\\u{202e} |\n\
+             | report.view | missing | 0/2 | \\`report.sql\\` not found in \\`alice\\` |\n\
              \n"
+        );
+        // A link, an image and HTML a student's text carries stay text.
+        let mut report = sample();
+        report.tasks[2].message =
+            "[100/100](https://x.test) ![x](https://x.test/a.png) <details><b>ok</b>".to_string();
+        let summary = render_step_summary(&report);
+        assert!(
+            summary.contains(
+                "\\[100/100\\](https://x.test) !\\[x\\](https://x.test/a.png) &lt;details&gt;&lt;b&gt;ok&lt;/b&gt;"
+            ),
+            "{summary}"
         );
     }
 }
