@@ -274,6 +274,20 @@ fn panel() -> Vec<(&'static str, Submission, Option<&'static str>, &'static str)
             "its keys are (created_at DESC, user_id), not (user_id, ...)",
         ),
         (
+            // Bounded from below by a date of its own: right where the history is dense,
+            // short where it has a gap (the hidden history's week before the cursor).
+            "keyset-bounded-below-by-a-date",
+            keyset(format!(
+                "create index on user_features (user_id, created_at desc);\n{}",
+                PAGE.replace(
+                    "order by",
+                    "and created_at > timestamptz '2024-07-25 00:00:00+00' order by"
+                )
+            )),
+            lose("plan.keyset"),
+            "differs on hidden dataset 1 of 1",
+        ),
+        (
             "keyset-full-sort",
             keyset(format!("create index on user_features (user_id);\n{PAGE}")),
             lose("plan.keyset"),
