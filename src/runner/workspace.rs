@@ -47,7 +47,22 @@ struct SetupDb {
     /// Whether a file's first session must wait until the server has published the
     /// database's statistics (see [`Workspace::published`]).
     unpublished: bool,
+    /// The planner's size estimates of its tables as the setup left them (see
+    /// [`PLANNER_SIZES`]).
+    planner_sizes: Option<String>,
 }
+
+/// The planner's size estimates of every table outside the catalog (`pg_class.relpages`
+/// and `reltuples`), in one line. `ANALYZE` and `CREATE INDEX` write them in place, so a
+/// rollback does not undo them: a file that analyzed the table with rows of its own in
+/// it leaves the next file (and the next student) another plan.
+const PLANNER_SIZES: &str = "SELECT pg_catalog.string_agg(c.oid::pg_catalog.text OPERATOR(pg_catalog.||) ':' \
+       OPERATOR(pg_catalog.||) c.relpages::pg_catalog.text OPERATOR(pg_catalog.||) ':' \
+       OPERATOR(pg_catalog.||) c.reltuples::pg_catalog.text, ' ' ORDER BY c.oid) \
+     FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace \
+     WHERE c.relkind OPERATOR(pg_catalog.=) ANY (ARRAY['r', 'p', 'm']::\"char\"[]) \
+       AND n.nspname OPERATOR(pg_catalog.<>) ALL (ARRAY['pg_catalog', 'information_schema']) \
+       AND n.nspname OPERATOR(pg_catalog.!~) '^pg_(toast|temp)'";
 
 /// A table or materialized view a setup made: where it is, and the file that holds its
 /// rows (a `TRUNCATE` or a rewrite gives it another).
@@ -292,6 +307,11 @@ impl Workspace {
         }
         let restore_sequences = sequence_states(&client).await?;
         let relations = setup_relations(&client).await?;
+        let planner_sizes = client
+            .query_one(PLANNER_SIZES, &[])
+            .await
+            .ok()
+            .and_then(|row| row.get::<_, Option<String>>(0));
         let baseline = match self.link.database_size(&name).await {
             Some(size) => size,
             None => database_size(&client).await.unwrap_or(0),
@@ -310,6 +330,7 @@ impl Workspace {
             over_size,
             relations,
             unpublished: self.link.major < 15 && self.statistics.contains(&key.setup),
+            planner_sizes,
         })
     }
 
@@ -523,6 +544,16 @@ impl Workspace {
             return false;
         }
         if db.over_size.load(Ordering::SeqCst) {
+            return false;
+        }
+        // What the rollback left of the file's ANALYZE: the next file must plan on the
+        // setup's estimates.
+        let sizes = session
+            .control(PLANNER_SIZES)
+            .await
+            .ok()
+            .and_then(|out| out.rows.first().and_then(|r| r.first().cloned().flatten()));
+        if sizes != db.planner_sizes {
             return false;
         }
         if written.is_some_and(|rows| rows <= UNMEASURED_ROWS) {

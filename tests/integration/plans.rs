@@ -652,3 +652,53 @@ fn plans_are_graded_by_what_the_planner_does() {
         students.iter().map(|(n, _, l, s)| (*n, *l, *s)).collect();
     assert_verdicts(&results, &expected);
 }
+
+#[test]
+fn a_files_analyze_does_not_reach_the_next_files_plans() {
+    // File 03 tells the planner's size estimates of the table it is graded on; file 02
+    // inserts rows and analyzes the table, which writes them in place, past the rollback.
+    let state = "do $$ begin raise exception 'STATE reltuples=% relpages=%', \
+                 (select reltuples from pg_class where relname = 'user_features'), \
+                 (select relpages from pg_class where relname = 'user_features'); end $$;\n";
+    let keyset = format!(
+        "{state}{}",
+        std::fs::read_to_string(
+            crate::support::repo()
+                .join("exercises")
+                .join(EXERCISE)
+                .join("solution/03_keyset_pagination.sql")
+        )
+        .expect("reference 03")
+    );
+    let said = |sub: Submission| {
+        let run = crate::support::sqlgrade(&[
+            "grade",
+            EXERCISE,
+            "--db",
+            "local",
+            "--format",
+            "json",
+            "--submission",
+            sub.path().to_str().expect("path"),
+        ]);
+        let notes = run.notes();
+        notes
+            .lines()
+            .find_map(|l| l.split_once("STATE ").map(|(_, s)| s.to_string()))
+            .unwrap_or_else(|| panic!("no state in: {notes}"))
+    };
+    let clean = said(Submission::solution_of(EXERCISE).with("03_keyset_pagination.sql", &keyset));
+    let analyzed = said(
+        Submission::solution_of(EXERCISE)
+            .with(
+                "02_feature_query.sql",
+                "-- task: plan.feature_query\n\
+                 insert into user_features (user_id, feature_name, value, version, is_active, metadata, created_at) \
+                 select 7, 'click_rate', 0.5, 'latest', true, '{}', timestamptz '2025-01-01' + g * interval '1 second' \
+                 from generate_series(1, 150000) g;\n\
+                 analyze user_features;\n",
+            )
+            .with("03_keyset_pagination.sql", &keyset),
+    );
+    assert_eq!(clean, analyzed);
+}
