@@ -177,12 +177,17 @@ impl Plan {
                 Ok(list) => commands::bless::run(&self, &list, task.as_deref(), *check).await,
                 Err(code) => code,
             },
-            Command::Check { exercise, mutants } => {
-                match commands::load_exercises(&root, exercise.as_deref()) {
-                    Ok(list) => commands::check::run(&self, &list, *mutants).await,
+            Command::Check { exercise, mutants } => match exercise {
+                Some(id) => match commands::load_exercises(&root, Some(id)) {
+                    Ok(list) => commands::check::run(&self, &list, &[], *mutants).await,
                     Err(code) => code,
+                },
+                // One broken exercise is reported beside the others, not instead of them.
+                None => {
+                    let (list, broken) = commands::load_each(&root);
+                    commands::check::run(&self, &list, &broken, *mutants).await
                 }
-            }
+            },
             Command::Mutants {
                 exercise,
                 task,

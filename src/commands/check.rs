@@ -14,11 +14,22 @@ use crate::snapshot::Snapshot;
 
 use super::{INTERRUPTED, interrupted, limits, print_error, provision};
 
-pub async fn run(plan: &Plan, exercises: &[Exercise], mutants: bool) -> i32 {
+/// Checks `exercises`; `broken` are those whose manifest did not load (their id and why),
+/// reported first: they make the exit code 2 once the others are checked.
+pub async fn run(
+    plan: &Plan,
+    exercises: &[Exercise],
+    broken: &[(String, String)],
+    mutants: bool,
+) -> i32 {
     let mut problems = 0;
     let mut skipped = 0;
+    for (id, why) in broken {
+        crate::outln!("✗ {id}: cannot be loaded: {why}");
+    }
     for exercise in exercises {
-        let found = snapshot_problems(exercise);
+        let mut found = snapshot_problems(exercise);
+        found.extend(starter_problems(exercise));
         for p in &found {
             crate::outln!("✗ {}: {p}", exercise.id);
         }
@@ -58,7 +69,18 @@ pub async fn run(plan: &Plan, exercises: &[Exercise], mutants: bool) -> i32 {
             problems += found.len();
         }
     }
-    if skipped == exercises.len() {
+    if !broken.is_empty() {
+        eprintln!(
+            "error: {} exercise(s) could not be loaded{}",
+            broken.len(),
+            if problems > 0 {
+                format!(", and {problems} problem(s) found in the others")
+            } else {
+                String::new()
+            }
+        );
+        exit::USAGE
+    } else if skipped == exercises.len() {
         eprintln!("error: no exercise could be checked on this server");
         exit::USAGE
     } else if problems == 0 {
@@ -75,6 +97,27 @@ pub async fn run(plan: &Plan, exercises: &[Exercise], mutants: bool) -> i32 {
         eprintln!("error: {problems} problem(s) found");
         exit::FAILED
     }
+}
+
+/// The starter files the manifest names that the course does not ship (`sql/EXERCISE/`):
+/// a student would start without them.
+fn starter_problems(exercise: &Exercise) -> Vec<String> {
+    let dir = exercise.starter_dir();
+    exercise
+        .manifest
+        .files
+        .iter()
+        .filter(|f| !dir.join(&f.name).is_file())
+        .map(|f| {
+            format!(
+                "the starter file `{}` is missing",
+                dir.join(&f.name)
+                    .strip_prefix(&exercise.root)
+                    .unwrap_or(&dir.join(&f.name))
+                    .display()
+            )
+        })
+        .collect()
 }
 
 /// The snapshot files an exercise needs, checked against its manifest.

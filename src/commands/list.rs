@@ -4,13 +4,12 @@ use std::path::Path;
 
 use crate::exit;
 
-use super::load_exercises;
+use super::load_each;
 
+/// Lists every exercise that loads; one that does not is said on stderr, and makes the
+/// exit code 2, after the others are listed.
 pub fn run(root: &Path) -> i32 {
-    let exercises = match load_exercises(root, None) {
-        Ok(e) => e,
-        Err(code) => return code,
-    };
+    let (exercises, broken) = load_each(root);
     for ex in exercises {
         crate::outln!(
             "{}: {} ({} points)",
@@ -22,5 +21,12 @@ pub fn run(root: &Path) -> i32 {
             crate::outln!("  {:<28} {:>3}  {}", t.id, t.points, t.file);
         }
     }
-    exit::PASSED
+    for (_, why) in &broken {
+        eprintln!("error: {why}");
+    }
+    if broken.is_empty() {
+        exit::PASSED
+    } else {
+        exit::USAGE
+    }
 }

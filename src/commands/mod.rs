@@ -78,6 +78,28 @@ pub fn load_exercises(root: &Path, id: Option<&str>) -> Result<Vec<Exercise>, i3
     Ok(out)
 }
 
+/// Loads every exercise of the course: those that load, and for each that does not, its
+/// id and why (one broken manifest must not hide the others).
+pub fn load_each(root: &Path) -> (Vec<Exercise>, Vec<(String, String)>) {
+    let mut loaded = Vec::new();
+    let mut broken = Vec::new();
+    for id in exercise::list(root) {
+        match Exercise::load(root, &id) {
+            Ok(e) => loaded.push(e),
+            Err(e) => {
+                let mut text = e.to_string();
+                let mut source = std::error::Error::source(&e);
+                while let Some(s) = source {
+                    text.push_str(&format!(": {s}"));
+                    source = s.source();
+                }
+                broken.push((id, text));
+            }
+        }
+    }
+    (loaded, broken)
+}
+
 /// The limits of a run: the command line's, else the exercise's.
 pub fn limits(plan: &Plan, exercise: &Exercise) -> Limits {
     let header = &exercise.manifest.exercise;

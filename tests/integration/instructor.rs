@@ -616,3 +616,44 @@ fn a_students_sequence_changes_do_not_reach_the_next_student() {
         "the first student's setval reached the second"
     );
 }
+
+#[test]
+fn one_broken_exercise_does_not_hide_the_others_and_a_missing_starter_is_found() {
+    let course = course_copy();
+    for other in ["05-feature-store-performance", "06-vector-search"] {
+        let _ = std::fs::remove_dir_all(course.path().join("exercises").join(other));
+        let _ = std::fs::remove_dir_all(course.path().join("expected").join(other));
+        let _ = std::fs::remove_dir_all(course.path().join("sql").join(other));
+    }
+    let broken = course.path().join("exercises/00-broken");
+    std::fs::create_dir_all(&broken).expect("mkdir");
+    std::fs::write(broken.join("exercise.toml"), "[exercise\ntitle = \"x\"\n").expect("write");
+    std::fs::remove_file(
+        course
+            .path()
+            .join("sql/01-training-registry/05_transactions.sql"),
+    )
+    .expect("remove starter");
+    let run = sqlgrade_in(course.path(), &["list"]);
+    assert_eq!(run.code, 2, "{}\n{}", run.stdout, run.stderr);
+    assert!(
+        run.stdout.contains("01-training-registry:"),
+        "{}",
+        run.stdout
+    );
+    assert!(run.stderr.contains("00-broken"), "{}", run.stderr);
+    let run = sqlgrade_in(course.path(), &["check", "--db", "local"]);
+    assert_eq!(run.code, 2, "{}\n{}", run.stdout, run.stderr);
+    assert!(
+        run.stdout.contains("✗ 00-broken: cannot be loaded:"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains(
+            "✗ 01-training-registry: the starter file `sql/01-training-registry/05_transactions.sql` is missing"
+        ),
+        "{}",
+        run.stdout
+    );
+}
