@@ -110,7 +110,8 @@ async fn bless_one(plan: &Plan, exercise: &Exercise, task: Option<&str>, check: 
         for t in failing {
             eprintln!("  {} ({}): {}", t.id, t.status.as_str(), t.message);
         }
-        return Outcome::Stopped(exit::FAILED);
+        // The exercise is broken, not a submission: an exercise error.
+        return Outcome::Stopped(exit::USAGE);
     }
     let mut changed = 0;
     for (id, snap) in &graded.snapshots {

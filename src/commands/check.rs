@@ -23,6 +23,9 @@ pub async fn run(
     mutants: bool,
 ) -> i32 {
     let mut problems = 0;
+    // Of those, the exercise's definition's (a snapshot missing or stale, a starter file
+    // missing): exit code 2, as for a manifest that does not load.
+    let mut definition = 0;
     let mut skipped = 0;
     for (id, why) in broken {
         crate::outln!("✗ {id}: cannot be loaded: {why}");
@@ -34,6 +37,7 @@ pub async fn run(
             crate::outln!("✗ {}: {p}", exercise.id);
         }
         problems += found.len();
+        definition += found.len();
         if !found.is_empty() {
             // Grading needs every snapshot; the problems above say what to fix first.
             continue;
@@ -82,6 +86,11 @@ pub async fn run(
         exit::USAGE
     } else if skipped == exercises.len() {
         eprintln!("error: no exercise could be checked on this server");
+        exit::USAGE
+    } else if definition > 0 {
+        eprintln!(
+            "error: {problems} problem(s) found, {definition} of them in the exercises' files"
+        );
         exit::USAGE
     } else if problems == 0 {
         crate::outln!(

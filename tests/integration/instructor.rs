@@ -95,7 +95,8 @@ fn check_finds_orphaned_missing_and_stale_snapshots() {
     assert_ne!(changed, text);
     std::fs::write(&manifest, changed).expect("write");
     let run = sqlgrade_in(course.path(), &["check", "--db", "local"]);
-    assert_eq!(run.code, 1, "{}", run.stdout);
+    // Snapshots missing or stale are the exercise's: exit code 2.
+    assert_eq!(run.code, 2, "{}", run.stdout);
     assert!(
         run.stdout
             .contains("no.such.task.snap belongs to no task with a snapshot check (orphaned)"),

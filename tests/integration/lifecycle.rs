@@ -64,7 +64,8 @@ fn bless_refuses_a_reference_that_fails_its_own_checks() {
         course.path(),
         &["bless", "01-training-registry", "--db", "local"],
     );
-    assert_eq!(run.code, 1, "{}", run.stderr);
+    // A broken exercise, not a failing submission: an exercise error.
+    assert_eq!(run.code, 2, "{}", run.stderr);
     assert!(run.stderr.contains("does not pass"), "{}", run.stderr);
     assert!(
         run.stderr.contains("schema.checks (fail)"),
