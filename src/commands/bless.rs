@@ -131,6 +131,23 @@ async fn bless_one(plan: &Plan, exercise: &Exercise, task: Option<&str>, check: 
             return Outcome::Stopped(exit::USAGE);
         }
     }
+    // What `check` calls orphaned is out of date here too: removed, or counted.
+    if task.is_none() {
+        for path in super::check::orphaned_snapshots(exercise) {
+            changed += 1;
+            if check {
+                crate::outln!(
+                    "orphaned snapshot {} (no task with a snapshot check): would be removed",
+                    path.display()
+                );
+            } else if let Err(e) = std::fs::remove_file(&path) {
+                eprintln!("error: cannot remove `{}`: {e}", path.display());
+                return Outcome::Stopped(exit::USAGE);
+            } else {
+                crate::outln!("removed orphaned snapshot {}", path.display());
+            }
+        }
+    }
     Outcome::Changed(changed)
 }
 

@@ -132,7 +132,6 @@ fn starter_problems(exercise: &Exercise) -> Vec<String> {
 /// The snapshot files an exercise needs, checked against its manifest.
 fn snapshot_problems(exercise: &Exercise) -> Vec<String> {
     let mut out = Vec::new();
-    let mut expected_files = BTreeSet::new();
     for task in &exercise.manifest.tasks {
         let wanted: Vec<(usize, &CheckSpec)> = task
             .checks
@@ -145,7 +144,6 @@ fn snapshot_problems(exercise: &Exercise) -> Vec<String> {
             continue;
         }
         let path = exercise.snapshot_path(&task.id);
-        expected_files.insert(path.clone());
         let Ok(text) = std::fs::read_to_string(&path) else {
             out.push(format!(
                 "task `{}` has no snapshot `{}`; run `sqlgrade bless {}`",
@@ -212,22 +210,36 @@ fn snapshot_problems(exercise: &Exercise) -> Vec<String> {
             ));
         }
     }
-    let dir = exercise.root.join("expected").join(&exercise.id);
-    if let Ok(entries) = std::fs::read_dir(&dir) {
-        let mut orphans: Vec<_> = entries
-            .filter_map(Result::ok)
-            .map(|e| e.path())
-            .filter(|p| !expected_files.contains(p))
-            .collect();
-        orphans.sort();
-        for p in orphans {
-            out.push(format!(
-                "{} belongs to no task with a snapshot check (orphaned)",
-                p.display()
-            ));
-        }
+    for p in orphaned_snapshots(exercise) {
+        out.push(format!(
+            "{} belongs to no task with a snapshot check (orphaned)",
+            p.display()
+        ));
     }
     out
+}
+
+/// The files in `expected/EXERCISE/` that belong to no task with a snapshot check, in
+/// order: `check` reports them, `bless` removes them (`bless --check` counts them as out
+/// of date).
+pub(super) fn orphaned_snapshots(exercise: &Exercise) -> Vec<std::path::PathBuf> {
+    let wanted: BTreeSet<std::path::PathBuf> = exercise
+        .manifest
+        .tasks
+        .iter()
+        .filter(|t| t.checks.iter().any(CheckSpec::uses_snapshot))
+        .map(|t| exercise.snapshot_path(&t.id))
+        .collect();
+    let dir = exercise.root.join("expected").join(&exercise.id);
+    let mut orphans: Vec<_> = std::fs::read_dir(&dir)
+        .into_iter()
+        .flatten()
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| !wanted.contains(p))
+        .collect();
+    orphans.sort();
+    orphans
 }
 
 /// Planner settings that make the server choose other plans: no hash joins or hash

@@ -658,3 +658,31 @@ fn one_broken_exercise_does_not_hide_the_others_and_a_missing_starter_is_found()
         run.stdout
     );
 }
+
+#[test]
+fn check_and_bless_check_agree_on_an_orphaned_snapshot() {
+    let course = course_copy();
+    let orphan = course
+        .path()
+        .join("expected/01-training-registry/no.such.task.snap");
+    std::fs::write(&orphan, "").expect("write");
+    let check = sqlgrade_in(
+        course.path(),
+        &["check", "01-training-registry", "--db", "local"],
+    );
+    assert_eq!(check.code, 2, "{}", check.stdout);
+    assert!(check.stdout.contains("(orphaned)"), "{}", check.stdout);
+    let run = sqlgrade_in(
+        course.path(),
+        &["bless", "01-training-registry", "--check", "--db", "local"],
+    );
+    assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
+    assert!(run.stdout.contains("would be removed"), "{}", run.stdout);
+    assert!(orphan.exists(), "--check writes nothing");
+    let run = sqlgrade_in(
+        course.path(),
+        &["bless", "01-training-registry", "--db", "local"],
+    );
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    assert!(!orphan.exists(), "bless removes what check calls orphaned");
+}
