@@ -25,16 +25,8 @@ pub fn exists_query(schema: &str, table: &str) -> String {
 /// key columns with their order, its INCLUDE columns and its predicate, each as text
 /// (lists joined by `, `), as [`facts_query`] reads a table's indexes.
 pub fn index_query(schema: &str, index: &str) -> String {
-    let (desc, nulls_first, opclass) = key_order();
     format!(
-        "SELECT am.amname::pg_catalog.text, \
-         (SELECT pg_catalog.string_agg(pg_catalog.pg_get_indexdef(i.indexrelid, k, true) \
-            OPERATOR(pg_catalog.||) {opclass} \
-            OPERATOR(pg_catalog.||) CASE WHEN {desc} THEN ' DESC' ELSE '' END \
-            OPERATOR(pg_catalog.||) CASE WHEN {desc} AND NOT {nulls_first} THEN ' NULLS LAST' \
-                                         WHEN NOT {desc} AND {nulls_first} THEN ' NULLS FIRST' ELSE '' END, \
-            ', ' ORDER BY k) \
-          FROM pg_catalog.generate_series(1, i.indnkeyatts::pg_catalog.int4) AS k), \
+        "SELECT am.amname::pg_catalog.text, {}, \
          COALESCE((SELECT pg_catalog.string_agg(pg_catalog.pg_get_indexdef(i.indexrelid, k, true), ', ' ORDER BY k) \
           FROM pg_catalog.generate_series(i.indnkeyatts OPERATOR(pg_catalog.+) 1, i.indnatts::pg_catalog.int4) AS k), ''), \
          COALESCE(pg_catalog.pg_get_expr(i.indpred, i.indrelid, true), '') \
@@ -43,17 +35,18 @@ pub fn index_query(schema: &str, index: &str) -> String {
          JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) ic.relnamespace \
          JOIN pg_catalog.pg_am am ON am.oid OPERATOR(pg_catalog.=) ic.relam \
          WHERE n.nspname OPERATOR(pg_catalog.=) {} AND ic.relname OPERATOR(pg_catalog.=) {}",
+        key_columns(),
         quote_literal(schema),
         quote_literal(index)
     )
 }
 
-/// The expressions that read key `k`'s order from `i.indoption`: whether it descends,
-/// whether its NULLs come first; and what follows the key's column as PostgreSQL writes
-/// it: ` COLLATE name` where the index's collation is not the column's (for an
-/// expression, its type's), then ` name` of the operator class where it is not the
-/// type's default (`embedding vector_cosine_ops`).
-fn key_order() -> (String, String, String) {
+/// The index `i`'s key columns as text, joined by `, `: each as PostgreSQL writes it,
+/// then ` COLLATE name` where the index's collation is not the column's (for an
+/// expression, its type's), ` name` of the operator class where it is not the type's
+/// default (`embedding vector_cosine_ops`), and its order from `i.indoption` (` DESC`,
+/// ` NULLS FIRST`/` NULLS LAST` where not the default).
+fn key_columns() -> String {
     let opt = "i.indoption[k OPERATOR(pg_catalog.-) 1]".to_string();
     let desc = format!("({opt} OPERATOR(pg_catalog.&) 1) OPERATOR(pg_catalog.=) 1");
     let nulls_first = format!("({opt} OPERATOR(pg_catalog.&) 2) OPERATOR(pg_catalog.=) 2");
@@ -72,7 +65,15 @@ fn key_order() -> (String, String, String) {
          COALESCE((SELECT CASE WHEN o.opcdefault THEN '' ELSE ' ' OPERATOR(pg_catalog.||) o.opcname::pg_catalog.text END \
          FROM pg_catalog.pg_opclass o WHERE o.oid OPERATOR(pg_catalog.=) i.indclass[k OPERATOR(pg_catalog.-) 1]), '')"
     );
-    (desc, nulls_first, opclass)
+    format!(
+        "(SELECT pg_catalog.string_agg(pg_catalog.pg_get_indexdef(i.indexrelid, k, true) \
+            OPERATOR(pg_catalog.||) {opclass} \
+            OPERATOR(pg_catalog.||) CASE WHEN {desc} THEN ' DESC' ELSE '' END \
+            OPERATOR(pg_catalog.||) CASE WHEN {desc} AND NOT {nulls_first} THEN ' NULLS LAST' \
+                                         WHEN NOT {desc} AND {nulls_first} THEN ' NULLS FIRST' ELSE '' END, \
+            ', ' ORDER BY k) \
+          FROM pg_catalog.generate_series(1, i.indnkeyatts::pg_catalog.int4) AS k)"
+    )
 }
 
 /// The query reading `facts` of `schema.table`, and the columns it returns.
@@ -115,18 +116,12 @@ pub fn facts_query(
                 Some(false) => " AND NOT i.indisunique",
                 None => "",
             };
-            let (desc, nulls_first, opclass) = key_order();
+            let keys = key_columns();
             (
                 format!(
                     "SELECT am.amname::pg_catalog.text AS method, \
                      CASE WHEN i.indisunique THEN 'unique' ELSE '' END AS uniqueness, \
-                     (SELECT pg_catalog.string_agg(pg_catalog.pg_get_indexdef(i.indexrelid, k, true) \
-                        OPERATOR(pg_catalog.||) {opclass} \
-                        OPERATOR(pg_catalog.||) CASE WHEN {desc} THEN ' DESC' ELSE '' END \
-                        OPERATOR(pg_catalog.||) CASE WHEN {desc} AND NOT {nulls_first} THEN ' NULLS LAST' \
-                                                     WHEN NOT {desc} AND {nulls_first} THEN ' NULLS FIRST' ELSE '' END, \
-                        ', ' ORDER BY k) \
-                      FROM pg_catalog.generate_series(1, i.indnkeyatts::pg_catalog.int4) AS k) AS key_columns, \
+                     {keys} AS key_columns, \
                      COALESCE((SELECT pg_catalog.string_agg(c, ', ' ORDER BY c) \
                       FROM pg_catalog.generate_series(i.indnkeyatts OPERATOR(pg_catalog.+) 1, i.indnatts::pg_catalog.int4) AS k, \
                            pg_catalog.pg_get_indexdef(i.indexrelid, k, true) AS c), '') AS include_columns, \
