@@ -326,8 +326,9 @@ pub enum CheckSpec {
         /// no table.
         #[serde(default = "yes")]
         reads_tables: bool,
-        /// Compare with what this query returns, run right after the student's file in
-        /// the same transaction, instead of with a snapshot: for answers about what the
+        /// Compare with what this query returns, run right after the task's answer in
+        /// the same transaction (under the grader's settings), instead of with a
+        /// snapshot: for answers about what the
         /// server is doing (its statistics), which no snapshot can hold still.
         #[serde(default)]
         against: Option<String>,
@@ -383,9 +384,9 @@ pub enum CheckSpec {
         #[serde(default)]
         triggers: bool,
     },
-    /// Facts of the plan PostgreSQL chooses for the task's answer (or for `sql`, an
-    /// instructor's query run after the student's file), read from `EXPLAIN (ANALYZE,
-    /// FORMAT JSON)` in a savepoint under the grader's planner settings.
+    /// Facts of the plan PostgreSQL chooses for the task's answer, explained as it runs
+    /// (or for `sql`, an instructor's query run after the student's file), read from
+    /// `EXPLAIN (ANALYZE, FORMAT JSON)` in a savepoint under the grader's settings.
     Plan {
         /// A query to explain instead of the task's answer.
         #[serde(default)]

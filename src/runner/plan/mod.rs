@@ -72,8 +72,8 @@ pub async fn judge_answer<S: Session>(
 
 /// What a plan check reads of a statement: its plan, taken at once, in a savepoint that
 /// is undone, so that it sees what the statement saw (the file's objects as they were,
-/// its search path) but for the planner's settings, which are set back to the grader's
-/// (every setting of the `Query Tuning` group, and pgvector's), and for the plans a
+/// its search path) but for the settings, which are set back to the grader's (every one
+/// the file can change, see [`savepoint::grader_settings`]), and for the plans a
 /// prepared statement keeps, which are made again under them: a `SET enable_seqscan =
 /// off` of the file plans nothing. The statement runs a second time under `ANALYZE`;
 /// what it changed is undone with the savepoint (a sequence it advanced stays advanced).
