@@ -1,23 +1,23 @@
 //! Compares a result with a snapshot section: column count and names, rows as a sequence
 //! or as a multiset, numbers within a tolerance; explains a difference with a row diff.
 
+mod explain;
+
+pub use explain::emphasis;
+
 use crate::exercise::Compare;
-use crate::snapshot::{Row, Section, render_row};
+use crate::snapshot::{Row, Section};
 
 /// Why a result differs from its snapshot.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Mismatch {
-    /// One line: missing rows, extra rows, wrong column count, order.
+    /// One line: rows that differ (by column), missing rows, extra rows, wrong column
+    /// count, order.
     pub summary: String,
-    /// Expected (`-`) against actual (`+`) rows, one per line.
+    /// What differs, expected (`-`) against actual (`+`): only differences, rows that
+    /// differ by their differing columns first.
     pub diff: String,
 }
-
-/// Lines of a diff shown at most.
-const DIFF_LINES: usize = 40;
-
-/// Characters of one diff line shown at most.
-const DIFF_LINE_LIMIT: usize = 500;
 
 /// How the values of a column compare, from its type's name (`pg_type.typname`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -326,7 +326,7 @@ pub fn compare(
                 names.len(),
                 names.join(", ")
             ),
-            diff: diff(&expected.rows, actual, rules.ordered),
+            diff: explain::explain_shapes(&expected_names, &expected.rows, names, actual),
         });
     }
     if rules.names && names.iter().zip(&expected_names).any(|(a, e)| a != e) {
@@ -366,43 +366,62 @@ pub fn compare(
         })
         .collect();
     let partner = match_rows(&expected.rows, actual, &column_rules);
-    let missing = expected.rows.len() - partner.iter().filter(|p| p.is_some()).count();
-    let extra = if allow_extra {
-        0
+    let mut matched = vec![false; expected.rows.len()];
+    for e in partner.iter().flatten() {
+        matched[*e] = true;
+    }
+    let missing: Vec<usize> = (0..expected.rows.len()).filter(|&e| !matched[e]).collect();
+    let extra: Vec<usize> = if allow_extra {
+        Vec::new()
     } else {
-        partner.iter().filter(|p| p.is_none()).count()
+        (0..actual.len())
+            .filter(|&a| partner[a].is_none())
+            .collect()
     };
-    // A row equal to one of the snapshot's by value (`5.50` for `5.5`) is shown as that
-    // row, so that the diff marks only the rows that differ.
-    let shown: Vec<Row> = actual
-        .iter()
-        .zip(&partner)
-        .map(|(row, p)| p.map_or_else(|| row.clone(), |e| expected.rows[e].clone()))
-        .collect();
-    if missing > 0 || extra > 0 {
-        let mut parts = Vec::new();
-        if missing > 0 {
-            parts.push(format!("{} missing", plural(missing, "row")));
-        }
-        if extra > 0 {
-            parts.push(format!("{} extra", plural(extra, "row")));
-        }
-        let summary = format!(
-            "{} (expected {}, got {})",
-            parts.join(", "),
-            plural(expected.rows.len(), "row"),
-            plural(actual.len(), "row")
+    if !missing.is_empty() || !extra.is_empty() {
+        // Extra rows that are allowed still pair with a missing row they resemble.
+        let candidates: Vec<usize> = if allow_extra {
+            (0..actual.len())
+                .filter(|&a| partner[a].is_none())
+                .collect()
+        } else {
+            extra
+        };
+        let explained = explain::explain(
+            explain::Leftovers {
+                names: &expected_names,
+                expected: &expected.rows,
+                actual,
+                missing: &missing,
+                extra: &candidates,
+                allow_extra,
+            },
+            &column_rules,
         );
         return Err(Mismatch {
-            summary,
-            diff: diff(&expected.rows, &shown, rules.ordered),
+            summary: format!(
+                "{} (expected {}, got {})",
+                explained.summary,
+                plural(expected.rows.len(), "row"),
+                plural(actual.len(), "row")
+            ),
+            diff: explained.diff,
         });
     }
-    if rules.ordered && !allow_extra && !in_order(expected, actual, rules, &column_rules) {
-        return Err(Mismatch {
-            summary: "the right rows in the wrong order (this task asks for an order)".into(),
-            diff: diff(&expected.rows, &shown, true),
-        });
+    if rules.ordered && !allow_extra {
+        let key = order_key(expected, rules);
+        if !in_order(&expected.rows, actual, &key, &column_rules) {
+            return Err(Mismatch {
+                summary: "the right rows in the wrong order (this task asks for an order)".into(),
+                diff: explain::explain_order(
+                    &expected_names,
+                    &expected.rows,
+                    actual,
+                    &key,
+                    &column_rules,
+                ),
+            });
+        }
     }
     Ok(())
 }
@@ -488,21 +507,14 @@ fn augment(
     false
 }
 
-/// True when `actual`, which holds the same rows as the snapshot, is in its order: row by
-/// row, the values of the order key agree (rows that tie on it may come in any order).
-/// Without a key, whole rows must agree.
-fn in_order(
-    expected: &Section,
-    actual: &[Row],
-    rules: &Compare,
-    column_rules: &[ColumnRule<'_>],
-) -> bool {
+/// The columns whose values decide the order: the manifest's key, else the snapshot's
+/// (each name must pick out exactly one column), else the whole row.
+fn order_key(expected: &Section, rules: &Compare) -> Vec<usize> {
     let key_names = if rules.order_by.is_empty() {
         &expected.order_key
     } else {
         &rules.order_by
     };
-    // Each key name must pick out exactly one column.
     let key: Option<Vec<usize>> = key_names
         .iter()
         .map(|name| {
@@ -517,55 +529,22 @@ fn in_order(
             }
         })
         .collect();
-    let key = match key {
+    match key {
         Some(k) if !k.is_empty() => k,
         // No key, or one that names no column: the whole row decides.
         _ => (0..expected.columns.len()).collect(),
-    };
-    expected.rows.iter().zip(actual).all(|(e, a)| {
+    }
+}
+
+/// True when `actual`, which holds the same rows as the snapshot, is in its order: row by
+/// row, the values of the order key agree (rows that tie on it may come in any order).
+fn in_order(expected: &[Row], actual: &[Row], key: &[usize], rules: &[ColumnRule<'_>]) -> bool {
+    expected.iter().zip(actual).all(|(e, a)| {
         key.iter().all(|&i| match (e.get(i), a.get(i)) {
-            (Some(x), Some(y)) => column_rules[i].equal(x, y),
+            (Some(x), Some(y)) => rules[i].equal(x, y),
             _ => false,
         })
     })
-}
-
-/// A line diff of rendered rows; unordered results are sorted first so that only real
-/// differences show.
-pub fn diff(expected: &[Row], actual: &[Row], ordered: bool) -> String {
-    let render = |rows: &[Row]| {
-        let mut lines: Vec<String> = rows.iter().map(|r| render_row(r)).collect();
-        if !ordered {
-            lines.sort();
-        }
-        lines
-    };
-    let old = render(expected);
-    let new = render(actual);
-    let old_refs: Vec<&str> = old.iter().map(String::as_str).collect();
-    let new_refs: Vec<&str> = new.iter().map(String::as_str).collect();
-    let ops = similar::capture_diff_slices(similar::Algorithm::Myers, &old_refs, &new_refs);
-    let mut out = Vec::new();
-    for op in &ops {
-        for change in op.iter_changes(&old_refs, &new_refs) {
-            let sign = match change.tag() {
-                similar::ChangeTag::Delete => '-',
-                similar::ChangeTag::Insert => '+',
-                similar::ChangeTag::Equal => ' ',
-            };
-            // One 60 MB value would otherwise be a 60 MB line of the report.
-            out.push(format!(
-                "{sign} {}",
-                crate::db::clip(change.value(), DIFF_LINE_LIMIT)
-            ));
-        }
-    }
-    if out.len() > DIFF_LINES {
-        let hidden = out.len() - DIFF_LINES;
-        out.truncate(DIFF_LINES);
-        out.push(format!("  ... {hidden} more lines"));
-    }
-    out.join("\n")
 }
 
 #[cfg(test)]
@@ -890,7 +869,198 @@ mod tests {
             .lines()
             .filter(|l| l.starts_with(['-', '+']))
             .collect();
-        assert_eq!(marked, ["- z|3", "+ z|4"], "{}", err.diff);
+        assert_eq!(marked, ["- n: 3", "+ n: 4"], "{}", err.diff);
+        assert!(err.diff.starts_with("  where a = z:"), "{}", err.diff);
+        assert!(
+            err.summary.starts_with("1 row differs in `n`"),
+            "{}",
+            err.summary
+        );
+    }
+
+    /// Twenty wide rows keyed by `id`, as a table after a file.
+    fn wide(rows: usize) -> Section {
+        let rows = (1..=rows)
+            .map(|i| {
+                row(&[
+                    &format!("{i:04}"),
+                    &format!("model-{i}-{}", "x".repeat(120)),
+                    "queued",
+                    &format!("note {i} {}", "y".repeat(200)),
+                ])
+            })
+            .collect();
+        typed(
+            &["id::text", "name::text", "status::text", "notes::text"],
+            rows,
+        )
+    }
+
+    #[test]
+    fn an_update_of_every_row_is_told_by_the_column_it_changed() {
+        let s = wide(20);
+        let mut answer = s.rows.clone();
+        for r in answer.iter_mut().take(16) {
+            r[2] = Some("running".into());
+        }
+        let err = same_shape(&s, &answer, &Compare::default(), false).expect_err("16 differ");
+        assert_eq!(
+            err.summary,
+            "16 rows differ in `status` (expected 20 rows, got 20 rows)"
+        );
+        let lines: Vec<&str> = err.diff.lines().collect();
+        assert_eq!(
+            &lines[..3],
+            [
+                "  where id = 0001:",
+                "- status: queued",
+                "+ status: running"
+            ]
+        );
+        // No unchanged row, no other column, and no line wider than a value's window.
+        assert!(!err.diff.contains("note "), "{}", err.diff);
+        assert!(lines.len() <= 40, "{}", err.diff);
+        assert!(
+            err.diff.ends_with("more rows that differ not shown"),
+            "{}",
+            err.diff
+        );
+    }
+
+    #[test]
+    fn the_cap_never_lets_one_kind_of_difference_hide_another() {
+        let s = wide(60);
+        // Rows 1-50 changed, row 60 gone, and a row the snapshot does not have.
+        let mut answer: Vec<Row> = s.rows[..59].to_vec();
+        for r in answer.iter_mut().take(50) {
+            r[2] = Some("failed".into());
+        }
+        answer.push(row(&["9999", "intruder", "queued", "zzz"]));
+        let err = same_shape(&s, &answer, &Compare::default(), false).expect_err("differs");
+        assert_eq!(
+            err.summary,
+            "50 rows differ in `status`, 1 row missing, 1 row extra (expected 60 rows, got 60 rows)"
+        );
+        assert!(err.diff.contains("\n- 0060|model-60-"), "{}", err.diff);
+        assert!(
+            err.diff.contains("\n+ 9999|intruder|queued|zzz"),
+            "{}",
+            err.diff
+        );
+        assert!(err.diff.lines().count() <= 41, "{}", err.diff);
+    }
+
+    #[test]
+    fn a_long_value_is_shown_around_its_first_difference() {
+        let json = |lr: &str| {
+            format!(
+                r#"{{"a": "{}", "final_lr": {lr}, "batch_size": 32, "z": "{}"}}"#,
+                "p".repeat(150),
+                "q".repeat(150)
+            )
+        };
+        let s = typed(
+            &["id::int4", "p::text"],
+            vec![row(&["1", &json("0.00001")])],
+        );
+        let err = same_shape(
+            &s,
+            &[row(&["1", &json("0.0001")])],
+            &Compare::default(),
+            false,
+        )
+        .expect_err("differs");
+        let lines: Vec<&str> = err.diff.lines().collect();
+        assert!(
+            lines[1].starts_with("- p: …") && lines[1].contains("\"final_lr\": 0.00001"),
+            "{}",
+            err.diff
+        );
+        assert!(
+            lines[2].starts_with("+ p: …") && lines[2].contains("\"final_lr\": 0.0001,"),
+            "{}",
+            err.diff
+        );
+        assert!(lines[1].chars().count() < 120, "{}", err.diff);
+    }
+
+    #[test]
+    fn rows_pair_only_when_they_are_the_same_thing() {
+        // Little in common: not a pair.
+        let s = typed(
+            &["a::text", "b::text", "c::text"],
+            vec![row(&["x", "1", "p"]), row(&["w", "1", "p"])],
+        );
+        let answer = [row(&["y", "2", "p"]), row(&["v", "2", "p"])];
+        let err = same_shape(&s, &answer, &Compare::default(), false).expect_err("differs");
+        assert!(
+            err.summary.starts_with("2 rows missing, 2 rows extra"),
+            "{}",
+            err.summary
+        );
+        // One wrong row for the one expected is that row, told by its columns.
+        let one = typed(&["p::text"], vec![row(&["{\"lr\": 0.00001}"])]);
+        let err = same_shape(
+            &one,
+            &[row(&["{\"lr\": 0.0001}"])],
+            &Compare::default(),
+            false,
+        )
+        .expect_err("differs");
+        assert_eq!(
+            (err.summary.as_str(), err.diff.as_str()),
+            (
+                "1 row differs in `p` (expected 1 row, got 1 row)",
+                "  the row:\n- p: {\"lr\": 0.00001}\n+ p: {\"lr\": 0.0001}"
+            )
+        );
+        // The nearest row is the partner, whatever the order.
+        let s = typed(
+            &["framework::text", "runs::int4", "avg::numeric"],
+            vec![row(&["jax", "1", "0.5"]), row(&["pytorch", "9", "0.8"])],
+        );
+        let answer = vec![row(&["pytorch", "9", "0.81"]), row(&["jax", "2", "0.6"])];
+        let err = same_shape(&s, &answer, &Compare::default(), false).expect_err("differs");
+        assert_eq!(
+            err.summary,
+            "2 rows differ (`runs` in 1, `avg` in 2) (expected 2 rows, got 2 rows)"
+        );
+        assert!(
+            err.diff.starts_with(
+                "  where framework = jax:\n- runs: 1\n+ runs: 2\n- avg: 0.5\n+ avg: 0.6"
+            ),
+            "{}",
+            err.diff
+        );
+    }
+
+    #[test]
+    fn rows_out_of_order_are_shown_by_position() {
+        let mut s = typed(
+            &["member::text", "cost::numeric"],
+            vec![row(&["b", "9"]), row(&["a", "5"]), row(&["d", "1"])],
+        );
+        s.ordered = true;
+        s.order_key = vec!["cost".into()];
+        let answer = vec![row(&["d", "1"]), row(&["a", "5"]), row(&["b", "9"])];
+        let err = same_shape(&s, &answer, &ordered(), false).expect_err("order");
+        assert_eq!(
+            err.diff,
+            "  row 1:\n- member: b\n+ member: d\n- cost: 9\n+ cost: 1\n  row 3:\n- member: d\n+ member: b\n- cost: 1\n+ cost: 9"
+        );
+    }
+
+    #[test]
+    fn emphasis_marks_the_characters_that_differ() {
+        let (old, new) = emphasis("- p: 0.00001 x", "+ p: 0.0001 x").expect("a pair");
+        let text = |parts: &[(bool, &str)]| parts.iter().map(|(_, t)| *t).collect::<String>();
+        assert_eq!(text(&old), "- p: 0.00001 x");
+        assert_eq!(text(&new), "+ p: 0.0001 x");
+        let marked: String = old.iter().filter(|(d, _)| *d).map(|(_, t)| *t).collect();
+        assert_eq!(marked, "0");
+        assert!(new.iter().all(|(d, _)| !d));
+        assert_eq!(emphasis("- a|b", "+ a|c"), None);
+        assert_eq!(emphasis("- p: 1", "+ q: 1"), None);
     }
 
     #[test]

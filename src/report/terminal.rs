@@ -100,13 +100,27 @@ pub fn render_terminal(report: &Report, colour: bool, width: Option<u16>) -> Str
             let _ = writeln!(out, "  expected (-) and got (+):");
             // The diff's own line breaks are its layout; anything else is escaped before
             // the colour is added, so only the reporter's sequences remain raw.
-            for row in visible(diff, Shape::Lines).lines() {
+            let shown = visible(diff, Shape::Lines);
+            let rows: Vec<&str> = shown.lines().collect();
+            let mut i = 0;
+            while i < rows.len() {
+                // A column's two values: what differs between them stands out.
+                if let (true, Some(next)) = (colour, rows.get(i + 1))
+                    && let Some((old, new)) = crate::compare::emphasis(rows[i], next)
+                {
+                    let _ = writeln!(out, "    {}", emphasised(&old, 31));
+                    let _ = writeln!(out, "    {}", emphasised(&new, 32));
+                    i += 2;
+                    continue;
+                }
+                let row = rows[i];
                 let coloured = match (colour, row.chars().next()) {
                     (true, Some('-')) => format!("\x1b[31m{row}\x1b[0m"),
                     (true, Some('+')) => format!("\x1b[32m{row}\x1b[0m"),
                     _ => row.to_string(),
                 };
                 let _ = writeln!(out, "    {coloured}");
+                i += 1;
             }
         }
     }
@@ -123,6 +137,21 @@ pub fn render_terminal(report: &Report, colour: bool, width: Option<u16>) -> Str
         report.tasks.len()
     );
     out
+}
+
+/// A diff line in `colour` (an SGR colour number) with the parts that differ in reverse
+/// video.
+fn emphasised(parts: &[(bool, &str)], colour: u8) -> String {
+    let mut line = format!("\x1b[{colour}m");
+    for (differs, text) in parts {
+        if *differs {
+            let _ = write!(line, "\x1b[7m{text}\x1b[27m");
+        } else {
+            line.push_str(text);
+        }
+    }
+    line.push_str("\x1b[0m");
+    line
 }
 
 #[cfg(test)]
@@ -197,5 +226,33 @@ mod tests {
             !out.contains("\x1b[2J") && !out.contains("\x1b]0;"),
             "{out:?}"
         );
+    }
+
+    #[test]
+    fn with_colour_the_characters_that_differ_stand_out() {
+        let mut report = sample();
+        let mut t = task("crud.tune", "03.sql", Status::Fail);
+        t.diff = Some(
+            "  where id = 7:\n- parameters: {\"lr\": 0.00001}\n+ parameters: {\"lr\": 0.0001}\n- a|b\n+ a|c"
+                .to_string(),
+        );
+        report.event(&crate::runner::Event::Task(t));
+        let out = render_terminal(&report, true, None);
+        assert!(
+            out.contains("\x1b[31m- parameters: {\"lr\": 0.000\x1b[7m0\x1b[27m1}\x1b[0m\n"),
+            "{out:?}"
+        );
+        assert!(
+            out.contains("\x1b[32m+ parameters: {\"lr\": 0.0001}\x1b[0m\n"),
+            "{out:?}"
+        );
+        // Whole rows are not a column's two values: coloured, not marked.
+        assert!(out.contains("\x1b[31m- a|b\x1b[0m\n"), "{out:?}");
+        let plain = render_terminal(&report, false, None);
+        assert!(
+            plain.contains("    - parameters: {\"lr\": 0.00001}\n"),
+            "{plain:?}"
+        );
+        assert!(!plain.contains('\x1b'), "{plain:?}");
     }
 }

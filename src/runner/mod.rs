@@ -1197,7 +1197,7 @@ fn summarise(
 ) -> TaskResult {
     let mut status = Status::Pass;
     let mut messages = Vec::new();
-    let mut diff = None;
+    let mut diffs: Vec<(String, String)> = Vec::new();
     let mut at = None;
     for r in results {
         let (s, m) = match r {
@@ -1207,8 +1207,8 @@ fn summarise(
                 diff: d,
                 at: a,
             } => {
-                if diff.is_none() {
-                    diff = d;
+                if let Some(d) = d {
+                    diffs.push((message.clone(), d));
                 }
                 at = at.or(a);
                 (Status::Fail, message)
@@ -1269,6 +1269,18 @@ fn summarise(
             (None, None) => {}
         }
     }
+    // Every failing check's differences, each under its message when there are several.
+    let diff = match diffs.as_slice() {
+        [] => None,
+        [(_, only)] => Some(only.clone()),
+        several => Some(
+            several
+                .iter()
+                .map(|(message, d)| format!("  {}:\n{d}", crate::db::clip(message, 160)))
+                .collect::<Vec<_>>()
+                .join("\n"),
+        ),
+    };
     let message = match messages.first() {
         None => String::new(),
         Some(first) if messages.len() > 1 => format!("{first} (and {} more)", messages.len() - 1),

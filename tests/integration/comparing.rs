@@ -156,7 +156,7 @@ select (min(started_at) + interval '1 day')::date as first_day from training_run
         run.task("extra.first_day")
     );
     assert!(
-        message(&run, "extra.first_day_any").contains("1 row missing"),
+        message(&run, "extra.first_day_any").contains("1 row differs in `first_day`"),
         "{}",
         run.task("extra.first_day_any")
     );
@@ -218,7 +218,7 @@ select date_trunc('day', min(started_at))::timestamp as first_day from training_
     let run = grade_in(course.path(), german);
     let said = message(&run, "extra.first_day");
     assert!(
-        said.contains("1 row missing, 1 row extra")
+        said.contains("1 row differs in `first_day`")
             && said.contains("written out under `DateStyle` = 'German, DMY' set by the file"),
         "{}",
         run.task("extra.first_day")

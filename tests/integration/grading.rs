@@ -188,7 +188,7 @@ fn result_checks_compare_rows_and_show_a_diff() {
     assert_eq!(cost["status"], "fail");
     let diff = cost["diff"].as_str().expect("diff");
     assert!(
-        diff.contains("- 921.75") && diff.contains("+ 737.40"),
+        diff.contains("- total_cost: 921.75\n+ total_cost: 737.40"),
         "{diff}"
     );
     assert_eq!(run.status("analysis.success_rate"), "pass");
@@ -300,7 +300,11 @@ fn catalog_checks_match_indexes_by_definition_not_by_name() {
         "the solution has a GIN index on parameters"
     );
     let run = grade(&Submission::solution().with("01_create_training_runs.sql", &without_gin));
-    run.assert_fails_with("schema.indexes", "diff", "- gin||parameters||");
+    run.assert_fails_with(
+        "schema.indexes",
+        "diff",
+        "  where key_columns = parameters:\n- method: gin\n+ method: btree",
+    );
 
     // Another collation orders another way: an index that no query of the default
     // collation can use for its order.
@@ -312,7 +316,7 @@ fn catalog_checks_match_indexes_by_definition_not_by_name() {
     run.assert_fails_with(
         "schema.indexes",
         "diff",
-        "+ btree||model_name COLLATE \"C\"||",
+        "+ key_columns: model_name COLLATE \"C\"",
     );
 }
 
@@ -827,5 +831,64 @@ fn a_file_of_nothing_but_syntax_errors_earns_nothing() {
             "nothing in `03_crud_operations.sql` ran without an error: there is no work of the file's to grade"
         ),
         "{task}"
+    );
+}
+
+#[test]
+fn a_diff_shows_the_rows_and_columns_that_differ_and_nothing_else() {
+    // An UPDATE without WHERE, and a one-character slip in a wide JSON value.
+    let sql =
+        SOLUTION_03.replace("0.00001}", "0.0001}") + "\nupdate training_runs set notes = 'oops';\n";
+    assert_ne!(
+        sql,
+        SOLUTION_03.to_string() + "\nupdate training_runs set notes = 'oops';\n"
+    );
+    let submission = Submission::solution().with("03_crud_operations.sql", &sql);
+    let run = grade(&submission);
+
+    let untouched = run.task("crud.untouched");
+    let message = untouched["message"].as_str().expect("message");
+    assert!(
+        message.contains("16 rows differ in `notes` (expected 16 rows, got 16 rows)"),
+        "{untouched}"
+    );
+    let diff = untouched["diff"].as_str().expect("a diff");
+    assert!(
+        diff.starts_with(
+            "  where run_id = 00000000-0000-4000-8000-000000000001:\n\
+             - notes: Baseline model achieved target accuracy. Ready for deployment.\n\
+             + notes: oops\n"
+        ),
+        "{diff}"
+    );
+    // Only the column that differs: no model name, no other value of the wide rows.
+    assert!(
+        !diff.contains("resnet50") && !diff.contains("pytorch"),
+        "{diff}"
+    );
+    assert!(diff.lines().count() <= 41, "{diff}");
+    assert!(diff.ends_with("more rows that differ not shown"), "{diff}");
+
+    let bert = run.task("crud.tune_bert");
+    assert!(
+        bert["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("1 row differs in `parameters`"),
+        "{bert}"
+    );
+    let diff = bert["diff"].as_str().expect("a diff");
+    assert!(
+        diff.starts_with("  the row:\n- parameters: {\"tuned\": true, \"final_lr\": 0.00001, ")
+            && diff.contains("\n+ parameters: {\"tuned\": true, \"final_lr\": 0.0001, "),
+        "{diff}"
+    );
+
+    // The same for a person, in the terminal's own words.
+    let human = grade_on("local", submission.path(), &["--format", "human"]);
+    assert!(
+        human.stdout.contains("\n    - notes: Baseline model achieved target accuracy. Ready for deployment.\n    + notes: oops\n"),
+        "{}",
+        human.stdout
     );
 }

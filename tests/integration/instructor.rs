@@ -378,7 +378,10 @@ fn junit_has_a_testcase_per_task_with_failures_and_diffs() {
         .find(|n| n.has_tag_name("failure"))
         .expect("failure");
     assert!(
-        failure.text().unwrap_or("").contains("- 921.75"),
+        failure
+            .text()
+            .unwrap_or("")
+            .contains("- total_cost: 921.75\n+ total_cost: 1"),
         "{:?}",
         failure.text()
     );
