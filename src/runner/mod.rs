@@ -13,6 +13,7 @@ mod plan;
 mod recall;
 mod rules;
 mod savepoint;
+mod setup;
 pub mod suggest;
 mod untouched;
 mod workspace;

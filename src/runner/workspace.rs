@@ -13,7 +13,6 @@ use std::time::{Duration, Instant};
 use crate::db::server::RoleState;
 use crate::db::{Limits, Link, Login, PgSession, Session, describe_error};
 use crate::exercise::{CheckSpec, Dataset, Exercise, RunAs};
-use crate::script::Script;
 
 use super::RunError;
 
@@ -294,14 +293,14 @@ impl Workspace {
         let mut backends = vec![backend_pid(&client).await?];
         for (path, run_as) in files {
             match run_as {
-                RunAs::Student => apply_setup(&client, &path).await?,
+                RunAs::Student => super::setup::apply(&client, &path).await?,
                 RunAs::Instructor => {
                     let instructor = self.link.config_for(self.link.instructor(), &name);
                     let as_instructor = crate::db::server::connect(&instructor)
                         .await
                         .map_err(|e| RunError::Lost(describe_error(&e)))?;
                     backends.push(backend_pid(&as_instructor).await?);
-                    apply_setup(&as_instructor, &path).await?;
+                    super::setup::apply(&as_instructor, &path).await?;
                 }
             }
         }
@@ -764,43 +763,6 @@ async fn sequence_states(client: &tokio_postgres::Client) -> Result<String, RunE
         ));
     }
     Ok(out)
-}
-
-/// Applies one setup file as a whole; an error points at its line and column.
-async fn apply_setup(
-    client: &tokio_postgres::Client,
-    path: &std::path::Path,
-) -> Result<(), RunError> {
-    let script = Script::read(path).map_err(|e| RunError::Setup {
-        path: path.to_path_buf(),
-        line: 1,
-        column: 1,
-        message: e.to_string(),
-    })?;
-    // One statement at a time, as psql would send them: a setup may `VACUUM` (an
-    // index-only scan needs the visibility map), which cannot run in the transaction a
-    // string of several statements makes.
-    for (_, statement) in script.code_statements() {
-        let text = statement.text(&script.source);
-        let body = text.trim_start_matches('\u{feff}');
-        let skipped = text.len() - body.len();
-        if let Err(e) = client.batch_execute(body).await {
-            let offset = match e.as_db_error().and_then(|d| d.position()) {
-                Some(tokio_postgres::error::ErrorPosition::Original(p)) => statement.source_offset(
-                    skipped + crate::script::char_position_to_byte(body, *p as usize),
-                ),
-                _ => statement.start(),
-            };
-            let loc = script.locate(offset);
-            return Err(RunError::Setup {
-                path: path.to_path_buf(),
-                line: loc.line,
-                column: loc.column,
-                message: describe_error(&e),
-            });
-        }
-    }
-    Ok(())
 }
 
 /// The names of the extensions `exercise` requires, once the server is known to have

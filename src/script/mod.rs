@@ -1,6 +1,7 @@
 //! A student's SQL file: decoded, split into statements as psql would, with task markers
 //! and a map from byte offsets to `line:column`.
 
+pub mod copy_meta;
 pub mod grammar;
 pub mod mutate;
 mod open;

@@ -69,6 +69,8 @@ impl OpenKind {
 pub struct MetaCommand {
     pub span: Range<usize>,
     pub name: String,
+    /// For `\copy ... from stdin`: the inline data lines that follow it, up to `\.`.
+    pub copy_data: Option<Range<usize>>,
 }
 
 /// A `--` comment, kept so that task markers can be found.
@@ -315,7 +317,20 @@ pub fn split(source: &str, from: usize) -> Split {
             let (end, name) = meta_command(bytes, i);
             let sends = SENDING_METAS.contains(&name.as_str());
             let resets = matches!(name.as_str(), "r" | "reset");
-            out.metas.push(MetaCommand { span: i..end, name });
+            // `\copy ... from stdin` reads its rows from the script's next lines, up to
+            // `\.`: they are data, never SQL.
+            let copy_data = (name == "copy"
+                && super::copy_meta::parse(source[i + 1 + name.len()..end].trim())
+                    .is_some_and(|c| c.source == super::copy_meta::Source::Stdin))
+            .then(|| {
+                let data_start = (end + 1).min(bytes.len());
+                copy_data_end(bytes, data_start)
+            });
+            out.metas.push(MetaCommand {
+                span: i..end,
+                name,
+                copy_data: copy_data.map(|(data_end, _)| (end + 1).min(bytes.len())..data_end),
+            });
             if sends && !cur.is_empty() {
                 out.statements.push(cur.finish(i, StatementEnd::Meta, None));
             } else if resets {
@@ -323,7 +338,7 @@ pub fn split(source: &str, from: usize) -> Split {
                 let dropped = std::mem::take(&mut cur);
                 out.discarded.extend(dropped.pieces);
             }
-            i = end;
+            i = copy_data.map_or(end, |(_, resume)| resume);
             continue;
         }
         cur.include(i);
@@ -373,10 +388,16 @@ pub fn split(source: &str, from: usize) -> Split {
                         }
                     }
                 } else {
-                    // A parameter such as `$1`, or a lone dollar sign.
+                    // A parameter such as `$1`, or a lone dollar sign. Letters right after
+                    // its digits are one "trailing junk" token with it (psql 15), so
+                    // `$1e'x'` is no E'' string.
                     i += 1;
+                    let digits = i;
                     while i < bytes.len() && bytes[i].is_ascii_digit() {
                         i += 1;
+                    }
+                    if i > digits {
+                        i = junk_end(bytes, i);
                     }
                 }
             }
@@ -413,18 +434,8 @@ pub fn split(source: &str, from: usize) -> Split {
                 let depth = cur.paren_depth;
                 cur.body.identifier(&bytes[start..i], depth);
             }
-            _ if b.is_ascii_digit() => {
-                // Numbers never start a quote; consume the digits whole so that `1$a$`
-                // stays a number followed by a dollar quote. Letters right after digits
-                // are one "trailing junk" token (psql 15), so `1e'x'` is no E'' string.
-                while i < bytes.len() && bytes[i].is_ascii_digit() {
-                    i += 1;
-                }
-                if i < bytes.len() && is_ident_start(bytes[i]) {
-                    while i < bytes.len() && is_ident_cont(bytes[i]) {
-                        i += 1;
-                    }
-                }
+            _ if b.is_ascii_digit() || b == b'.' && next.is_some_and(|n| n.is_ascii_digit()) => {
+                i = number_end(bytes, i);
             }
             _ => i += 1,
         }
@@ -434,6 +445,44 @@ pub fn split(source: &str, from: usize) -> Split {
             .push(cur.finish(bytes.len(), StatementEnd::Eof, None));
     }
     out
+}
+
+/// The end of the number starting at `from`, as psql's lexer reads one: digits, an
+/// optional fraction (`1.`, `1.5`, `.5`; not the `..` of a range), an optional exponent,
+/// and letters right after it as one "trailing junk" token (psql 15), so that neither
+/// `1e'x'` nor `1.e'x'` is an E'' string. Numbers never start a quote: `1$a$` stays a
+/// number followed by a dollar quote.
+fn number_end(bytes: &[u8], from: usize) -> usize {
+    let digits = |mut i: usize| {
+        while i < bytes.len() && bytes[i].is_ascii_digit() {
+            i += 1;
+        }
+        i
+    };
+    let mut i = digits(from);
+    if bytes.get(i) == Some(&b'.') && bytes.get(i + 1) != Some(&b'.') {
+        i = digits(i + 1);
+    }
+    if matches!(bytes.get(i), Some(b'e' | b'E')) {
+        let sign = usize::from(matches!(bytes.get(i + 1), Some(b'+' | b'-')));
+        if bytes.get(i + 1 + sign).is_some_and(u8::is_ascii_digit) {
+            i = digits(i + 1 + sign);
+        } else if sign == 1 {
+            // psql's "realfail": the exponent's letter and sign end the token.
+            return i + 2;
+        }
+    }
+    junk_end(bytes, i)
+}
+
+/// After a number or a parameter: the letters that run on from it, if any.
+fn junk_end(bytes: &[u8], mut i: usize) -> usize {
+    if i < bytes.len() && is_ident_start(bytes[i]) {
+        while i < bytes.len() && is_ident_cont(bytes[i]) {
+            i += 1;
+        }
+    }
+    i
 }
 
 /// True for `COPY ... FROM STDIN`, whose inline data follows it: the words pick the
@@ -587,6 +636,9 @@ fn meta_command(bytes: &[u8], start: usize) -> (usize, String) {
         let b = bytes[i];
         match quote {
             Some(q) if b == q => quote = None,
+            // In single quotes a backslash escapes the next character: `\'` closes
+            // nothing.
+            Some(b'\'') if b == b'\\' && bytes.get(i + 1).is_some_and(|&n| n != b'\n') => i += 1,
             Some(_) => {}
             None if matches!(b, b'\'' | b'"' | b'`') => quote = Some(b),
             // `\\` separates; any other backslash starts the next meta-command.
@@ -745,6 +797,50 @@ mod tests {
             texts("SELECT 1e';'; SELECT 2;"),
             vec!["SELECT 1e';';", "SELECT 2;"]
         );
+        // A fraction or a parameter with letters after it: no E'' string either, so the
+        // backslash escapes nothing and the quote closes.
+        for sql in [
+            "SELECT 1.e'\\'; SELECT 2;",
+            "SELECT .5e'\\'; SELECT 2;",
+            "SELECT $1e'\\'; SELECT 2;",
+            "SELECT 1.5e+'\\'; SELECT 2;",
+        ] {
+            assert_eq!(texts(sql).len(), 2, "{sql}");
+        }
+        // A real E'' string after a space does escape.
+        assert_eq!(texts("SELECT 1 e'\\'; SELECT 2;';").len(), 1);
+        // A range is two numbers.
+        assert_eq!(texts("SELECT 1..2; SELECT 3;").len(), 2);
+    }
+
+    #[test]
+    fn the_rows_of_a_copy_from_stdin_meta_command_are_data() {
+        let sql = "\\copy t (a, b) from stdin with csv\n1,x\n2,\"y;\"\n\\.\nSELECT 1;\n\\copy t from 'f.csv'\nSELECT 2;";
+        let s = split(sql, 0);
+        assert_eq!(texts(sql), vec!["SELECT 1;", "SELECT 2;"]);
+        assert_eq!(
+            s.metas[0].copy_data.clone().map(|r| &sql[r]),
+            Some("1,x\n2,\"y;\"\n")
+        );
+        assert_eq!(s.metas[1].copy_data, None);
+        // Without `\.`, the data runs to the end of the file.
+        let open = "\\copy t from stdin\n1\nSELECT 1;";
+        assert!(texts(open).is_empty());
+    }
+
+    #[test]
+    fn a_backslash_quote_in_a_meta_commands_quoted_argument_closes_nothing() {
+        let sql = "\\echo 'it\\'s; here' \\g\nSELECT 1;";
+        let s = split(sql, 0);
+        let names: Vec<&str> = s.metas.iter().map(|m| m.name.as_str()).collect();
+        assert_eq!(names, ["echo", "g"]);
+        assert_eq!(s.metas[0].span, 0..20);
+        assert_eq!(texts(sql), vec!["SELECT 1;"]);
+        // A backslash that ends the file or the line escapes nothing.
+        for end in ["\\echo '\\", "\\echo '\\\nSELECT 2;"] {
+            let s = split(end, 0);
+            assert!(s.metas.iter().all(|m| m.span.end <= end.len()), "{end:?}");
+        }
     }
 
     #[test]

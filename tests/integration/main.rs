@@ -15,6 +15,7 @@ mod mutants;
 mod output;
 mod plans;
 mod sandbox;
+mod setups;
 mod splitter;
 mod variants;
 mod vector;

@@ -172,14 +172,25 @@ fn run_corpus_through_psql() -> Vec<Compared> {
         let source = std::fs::read_to_string(&file).expect("corpus files are UTF-8");
         // psql skips a UTF-8 byte order mark on the first line; the grader starts after it.
         let from = if source.starts_with('\u{feff}') { 3 } else { 0 };
-        let ours = split(&source, from).statements;
+        let cut = split(&source, from);
+        // What psql sends, in order: the statements, and the `COPY ... FROM STDIN` it
+        // makes of a `\copy ... from`.
+        let mut ours: Vec<(usize, String)> = cut
+            .statements
+            .iter()
+            .filter(|s| s.has_code)
+            .map(|s| (s.start(), s.text(&source)))
+            .collect();
+        for meta in cut.metas.iter().filter(|m| m.name == "copy") {
+            let args = &source[meta.span.start + "\\copy".len()..meta.span.end];
+            if let Some(copy) = sqlgrade::script::copy_meta::parse(args.trim()) {
+                ours.push((meta.span.start, copy.sql));
+            }
+        }
+        ours.sort_by_key(|(at, _)| *at);
         out.push(Compared {
             psql: psql_sent.into_iter().filter(|t| !comment_only(t)).collect(),
-            ours: ours
-                .iter()
-                .filter(|s| s.has_code)
-                .map(|s| s.text(&source))
-                .collect(),
+            ours: ours.into_iter().map(|(_, text)| text).collect(),
             file,
         });
     }
@@ -248,8 +259,15 @@ fn assert_same(normalize: fn(&str) -> String) {
     );
 }
 
+/// Without carriage returns and surrounding white space; a `COPY` psql built from a
+/// `\copy` with its white space in one space each (psql pads the words it puts around
+/// the command's arguments).
 fn trimmed(text: &str) -> String {
-    text.replace('\r', "").trim().to_owned()
+    let text = text.replace('\r', "");
+    if text.starts_with("COPY ") && text.contains(" FROM STDIN") {
+        return text.split_whitespace().collect::<Vec<_>>().join(" ");
+    }
+    text.trim().to_owned()
 }
 
 /// Where statements start and end, and their text up to empty lines.
@@ -288,7 +306,8 @@ fn check_layout(source: &str, s: &Split) {
         .flat_map(|st| st.pieces.clone())
         .collect();
     let metas: Vec<Range<usize>> = s.metas.iter().map(|m| m.span.clone()).collect();
-    let copy_data = s.statements.iter().filter_map(|st| st.copy_data.clone());
+    let copy_data = (s.statements.iter().filter_map(|st| st.copy_data.clone()))
+        .chain(s.metas.iter().filter_map(|m| m.copy_data.clone()));
     for (what, spans) in [("pieces", &pieces), ("metas", &metas)] {
         for w in spans.windows(2) {
             assert!(w[0].end <= w[1].start, "{what} out of order: {w:?}");
@@ -332,8 +351,9 @@ fn fill_gap(source: &str, s: &Split, from: usize, to: usize, rebuilt: &mut Strin
             .position(|&c| c == b'\n')
             .map_or(to, |p| i + p);
         let line = &b[i..line_end];
-        let ends_copy =
-            (s.statements.iter()).any(|st| st.copy_data.as_ref().is_some_and(|d| d.end == i));
+        let ends_copy = (s.statements.iter().map(|st| &st.copy_data))
+            .chain(s.metas.iter().map(|m| &m.copy_data))
+            .any(|data| data.as_ref().is_some_and(|d| d.end == i));
         if let Some(c) = s
             .comments
             .iter()
@@ -371,7 +391,7 @@ const CODE: &[&str] = &[
 #[rustfmt::skip]
 const NEUTRAL: &[&str] = &[
     " ", "\t", "\n", "\r\n", "-- c;\n", "/* c; /* n; */ ; */", "\\echo x;\n",
-    "\\set v 'a;b'\n",
+    "\\set v 'a;b'\n", "\\echo 'it\\'s;'\n", "\\copy t from stdin\n1;2\n\\.\n",
 ];
 /// Fragments that open or close things, for the layout property only.
 #[rustfmt::skip]
