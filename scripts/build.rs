@@ -6,6 +6,9 @@
 //!   private mount namespace, which needs root (the build's user is the tests' user).
 //! - `cfg(sqlgrade_pgvector)`: exercise 06's tests need a server with pgvector, whose
 //!   programs `SQLGRADE_TEST_PGVECTOR` names at build time (`.ci/run` sets it).
+//! - `cfg(sqlgrade_psql_corpus)`: the differential test on PostgreSQL's regression suite
+//!   needs its unpacked source, whose folder `SQLGRADE_TEST_PSQL_CORPUS` names at build
+//!   time (`.ci/run` fetches it).
 
 fn main() {
     println!("cargo::rerun-if-env-changed=SQLGRADE_TEST_IMAGE");
@@ -13,6 +16,11 @@ fn main() {
     println!("cargo::rustc-check-cfg=cfg(sqlgrade_as_root)");
     println!("cargo::rerun-if-env-changed=SQLGRADE_TEST_PGVECTOR");
     println!("cargo::rustc-check-cfg=cfg(sqlgrade_pgvector)");
+    println!("cargo::rerun-if-env-changed=SQLGRADE_TEST_PSQL_CORPUS");
+    println!("cargo::rustc-check-cfg=cfg(sqlgrade_psql_corpus)");
+    if std::env::var_os("SQLGRADE_TEST_PSQL_CORPUS").is_some_and(|v| !v.is_empty()) {
+        println!("cargo::rustc-cfg=sqlgrade_psql_corpus");
+    }
     if std::env::var_os("SQLGRADE_TEST_PGVECTOR").is_some_and(|v| !v.is_empty()) {
         println!("cargo::rustc-cfg=sqlgrade_pgvector");
     }

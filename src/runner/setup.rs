@@ -162,7 +162,12 @@ fn apply_file<'a>(
                         .strip_prefix(meta.name.as_str())
                         .unwrap_or("")
                         .trim();
-                    match meta.name.as_str() {
+                    let name = if crate::script::copy_meta::is_copy(&meta.name) {
+                        "copy"
+                    } else {
+                        meta.name.as_str()
+                    };
+                    match name {
                         "q" | "quit" => return Ok(Flow::Quit),
                         "c" | "connect" => {
                             // A new connection's session: the settings, role and temporary

@@ -22,10 +22,15 @@ pub struct CopyFrom {
     pub source: Source,
 }
 
+/// True for psql's `\copy` (psql reads this command's name in any case).
+pub fn is_copy(name: &str) -> bool {
+    name.eq_ignore_ascii_case("copy")
+}
+
 /// Reads the arguments of `\copy` (after the command's name). `None` for anything that
 /// is not `... from SOURCE` (a `\copy ... to`).
 pub fn parse(args: &str) -> Option<CopyFrom> {
-    let from = keyword_from(args)?;
+    let from = keyword(args, b"from")?;
     let rest = args[from + 4..].trim_start();
     let (source, options) = if let Some(quoted) = rest.strip_prefix('\'') {
         let end = closing_quote(quoted)?;
@@ -34,7 +39,9 @@ pub fn parse(args: &str) -> Option<CopyFrom> {
             &quoted[end + 1..],
         )
     } else {
-        let end = rest.find(char::is_whitespace).unwrap_or(rest.len());
+        let end = rest
+            .find(|c: char| c.is_whitespace() || c == ';')
+            .unwrap_or(rest.len());
         let word = &rest[..end];
         if word.is_empty() {
             return None;
@@ -59,8 +66,37 @@ pub fn parse(args: &str) -> Option<CopyFrom> {
     })
 }
 
-/// Where the word `from` stands outside quotes and parentheses, if it does.
-fn keyword_from(args: &str) -> Option<usize> {
+/// What psql sends for a `\copy ... to` (`COPY ... TO STDOUT OPTIONS`), whose rows go
+/// to a file or psql's output; `None` for anything else.
+pub fn sent_for_copy_to(args: &str) -> Option<String> {
+    let to = keyword(args, b"to")?;
+    if keyword(args, b"from").is_some_and(|from| from < to) {
+        return None;
+    }
+    let rest = args[to + 2..].trim_start();
+    let after = if let Some(quoted) = rest.strip_prefix('\'') {
+        &quoted[closing_quote(quoted)? + 1..]
+    } else {
+        let end = rest
+            .find(|c: char| c.is_whitespace() || c == ';')
+            .unwrap_or(rest.len());
+        if rest[..end].eq_ignore_ascii_case("program") {
+            let quoted = rest[end..].trim_start().strip_prefix('\'')?;
+            &quoted[closing_quote(quoted)? + 1..]
+        } else {
+            &rest[end..]
+        }
+    };
+    Some(
+        format!("COPY {} TO STDOUT {}", args[..to].trim(), after.trim())
+            .trim_end()
+            .to_string(),
+    )
+}
+
+/// Where `word` (lower case) stands as a word outside quotes and parentheses, if it does.
+fn keyword(args: &str, word: &[u8]) -> Option<usize> {
+    let n = word.len();
     let bytes = args.as_bytes();
     let (mut depth, mut quote) = (0usize, None::<u8>);
     for (i, &b) in bytes.iter().enumerate() {
@@ -73,9 +109,9 @@ fn keyword_from(args: &str) -> Option<usize> {
                 b')' => depth = depth.saturating_sub(1),
                 _ if depth == 0
                     && (i == 0 || bytes[i - 1].is_ascii_whitespace() || bytes[i - 1] == b')')
-                    && bytes.len() > i + 4
-                    && bytes[i..i + 4].eq_ignore_ascii_case(b"from")
-                    && bytes[i + 4].is_ascii_whitespace() =>
+                    && bytes.len() > i + n
+                    && bytes[i..i + n].eq_ignore_ascii_case(word)
+                    && bytes[i + n].is_ascii_whitespace() =>
                 {
                     return Some(i);
                 }
@@ -154,5 +190,27 @@ mod tests {
         ] {
             assert_eq!(parse(not_from), None, "{not_from}");
         }
+        assert_eq!(
+            sent_for_copy_to("(select 1 from t) to stdout with csv").as_deref(),
+            Some("COPY (select 1 from t) TO STDOUT with csv")
+        );
+        assert_eq!(
+            sent_for_copy_to("t to 'out file.csv' csv").as_deref(),
+            Some("COPY t TO STDOUT csv")
+        );
+        assert_eq!(sent_for_copy_to("t from 'x'"), None);
+        // A `;` after the source is not part of its name.
+        assert_eq!(
+            parse("t from stdin;"),
+            Some(CopyFrom {
+                sql: "COPY t FROM STDIN ;".into(),
+                source: Source::Stdin
+            })
+        );
+        assert_eq!(
+            sent_for_copy_to("(select 1) to stdout;").as_deref(),
+            Some("COPY (select 1) TO STDOUT ;")
+        );
+        assert!(is_copy("COPY") && is_copy("copy") && !is_copy("copyx"));
     }
 }

@@ -242,6 +242,13 @@ pub fn split(source: &str, from: usize) -> Split {
     // After `COPY ... FROM STDIN;`: the newline ending that line, and where the SQL goes
     // on after the inline data.
     let mut copy_skip: Option<(usize, usize)> = None;
+    // psql reads a backslash in '...' as an escape while the server says
+    // `standard_conforming_strings` is off; it learns the setting after each command, so
+    // here it follows the file's own SET and RESET of it.
+    let mut standard_strings = true;
+    // Statements ended by `\;` since the last that was sent: psql sends them together
+    // with the next one, and each `COPY ... FROM STDIN` among them reads a block of data.
+    let mut glued: Vec<usize> = Vec::new();
     while i < bytes.len() {
         if let Some((at, resume)) = copy_skip
             && i >= at
@@ -302,6 +309,7 @@ pub fn split(source: &str, from: usize) -> Split {
                 if next == Some(b';') {
                     cur.include(i + 1);
                     let stmt = cur.finish(i + 2, StatementEnd::ForcedSemicolon, None);
+                    glued.push(out.statements.len());
                     out.statements.push(stmt);
                 } else {
                     cur.include(i + 1);
@@ -319,7 +327,7 @@ pub fn split(source: &str, from: usize) -> Split {
             let resets = matches!(name.as_str(), "r" | "reset");
             // `\copy ... from stdin` reads its rows from the script's next lines, up to
             // `\.`: they are data, never SQL.
-            let copy_data = (name == "copy"
+            let copy_data = (super::copy_meta::is_copy(&name)
                 && super::copy_meta::parse(source[i + 1 + name.len()..end].trim())
                     .is_some_and(|c| c.source == super::copy_meta::Source::Stdin))
             .then(|| {
@@ -332,6 +340,7 @@ pub fn split(source: &str, from: usize) -> Split {
                 copy_data: copy_data.map(|(data_end, _)| (end + 1).min(bytes.len())..data_end),
             });
             if sends && !cur.is_empty() {
+                glued.clear();
                 out.statements.push(cur.finish(i, StatementEnd::Meta, None));
             } else if resets {
                 // `\r` empties psql's query buffer: what was collected is never sent.
@@ -348,14 +357,29 @@ pub fn split(source: &str, from: usize) -> Split {
                 i += 1;
                 if cur.paren_depth == 0 && cur.body.begin_depth == 0 {
                     let mut stmt = cur.finish(i, StatementEnd::Semicolon, None);
+                    standard_strings = standard_strings_after(&stmt.text(source), standard_strings);
+                    // psql reads the data from the lines after the statement's line, a
+                    // block for each `COPY ... FROM STDIN` of what it sends together,
+                    // and goes on with the rest of that line once the data is read.
+                    let line_end = memchr(bytes, b'\n', i).unwrap_or(bytes.len());
+                    let mut data_start = (line_end + 1).min(bytes.len());
+                    let mut copies = 0;
+                    for k in std::mem::take(&mut glued) {
+                        if is_copy_from_stdin(&out.statements[k].text(source)) {
+                            let (data_end, resume) = copy_data_end(bytes, data_start);
+                            out.statements[k].copy_data = Some(data_start..data_end);
+                            data_start = resume;
+                            copies += 1;
+                        }
+                    }
                     if is_copy_from_stdin(&stmt.text(source)) {
-                        // psql reads the data from the lines after the statement's line,
-                        // and goes on with the rest of that line once the data is read.
-                        let line_end = memchr(bytes, b'\n', i).unwrap_or(bytes.len());
-                        let data_start = (line_end + 1).min(bytes.len());
                         let (data_end, resume) = copy_data_end(bytes, data_start);
                         stmt.copy_data = Some(data_start..data_end);
-                        copy_skip = Some((line_end, resume));
+                        data_start = resume;
+                        copies += 1;
+                    }
+                    if copies > 0 {
+                        copy_skip = Some((line_end, data_start));
                     }
                     out.statements.push(stmt);
                 }
@@ -368,7 +392,7 @@ pub fn split(source: &str, from: usize) -> Split {
                 cur.paren_depth = cur.paren_depth.saturating_sub(1);
                 i += 1;
             }
-            b'\'' => match skip_quoted(bytes, i + 1, b'\'', false) {
+            b'\'' => match skip_quoted(bytes, i + 1, b'\'', !standard_strings) {
                 Some(end) => i = end,
                 None => return unterminated(out, cur, bytes.len(), OpenKind::Quote, i),
             },
@@ -405,7 +429,7 @@ pub fn split(source: &str, from: usize) -> Split {
                 // Prefixed strings: E'..', B'..', X'..', N'..', U&'..', U&"..".
                 let upper = b.to_ascii_uppercase();
                 if next == Some(b'\'') && matches!(upper, b'E' | b'B' | b'X' | b'N') {
-                    let escapes = upper == b'E';
+                    let escapes = upper == b'E' || upper == b'N' && !standard_strings;
                     match skip_quoted(bytes, i + 2, b'\'', escapes) {
                         Some(end) => i = end,
                         None => return unterminated(out, cur, bytes.len(), OpenKind::Quote, i),
@@ -485,6 +509,68 @@ fn junk_end(bytes: &[u8], mut i: usize) -> usize {
     i
 }
 
+/// `standard_conforming_strings` after `text` has run, from `before`: a `SET` (or `SET
+/// LOCAL`, `SET SESSION`) of it, a `RESET` of it or of all, as PostgreSQL's grammar reads
+/// the statement (under the setting it was written under).
+fn standard_strings_after(text: &str, before: bool) -> bool {
+    use pg_query::NodeEnum;
+    use pg_query::protobuf::{VariableSetKind, a_const::Val};
+    let lower = text.to_ascii_lowercase();
+    let first = super::words::leading_keywords(text, 1);
+    if !matches!(first.first().map(String::as_str), Some("set" | "reset"))
+        || !(lower.contains("standard_conforming_strings") || lower.contains("all"))
+        || super::grammar::scanner_cost(text) > super::grammar::SCANNER_BUDGET
+    {
+        return before;
+    }
+    let options = if before {
+        pg_query::ParserOptions::DEFAULT
+    } else {
+        pg_query::ParserOptions::DISABLE_STANDARD_CONFORMING_STRINGS
+    };
+    let Ok(parsed) = pg_query::parse(text, options) else {
+        return before;
+    };
+    let Some(NodeEnum::VariableSetStmt(set)) = parsed
+        .protobuf
+        .stmts
+        .first()
+        .and_then(|s| s.stmt.as_ref())
+        .and_then(|s| s.node.as_ref())
+    else {
+        return before;
+    };
+    let kind = set.kind;
+    if kind == VariableSetKind::VarResetAll as i32 {
+        return true;
+    }
+    if set.name != "standard_conforming_strings" {
+        return before;
+    }
+    if kind == VariableSetKind::VarSetDefault as i32 || kind == VariableSetKind::VarReset as i32 {
+        return true;
+    }
+    let value = set.args.first().and_then(|a| a.node.as_ref());
+    let word = match value {
+        Some(NodeEnum::AConst(c)) => match &c.val {
+            Some(Val::Sval(s)) => s.sval.to_ascii_lowercase(),
+            Some(Val::Ival(n)) => n.ival.to_string(),
+            Some(Val::Boolval(b)) => b.boolval.to_string(),
+            _ => return before,
+        },
+        _ => return before,
+    };
+    // PostgreSQL's own reading of a boolean: any unambiguous prefix of its words.
+    let prefix_of = |full: &str, least: usize| word.len() >= least && full.starts_with(&word);
+    if prefix_of("true", 1) || prefix_of("yes", 1) || prefix_of("on", 2) || word == "1" {
+        true
+    } else if prefix_of("false", 1) || prefix_of("no", 1) || prefix_of("off", 2) || word == "0" {
+        false
+    } else {
+        before
+    }
+}
+
 /// True for `COPY ... FROM STDIN`, whose inline data follows it: the words pick the
 /// candidates, PostgreSQL's grammar decides. (psql learns it from the server's answer;
 /// the grader must know before it sends anything.)
@@ -493,7 +579,8 @@ pub fn is_copy_from_stdin(text: &str) -> bool {
     super::words::leading_keywords(text, 1) == ["copy"]
         && super::words::keywords(text)
             .windows(2)
-            .any(|w| w[0] == "from" && w[1] == "stdin")
+            // The server reads `FROM STDOUT` as `FROM STDIN`.
+            .any(|w| w[0] == "from" && (w[1] == "stdin" || w[1] == "stdout"))
         && scanner_cost(text) <= SCANNER_BUDGET
         && classify(text, true) == Kind::CopyFromStdin
 }
@@ -844,6 +931,58 @@ mod tests {
     }
 
     #[test]
+    fn a_backslash_escapes_in_strings_while_the_file_turns_standard_strings_off() {
+        let sql = "SET standard_conforming_strings = off;\n\
+                   SELECT 'a\\'; SELECT 1;';\nSET standard_conforming_strings TO on;\n\
+                   SELECT 'a\\'; SELECT 2;';";
+        assert_eq!(
+            texts(sql),
+            vec![
+                "SET standard_conforming_strings = off;",
+                "SELECT 'a\\'; SELECT 1;';",
+                "SET standard_conforming_strings TO on;",
+                "SELECT 'a\\';",
+                "SELECT 2;",
+                "';",
+            ]
+        );
+        for (set, before, after) in [
+            ("set standard_conforming_strings = 'off';", true, false),
+            (
+                "SET LOCAL standard_conforming_strings TO false;",
+                true,
+                false,
+            ),
+            ("set standard_conforming_strings = 0;", true, false),
+            ("set standard_conforming_strings = of;", true, false),
+            ("set standard_conforming_strings = yes;", false, true),
+            // Ambiguous: the server refuses it, nothing changes.
+            ("set standard_conforming_strings = o;", false, false),
+            ("reset standard_conforming_strings;", false, true),
+            ("RESET ALL;", false, true),
+            ("set standard_conforming_strings to default;", false, true),
+            (
+                "select 'set standard_conforming_strings = off';",
+                true,
+                true,
+            ),
+        ] {
+            assert_eq!(standard_strings_after(set, before), after, "{set}");
+        }
+    }
+
+    #[test]
+    fn copies_sent_together_each_read_a_block_of_data() {
+        let sql = "select 0\\; copy t from stdin\\; copy t from stdin\\; select 1;\n1\n\\.\n2\n\\.\nselect 2;";
+        let s = split(sql, 0);
+        let data: Vec<Option<&str>> = (s.statements.iter())
+            .map(|st| st.copy_data.clone().map(|r| &sql[r]))
+            .collect();
+        assert_eq!(data, [None, Some("1\n"), Some("2\n"), None, None]);
+        assert_eq!(s.statements[4].text(sql), "select 2;");
+    }
+
+    #[test]
     fn forced_semicolon_separates_without_the_backslash() {
         let sql = "SELECT 1\\; SELECT 2;";
         assert_eq!(texts(sql), vec!["SELECT 1;", "SELECT 2;"]);
@@ -881,6 +1020,8 @@ mod tests {
         assert!(is_copy_from_stdin("copy x from stdin with (format csv);"));
         assert!(!is_copy_from_stdin("COPY x FROM '/tmp/f';"));
         assert!(!is_copy_from_stdin("SELECT 'copy from stdin';"));
+        assert!(is_copy_from_stdin("copy t from stdout;"));
+        assert!(!is_copy_from_stdin("copy t to stdout;"));
     }
 
     #[test]

@@ -4,6 +4,7 @@
 mod support;
 
 mod comparing;
+mod corpus;
 mod docker;
 mod fetch;
 mod files;

@@ -32,6 +32,8 @@ struct Compared {
     file: PathBuf,
     psql: Vec<String>,
     ours: Vec<String>,
+    /// For each of ours: a `COPY` psql builds from a `\copy`, compared without white space.
+    rebuilt: Vec<bool>,
 }
 
 /// Both differential tests read one run; under nextest each process makes its own.
@@ -53,7 +55,7 @@ fn corpus() -> Vec<PathBuf> {
 
 /// psql lives beside the server binaries; when `PgBin` found symlinks on PATH (here only
 /// `initdb` and `postgres` are in /usr/local/bin) it is beside their target.
-fn psql(bin: &PgBin) -> PathBuf {
+pub(crate) fn psql(bin: &PgBin) -> PathBuf {
     let beside = bin.dir.join("psql");
     if beside.is_file() {
         return beside;
@@ -90,6 +92,26 @@ fn run_psql(psql: &Path, cluster: &LocalCluster, app: &str, db: &str, args: &[&s
 
 /// The statements the server received from session `app`, in order, rebuilt from the log.
 fn received(log: &str, app: &str) -> Vec<String> {
+    received_by_app(log)
+        .remove(app)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|r| r.text)
+        .collect()
+}
+
+/// One statement the server received.
+#[derive(Debug, Clone)]
+pub(crate) struct Received {
+    pub text: String,
+    /// It failed before doing anything (an error without a `COPY` row as its context):
+    /// for a `COPY ... FROM STDIN`, psql then reads its rows as SQL.
+    pub refused: bool,
+}
+
+/// The statements the server received, by session (its `application_name`), in order,
+/// rebuilt from a log whose lines start with `@@<application_name>@@`.
+pub(crate) fn received_by_app(log: &str) -> std::collections::HashMap<String, Vec<Received>> {
     // In stderr logging a message's continuation lines start with a tab.
     let mut entries: Vec<String> = Vec::new();
     for line in log.split('\n') {
@@ -101,19 +123,36 @@ fn received(log: &str, app: &str) -> Vec<String> {
             _ => entries.push(line.to_owned()),
         }
     }
-    let marker = format!("@@{app}@@");
-    let mut out = Vec::new();
+    let mut out: std::collections::HashMap<String, Vec<Received>> = Default::default();
     // An error in a logged statement repeats it as STATEMENT: count it once. Statements
     // with syntax errors are never logged by log_statement, only as STATEMENT.
-    let mut logged: Option<String> = None;
-    for body in entries.iter().filter_map(|e| e.strip_prefix(&marker)) {
+    let mut logged: std::collections::HashMap<String, String> = Default::default();
+    for entry in &entries {
+        let Some((app, body)) = entry
+            .strip_prefix("@@")
+            .and_then(|rest| rest.split_once("@@"))
+        else {
+            continue;
+        };
+        let received = |text: &str| Received {
+            text: text.to_owned(),
+            refused: false,
+        };
         if let Some(text) = body.strip_prefix("LOG:  statement: ") {
-            out.push(text.to_owned());
-            logged = Some(text.to_owned());
-        } else if let Some(text) = body.strip_prefix("STATEMENT:  ")
-            && logged.take().as_deref() != Some(text)
+            out.entry(app.to_owned()).or_default().push(received(text));
+            logged.insert(app.to_owned(), text.to_owned());
+        } else if let Some(text) = body.strip_prefix("STATEMENT:  ") {
+            if logged.remove(app).as_deref() != Some(text) {
+                out.entry(app.to_owned()).or_default().push(received(text));
+            }
+        } else if body.starts_with("ERROR:  ") {
+            if let Some(last) = out.get_mut(app).and_then(|list| list.last_mut()) {
+                last.refused = true;
+            }
+        } else if body.starts_with("CONTEXT:  COPY ")
+            && let Some(last) = out.get_mut(app).and_then(|list| list.last_mut())
         {
-            out.push(text.to_owned());
+            last.refused = false;
         }
     }
     out
@@ -121,7 +160,7 @@ fn received(log: &str, app: &str) -> Vec<String> {
 
 /// True for text made only of white space and comments: psql sends such a chunk at the
 /// end of a file (the server logs it), the grader skips it as a statement without code.
-fn comment_only(mut t: &str) -> bool {
+pub(crate) fn comment_only(mut t: &str) -> bool {
     loop {
         t = t.trim_start();
         if let Some(rest) = t.strip_prefix("--") {
@@ -173,24 +212,11 @@ fn run_corpus_through_psql() -> Vec<Compared> {
         // psql skips a UTF-8 byte order mark on the first line; the grader starts after it.
         let from = if source.starts_with('\u{feff}') { 3 } else { 0 };
         let cut = split(&source, from);
-        // What psql sends, in order: the statements, and the `COPY ... FROM STDIN` it
-        // makes of a `\copy ... from`.
-        let mut ours: Vec<(usize, String)> = cut
-            .statements
-            .iter()
-            .filter(|s| s.has_code)
-            .map(|s| (s.start(), s.text(&source)))
-            .collect();
-        for meta in cut.metas.iter().filter(|m| m.name == "copy") {
-            let args = &source[meta.span.start + "\\copy".len()..meta.span.end];
-            if let Some(copy) = sqlgrade::script::copy_meta::parse(args.trim()) {
-                ours.push((meta.span.start, copy.sql));
-            }
-        }
-        ours.sort_by_key(|(at, _)| *at);
+        let sent = would_send(&source, &cut);
         out.push(Compared {
             psql: psql_sent.into_iter().filter(|t| !comment_only(t)).collect(),
-            ours: ours.into_iter().map(|(_, text)| text).collect(),
+            ours: sent.iter().map(|s| s.text.clone()).collect(),
+            rebuilt: sent.iter().map(|s| s.rebuilt).collect(),
             file,
         });
     }
@@ -201,6 +227,80 @@ fn run_corpus_through_psql() -> Vec<Compared> {
         "only {total} statements found in the server log"
     );
     out
+}
+
+/// What psql would send for `cut`, in order, each with where it starts: the statements
+/// (those ended by `\;` glued to the next, as psql sends them together; the grader sends
+/// them one by one on purpose), and the `COPY` it makes of a `\copy`.
+pub(crate) fn would_send(source: &str, cut: &Split) -> Vec<Sent> {
+    let mut out: Vec<Sent> = Vec::new();
+    let mut glued: Option<(usize, String, usize)> = None;
+    for s in &cut.statements {
+        // A statement without code is sent only glued to others (`\;\;`).
+        if !s.has_code
+            && glued.is_none()
+            && s.end != sqlgrade::script::StatementEnd::ForcedSemicolon
+        {
+            continue;
+        }
+        let text = s.text(source);
+        let (start, text) = match glued.take() {
+            // psql drops the backslash of `\;`.
+            Some((start, before, end)) => {
+                let gap = &source[end..s.start()];
+                (
+                    start,
+                    before + gap.strip_suffix('\\').unwrap_or(gap) + &text,
+                )
+            }
+            None => (s.start(), text),
+        };
+        if s.end == sqlgrade::script::StatementEnd::ForcedSemicolon {
+            let end = s.pieces.last().map_or(s.start(), |p| p.end);
+            glued = Some((start, text, end));
+        } else {
+            out.push(Sent {
+                start,
+                text,
+                rebuilt: false,
+            });
+        }
+    }
+    if let Some((start, text, _)) = glued {
+        out.push(Sent {
+            start,
+            text,
+            rebuilt: false,
+        });
+    }
+    for meta in cut
+        .metas
+        .iter()
+        .filter(|m| sqlgrade::script::copy_meta::is_copy(&m.name))
+    {
+        let args = source[meta.span.start + "\\copy".len()..meta.span.end].trim();
+        let sent = sqlgrade::script::copy_meta::parse(args)
+            .map(|c| c.sql)
+            .or_else(|| sqlgrade::script::copy_meta::sent_for_copy_to(args));
+        if let Some(sql) = sent {
+            out.push(Sent {
+                start: meta.span.start,
+                text: sql,
+                rebuilt: true,
+            });
+        }
+    }
+    out.sort_by_key(|s| s.start);
+    out
+}
+
+/// One statement psql would send: where it starts, its text, and whether psql builds it
+/// from a `\copy` rather than sending the file's text.
+#[derive(Debug, Clone)]
+pub(crate) struct Sent {
+    pub start: usize,
+    pub text: String,
+    pub rebuilt: bool,
 }
 
 /// The longest common prefix, on a char boundary of both texts.
@@ -225,8 +325,25 @@ fn around(text: &str, at: usize) -> &str {
 fn assert_same(normalize: fn(&str) -> String) {
     let mut failures = String::new();
     for c in RUN.get_or_init(run_corpus_through_psql) {
-        let psql: Vec<String> = c.psql.iter().map(|t| normalize(t)).collect();
-        let ours: Vec<String> = c.ours.iter().map(|t| normalize(t)).collect();
+        let as_sent = |i: usize, t: &str| {
+            if c.rebuilt.get(i) == Some(&true) {
+                without_white_space(t)
+            } else {
+                normalize(t)
+            }
+        };
+        let psql: Vec<String> = c
+            .psql
+            .iter()
+            .enumerate()
+            .map(|(i, t)| as_sent(i, t))
+            .collect();
+        let ours: Vec<String> = c
+            .ours
+            .iter()
+            .enumerate()
+            .map(|(i, t)| as_sent(i, t))
+            .collect();
         if psql == ours {
             continue;
         }
@@ -259,15 +376,15 @@ fn assert_same(normalize: fn(&str) -> String) {
     );
 }
 
-/// Without carriage returns and surrounding white space; a `COPY` psql built from a
-/// `\copy` with its white space in one space each (psql pads the words it puts around
-/// the command's arguments).
-fn trimmed(text: &str) -> String {
-    let text = text.replace('\r', "");
-    if text.starts_with("COPY ") && text.contains(" FROM STDIN") {
-        return text.split_whitespace().collect::<Vec<_>>().join(" ");
-    }
-    text.trim().to_owned()
+/// Without carriage returns and surrounding white space.
+pub(crate) fn trimmed(text: &str) -> String {
+    text.replace('\r', "").trim().to_owned()
+}
+
+/// Without any white space: how a `COPY` psql builds from a `\copy` is compared (psql
+/// takes the command's arguments apart into tokens and joins them with spaces of its own).
+pub(crate) fn without_white_space(text: &str) -> String {
+    text.split_whitespace().collect()
 }
 
 /// Where statements start and end, and their text up to empty lines.
