@@ -197,6 +197,8 @@ fn iso_interval_micros(text: &str) -> Option<i128> {
 
 /// Two `jsonb` values as values: objects whatever their key order, numbers by value,
 /// exactly (a `jsonb` number is a `numeric`; serde_json keeps its digits as written).
+/// The definition `json_canonical` must agree with; compared through it.
+#[cfg(test)]
 fn json_equal(x: &str, y: &str) -> bool {
     fn same(a: &serde_json::Value, b: &serde_json::Value) -> bool {
         use serde_json::Value as V;
@@ -222,6 +224,61 @@ fn json_equal(x: &str, y: &str) -> bool {
     }
 }
 
+/// A `jsonb` value's canonical text: keys in order, numbers as their exact decimal value.
+/// Two values are equal as values (see `json_equal`) when their canonical texts are, so
+/// that a value is parsed once however many rows it is compared with.
+fn json_canonical(text: &str) -> Option<String> {
+    use serde_json::Value as V;
+    use std::fmt::Write as _;
+    fn walk(v: &V, out: &mut String) {
+        match v {
+            V::Number(n) => match decimal(&n.to_string()) {
+                Some((negative, int, frac)) => {
+                    let _ = write!(out, "{}{int}.{frac}", if negative { "-" } else { "" });
+                }
+                // Never equal to anything but itself: `json_equal` says so of no pair.
+                None => {
+                    let _ = write!(out, "#{n}#");
+                }
+            },
+            V::Array(items) => {
+                out.push('[');
+                for (i, item) in items.iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    walk(item, out);
+                }
+                out.push(']');
+            }
+            V::Object(map) => {
+                let mut entries: Vec<(&String, &V)> = map.iter().collect();
+                entries.sort_by(|a, b| a.0.cmp(b.0));
+                out.push('{');
+                for (i, (key, value)) in entries.into_iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    out.push_str(&V::String(key.clone()).to_string());
+                    out.push(':');
+                    walk(value, out);
+                }
+                out.push('}');
+            }
+            other => out.push_str(&other.to_string()),
+        }
+    }
+    let value: V = serde_json::from_str(text).ok()?;
+    let mut out = String::with_capacity(text.len());
+    walk(&value, &mut out);
+    Some(out)
+}
+
+/// Canonical texts of the `jsonb` values a comparison has met, by the address and length
+/// of the value's text (which stays in place while the comparison lasts).
+type JsonCache =
+    std::cell::RefCell<std::collections::HashMap<(usize, usize), Option<std::rc::Rc<str>>>>;
+
 /// A date against a timestamp at midnight of that day (`2024-03-01` and
 /// `2024-03-01 00:00:00`, with or without an offset).
 fn date_matches_midnight(date: &str, timestamp: &str) -> bool {
@@ -237,6 +294,7 @@ struct ColumnRule<'a> {
     expected: Family<'a>,
     actual: Family<'a>,
     tolerance: f64,
+    json: &'a JsonCache,
 }
 
 impl ColumnRule<'_> {
@@ -263,7 +321,17 @@ impl ColumnRule<'_> {
             (Family::Interval, Family::Interval) => {
                 matches!((interval_micros(x), interval_micros(y)), (Some(p), Some(q)) if p == q)
             }
-            (Family::Jsonb, Family::Jsonb) => json_equal(x, y),
+            (Family::Jsonb, Family::Jsonb) => {
+                let canonical = |text: &String| {
+                    let key = (text.as_ptr() as usize, text.len());
+                    let mut cache = self.json.borrow_mut();
+                    cache
+                        .entry(key)
+                        .or_insert_with(|| json_canonical(text).map(std::rc::Rc::from))
+                        .clone()
+                };
+                matches!((canonical(x), canonical(y)), (Some(p), Some(q)) if p == q)
+            }
             (Family::Date, Family::Timestamp | Family::TimestampTz) => date_matches_midnight(x, y),
             (Family::Timestamp | Family::TimestampTz, Family::Date) => date_matches_midnight(y, x),
             _ => false,
@@ -347,6 +415,7 @@ pub fn compare(
     }
     let unknown = String::new();
     let actual_type = |i: usize| shape.types.get(i).unwrap_or(&unknown);
+    let json = JsonCache::default();
     let column_rules: Vec<ColumnRule<'_>> = expected
         .columns
         .iter()
@@ -362,6 +431,7 @@ pub fn compare(
                 } else {
                     0.0
                 },
+                json: &json,
             }
         })
         .collect();
@@ -1135,6 +1205,59 @@ mod tests {
             .is_ok()
         );
         assert!(with_types(&expected, &["text", "text"], &actual, &Compare::default()).is_err());
+    }
+
+    #[test]
+    fn a_column_name_of_the_answers_cannot_start_a_line_of_the_diff() {
+        let s = section(vec![row(&["x", "1"])]);
+        let names = vec!["x\nTotal: 40/40".to_string()];
+        let shape = Shape {
+            names: &names,
+            types: &[],
+        };
+        let err =
+            compare(&s, shape, &[row(&["x"])], &Compare::default(), false).expect_err("count");
+        assert!(
+            err.diff.contains("  got (x\\nTotal: 40/40):"),
+            "{}",
+            err.diff
+        );
+        assert!(
+            !err.diff.lines().any(|l| l.starts_with("Total")),
+            "{}",
+            err.diff
+        );
+    }
+
+    #[test]
+    fn canonical_json_is_equal_exactly_when_the_values_are() {
+        let values = [
+            r#"{"a": 1, "final_lr": 0.00001}"#,
+            r#"{"final_lr": 0.000010, "a": 1.0}"#,
+            r#"{"final_lr": 0.0000100000000000000001, "a": 1}"#,
+            r#"{"a": 1, "b": 2}"#,
+            r#"{"a": "1"}"#,
+            r#"{"a": 1}"#,
+            r#"[1, 2]"#,
+            r#"[2, 1]"#,
+            r#"[2.0, 1]"#,
+            r#"{"a": {"y": [true, null], "x": -0}}"#,
+            r#"{"a": {"x": 0, "y": [true, null]}}"#,
+            r#""1""#,
+            r#"1"#,
+            r#"100"#,
+        ];
+        // (A number with an exponent, which `jsonb` never prints, is equal to its own
+        // text only; `json_equal` calls it equal to nothing.)
+        for x in values {
+            for y in values {
+                let canonical = matches!(
+                    (json_canonical(x), json_canonical(y)),
+                    (Some(p), Some(q)) if p == q
+                );
+                assert_eq!(canonical, json_equal(x, y), "{x} / {y}");
+            }
+        }
     }
 
     #[test]

@@ -90,7 +90,7 @@ pub(super) fn explain(left: Leftovers<'_>, rules: &[ColumnRule<'_>]) -> Explanat
     if !extra.is_empty() {
         parts.push(format!("{} extra", plural(extra.len(), "row")));
     }
-    let header = left.names.join("|");
+    let header = names_shown(left.names.iter().copied());
     let whole = |rows: &[usize], all: &[Row], sign: char| -> Vec<Block> {
         rows.iter()
             .map(|&r| Block {
@@ -163,12 +163,18 @@ pub(super) fn explain_shapes(
     };
     lay_out([
         (
-            Some(format!("  expected ({}):", expected_names.join("|"))),
+            Some(format!(
+                "  expected ({}):",
+                names_shown(expected_names.iter().copied())
+            )),
             whole(expected, '-'),
             "expected rows",
         ),
         (
-            Some(format!("  got ({}):", actual_names.join("|"))),
+            Some(format!(
+                "  got ({}):",
+                names_shown(actual_names.iter().map(String::as_str))
+            )),
             whole(actual, '+'),
             "rows of the answer",
         ),
@@ -381,6 +387,15 @@ fn label(names: &[&str], old: &Row, differing: &[usize], key: Option<usize>) -> 
         return "a row".to_string();
     }
     format!("where {}", equal.join(" and "))
+}
+
+/// Column names on one line of the diff, `|` between them: a name is the answer's to
+/// choose, so a line break in it is escaped like a value's.
+fn names_shown<'a>(names: impl Iterator<Item = &'a str>) -> String {
+    names
+        .map(|n| value(&Some(n.to_string())))
+        .collect::<Vec<_>>()
+        .join("|")
 }
 
 /// One value as the diff shows it: `\N` for NULL, line breaks, tabs and backslashes

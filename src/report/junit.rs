@@ -5,6 +5,7 @@ use std::time::Duration;
 use quick_junit::{NonSuccessKind, Report as Junit, TestCase, TestCaseStatus, TestSuite};
 
 use super::Report;
+use super::escape::{Shape, visible};
 use super::gradescope::{note_text, task_output};
 use crate::runner::{Status, TaskResult};
 
@@ -57,7 +58,7 @@ fn case(exercise: &str, t: &TaskResult) -> TestCase {
         Status::Error => non_success(NonSuccessKind::Error, "error", t),
         Status::Missing => {
             let mut s = TestCaseStatus::skipped();
-            s.set_message(t.message.as_str());
+            s.set_message(visible(&t.message, Shape::Line).into_owned());
             s
         }
     };
@@ -69,12 +70,15 @@ fn case(exercise: &str, t: &TaskResult) -> TestCase {
 
 fn non_success(kind: NonSuccessKind, ty: &str, t: &TaskResult) -> TestCaseStatus {
     let mut s = TestCaseStatus::non_success(kind);
-    s.set_message(t.message.as_str()).set_type(ty);
+    // XML cannot carry most control characters: they are shown escaped, as on a
+    // terminal, rather than dropped (two values that differ by one would look the same).
+    s.set_message(visible(&t.message, Shape::Line).into_owned())
+        .set_type(ty);
     // The body repeats the message with its place: XML parsers fold newlines in an
     // attribute into spaces, and many viewers show only the body.
     let body = task_output(t);
     if !body.is_empty() {
-        s.set_description(body);
+        s.set_description(visible(&body, Shape::Lines).into_owned());
     }
     s
 }
@@ -206,6 +210,22 @@ mod tests {
             attr(skipped[0], "message"),
             "`report.sql` not found in `alice`"
         );
+    }
+
+    #[test]
+    fn control_characters_are_shown_not_dropped() {
+        let mut report = crate::report::gradescope::tests::sample();
+        let mut t = crate::report::gradescope::tests::task("t.x", "f.sql", Status::Fail);
+        t.message = "1 row differs in `name`".into();
+        t.diff = Some("  the row:\n- name: alice\n+ name: alice\x1b[31m\x01".into());
+        crate::runner::Sink::event(&mut report, &crate::runner::Event::Task(t));
+        let xml = render_junit(&[("ex", &report)], Duration::from_secs(1));
+        let doc = Document::parse(&xml).expect("well-formed XML");
+        let body: String = (doc.descendants())
+            .filter(|n| n.has_tag_name("failure"))
+            .filter_map(|n| n.text())
+            .collect();
+        assert!(body.contains("+ name: alice\\x1b[31m\\x01"), "{body}");
     }
 
     #[test]
