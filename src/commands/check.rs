@@ -312,12 +312,17 @@ async fn grade_both(plan: &Plan, exercise: &Exercise) -> Result<usize, Stop> {
         .await;
         server.link.set_session_options(None);
         again?;
-        // Submissions without any work of the student's: every file empty, and every
-        // task's section a syntax error. A task that scores on either is graded on
-        // something other than the student's work.
+        // Submissions without any work of the student's: every file empty, every task's
+        // section a syntax error, and every section statements that run and change
+        // nothing. A task that scores on any is graded on something other than the
+        // student's work.
         for (kind, section) in [
             ("empty files", None),
             ("nothing but syntax errors", Some("this is not sql;\n")),
+            (
+                "statements that change nothing",
+                Some(";\nSELECT 1;\nSAVEPOINT nothing;\nRELEASE SAVEPOINT nothing;\n"),
+            ),
         ] {
             let trial = |e: std::io::Error| runner::RunError::Snapshot {
                 path: std::env::temp_dir(),
@@ -432,7 +437,7 @@ async fn grade_both(plan: &Plan, exercise: &Exercise) -> Result<usize, Stop> {
     }
     if no_work.iter().all(|(_, r)| r.score == 0) {
         crate::outln!(
-            "✓ {}: submissions of empty files and of syntax errors score 0",
+            "✓ {}: submissions of empty files, of syntax errors and of statements that change nothing score 0",
             exercise.id
         );
     }

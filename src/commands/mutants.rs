@@ -268,7 +268,10 @@ fn plan_units(
                 let span = first.start..last.end;
                 let at = script.locate(statement.start());
                 let location = format!("{}:{}:{}", file.name, at.line, at.column);
-                if script.metas.iter().any(|m| span.contains(&m.span.start)) {
+                // Nor one that names psql variables: its text is not the file's.
+                if !statement.inserts.is_empty()
+                    || script.metas.iter().any(|m| span.contains(&m.span.start))
+                {
                     unmutated.push(location);
                     continue;
                 }

@@ -223,12 +223,13 @@ pub trait Session {
     /// Asks the server to parse `sql` without running it; fails when it holds more than
     /// one command, among other errors.
     fn parse_only(&mut self, sql: &str) -> impl Future<Output = Result<(), SqlFailure>> + Send;
-    /// Runs `COPY ... FROM STDIN` through the COPY sub-protocol, sending `data`.
+    /// Runs `COPY ... FROM STDIN` through the COPY sub-protocol, sending `data`. A
+    /// failure says whether the server refused the command before it read any row.
     fn copy_in(
         &mut self,
         sql: &str,
         data: &[u8],
-    ) -> impl Future<Output = Result<Outcome, SqlFailure>> + Send;
+    ) -> impl Future<Output = Result<Outcome, (SqlFailure, bool)>> + Send;
     /// The type names of the columns `sql` would return.
     fn column_types(
         &mut self,
@@ -651,15 +652,17 @@ impl Session for PgSession {
         self.deadline = deadline;
     }
 
-    async fn copy_in(&mut self, sql: &str, data: &[u8]) -> Result<Outcome, SqlFailure> {
+    async fn copy_in(&mut self, sql: &str, data: &[u8]) -> Result<Outcome, (SqlFailure, bool)> {
         use futures_util::SinkExt;
+        use std::sync::atomic::{AtomicBool, Ordering};
         let (budget, named) = self.budget();
         let client = &self.client;
+        let refused = AtomicBool::new(false);
         let work = async {
-            let sink = client
-                .copy_in::<_, bytes::Bytes>(sql)
-                .await
-                .map_err(failure)?;
+            let sink = client.copy_in::<_, bytes::Bytes>(sql).await.map_err(|e| {
+                refused.store(true, Ordering::Relaxed);
+                failure(e)
+            })?;
             futures_util::pin_mut!(sink);
             sink.send(bytes::Bytes::copy_from_slice(data))
                 .await
@@ -670,7 +673,8 @@ impl Session for PgSession {
                 ..Outcome::default()
             })
         };
-        self.limited(work, budget, named).await
+        let done = self.limited(work, budget, named).await;
+        done.map_err(|f| (f, refused.load(Ordering::Relaxed)))
     }
 
     async fn parse_only(&mut self, sql: &str) -> Result<(), SqlFailure> {

@@ -8,6 +8,7 @@ use crate::db::{Outcome, Session, SqlFailure};
 
 use super::savepoint;
 use crate::script::grammar::{Kind, SCANNER_BUDGET, scanner_cost};
+use crate::script::split::EMULATED_METAS;
 use crate::script::{Location, Script, TxnControl, classify};
 
 /// What happened to one statement of the file.
@@ -218,7 +219,20 @@ pub async fn run_file<S: Session, A: AtAnswer>(
     // Set while the last statement's savepoint is still open: it is released together
     // with the opening of the next one.
     let mut pending_release = false;
-    let metas: Vec<_> = script.metas.iter().filter(|m| m.name != "\\").collect();
+    // Set when the server refused a `COPY ... FROM STDIN` before reading its rows.
+    let mut copy_refused = false;
+    // psql's variables and conditionals are carried out by the splitter itself.
+    let metas: Vec<_> = (script.metas.iter())
+        .filter(|m| m.name != "\\" && !EMULATED_METAS.contains(&m.name.as_str()))
+        .collect();
+    if let Some(stop) = &script.stop {
+        run.note(Note {
+            file: file.to_string(),
+            location: Some(script.locate(stop.at)),
+            message: stop.message.clone(),
+            severity: Severity::Error,
+        });
+    }
     for meta in metas.iter().take(META_NOTE_LIMIT) {
         run.note(Note {
             file: file.to_string(),
@@ -294,9 +308,20 @@ pub async fn run_file<S: Session, A: AtAnswer>(
                 "`COPY ... FROM STDIN` needs its data on the lines after it, ended by a line `\\.`".into(),
             ),
             Some(kind) => {
-                let (outcome, read) =
-                    run_statement(session, &script.source, stmt, &text, kind, &mut pending_release)
-                        .await;
+                let (outcome, read) = run_statement(
+                    session,
+                    &script.source,
+                    stmt,
+                    &text,
+                    kind,
+                    &mut pending_release,
+                    &mut copy_refused,
+                )
+                .await;
+                if copy_refused {
+                    record(&mut run, index, start, outcome);
+                    return copy_refused_halt(run, script, file, start);
+                }
                 guard_read = read;
                 outcome
             }
@@ -706,6 +731,7 @@ async fn run_statement<S: Session>(
     text: &str,
     kind: Kind,
     pending_release: &mut bool,
+    copy_refused: &mut bool,
 ) -> (StmtOutcome, Option<Result<Outcome, SqlFailure>>) {
     let start = stmt.start();
     let error_at = |failure: &SqlFailure| match failure {
@@ -783,11 +809,20 @@ async fn run_statement<S: Session>(
         }
     }
     let sent = match copy {
-        Some(data) => {
-            session
-                .copy_in(text, &source.as_bytes()[data.clone()])
-                .await
-        }
+        Some(data) => match session
+            .copy_in(text, &source.as_bytes()[data.clone()])
+            .await
+        {
+            // The server refused the command before reading a row. psql would read the
+            // rows as SQL, which the grader does not follow; and the client library
+            // loses the connection's protocol state after such a refusal (it answers
+            // with one ReadyForQuery too many), so nothing more can run on it.
+            Err((failure, true)) => {
+                *copy_refused = true;
+                return (StmtOutcome::Failed { failure, at: start }, None);
+            }
+            other => other.map_err(|(failure, _)| failure),
+        },
         None => session.run(text).await,
     };
     let outcome = match sent {
@@ -795,6 +830,23 @@ async fn run_statement<S: Session>(
         Err(failure) => statement_failed(session, failure, text, error_at).await,
     };
     (outcome, None)
+}
+
+/// Ends a file at a `COPY ... FROM STDIN` the server refused (at byte `start`): what psql
+/// does next is not followed, and the connection cannot be used after it.
+fn copy_refused_halt(mut run: FileRun, script: &Script, file: &str, start: usize) -> FileRun {
+    let why = "the server refused this `COPY ... FROM STDIN` before reading its rows; psql would go on to read those rows as SQL, which the grader does not follow, and the connection cannot be used after it: the rest of the file was not run, and its tasks cannot be graded until the COPY is fixed";
+    run.note(Note {
+        file: file.to_string(),
+        location: Some(script.locate(start)),
+        message: why.into(),
+        severity: Severity::Error,
+    });
+    run.halt = Some(Halt::Lost(format!(
+        "line {}: {why}",
+        script.locate(start).line
+    )));
+    run
 }
 
 /// After a statement failed: undoes it, and says where it failed.

@@ -592,14 +592,19 @@ struct FileOutcome {
 }
 
 /// What runs between a file and its checks: the student's settings undone, a search path
-/// of the catalog alone, and the count of rows the file wrote to tables of its database
-/// (inserted or updated, TOAST chunks included), which the rollback leaves dead.
+/// of the catalog alone; the count of rows the file wrote to tables of its database
+/// (inserted or updated, TOAST chunks included), which the rollback leaves dead; and the
+/// rows the transaction inserted, updated or deleted anywhere, the catalog included (a
+/// definition), rolled-back changes included: none, and the file changed nothing.
 const RESET_FOR_CHECKS: &str = "RESET ALL; SET search_path = pg_catalog, pg_temp; \
      SELECT COALESCE(pg_catalog.sum(pg_catalog.pg_stat_get_xact_tuples_inserted(c.oid) \
-                     OPERATOR(pg_catalog.+) pg_catalog.pg_stat_get_xact_tuples_updated(c.oid)), 0) \
-     FROM pg_catalog.pg_class c \
-     WHERE c.oid OPERATOR(pg_catalog.>=) 16384::pg_catalog.oid \
-       AND c.relkind OPERATOR(pg_catalog.=) ANY (ARRAY['r', 't', 'm']::\"char\"[])";
+                     OPERATOR(pg_catalog.+) pg_catalog.pg_stat_get_xact_tuples_updated(c.oid)) \
+              FILTER (WHERE c.oid OPERATOR(pg_catalog.>=) 16384::pg_catalog.oid \
+                      AND c.relkind OPERATOR(pg_catalog.=) ANY (ARRAY['r', 't', 'm']::\"char\"[])), 0), \
+            COALESCE(pg_catalog.sum(pg_catalog.pg_stat_get_xact_tuples_inserted(c.oid) \
+                     OPERATOR(pg_catalog.+) pg_catalog.pg_stat_get_xact_tuples_updated(c.oid) \
+                     OPERATOR(pg_catalog.+) pg_catalog.pg_stat_get_xact_tuples_deleted(c.oid)), 0) \
+     FROM pg_catalog.pg_class c";
 
 /// The grader's transaction for one file, begun with its id taken so that the guard can
 /// tell it from any other. A kept connection may have died since its last file (a
@@ -676,6 +681,9 @@ struct Errors {
     /// How many of the file's statements ran without an error (transaction control
     /// mapped onto savepoints aside): none, and the file did no work at all.
     ran: usize,
+    /// Whether the file changed anything in its database (rows or definitions, even
+    /// rolled back); `None` when it could not be read.
+    changed: Option<bool>,
 }
 
 impl Errors {
@@ -698,7 +706,11 @@ impl Errors {
             entry.0 = entry.0.min(at);
             entry.1 += 1;
         }
-        Errors { sections, ran }
+        Errors {
+            sections,
+            ran,
+            changed: None,
+        }
     }
 
     /// Every error of the file: the first's offset and how many.
@@ -981,6 +993,7 @@ async fn grade_on(
     // Rows the file wrote into tables that outlive it: dead rows after the rollback,
     // which only then are worth measuring the database for. Unknown when the file broke.
     let mut written = None;
+    let mut changed = None;
     if broken.is_none() {
         // A student's SET must not change how the grader reads results, nor a function,
         // an operator or a temporary table named like one the checks use: the checks
@@ -990,11 +1003,13 @@ async fn grade_on(
             .await
         {
             Ok(out) => {
-                written = out
-                    .rows
-                    .first()
-                    .and_then(|r| r.first().cloned().flatten())
-                    .and_then(|n| n.parse().ok());
+                let column = |i: usize| {
+                    (out.rows.first())
+                        .and_then(|r| r.get(i).cloned().flatten())
+                        .and_then(|n| n.parse::<u64>().ok())
+                };
+                written = column(0);
+                changed = column(1).map(|n| n > 0);
             }
             Err(f) => {
                 after = After::Lost;
@@ -1043,6 +1058,7 @@ async fn grade_on(
     workspace.release(key, after, written).await?;
     // A refused statement counts as much as a failed one.
     outcome.errors = Errors::of(&run, script);
+    outcome.errors.changed = changed;
     // What a variant's run printed or failed with could show its rows.
     if view.is_base() {
         outcome.notes = run.notes;
@@ -1226,6 +1242,26 @@ fn summarise(
         status = Status::Fail;
         messages.push(format!(
             "nothing in `{}` ran without an error: there is no work of the file's to grade",
+            task.file
+        ));
+    }
+    // A task that judges only the state the file leaves (no answer of its own) needs the
+    // file to have changed something: a file of `SELECT 1;` leaves every row as it was,
+    // which is not the work such a task rewards.
+    let judges_state_only = !task.checks.iter().any(|c| {
+        matches!(
+            c,
+            CheckSpec::Result { .. } | CheckSpec::Plan { .. } | CheckSpec::Recall { .. }
+        )
+    });
+    if status == Status::Pass
+        && judges_state_only
+        && errors.changed == Some(false)
+        && !idle_files_graded()
+    {
+        status = Status::Fail;
+        messages.push(format!(
+            "`{}` changed nothing in the database: a task about the state the file leaves has no work of the file's to grade",
             task.file
         ));
     }

@@ -111,7 +111,20 @@ enum Step<'a> {
 
 /// Applies the setup file at `path` on `client`.
 pub(super) async fn apply(client: &tokio_postgres::Client, path: &Path) -> Result<(), RunError> {
-    apply_file(client, path, 0).await.map(|_| ())
+    apply_file(client, path, 0).await?;
+    // psql applies each file in a session of its own: a block the file left open is
+    // rolled back, and what it set (a dump's empty `search_path`) is gone for the next.
+    let end = |e: tokio_postgres::Error| RunError::Setup {
+        path: path.to_path_buf(),
+        line: 1,
+        column: 1,
+        message: describe_error(&e),
+    };
+    if !client.is_closed() {
+        client.batch_execute("ROLLBACK").await.map_err(end)?;
+        client.batch_execute("DISCARD ALL").await.map_err(end)?;
+    }
+    Ok(())
 }
 
 /// Whether a file ran to its end or asked psql to quit (`\q`, which ends every file
@@ -143,6 +156,10 @@ fn apply_file<'a>(
                 message,
             }
         };
+        if let Some(stop) = &script.stop {
+            // What comes after depends on what only psql knows: not applied at all.
+            return Err(error_at(stop.at, stop.message.clone()));
+        }
         let mut steps: Vec<(usize, Step<'_>)> = script
             .code_statements()
             .map(|(_, s)| (s.pieces.last().map_or(0, |p| p.end), Step::Statement(s)))
@@ -223,7 +240,8 @@ fn apply_file<'a>(
                                 .await
                                 .map_err(|e| error_at(at, describe_error(&e)))?;
                         }
-                        name if HARMLESS_METAS.contains(&name) => {}
+                        name if HARMLESS_METAS.contains(&name)
+                            || crate::script::split::EMULATED_METAS.contains(&name) => {}
                         name => {
                             return Err(error_at(
                                 meta.span.start,

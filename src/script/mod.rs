@@ -10,6 +10,7 @@ mod position;
 pub mod reading;
 pub mod shape;
 pub mod split;
+pub mod variables;
 
 pub mod words;
 
@@ -75,6 +76,9 @@ pub struct Script {
     pub metas: Vec<MetaCommand>,
     pub markers: Vec<Marker>,
     pub lines: LineIndex,
+    /// Where the cut stopped following psql (what comes after depends on what only psql
+    /// knows), and why.
+    pub stop: Option<split::Stop>,
 }
 
 const BOM: &str = "\u{feff}";
@@ -147,6 +151,7 @@ impl Script {
             path: path.to_path_buf(),
             statements: parts.statements,
             metas: parts.metas,
+            stop: parts.stop,
             markers,
             lines,
             source,

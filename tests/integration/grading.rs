@@ -835,6 +835,27 @@ fn a_file_of_nothing_but_syntax_errors_earns_nothing() {
 }
 
 #[test]
+fn a_file_that_changes_nothing_earns_nothing_for_the_state_it_leaves() {
+    // Statements that run and leave every row as seeded: no work for `crud.untouched`.
+    let idle = ";\nSELECT 1;\nSET search_path = public;\nDO $$ BEGIN END $$;\n\
+                UPDATE training_runs SET status = status WHERE false;\nSAVEPOINT a;\n";
+    let run = grade(&Submission::solution().with("03_crud_operations.sql", idle));
+    let task = run.task("crud.untouched");
+    assert_eq!(task["status"], "fail", "{task}");
+    assert!(
+        task["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("`03_crud_operations.sql` changed nothing in the database"),
+        "{task}"
+    );
+    // A change rolled back is still work: the rows it leaves are the task's to judge.
+    let undone = "BEGIN;\nUPDATE training_runs SET notes = 'x';\nROLLBACK;\n";
+    let run = grade(&Submission::solution().with("03_crud_operations.sql", undone));
+    assert_eq!(run.status("crud.untouched"), "pass", "{}", run.notes());
+}
+
+#[test]
 fn a_diff_shows_the_rows_and_columns_that_differ_and_nothing_else() {
     // An UPDATE without WHERE, and a one-character slip in a wide JSON value.
     let sql =
@@ -890,5 +911,63 @@ fn a_diff_shows_the_rows_and_columns_that_differ_and_nothing_else() {
         human.stdout.contains("\n    - notes: Baseline model achieved target accuracy. Ready for deployment.\n    + notes: oops\n"),
         "{}",
         human.stdout
+    );
+}
+
+#[test]
+fn psql_variables_and_conditionals_in_a_file_are_followed() {
+    // The analysis answer written with a psql variable, inside the branch psql takes.
+    let cost = "\\set rate 2.50\n\\if false\nselect 1 as total_cost;\n\\else\n\
+                select round(sum(gpu_hours) * :rate, 2) as total_cost from training_runs;\n\\endif\n";
+    let sql = SOLUTION_04.replace(
+        "select round(sum(gpu_hours) * 2.50, 2) as total_cost\nfrom training_runs;",
+        cost,
+    );
+    assert_ne!(sql, SOLUTION_04, "the solution's answer was found");
+    let run = grade(&Submission::solution().with("04_analysis_queries.sql", &sql));
+    assert_eq!(
+        run.status("analysis.total_gpu_cost"),
+        "pass",
+        "{}",
+        run.notes()
+    );
+    // What only psql could know stops the file there, with a reason at its line.
+    let stopped = SOLUTION_04.replace(
+        "select round(sum(gpu_hours) * 2.50, 2) as total_cost\nfrom training_runs;",
+        "select 2.50 as rate \\gset\nselect round(sum(gpu_hours) * :rate, 2) as total_cost from training_runs;",
+    );
+    let run = grade(&Submission::solution().with("04_analysis_queries.sql", &stopped));
+    assert_ne!(run.status("analysis.total_gpu_cost"), "pass");
+    let notes = run.notes();
+    assert!(
+        notes.contains("04_analysis_queries.sql:")
+            && notes.contains("`\\gset`")
+            && notes.contains("stops following the file here"),
+        "{notes}"
+    );
+}
+
+#[test]
+fn a_copy_the_server_refuses_stops_the_file_with_a_reason() {
+    // psql would read the rows as SQL and glue them to the next statement; the grader
+    // says so and runs nothing more, rather than cut the file another way.
+    let sql = format!("COPY training_runs (no_such_column) FROM STDIN;\n1\n\\.\n{SOLUTION_03}");
+    let run = grade(&Submission::solution().with("03_crud_operations.sql", &sql));
+    let notes = run.notes();
+    assert!(
+        notes.contains("03_crud_operations.sql:1:1: the server refused this `COPY ... FROM STDIN` before reading its rows"),
+        "{notes}"
+    );
+    assert_ne!(run.status("crud.start_whisper"), "pass", "{notes}");
+    // A bad row is the COPY's own error: the file goes on.
+    let sql = format!(
+        "CREATE TEMP TABLE t (n int);\nCOPY t FROM STDIN;\nnot a number\n\\.\n{SOLUTION_03}"
+    );
+    let run = grade(&Submission::solution().with("03_crud_operations.sql", &sql));
+    assert_eq!(run.status("crud.start_whisper"), "pass", "{}", run.notes());
+    assert!(
+        !run.notes().contains("refused this `COPY"),
+        "{}",
+        run.notes()
     );
 }

@@ -16,11 +16,16 @@ fn course(files: &[(&str, &str)]) -> tempfile::TempDir {
         std::fs::create_dir_all(ex.join(sub)).expect("mkdir");
     }
     std::fs::create_dir_all(dir.path().join("sql/shop")).expect("mkdir");
+    // The files at the top of `setup/`, in order, make the setup.
+    let setup: Vec<String> = (files.iter())
+        .filter(|(name, _)| !name.contains('/'))
+        .map(|(name, _)| format!("\"setup/{name}\""))
+        .collect();
     let manifest = format!(
-        "[exercise]\ntitle = \"shop\"\npostgres = 15\n\n[setups]\ndata = [\"setup/{}\"]\n\n\
+        "[exercise]\ntitle = \"shop\"\npostgres = 15\n\n[setups]\ndata = [{}]\n\n\
          [[files]]\nname = \"q.sql\"\nsetup = \"data\"\n\n\
          [[tasks]]\nid = \"q.items\"\nfile = \"q.sql\"\npoints = 1\nchecks = [{{ kind = \"result\" }}]\n",
-        files[0].0
+        setup.join(", ")
     );
     std::fs::write(ex.join("exercise.toml"), manifest).expect("write");
     for (name, text) in files {
@@ -134,6 +139,21 @@ fn a_pg_dump_of_the_courses_own_database_loads_as_it_is() {
 }
 
 #[test]
+fn each_setup_file_starts_in_a_session_of_its_own() {
+    // The dump empties the search path and leaves a block open; the next file names its
+    // table unqualified, as it would under psql.
+    let dump = format!("{DUMP}\nBEGIN;\nDELETE FROM public.items;\n");
+    let course = course(&[
+        ("1-dump.sql", &dump),
+        ("2-more.sql", "INSERT INTO items VALUES (5, 'ink', 2.25);\n"),
+    ]);
+    assert_eq!(
+        blessed_row(course.path()),
+        Ok("5|16.00|pen,book,lamp,tab\\there,ink".to_string())
+    );
+}
+
+#[test]
 fn a_script_that_makes_its_database_includes_files_and_copies_from_a_file() {
     let main = "CREATE DATABASE exercises;\n\\c exercises\n\\set ON_ERROR_STOP on\n\\echo loading\n\
                 SET search_path = nowhere;\n\\c exercises\n\
@@ -220,7 +240,7 @@ fn an_error_in_a_setup_is_told_at_its_own_line_and_file() {
     )]);
     let err = blessed_row(course.path()).expect_err("fails");
     assert!(
-        err.contains("setup/main.sql:2:1:") && err.contains("`\\gexec` cannot be applied"),
+        err.contains("setup/main.sql:2:1:") && err.contains("`\\gexec` runs the values"),
         "{err}"
     );
     let course = self::course(&[(
@@ -230,6 +250,29 @@ fn an_error_in_a_setup_is_told_at_its_own_line_and_file() {
     let err = blessed_row(course.path()).expect_err("fails");
     assert!(
         err.contains("setup/main.sql:2:1:") && err.contains("reads a file"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_setup_follows_psql_variables_and_conditionals() {
+    let main = "\\set tax 0.10\n\\set name 'lamp'\n\
+                CREATE TABLE items (id int, name text, price numeric(8,2));\n\
+                \\if :{?tax}\n\
+                INSERT INTO items VALUES (1, :'name', 10 * (1 + :tax));\n\
+                \\else\n\
+                INSERT INTO items VALUES (1, 'no tax', 10);\n\
+                \\endif\n";
+    let course = course(&[("main.sql", main)]);
+    assert_eq!(blessed_row(course.path()), Ok("1|11.00|lamp".to_string()));
+    // A value only psql knows stops the setup, at its line.
+    let course = self::course(&[(
+        "main.sql",
+        "CREATE TABLE items (id int, name text, price numeric);\n\\getenv dir HOME\nINSERT INTO items VALUES (1, :'dir', 1);\n",
+    )]);
+    let err = blessed_row(course.path()).expect_err("fails");
+    assert!(
+        err.contains("setup/main.sql:3:30:") && err.contains("environment"),
         "{err}"
     );
 }

@@ -431,13 +431,23 @@ fn check_layout(source: &str, s: &Split) {
         }
     }
     for st in &s.statements {
-        assert!(!st.pieces.is_empty(), "statement without pieces: {st:?}");
+        assert!(
+            !st.pieces.is_empty() || !st.inserts.is_empty(),
+            "statement without pieces: {st:?}"
+        );
     }
     // Text that `\r` threw away is accounted for, though never sent.
+    // So is a psql variable's reference, whose value is sent in its place.
     let mut covered: Vec<Range<usize>> = pieces
         .into_iter()
         .chain(metas)
         .chain(s.discarded.iter().cloned())
+        .chain(
+            s.statements
+                .iter()
+                .flat_map(|st| st.inserts.iter().map(|i| i.span.clone())),
+        )
+        .filter(|r| !r.is_empty())
         .collect();
     covered.extend(copy_data.filter(|r| !r.is_empty()));
     covered.sort_by_key(|r| r.start);
@@ -523,17 +533,39 @@ const ENDS: &[&str] = &["(", ")", ";", "\\;", "\\g\n"];
 /// The statements with code a stream of whole tokens must give, from the tokens alone.
 fn expected_count(tokens: &[&str]) -> usize {
     let (mut depth, mut code, mut count) = (0usize, false, 0);
+    // Something is in psql's buffer (code, or a block comment, which psql keeps); code
+    // among the statements ended by `\;` and not sent yet; whether the query psql sent
+    // last had code.
+    let (mut pending, mut glued_code, mut last) = (false, false, None::<bool>);
     for &t in tokens {
         match t {
-            "(" => (depth, code) = (depth + 1, true),
-            ")" => (depth, code) = (depth.saturating_sub(1), true),
+            "(" => (depth, code, pending) = (depth + 1, true, true),
+            ")" => (depth, code, pending) = (depth.saturating_sub(1), true, true),
             // A lone `;` is code too: psql sends it and the server answers it.
-            ";" if depth == 0 => (count, code) = (count + 1, false),
-            // `\;` (the grader's choice) and `\g` (psql's) end a statement whatever the
-            // parentheses; a statement of comments alone has no code.
-            "\\;" | "\\g\n" => (count, code, depth) = (count + usize::from(code), false, 0),
+            ";" if depth == 0 => {
+                count += 1;
+                (code, pending, glued_code, last) = (false, false, false, Some(true));
+            }
+            // `\;` (the grader's choice) ends a statement whatever the parentheses; psql
+            // keeps it in its buffer until the next is sent.
+            "\\;" => {
+                count += usize::from(code);
+                glued_code |= code;
+                (code, depth, pending) = (false, 0, true);
+            }
+            // `\g` sends the buffer, or with nothing in it the last query again.
+            "\\g\n" => {
+                if pending {
+                    count += usize::from(code);
+                    last = Some(code || glued_code);
+                } else if let Some(had_code) = last {
+                    count += usize::from(had_code);
+                }
+                (code, depth, pending, glued_code) = (false, 0, false, false);
+            }
+            _ if t.starts_with("/*") => pending = true,
             _ if NEUTRAL.contains(&t) || t == ";" => {}
-            _ => code = true,
+            _ => (code, pending) = (true, true),
         }
     }
     count + usize::from(code)
