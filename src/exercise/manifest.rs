@@ -283,6 +283,11 @@ pub struct TaskSpec {
     /// The share of the non-equivalent mutants (0 to 1) the task's checks must kill.
     #[serde(default)]
     pub min_mutation_score: Option<f64>,
+    /// Tasks of the same file at least one of which must pass for this one to earn its
+    /// points: for a task that rewards leaving things alone, which any file that changes
+    /// almost nothing would pass.
+    #[serde(default)]
+    pub needs_any: Vec<String>,
 }
 
 /// How rows are compared with a snapshot.

@@ -239,6 +239,15 @@ impl Exercise {
             if t.checks.is_empty() {
                 return Err(invalid(format!("task `{}` has no checks", t.id)));
             }
+            for needed in &t.needs_any {
+                let same_file = m.tasks.iter().any(|o| &o.id == needed && o.file == t.file);
+                if needed == &t.id || !same_file {
+                    return Err(invalid(format!(
+                        "task `{}`: `needs_any` names `{needed}`, which is not another task of `{}`",
+                        t.id, t.file
+                    )));
+                }
+            }
             let scores = [
                 ("the task's", t.min_mutation_score),
                 ("the exercise's", m.exercise.min_mutation_score),
@@ -412,6 +421,26 @@ mod tests {
     fn load(setup: &str, present: &[&str]) -> Result<Exercise, String> {
         let root = course(setup, present);
         Exercise::load(root.path(), "x").map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn needs_any_names_other_tasks_of_the_same_file() {
+        let root = course(r#"["setup/seed.sql"]"#, &[]);
+        let manifest = root.path().join("exercises/x/exercise.toml");
+        let base = std::fs::read_to_string(&manifest).expect("manifest");
+        for (needs, ok) in [("[\"v\"]", false), ("[\"nope\"]", false), ("[\"u\"]", true)] {
+            let text = format!(
+                "{base}\n[[tasks]]\nid = \"u\"\nfile = \"a.sql\"\npoints = 1\nchecks = [{{ kind = \"result\" }}]\n\n\
+                 [[tasks]]\nid = \"v\"\nfile = \"a.sql\"\npoints = 1\nneeds_any = {needs}\n\
+                 checks = [{{ kind = \"query\", sql = \"select 1\" }}]\n"
+            );
+            std::fs::write(&manifest, text).expect("write");
+            let loaded = Exercise::load(root.path(), "x").map_err(|e| e.to_string());
+            assert_eq!(loaded.is_ok(), ok, "{needs}: {loaded:?}");
+            if let Err(e) = loaded {
+                assert!(e.contains("`needs_any` names"), "{e}");
+            }
+        }
     }
 
     #[test]

@@ -591,35 +591,56 @@ struct FileOutcome {
     fault_fills_lock_table: bool,
 }
 
+/// The rows this connection inserted, updated or deleted anywhere, the catalog included
+/// (a definition), rolled-back changes included, as the server counts them for the
+/// transaction. The counts can also hold earlier transactions' that the backend has not
+/// reported yet, so a file is measured against the count its transaction began with.
+macro_rules! tuples_changed {
+    () => {
+        "(SELECT COALESCE(pg_catalog.sum(pg_catalog.pg_stat_get_xact_tuples_inserted(c.oid) \
+                 OPERATOR(pg_catalog.+) pg_catalog.pg_stat_get_xact_tuples_updated(c.oid) \
+                 OPERATOR(pg_catalog.+) pg_catalog.pg_stat_get_xact_tuples_deleted(c.oid)), 0) \
+          FROM pg_catalog.pg_class c)"
+    };
+}
+
 /// What runs between a file and its checks: the student's settings undone, a search path
 /// of the catalog alone; the count of rows the file wrote to tables of its database
-/// (inserted or updated, TOAST chunks included), which the rollback leaves dead; and the
-/// rows the transaction inserted, updated or deleted anywhere, the catalog included (a
-/// definition), rolled-back changes included: none, and the file changed nothing.
-const RESET_FOR_CHECKS: &str = "RESET ALL; SET search_path = pg_catalog, pg_temp; \
-     SELECT COALESCE(pg_catalog.sum(pg_catalog.pg_stat_get_xact_tuples_inserted(c.oid) \
-                     OPERATOR(pg_catalog.+) pg_catalog.pg_stat_get_xact_tuples_updated(c.oid)) \
-              FILTER (WHERE c.oid OPERATOR(pg_catalog.>=) 16384::pg_catalog.oid \
-                      AND c.relkind OPERATOR(pg_catalog.=) ANY (ARRAY['r', 't', 'm']::\"char\"[])), 0), \
-            COALESCE(pg_catalog.sum(pg_catalog.pg_stat_get_xact_tuples_inserted(c.oid) \
-                     OPERATOR(pg_catalog.+) pg_catalog.pg_stat_get_xact_tuples_updated(c.oid) \
-                     OPERATOR(pg_catalog.+) pg_catalog.pg_stat_get_xact_tuples_deleted(c.oid)), 0) \
-     FROM pg_catalog.pg_class c";
+/// (inserted or updated, TOAST chunks included), which the rollback leaves dead; and
+/// `tuples_changed`, against which the file's own changes are measured.
+const RESET_FOR_CHECKS: &str = concat!(
+    "RESET ALL; SET search_path = pg_catalog, pg_temp; \
+     SELECT (SELECT COALESCE(pg_catalog.sum(pg_catalog.pg_stat_get_xact_tuples_inserted(c.oid) \
+                     OPERATOR(pg_catalog.+) pg_catalog.pg_stat_get_xact_tuples_updated(c.oid)), 0) \
+             FROM pg_catalog.pg_class c \
+             WHERE c.oid OPERATOR(pg_catalog.>=) 16384::pg_catalog.oid \
+               AND c.relkind OPERATOR(pg_catalog.=) ANY (ARRAY['r', 't', 'm']::\"char\"[])), ",
+    tuples_changed!()
+);
+
+/// Begins a file's transaction: its id, and `tuples_changed` as it begins.
+const BEGIN_FILE: &str = concat!(
+    "BEGIN; SELECT pg_catalog.txid_current(), ",
+    tuples_changed!()
+);
 
 /// The grader's transaction for one file, begun with its id taken so that the guard can
 /// tell it from any other. A kept connection may have died since its last file (a
 /// restarted server): one fresh attempt before giving up.
-async fn begin_file(workspace: &mut Workspace, key: &DbKey) -> Result<String, RunError> {
+async fn begin_file(
+    workspace: &mut Workspace,
+    key: &DbKey,
+) -> Result<(String, Option<u64>), RunError> {
     for attempt in 0..2 {
-        let begun = workspace
-            .session(key)
-            .await?
-            .control("BEGIN; SELECT pg_catalog.txid_current()")
-            .await;
+        let begun = workspace.session(key).await?.control(BEGIN_FILE).await;
         match begun {
             Ok(out) => {
-                if let Some(Some(xid)) = out.rows.first().and_then(|r| r.first()) {
-                    return Ok(xid.clone());
+                let row = out.rows.first();
+                if let Some(Some(xid)) = row.and_then(|r| r.first()) {
+                    let changed = row
+                        .and_then(|r| r.get(1).cloned().flatten())
+                        .and_then(|n| n.parse().ok());
+                    return Ok((xid.clone(), changed));
                 }
                 return Err(RunError::Lost(
                     "the server did not say which transaction began".into(),
@@ -782,6 +803,32 @@ impl FileGrading {
                 .results
                 .push((summarise(task, found, script, &self.errors), snap));
         }
+        // A task that rewards leaving things alone earns its points only beside work.
+        let passed: std::collections::BTreeSet<String> = (outcome.results.iter())
+            .filter(|(r, _)| r.status == Status::Pass)
+            .map(|(r, _)| r.id.clone())
+            .collect();
+        for (task, (result, _)) in tasks.iter().zip(outcome.results.iter_mut()) {
+            // Judged only where every task it names was graded here too.
+            let all_graded = (task.needs_any.iter()).all(|id| tasks.iter().any(|t| &t.id == id));
+            if result.status == Status::Pass
+                && !task.needs_any.is_empty()
+                && all_graded
+                && !idle_files_graded()
+                && !task.needs_any.iter().any(|id| passed.contains(id))
+            {
+                result.status = Status::Fail;
+                result.score = 0;
+                result.message = format!(
+                    "earns its points only beside the file's work: at least one of {} must pass",
+                    task.needs_any
+                        .iter()
+                        .map(|id| format!("`{id}`"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                );
+            }
+        }
         outcome
     }
 }
@@ -870,7 +917,7 @@ async fn grade_on(
     view: View<'_>,
 ) -> Result<DatasetRun, RunError> {
     let file = tasks.first().map_or("", |t| t.file.as_str());
-    let xid = begin_file(workspace, key).await?;
+    let (xid, changed_before) = begin_file(workspace, key).await?;
     // As the setup left them (the database exists now: `begin_file` made it if need be).
     let relations = workspace.relations(key).to_vec();
     let session = workspace.session(key).await?;
@@ -1009,7 +1056,10 @@ async fn grade_on(
                         .and_then(|n| n.parse::<u64>().ok())
                 };
                 written = column(0);
-                changed = column(1).map(|n| n > 0);
+                changed = match (column(1), changed_before) {
+                    (Some(after), Some(before)) => Some(after > before),
+                    _ => None,
+                };
             }
             Err(f) => {
                 after = After::Lost;
@@ -1339,8 +1389,8 @@ fn summarise(
 }
 
 /// In debug builds only, `SQLGRADE_INJECT_GRADE_IDLE_FILES` lets a file in which nothing
-/// ran earn its tasks' points, so that a test can see `check` find a task that scores
-/// without the student's work.
+/// ran (or that changed nothing) earn its tasks' points, `needs_any` aside, so that a test
+/// can see `check` find a task that scores without the student's work.
 fn idle_files_graded() -> bool {
     #[cfg(debug_assertions)]
     if std::env::var_os("SQLGRADE_INJECT_GRADE_IDLE_FILES").is_some() {

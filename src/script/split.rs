@@ -251,7 +251,6 @@ struct Saved {
     inserts: usize,
     has_code: bool,
     paren_depth: usize,
-    body: BodyTracker,
 }
 
 /// One `\if` being read: whether the branches around it are taken, whether one of its
@@ -262,6 +261,8 @@ struct Branches {
     taken: bool,
     active: bool,
     saved: Option<Saved>,
+    /// `\else` was read: psql refuses another `\else` or an `\elif` after it.
+    ended: bool,
 }
 
 impl Pending {
@@ -276,7 +277,6 @@ impl Pending {
             inserts: self.inserts.len(),
             has_code: self.has_code,
             paren_depth: self.paren_depth,
-            body: self.body,
         }
     }
 
@@ -287,8 +287,9 @@ impl Pending {
         discarded
             .extend((self.inserts.drain(saved.inserts.min(self.inserts.len())..)).map(|i| i.span));
         self.has_code = saved.has_code;
+        // psql puts back the parentheses of what it discards, not its count of
+        // `BEGIN ... END` (a body begun in a branch not taken stays begun).
         self.paren_depth = saved.paren_depth;
-        self.body = saved.body;
     }
 
     fn include(&mut self, start: usize) {
@@ -354,6 +355,8 @@ pub fn split(source: &str, from: usize) -> Split {
     let mut branches: Vec<Branches> = Vec::new();
     // The query psql sent last, which a `\g` with nothing in its buffer sends again.
     let mut previous: Option<(String, bool)> = None;
+    // Bytes of text the file's variables and repeated queries add to what it sends.
+    let mut added = 0usize;
     while i < bytes.len() {
         let active = branches.last().is_none_or(|b| b.active);
         if let Some((at, resume)) = copy_skip
@@ -503,6 +506,18 @@ pub fn split(source: &str, from: usize) -> Split {
                     previous = Some((text, code));
                 } else if !runs_results && let Some((text, has_code)) = previous.clone() {
                     // With nothing in its buffer, psql sends the query it sent last again.
+                    added += text.len();
+                    let why = if added > ADDED_LIMIT {
+                        Some(added_too_much())
+                    } else if is_copy_from_stdin(&text) {
+                        Some("a `COPY ... FROM STDIN` sent again reads the lines after it as its rows, a reading the grader does not follow".to_string())
+                    } else {
+                        None
+                    };
+                    if let Some(why) = why {
+                        halt(&mut out, &mut cur, i, bytes.len(), why);
+                        return out;
+                    }
                     out.statements.push(Statement {
                         pieces: Vec::new(),
                         end: StatementEnd::Meta,
@@ -551,6 +566,11 @@ pub fn split(source: &str, from: usize) -> Split {
                 // Not a variable psql has: the text stays as written.
                 Resolved::Unset => {}
                 Resolved::Text(text) => {
+                    added += text.len();
+                    if added > ADDED_LIMIT {
+                        halt(&mut out, &mut cur, i, bytes.len(), added_too_much());
+                        return out;
+                    }
                     cur.close_piece(i);
                     cur.inserts.push(Insert { span: i..end, text });
                     cur.has_code = true;
@@ -573,13 +593,23 @@ pub fn split(source: &str, from: usize) -> Split {
                     discard(&mut out, stmt);
                 } else if cur.paren_depth == 0 && cur.body.begin_depth == 0 {
                     let mut stmt = cur.finish(i, StatementEnd::Semicolon, None);
-                    strings = strings.after(&stmt.text(source));
                     // psql reads the data from the lines after the statement's line, a
                     // block for each `COPY ... FROM STDIN` of what it sends together,
                     // and goes on with the rest of that line once the data is read.
                     let line_end = memchr(bytes, b'\n', i).unwrap_or(bytes.len());
                     let mut data_start = (line_end + 1).min(bytes.len());
                     let mut copies = 0;
+                    // psql sends the statements ended by `\;` with this one: together they
+                    // are the query it sent last, and it learns the setting after them.
+                    let mut sent = String::new();
+                    let mut sent_code = stmt.has_code;
+                    for &k in &glued {
+                        let text = out.statements[k].text(source);
+                        strings = strings.after(&text);
+                        sent_code |= out.statements[k].has_code;
+                        sent.push_str(&text);
+                    }
+                    strings = strings.after(&stmt.text(source));
                     for k in std::mem::take(&mut glued) {
                         if is_copy_from_stdin(&out.statements[k].text(source)) {
                             let (data_end, resume) = copy_data_end(bytes, data_start);
@@ -597,7 +627,8 @@ pub fn split(source: &str, from: usize) -> Split {
                     if copies > 0 {
                         copy_skip = Some((line_end, data_start));
                     }
-                    previous = Some((stmt.text(source), stmt.has_code));
+                    sent.push_str(&stmt.text(source));
+                    previous = Some((sent, sent_code));
                     out.statements.push(stmt);
                 }
             }
@@ -730,6 +761,17 @@ fn junk_end(bytes: &[u8], mut i: usize) -> usize {
     i
 }
 
+/// The most bytes a file's variables and repeated queries may add to what it sends (the
+/// most a submitted file may hold): past it, the file stops.
+const ADDED_LIMIT: usize = 32 << 20;
+
+fn added_too_much() -> String {
+    format!(
+        "the file's psql variables and repeated queries add more than {} MiB to what it sends",
+        ADDED_LIMIT >> 20
+    )
+}
+
 /// A statement psql reads but never sends (in a branch it does not take).
 fn discard(out: &mut Split, stmt: Statement) {
     out.discarded.extend(stmt.pieces);
@@ -776,12 +818,17 @@ fn branch(
                 taken: value,
                 active: value,
                 saved: (outer && !value).then(|| cur.save(at)),
+                ended: false,
             });
         }
         "elif" | "else" => {
             let Some(top) = branches.last_mut() else {
                 return Ok(()); // psql: "no matching \if"; nothing changes
             };
+            if top.ended {
+                return Ok(()); // psql refuses it after `\else`; nothing changes
+            }
+            top.ended = name == "else";
             if top.active {
                 top.active = false;
                 top.saved = Some(cur.save(at));
@@ -808,13 +855,23 @@ fn branch(
 /// Carries out `\set`, `\unset`, `\getenv` and `\gset` on `vars`.
 fn variable_command(name: &str, args: &str, vars: &mut Variables) -> Result<(), String> {
     let first = args.split_whitespace().next().unwrap_or("");
+    if name == "set" && matches!(first, "SINGLELINE" | "SINGLESTEP") {
+        return Err(format!(
+            "psql's `{first}` mode changes how psql reads or sends the file, which the grader does not follow"
+        ));
+    }
     match name {
         "set" if !first.is_empty() => match vars.words(args) {
             Ok(words) => {
                 let (name, value) = words
                     .split_first()
                     .map_or(("", &[][..]), |(n, v)| (n.as_str(), v));
-                vars.set(name, Value::Known(value.concat()));
+                let value = value.concat();
+                if value.len() > variables::VALUE_LIMIT {
+                    vars.set(name, Value::Unknown("longer than the grader follows"));
+                } else {
+                    vars.set(name, Value::Known(value));
+                }
             }
             Err(_) => vars.set(
                 first,
@@ -1441,6 +1498,74 @@ mod tests {
         let gexec = "SELECT 'SELECT 1';\n\\gexec\nSELECT 2;";
         let s = split(gexec, 0);
         assert!(s.stop.is_some() && texts(gexec) == ["SELECT 'SELECT 1';"]);
+    }
+
+    #[test]
+    fn what_a_file_adds_through_variables_and_repeats_is_bounded() {
+        // Each line doubles the value: 2^40 bytes by the end, were it not bounded.
+        let doubling = format!(
+            "\\set x aaaaaaaa\n{}SELECT :'x';\n",
+            "\\set x :x:x\n".repeat(40)
+        );
+        let s = split(&doubling, 0);
+        let stop = s.stop.as_ref().expect("stopped");
+        assert!(
+            stop.message.contains("psql variable `x`"),
+            "{}",
+            stop.message
+        );
+        // A large query sent again and again.
+        let big = format!("SELECT '{}';\n{}", "y".repeat(1 << 20), "\\g\n".repeat(40));
+        let s = split(&big, 0);
+        let stop = s.stop.as_ref().expect("stopped");
+        assert!(
+            stop.message.contains("add more than 32 MiB"),
+            "{}",
+            stop.message
+        );
+        assert!(s.statements.len() < 40);
+    }
+
+    #[test]
+    fn psql_corners_of_repeats_groups_and_branches() {
+        // A COPY sent again would read the next lines as rows.
+        let copy = "copy t from stdin;\n1\n\\.\n\\g\nselect 'rows to psql';\n\\.\n";
+        assert!(split(copy, 0).stop.is_some());
+        // A `\;` group is what `\g` sends again, whole.
+        let group = "select 1 \\; select 2;\n\\g\n";
+        let s = split(group, 0);
+        assert_eq!(
+            s.statements.last().map(|st| st.text(group)),
+            Some("select 1 ;select 2;".to_string())
+        );
+        // A setting changed in a `\;` group is followed after the group.
+        let strings =
+            "set standard_conforming_strings = off \\; select 3;\nselect 'a\\'; select 4; --';\n";
+        assert_eq!(texts(strings).len(), 3, "{:?}", texts(strings));
+        // A `BEGIN ATOMIC` begun in a branch not taken stays begun, as in psql.
+        let atomic = "create function f() returns int language sql\n\\if false\nbegin atomic\n\\endif\nreturn 1;\nselect 8;\n";
+        assert_eq!(texts(atomic).len(), 1, "{:?}", texts(atomic));
+        // A second `\else` is refused by psql and changes nothing.
+        let twice = "\\if false\nselect 'a';\n\\else\nselect 'b';\n\\else\nselect 'c';\n\\endif\n";
+        assert_eq!(texts(twice), vec!["select 'b';", "select 'c';"]);
+        // psql's own variables are psql's to fill in.
+        for own in [
+            "select :ROW_COUNT;",
+            "\\if :{?VERSION}\nselect 1;\n\\endif\n",
+        ] {
+            let s = split(own, 0);
+            assert!(
+                s.stop
+                    .as_ref()
+                    .is_some_and(|st| st.message.contains("psql's own variables")),
+                "{own:?}"
+            );
+        }
+        assert!(
+            split("\\set SINGLELINE on\nselect 1\n+ 1;", 0)
+                .stop
+                .is_some()
+        );
     }
 
     #[test]

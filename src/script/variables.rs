@@ -44,6 +44,60 @@ pub enum Form {
     Defined,
 }
 
+/// The longest value a variable may hold, in bytes: `\set x :x:x` doubles a value on
+/// each line, and a file of a few hundred bytes would otherwise ask for gigabytes.
+pub const VALUE_LIMIT: usize = 1 << 20;
+
+/// Variables psql sets itself (its settings, and what it records after each query):
+/// their values are psql's, never the file's text.
+const PSQL_OWN: &[&str] = &[
+    "AUTOCOMMIT",
+    "COMP_KEYWORD_CASE",
+    "DBNAME",
+    "ECHO",
+    "ECHO_HIDDEN",
+    "ENCODING",
+    "ERROR",
+    "FETCH_COUNT",
+    "HIDE_TABLEAM",
+    "HIDE_TOAST_COMPRESSION",
+    "HISTCONTROL",
+    "HISTFILE",
+    "HISTSIZE",
+    "HOST",
+    "IGNOREEOF",
+    "LASTOID",
+    "LAST_ERROR_MESSAGE",
+    "LAST_ERROR_SQLSTATE",
+    "ON_ERROR_ROLLBACK",
+    "ON_ERROR_STOP",
+    "PORT",
+    "PROMPT1",
+    "PROMPT2",
+    "PROMPT3",
+    "QUIET",
+    "ROW_COUNT",
+    "SERVER_VERSION_NAME",
+    "SERVER_VERSION_NUM",
+    "SHELL_ERROR",
+    "SHELL_EXIT_CODE",
+    "SHOW_ALL_RESULTS",
+    "SHOW_CONTEXT",
+    "SINGLELINE",
+    "SINGLESTEP",
+    "SQLSTATE",
+    "USER",
+    "VERBOSITY",
+    "VERSION",
+    "VERSION_NAME",
+    "VERSION_NUM",
+];
+
+/// Whether psql itself sets `name`.
+pub fn is_psqls_own(name: &str) -> bool {
+    PSQL_OWN.contains(&name)
+}
+
 fn is_name_byte(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b == b'_' || b >= 0x80
 }
@@ -98,6 +152,11 @@ impl Variables {
 
     /// What `:name` in form `form` stands for in SQL text.
     pub fn resolve(&self, name: &str, form: Form) -> Resolved {
+        if is_psqls_own(name) {
+            return Resolved::Unknown(format!(
+                "`{name}` is one of psql's own variables, whose value only psql knows"
+            ));
+        }
         match (self.values.get(name), form) {
             (Some(Value::Unknown(why)), _) => Resolved::Unknown(format!(
                 "the psql variable `{name}` holds a value only psql knows ({why})"
@@ -208,6 +267,12 @@ impl Variables {
                         i += 1;
                     }
                 }
+                if word.len() > VALUE_LIMIT {
+                    return Err(format!(
+                        "a psql variable's value would exceed {} MiB",
+                        VALUE_LIMIT >> 20
+                    ));
+                }
             }
             words.push(String::from_utf8_lossy(&word).into_owned());
         }
@@ -250,7 +315,7 @@ fn escape(rest: &[u8]) -> (u8, usize) {
 /// A boolean as PostgreSQL and psql read one: `true`, `false`, `yes`, `no` or any prefix
 /// of them, `on`, `off` (at least two letters), `1`, `0`; in any case.
 pub fn parse_bool(word: &str) -> Option<bool> {
-    let word = word.trim().to_ascii_lowercase();
+    let word = word.to_ascii_lowercase();
     let prefix_of = |full: &str, least: usize| word.len() >= least && full.starts_with(&word);
     if prefix_of("true", 1) || prefix_of("yes", 1) || prefix_of("on", 2) || word == "1" {
         Some(true)
@@ -353,6 +418,7 @@ mod tests {
             ("o", None),
             ("2", None),
             ("", None),
+            (" true", None),
         ] {
             assert_eq!(parse_bool(word), value, "{word}");
         }

@@ -849,9 +849,31 @@ fn a_file_that_changes_nothing_earns_nothing_for_the_state_it_leaves() {
             .contains("`03_crud_operations.sql` changed nothing in the database"),
         "{task}"
     );
-    // A change rolled back is still work: the rows it leaves are the task's to judge.
-    let undone = "BEGIN;\nUPDATE training_runs SET notes = 'x';\nROLLBACK;\n";
-    let run = grade(&Submission::solution().with("03_crud_operations.sql", undone));
+    // A change that leaves every run as seeded is not the work the task rewards either:
+    // it earns its points only beside one of the file's own changes (`needs_any`).
+    for trivial in [
+        "BEGIN;\nUPDATE training_runs SET notes = 'x';\nROLLBACK;\n",
+        "create temp table t();\n",
+        "analyze training_runs;\n",
+    ] {
+        let run = grade(&Submission::solution().with("03_crud_operations.sql", trivial));
+        let task = run.task("crud.untouched");
+        assert_eq!(task["status"], "fail", "{trivial}: {task}");
+        assert!(
+            task["message"]
+                .as_str()
+                .unwrap_or("")
+                .contains("earns its points only beside the file's work"),
+            "{task}"
+        );
+    }
+    // With one change of the file's own, leaving the rest alone is worth its points.
+    let one = SOLUTION_03
+        .split("-- the mistral fine-tune")
+        .next()
+        .expect("the first change");
+    let run = grade(&Submission::solution().with("03_crud_operations.sql", one));
+    assert_eq!(run.status("crud.start_whisper"), "pass", "{}", run.notes());
     assert_eq!(run.status("crud.untouched"), "pass", "{}", run.notes());
 }
 
@@ -970,4 +992,53 @@ fn a_copy_the_server_refuses_stops_the_file_with_a_reason() {
         "{}",
         run.notes()
     );
+}
+
+#[test]
+fn a_file_that_changes_nothing_earns_nothing_after_another_students_work() {
+    // Graded right after a student whose file changed rows, on the same connection: the
+    // server's counts still hold that student's changes until its backend reports them.
+    let class = tempfile::tempdir().expect("temp dir");
+    for (name, crud) in [("a-works", SOLUTION_03), ("b-idle", "select 1;\n")] {
+        let dir = class.path().join(name);
+        std::fs::create_dir(&dir).expect("mkdir");
+        for entry in std::fs::read_dir(repo().join("exercises/01-training-registry/solution"))
+            .expect("solution")
+        {
+            let entry = entry.expect("entry");
+            std::fs::copy(entry.path(), dir.join(entry.file_name())).expect("copy");
+        }
+        std::fs::write(dir.join("03_crud_operations.sql"), crud).expect("write");
+    }
+    let out = tempfile::tempdir().expect("temp dir");
+    let grades = out.path().join("grades.csv");
+    let run = sqlgrade_in(
+        &repo(),
+        &[
+            "batch",
+            "01-training-registry",
+            "--db",
+            "local",
+            "--jobs",
+            "1",
+            "--submissions",
+            class.path().to_str().expect("path"),
+            "--out",
+            grades.to_str().expect("path"),
+        ],
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let results: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(out.path().join("grades.json")).expect("grades.json"),
+    )
+    .expect("json");
+    let idle = results["students"]
+        .as_array()
+        .and_then(|all| all.iter().find(|s| s["student"] == "b-idle"))
+        .unwrap_or_else(|| panic!("no b-idle in {results}"));
+    let untouched = idle["tasks"]
+        .as_array()
+        .and_then(|t| t.iter().find(|t| t["id"] == "crud.untouched"))
+        .unwrap_or_else(|| panic!("no crud.untouched in {idle}"));
+    assert_eq!(untouched["status"], "fail", "{untouched}");
 }
