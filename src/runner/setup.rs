@@ -25,9 +25,15 @@ use crate::script::{MetaCommand, Script, Statement};
 /// here with an error, not a stack overflow.
 const INCLUDE_DEPTH: usize = 16;
 
-/// psql meta-commands that change only what psql prints or its own variables: nothing of
-/// the database.
+/// psql meta-commands that change only what psql prints or its own variables (nothing of
+/// the database), and those that send the query buffer, which the splitter has made
+/// into statements already.
 const HARMLESS_METAS: &[&str] = &[
+    "g",
+    "gx",
+    "gdesc",
+    "gset",
+    "crosstabview",
     "restrict",
     "unrestrict",
     "set",
@@ -162,7 +168,13 @@ fn apply_file<'a>(
         }
         let mut steps: Vec<(usize, Step<'_>)> = script
             .code_statements()
-            .map(|(_, s)| (s.pieces.last().map_or(0, |p| p.end), Step::Statement(s)))
+            .map(|(_, s)| {
+                // Sent where it ends: its last piece, or its last variable's value (a
+                // query `\g` sends again is all value, placed at the `\g`).
+                let piece = s.pieces.last().map_or(0, |p| p.end);
+                let value = s.inserts.last().map_or(0, |i| i.span.end);
+                (piece.max(value), Step::Statement(s))
+            })
             .chain(script.metas.iter().map(|m| (m.span.start, Step::Meta(m))))
             .collect();
         steps.sort_by_key(|(at, _)| *at);

@@ -265,6 +265,12 @@ fn a_setup_follows_psql_variables_and_conditionals() {
                 \\endif\n";
     let course = course(&[("main.sql", main)]);
     assert_eq!(blessed_row(course.path()), Ok("1|11.00|lamp".to_string()));
+    // A query `\g` sends again runs where the `\g` is, after what comes before it.
+    let again = "CREATE TABLE items (id int, name text, price numeric(8,2));\n\
+                 INSERT INTO items VALUES (1, 'pen', 1);\n\
+                 UPDATE items SET price = price * 2, id = id + 1;\n\\g\n";
+    let course = self::course(&[("main.sql", again)]);
+    assert_eq!(blessed_row(course.path()), Ok("1|4.00|pen".to_string()));
     // A value only psql knows stops the setup, at its line.
     let course = self::course(&[(
         "main.sql",
