@@ -91,6 +91,8 @@ enum FormatArg {
     Junit,
     /// Gradescope's results.json (to --output, or /autograder/results/results.json).
     Gradescope,
+    /// PrairieLearn's external grader results.json (to --output, or /grade/results/results.json).
+    Prairielearn,
     /// GitHub Actions annotations, and a summary in $GITHUB_STEP_SUMMARY.
     Github,
 }
@@ -423,6 +425,7 @@ where
                 FormatArg::Json => Format::Json,
                 FormatArg::Junit => Format::Junit,
                 FormatArg::Gradescope => Format::Gradescope,
+                FormatArg::Prairielearn => Format::Prairielearn,
                 FormatArg::Github => Format::Github,
             };
             if let Some(path) = &output {

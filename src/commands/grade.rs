@@ -8,7 +8,7 @@ use crate::exit;
 use crate::plan::Plan;
 use crate::report::{
     Format, Report, render_github, render_gradescope, render_json, render_junit,
-    render_step_summary, render_terminal,
+    render_prairielearn, render_step_summary, render_terminal,
 };
 use crate::runner::{self, Mode};
 
@@ -18,6 +18,9 @@ use super::{
 
 /// Where Gradescope's autograder expects its results.
 const GRADESCOPE_RESULTS: &str = "/autograder/results/results.json";
+
+/// Where PrairieLearn's external grader expects its results.
+const PRAIRIELEARN_RESULTS: &str = "/grade/results/results.json";
 
 /// The folder to grade: `submission`, else the starter files; `Err` is the exit code of a
 /// folder that is missing or lies inside the exercise (said on stderr).
@@ -113,10 +116,16 @@ fn leads_into_the_exercise(exercise: &Exercise, submission: &Path) -> Option<Str
     })
 }
 
-/// Gradescope reads its results from a fixed place when the grader runs in its image.
+/// Gradescope and PrairieLearn read their results from a fixed place when the grader
+/// runs in their image.
 fn default_output(format: Format) -> Option<PathBuf> {
-    let path = Path::new(GRADESCOPE_RESULTS);
-    (format == Format::Gradescope && path.parent().is_some_and(Path::is_dir))
+    let path = Path::new(match format {
+        Format::Gradescope => GRADESCOPE_RESULTS,
+        Format::Prairielearn => PRAIRIELEARN_RESULTS,
+        _ => return None,
+    });
+    path.parent()
+        .is_some_and(Path::is_dir)
         .then(|| path.to_path_buf())
 }
 
@@ -138,6 +147,7 @@ fn emit(
         Format::Json => render_json(report),
         Format::Junit => render_junit(&[(report.exercise.as_str(), report)], started.elapsed()),
         Format::Gradescope => render_gradescope(report, started.elapsed()),
+        Format::Prairielearn => render_prairielearn(report),
         Format::Github => render_github(report, submission),
     };
     if format == Format::Github

@@ -8,6 +8,7 @@ mod github;
 mod gradescope;
 mod json;
 mod junit;
+mod prairielearn;
 mod terminal;
 
 use serde::Serialize;
@@ -19,6 +20,7 @@ pub use github::{render_github, render_step_summary};
 pub use gradescope::render_gradescope;
 pub use json::render_json;
 pub use junit::render_junit;
+pub use prairielearn::render_prairielearn;
 pub use terminal::{output_width, render_terminal};
 
 /// Output formats of `grade`.
@@ -28,6 +30,7 @@ pub enum Format {
     Json,
     Junit,
     Gradescope,
+    Prairielearn,
     Github,
 }
 

@@ -424,6 +424,53 @@ fn gradescope_results_go_to_the_output_file_with_the_documented_fields() {
 }
 
 #[test]
+fn prairielearn_results_carry_the_score_as_a_fraction_and_a_test_per_task() {
+    let out_dir = tempfile::tempdir().expect("temp dir");
+    let out = out_dir.path().join("results.json");
+    let sub = Submission::solution().with("05_transactions.sql", "SELECT 1;\n");
+    let run = grade_on(
+        "local",
+        sub.path(),
+        &[
+            "--format",
+            "prairielearn",
+            "--output",
+            out.to_str().expect("path"),
+        ],
+    );
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    let results: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&out).expect("results")).expect("json");
+    assert_eq!(results["gradable"], true);
+    assert_eq!(results["score"].as_f64(), Some(0.9), "{results}");
+    assert!(
+        results["message"]
+            .as_str()
+            .is_some_and(|m| m.starts_with("sqlgrade: 90/100 points")),
+        "{results}"
+    );
+    let tests = results["tests"].as_array().expect("tests");
+    assert_eq!(tests.len(), 19);
+    let txn = tests
+        .iter()
+        .find(|t| t["name"] == "txn.lifecycle")
+        .expect("test");
+    assert_eq!(
+        (txn["points"].as_u64(), txn["max_points"].as_u64()),
+        (Some(0), Some(10))
+    );
+    assert!(
+        txn["message"].as_str().is_some_and(|m| !m.is_empty()),
+        "{txn}"
+    );
+    let passed = tests
+        .iter()
+        .find(|t| t["name"] == "analysis.total_gpu_cost")
+        .expect("test");
+    assert_eq!(passed["points"], passed["max_points"]);
+}
+
+#[test]
 fn github_annotations_point_at_the_students_file_and_the_summary_is_appended() {
     let summary_dir = tempfile::tempdir().expect("temp dir");
     let summary = summary_dir.path().join("summary.md");
