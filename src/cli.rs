@@ -166,6 +166,10 @@ was graded, whatever its score; 1 when some could not be.")]
         /// Skip students already in the results file.
         #[arg(long)]
         resume: bool,
+        /// Grade only shard K of N of the class (K from 1): each student's shard comes
+        /// from a hash of the folder's name, so N runs grade every student exactly once.
+        #[arg(long, value_name = "K/N", value_parser = crate::commands::batch::Shard::parse)]
+        shard: Option<crate::commands::batch::Shard>,
         #[command(flatten)]
         limits: LimitArgs,
         #[command(flatten)]
@@ -445,6 +449,7 @@ where
             jobs,
             out,
             resume,
+            shard,
             limits,
             db,
         } => {
@@ -455,6 +460,7 @@ where
                 jobs,
                 out,
                 resume,
+                shard,
             };
             plan(command, db, Some(limits), cwd)
         }

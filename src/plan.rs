@@ -30,6 +30,8 @@ pub enum Command {
         jobs: usize,
         out: PathBuf,
         resume: bool,
+        /// This run's share of the class: shard K of N (from 1).
+        shard: Option<crate::commands::batch::Shard>,
     },
     Bless {
         exercise: Option<String>,
@@ -157,6 +159,7 @@ impl Plan {
                 jobs,
                 out,
                 resume,
+                shard,
             } => match load(exercise) {
                 Ok(ex) => {
                     let opts = commands::batch::Options {
@@ -164,6 +167,7 @@ impl Plan {
                         jobs: *jobs,
                         out,
                         resume: *resume,
+                        shard: *shard,
                     };
                     commands::batch::run(&self, &ex, opts).await
                 }

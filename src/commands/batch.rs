@@ -228,6 +228,46 @@ pub struct Options<'a> {
     pub jobs: usize,
     pub out: &'a Path,
     pub resume: bool,
+    pub shard: Option<Shard>,
+}
+
+/// One share of a class graded on its own: shard `index` (from 1) of `count`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shard {
+    pub index: u32,
+    pub count: u32,
+}
+
+impl Shard {
+    /// Reads `K/N`, 1 <= K <= N.
+    pub fn parse(text: &str) -> Result<Shard, String> {
+        let (k, n) = text
+            .split_once('/')
+            .ok_or_else(|| format!("`{text}` is not K/N (such as 2/4)"))?;
+        let number = |s: &str| {
+            s.trim()
+                .parse::<u32>()
+                .map_err(|_| format!("`{text}` is not K/N (such as 2/4)"))
+        };
+        let (index, count) = (number(k)?, number(n)?);
+        if count == 0 || index == 0 || index > count {
+            return Err(format!(
+                "shard `{text}`: K must be from 1 to N, and N at least 1"
+            ));
+        }
+        Ok(Shard { index, count })
+    }
+
+    /// Whether the student of folder `name` is in this shard: by a hash of the name
+    /// alone, so that the shards of one class are the same on every machine and in
+    /// every order of its folders.
+    pub fn holds(&self, name: &str) -> bool {
+        use sha2::{Digest, Sha256};
+        let digest = Sha256::digest(name.as_bytes());
+        let mut first = [0u8; 8];
+        first.copy_from_slice(&digest[..8]);
+        u64::from_be_bytes(first) % u64::from(self.count) == u64::from(self.index - 1)
+    }
 }
 
 /// Connections the workers of one batch may hold between them; the grader's local and
@@ -255,7 +295,10 @@ pub async fn run(plan: &Plan, exercise: &Exercise, opts: Options<'_>) -> i32 {
         opts.jobs
     };
     let all = match submissions(opts.submissions) {
-        Ok(s) => s,
+        Ok(s) => s
+            .into_iter()
+            .filter(|s| opts.shard.is_none_or(|shard| shard.holds(&s.student)))
+            .collect::<Vec<_>>(),
         Err(e) => {
             eprintln!("error: {e}");
             return exit::USAGE;
@@ -394,6 +437,38 @@ impl Progress {
     fn finish(&self) {
         if let Some(bar) = &self.bar {
             bar.finish_and_clear();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Shard;
+
+    #[test]
+    fn every_student_is_in_exactly_one_shard() {
+        let names: Vec<String> = (0..1000).map(|i| format!("student-{i:04}")).collect();
+        for count in 1..=5 {
+            let shards: Vec<Shard> = (1..=count).map(|index| Shard { index, count }).collect();
+            let mut sizes = vec![0usize; count as usize];
+            for name in &names {
+                let holding: Vec<usize> = (0..shards.len())
+                    .filter(|&i| shards[i].holds(name))
+                    .collect();
+                assert_eq!(holding.len(), 1, "{name} in {holding:?} of {count}");
+                sizes[holding[0]] += 1;
+            }
+            // A hash spreads a class about evenly.
+            let even = names.len() / count as usize;
+            assert!(sizes.iter().all(|&n| n > even * 3 / 4), "{sizes:?}");
+        }
+    }
+
+    #[test]
+    fn a_shard_is_written_k_of_n() {
+        assert_eq!(Shard::parse("2/4"), Ok(Shard { index: 2, count: 4 }));
+        for bad in ["0/4", "5/4", "1/0", "2", "a/b", "1/-2"] {
+            assert!(Shard::parse(bad).is_err(), "{bad}");
         }
     }
 }

@@ -1018,3 +1018,72 @@ fn a_file_that_changes_nothing_earns_nothing_after_another_students_work() {
         .unwrap_or_else(|| panic!("no crud.untouched of b-idle in {results:?}"));
     assert_eq!(untouched["status"], "fail", "{untouched}");
 }
+
+#[test]
+fn shards_of_a_batch_grade_every_student_once_as_one_run_does() {
+    let class = tempfile::tempdir().expect("temp dir");
+    let crud = [
+        SOLUTION_03.to_string(),
+        "select 1;\n".to_string(),
+        SOLUTION_03.replace("0.00001}", "0.0001}"),
+        String::new(),
+        SOLUTION_03.replace("'failed'", "'cancelled'"),
+    ];
+    for (i, text) in crud.iter().enumerate() {
+        let dir = class.path().join(format!("student-{i}"));
+        std::fs::create_dir(&dir).expect("mkdir");
+        for entry in std::fs::read_dir(repo().join("exercises/01-training-registry/solution"))
+            .expect("solution")
+        {
+            let entry = entry.expect("entry");
+            std::fs::copy(entry.path(), dir.join(entry.file_name())).expect("copy");
+        }
+        std::fs::write(dir.join("03_crud_operations.sql"), text).expect("write");
+    }
+    let scores = |tasks: &Vec<serde_json::Value>| -> Vec<(String, u64)> {
+        tasks
+            .iter()
+            .map(|t| {
+                (
+                    t["id"].as_str().unwrap_or("").to_string(),
+                    t["score"].as_u64().unwrap_or(0),
+                )
+            })
+            .collect()
+    };
+    let whole = crate::support::batch_tasks("01-training-registry", class.path(), &[], &[]);
+    assert_eq!(whole.len(), 5);
+    let mut joined = std::collections::BTreeMap::new();
+    for shard in ["1/3", "2/3", "3/3"] {
+        let part = crate::support::batch_tasks(
+            "01-training-registry",
+            class.path(),
+            &["--shard", shard],
+            &[],
+        );
+        for (student, tasks) in part {
+            assert!(
+                joined.insert(student.clone(), scores(&tasks)).is_none(),
+                "{student} graded by two shards"
+            );
+        }
+    }
+    let whole: std::collections::BTreeMap<String, Vec<(String, u64)>> =
+        whole.iter().map(|(s, t)| (s.clone(), scores(t))).collect();
+    assert_eq!(joined, whole);
+    // A shard outside 1..=N is a usage error.
+    let run = sqlgrade(&[
+        "batch",
+        "01-training-registry",
+        "--submissions",
+        class.path().to_str().expect("path"),
+        "--shard",
+        "4/3",
+    ]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("K must be from 1 to N"),
+        "{}",
+        run.stderr
+    );
+}
