@@ -282,6 +282,19 @@ mutants hold, 1 when not.")]
         #[arg(long, value_name = "DIR")]
         root: Option<PathBuf>,
     },
+    /// Join the results files of a class graded in shards (batch --shard) into one gradebook.
+    #[command(after_help = "Example:
+  sqlgrade merge grades-1.json grades-2.json grades-3.json --out grades.csv")]
+    Merge {
+        /// Results files of `batch` (the .json beside each gradebook).
+        #[arg(required = true, value_name = "RESULTS")]
+        results: Vec<PathBuf>,
+        /// The merged gradebook; its results go beside it as .json.
+        #[arg(long, value_name = "FILE", default_value = "grades.csv")]
+        out: PathBuf,
+        #[arg(long, value_name = "DIR")]
+        root: Option<PathBuf>,
+    },
     /// List the exercises, their tasks and points.
     List {
         #[arg(long, value_name = "DIR")]
@@ -510,6 +523,9 @@ where
         }
         Sub::Doctor { offline, root } => Ok(serverless(Command::Doctor { offline }, root, cwd)),
         Sub::List { root } => Ok(serverless(Command::List, root, cwd)),
+        Sub::Merge { results, out, root } => {
+            Ok(serverless(Command::Merge { results, out }, root, cwd))
+        }
         Sub::Completions { shell } => {
             let mut out = Vec::new();
             clap_complete::generate(shell, &mut Cli::command(), "sqlgrade", &mut out);

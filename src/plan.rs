@@ -24,6 +24,10 @@ pub enum Command {
         exercise: String,
         submission: Option<PathBuf>,
     },
+    Merge {
+        results: Vec<PathBuf>,
+        out: PathBuf,
+    },
     Batch {
         exercise: String,
         submissions: PathBuf,
@@ -128,6 +132,7 @@ impl Plan {
             | Command::Fetch { .. }
             | Command::Doctor { .. } => exit::PASSED,
             Command::List => commands::list::run(&root),
+            Command::Merge { results, out } => commands::batch::merge(&root, results, out),
             Command::Watch {
                 exercise,
                 submission,

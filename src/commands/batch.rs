@@ -197,6 +197,83 @@ fn submissions(dir: &Path) -> Result<Vec<Submission>, String> {
     Ok(out)
 }
 
+/// Joins the results files of a class graded in shards (`batch --shard`) into one
+/// gradebook `out` and its results file: every file of one exercise, no student in two.
+/// Exit 0, or 2 with the reason on stderr.
+pub fn merge(root: &Path, inputs: &[PathBuf], out: &Path) -> i32 {
+    match merged(root, inputs, out) {
+        Ok(count) => {
+            crate::outln!(
+                "merged {count} students from {} files into {}",
+                inputs.len(),
+                out.display()
+            );
+            exit::PASSED
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            exit::USAGE
+        }
+    }
+}
+
+fn merged(root: &Path, inputs: &[PathBuf], out: &Path) -> Result<usize, String> {
+    let outputs = [out.to_path_buf(), results_path(out)];
+    let same = |a: &Path, b: &Path| {
+        std::fs::canonicalize(a)
+            .ok()
+            .is_some_and(|a| std::fs::canonicalize(b).ok() == Some(a))
+    };
+    let mut exercise_id: Option<(String, PathBuf)> = None;
+    let mut students: Vec<Entry> = Vec::new();
+    let mut from: std::collections::BTreeMap<String, PathBuf> = Default::default();
+    for input in inputs {
+        if outputs.iter().any(|o| same(o, input)) {
+            return Err(format!(
+                "`{}` is both read and written; give the merged gradebook another --out",
+                input.display()
+            ));
+        }
+        let text = std::fs::read_to_string(input)
+            .map_err(|e| format!("cannot read `{}`: {e}", input.display()))?;
+        let results: Results = serde_json::from_str(&text).map_err(|e| {
+            format!(
+                "`{}` is not a results file of `batch`: {e}",
+                input.display()
+            )
+        })?;
+        match &exercise_id {
+            Some((id, first)) if *id != results.exercise => {
+                return Err(format!(
+                    "`{}` holds results of `{}`, `{}` of `{id}`: one exercise at a time",
+                    input.display(),
+                    results.exercise,
+                    first.display()
+                ));
+            }
+            Some(_) => {}
+            None => exercise_id = Some((results.exercise.clone(), input.clone())),
+        }
+        for entry in results.students {
+            if let Some(earlier) = from.insert(entry.student.clone(), input.clone()) {
+                return Err(format!(
+                    "student `{}` is in both `{}` and `{}`: were the shards of two different splits?",
+                    crate::report::visible(&entry.student, crate::report::Shape::Line),
+                    earlier.display(),
+                    input.display()
+                ));
+            }
+            students.push(entry);
+        }
+    }
+    let Some((id, _)) = exercise_id else {
+        return Err("no results file to merge".into());
+    };
+    let exercise = Exercise::load(root, &id).map_err(|e| e.to_string())?;
+    save(&exercise, out, &students)?;
+    Ok(students.len())
+}
+
 /// Results already in the results file, for `--resume`.
 fn previous(exercise: &Exercise, out: &Path) -> Result<Vec<Entry>, String> {
     let path = results_path(out);

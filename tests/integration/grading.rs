@@ -1071,6 +1071,83 @@ fn shards_of_a_batch_grade_every_student_once_as_one_run_does() {
     let whole: std::collections::BTreeMap<String, Vec<(String, u64)>> =
         whole.iter().map(|(s, t)| (s.clone(), scores(t))).collect();
     assert_eq!(joined, whole);
+
+    // Four shards, merged, give exactly the gradebook of one unsharded run.
+    let out = tempfile::tempdir().expect("temp dir");
+    let one = out.path().join("one.csv");
+    let run = crate::support::batch_run(
+        "01-training-registry",
+        class.path(),
+        &one,
+        "local",
+        &[],
+        &[],
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let mut parts = Vec::new();
+    for k in 1..=4 {
+        let part = out.path().join(format!("grades-{k}.csv"));
+        let shard = format!("{k}/4");
+        let run = crate::support::batch_run(
+            "01-training-registry",
+            class.path(),
+            &part,
+            "local",
+            &["--shard", &shard],
+            &[],
+        );
+        assert_eq!(run.code, 0, "{}", run.stderr);
+        parts.push(part.with_extension("json"));
+    }
+    let merged = out.path().join("merged.csv");
+    let mut args: Vec<&str> = vec!["merge"];
+    args.extend(parts.iter().map(|p| p.to_str().expect("path")));
+    args.extend(["--out", merged.to_str().expect("path")]);
+    let run = sqlgrade(&args);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(
+        std::fs::read_to_string(&merged).expect("merged"),
+        std::fs::read_to_string(&one).expect("one run")
+    );
+    // A student in two files (a shard given twice) is refused, and nothing is written.
+    let twice = out.path().join("twice.csv");
+    let first = parts[0].to_str().expect("path");
+    let all = one.with_extension("json");
+    let run = sqlgrade(&[
+        "merge",
+        first,
+        all.to_str().expect("path"),
+        "--out",
+        twice.to_str().expect("path"),
+    ]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(run.stderr.contains("is in both"), "{}", run.stderr);
+    assert!(!twice.exists());
+    // Results of another exercise are refused too.
+    let other = out.path().join("other.json");
+    let text = std::fs::read_to_string(&all).expect("results");
+    std::fs::write(
+        &other,
+        text.replace(
+            "\"exercise\": \"01-training-registry\"",
+            "\"exercise\": \"05-feature-store-performance\"",
+        ),
+    )
+    .expect("write");
+    assert_ne!(std::fs::read_to_string(&other).expect("other"), text);
+    let run = sqlgrade(&[
+        "merge",
+        parts[1].to_str().expect("path"),
+        other.to_str().expect("path"),
+        "--out",
+        twice.to_str().expect("path"),
+    ]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("one exercise at a time"),
+        "{}",
+        run.stderr
+    );
     // A shard outside 1..=N is a usage error.
     let run = sqlgrade(&[
         "batch",
