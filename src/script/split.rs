@@ -1,11 +1,14 @@
 //! Cuts a SQL file into the statements psql would send, with the byte spans they came from.
 //!
-//! The rules follow psql's own scanner (`psqlscan.l`) with `standard_conforming_strings` on:
-//! a semicolon ends a statement only outside quotes, comments, parentheses and the
-//! `BEGIN ... END` body of a `CREATE FUNCTION`/`PROCEDURE`; leading white space and `--`
-//! comments are not part of a statement, block comments are; a backslash outside quotes
-//! starts a meta-command that runs to the end of the line. The scanner works on bytes,
-//! as psql's does, so every byte of 0x80 and above counts as an identifier character.
+//! The rules follow psql's own scanner (`psqlscan.l`): a semicolon ends a statement only
+//! outside quotes, comments, parentheses and the `BEGIN ... END` body of a `CREATE
+//! FUNCTION`/`PROCEDURE`; leading white space and `--` comments are not part of a
+//! statement, block comments are; a backslash outside quotes starts a meta-command that
+//! runs to the end of the line; a backslash in '...' escapes while the file has turned
+//! `standard_conforming_strings` off. psql's variables and `\if` branches are followed
+//! here too (see `variables`), and a `\g` with nothing in the buffer sends the last query
+//! again. The scanner works on bytes, as psql's does, so every byte of 0x80 and above
+//! counts as an identifier character.
 
 use super::variables::{self, Resolved, Value, Variables};
 use std::ops::Range;
@@ -86,7 +89,9 @@ impl OpenKind {
     }
 }
 
-/// A psql meta-command (`\copy ...`, `\i file`, `\g`): never executed by the grader.
+/// A psql meta-command (`\copy ...`, `\i file`, `\g`). The grader runs none on a
+/// student's file; the splitter follows those that change what psql sends
+/// (`EMULATED_METAS`, `\g` and its kin), and a setup applies a few more.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MetaCommand {
     pub span: Range<usize>,
