@@ -56,11 +56,11 @@ struct Block {
 
 /// Explains `left`: pairs, then what pairs with nothing.
 pub(super) fn explain(left: Leftovers<'_>, rules: &[ColumnRule<'_>]) -> Explanation {
-    let (pairs, missing, mut extra) = pair(left, rules);
+    let key = key_column(left.expected, left.actual);
+    let (pairs, missing, mut extra) = pair(left, key, rules);
     if left.allow_extra {
         extra.clear();
     }
-    let key = key_column(left.expected, left.actual);
     let mut by_column = vec![0usize; left.names.len()];
     let paired: Vec<Block> = pairs
         .iter()
@@ -91,13 +91,6 @@ pub(super) fn explain(left: Leftovers<'_>, rules: &[ColumnRule<'_>]) -> Explanat
         parts.push(format!("{} extra", plural(extra.len(), "row")));
     }
     let header = names_shown(left.names.iter().copied());
-    let whole = |rows: &[usize], all: &[Row], sign: char| -> Vec<Block> {
-        rows.iter()
-            .map(|&r| Block {
-                lines: vec![format!("{sign} {}", clip(&render_row(&all[r]), ROW_LIMIT))],
-            })
-            .collect()
-    };
     let sections = [
         (None, paired, "rows that differ"),
         (
@@ -105,7 +98,7 @@ pub(super) fn explain(left: Leftovers<'_>, rules: &[ColumnRule<'_>]) -> Explanat
                 "  {} missing ({header}):",
                 plural(missing.len(), "row")
             )),
-            whole(&missing, left.expected, '-'),
+            whole(missing.iter().map(|&r| &left.expected[r]), '-'),
             "missing rows",
         ),
         (
@@ -113,7 +106,7 @@ pub(super) fn explain(left: Leftovers<'_>, rules: &[ColumnRule<'_>]) -> Explanat
                 "  {} extra ({header}):",
                 plural(extra.len(), "row")
             )),
-            whole(&extra, left.actual, '+'),
+            whole(extra.iter().map(|&r| &left.actual[r]), '+'),
             "extra rows",
         ),
     ];
@@ -154,20 +147,13 @@ pub(super) fn explain_shapes(
     actual_names: &[String],
     actual: &[Row],
 ) -> String {
-    let whole = |rows: &[Row], sign: char| -> Vec<Block> {
-        rows.iter()
-            .map(|r| Block {
-                lines: vec![format!("{sign} {}", clip(&render_row(r), ROW_LIMIT))],
-            })
-            .collect()
-    };
     lay_out([
         (
             Some(format!(
                 "  expected ({}):",
                 names_shown(expected_names.iter().copied())
             )),
-            whole(expected, '-'),
+            whole(expected.iter(), '-'),
             "expected rows",
         ),
         (
@@ -175,10 +161,21 @@ pub(super) fn explain_shapes(
                 "  got ({}):",
                 names_shown(actual_names.iter().map(String::as_str))
             )),
-            whole(actual, '+'),
+            whole(actual.iter(), '+'),
             "rows of the answer",
         ),
     ])
+}
+
+/// Rows shown whole, one line each, marked `sign` (`-` expected, `+` got).
+fn whole<'a>(rows: impl Iterator<Item = &'a Row>, sign: char) -> Vec<Block> {
+    rows.map(|r| Block {
+        lines: vec![format!(
+            "{sign} {}",
+            crate::db::clip(&render_row(r), ROW_LIMIT)
+        )],
+    })
+    .collect()
 }
 
 /// `16 rows differ in `status``, or with several columns `3 rows differ (`status` in 3,
@@ -279,10 +276,10 @@ fn lay_out<const N: usize>(sections: [(Option<String>, Vec<Block>, &str); N]) ->
 /// first among equals. Returns the pairs and what pairs with nothing.
 fn pair(
     left: Leftovers<'_>,
+    key: Option<usize>,
     rules: &[ColumnRule<'_>],
 ) -> (Vec<(usize, usize)>, Vec<usize>, Vec<usize>) {
     let width = left.names.len();
-    let key = key_column(left.expected, left.actual);
     let mut candidates: Vec<(usize, bool, usize, usize, usize)> = Vec::new();
     if left.missing.len().saturating_mul(left.extra.len()) <= PAIR_BUDGET {
         for &e in left.missing {
@@ -372,7 +369,7 @@ fn key_column(expected: &[Row], actual: &[Row]) -> Option<usize> {
 /// two of the columns equal in both.
 fn label(names: &[&str], old: &Row, differing: &[usize], key: Option<usize>) -> String {
     let same = |i: &usize| !differing.contains(i);
-    let show = |i: usize| format!("{} = {}", names[i], clip(&value(&old[i]), 60));
+    let show = |i: usize| format!("{} = {}", names[i], crate::db::clip(&value(&old[i]), 60));
     if let Some(k) = key.filter(|k| same(k)) {
         return format!("where {}", show(k));
     }
@@ -441,11 +438,6 @@ fn window(old: &str, new: &str) -> (String, String) {
         s
     };
     (cut(&a), cut(&b))
-}
-
-/// `text` up to `limit` characters, saying how many more there were.
-fn clip(text: &str, limit: usize) -> String {
-    crate::db::clip(text, limit)
 }
 
 /// A line cut into runs of text, each marked true where it differs.

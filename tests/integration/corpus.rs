@@ -86,9 +86,10 @@ fn psql_and_the_splitter_agree_on_a_public_corpus() {
 #[cfg(sqlgrade_psql_corpus)]
 fn run_corpus() {
     use crate::splitter::{
-        comment_only, psql, received_by_app, trimmed, without_white_space, would_send,
+        comment_only, logging_cluster, psql, received_by_app, trimmed, without_white_space,
+        would_send,
     };
-    use sqlgrade::db::{LocalCluster, PgBin};
+    use sqlgrade::db::PgBin;
     use sqlgrade::script::split::split;
 
     let root = PathBuf::from(env!("SQLGRADE_TEST_PSQL_CORPUS"));
@@ -101,18 +102,8 @@ fn run_corpus() {
     );
     let bin = PgBin::find(None).expect("PostgreSQL server binaries are needed");
     let psql = psql(&bin);
-    let rt = tokio::runtime::Runtime::new().expect("tokio runtime");
-    let settings = [
-        ("log_statement", "all"),
-        ("log_min_messages", "warning"),
-        ("log_min_error_statement", "error"),
-        ("log_line_prefix", "@@%a@@"),
-        // A corpus statement that runs long is cut short: only what was sent counts.
-        ("statement_timeout", "5s"),
-    ];
-    let cluster = rt
-        .block_on(LocalCluster::start(&bin, &settings))
-        .expect("a local PostgreSQL cluster must start");
+    // A corpus statement that runs long is cut short: only what was sent counts.
+    let cluster = logging_cluster(&bin, &[("statement_timeout", "5s")]);
     let mut stopped_early = Vec::new();
     for (i, file) in files.iter().enumerate() {
         let db = format!("corpus_{i}");

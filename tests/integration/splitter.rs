@@ -182,20 +182,26 @@ pub(crate) fn comment_only(mut t: &str) -> bool {
     }
 }
 
-fn run_corpus_through_psql() -> Vec<Compared> {
-    let bin = PgBin::find(None).expect("PostgreSQL server binaries are needed");
-    let psql = psql(&bin);
+/// A local cluster that logs every statement it receives, each line prefixed with its
+/// session's name (`PREFIX`), with `extra` settings besides.
+pub(crate) fn logging_cluster(bin: &PgBin, extra: &[(&str, &str)]) -> LocalCluster {
     let rt = tokio::runtime::Runtime::new().expect("tokio runtime");
-    let settings = [
+    let mut settings = vec![
         ("log_statement", "all"),
         // Throwaway servers log almost nothing; this one must log every statement.
         ("log_min_messages", "warning"),
         ("log_min_error_statement", "error"),
         ("log_line_prefix", PREFIX),
     ];
-    let cluster = rt
-        .block_on(LocalCluster::start(&bin, &settings))
-        .expect("a local PostgreSQL cluster must start");
+    settings.extend_from_slice(extra);
+    rt.block_on(LocalCluster::start(bin, &settings))
+        .expect("a local PostgreSQL cluster must start")
+}
+
+fn run_corpus_through_psql() -> Vec<Compared> {
+    let bin = PgBin::find(None).expect("PostgreSQL server binaries are needed");
+    let psql = psql(&bin);
+    let cluster = logging_cluster(&bin, &[]);
     let mut out = Vec::new();
     for (i, file) in corpus().into_iter().enumerate() {
         // A fresh database per file, so that no file's leftovers change another's run.
