@@ -124,6 +124,10 @@ enum Sub {
         /// Write the report to FILE (atomically: a killed run never leaves half a file).
         #[arg(long, value_name = "FILE")]
         output: Option<PathBuf>,
+        /// Show no hints (for exams): by default a failing task shows its first hint, and
+        /// one more each time it fails again after its file changed.
+        #[arg(long)]
+        no_hints: bool,
         #[command(flatten)]
         limits: LimitArgs,
         #[command(flatten)]
@@ -139,6 +143,9 @@ enum Sub {
         /// Directory with the student's .sql files (default: the starter files).
         #[arg(long, value_name = "DIR")]
         submission: Option<PathBuf>,
+        /// Show no hints (for exams).
+        #[arg(long)]
+        no_hints: bool,
         #[command(flatten)]
         limits: LimitArgs,
         #[command(flatten)]
@@ -418,12 +425,14 @@ where
         Sub::Watch {
             exercise,
             submission,
+            no_hints,
             limits,
             db,
         } => plan(
             Command::Watch {
                 exercise,
                 submission,
+                hints: !no_hints,
             },
             db,
             Some(limits),
@@ -434,6 +443,7 @@ where
             submission,
             format,
             output,
+            no_hints,
             limits,
             db,
         } => {
@@ -453,6 +463,7 @@ where
                 submission,
                 format,
                 output,
+                hints: !no_hints,
             };
             plan(command, db, Some(limits), cwd)
         }

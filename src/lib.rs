@@ -20,6 +20,7 @@ pub mod db;
 pub mod exercise;
 pub mod out;
 pub mod plan;
+pub mod points;
 pub mod report;
 pub mod runner;
 pub mod script;

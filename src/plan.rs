@@ -19,10 +19,13 @@ pub enum Command {
         format: Format,
         /// Where the report goes instead of standard output, written atomically.
         output: Option<PathBuf>,
+        /// Failing tasks show the hints they earned (off for exams).
+        hints: bool,
     },
     Watch {
         exercise: String,
         submission: Option<PathBuf>,
+        hints: bool,
     },
     Merge {
         results: Vec<PathBuf>,
@@ -136,8 +139,9 @@ impl Plan {
             Command::Watch {
                 exercise,
                 submission,
+                hints,
             } => match load(exercise) {
-                Ok(ex) => commands::watch::run(&self, &ex, submission.as_deref()).await,
+                Ok(ex) => commands::watch::run(&self, &ex, submission.as_deref(), *hints).await,
                 Err(code) => code,
             },
             Command::Grade {
@@ -145,6 +149,7 @@ impl Plan {
                 submission,
                 format,
                 output,
+                hints,
             } => match load(exercise) {
                 Ok(ex) => {
                     commands::grade::run(
@@ -153,6 +158,7 @@ impl Plan {
                         submission.as_deref(),
                         *format,
                         output.as_deref(),
+                        *hints,
                     )
                     .await
                 }

@@ -14,9 +14,10 @@ use serde::{Deserialize, Serialize};
 use crate::exercise::Exercise;
 use crate::exit;
 use crate::plan::Plan;
+use crate::points::Points;
 use crate::report::Report;
 use crate::runner::batch::{Graded, Submission, batch};
-use crate::runner::{Note, TaskResult};
+use crate::runner::{Note, Part, TaskResult};
 
 use super::{INTERRUPTED, interrupted, limits, print_error, provision, write_atomically};
 
@@ -24,8 +25,8 @@ use super::{INTERRUPTED, interrupted, limits, print_error, provision, write_atom
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Entry {
     pub student: String,
-    pub score: u32,
-    pub max_score: u32,
+    pub score: Points,
+    pub max_score: Points,
     /// Why the submission could not be graded, if it could not.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
@@ -41,8 +42,8 @@ pub struct Entry {
 pub struct TaskEntry {
     pub id: String,
     pub status: String,
-    pub score: u32,
-    pub max_score: u32,
+    pub score: Points,
+    pub max_score: Points,
     pub message: String,
     #[serde(default)]
     pub file: String,
@@ -55,20 +56,23 @@ pub struct TaskEntry {
     /// What differs, as the terminal report shows it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub diff: Option<String>,
+    /// What each check earned, for a task that gives partial credit.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub parts: Vec<Part>,
 }
 
 /// The results file.
 #[derive(Debug, Serialize, Deserialize)]
 struct Results {
     exercise: String,
-    max_score: u32,
+    max_score: Points,
     students: Vec<Entry>,
 }
 
 /// How often results are saved while the batch runs.
 const SAVE_EVERY: Duration = Duration::from_secs(2);
 
-fn entry_of(exercise: &Exercise, graded: &Graded<Report>, max_score: u32) -> Entry {
+fn entry_of(exercise: &Exercise, graded: &Graded<Report>, max_score: Points) -> Entry {
     match &graded.result {
         Ok(report) => {
             // A file graded again at the end of the batch reports last: the manifest's
@@ -87,7 +91,7 @@ fn entry_of(exercise: &Exercise, graded: &Graded<Report>, max_score: u32) -> Ent
         }
         Err(e) => Entry {
             student: graded.student.clone(),
-            score: 0,
+            score: Points::ZERO,
             max_score,
             error: Some(e.clone()),
             tasks: Vec::new(),
@@ -108,6 +112,7 @@ fn task_entry(t: &TaskResult) -> TaskEntry {
         column: t.column,
         details: t.details.clone(),
         diff: t.diff.clone(),
+        parts: t.parts.clone(),
     }
 }
 
@@ -131,7 +136,8 @@ fn gradebook(exercise: &Exercise, entries: &[Entry]) -> Result<String, String> {
     };
     w.write_record(record(&header)).map_err(|e| e.to_string())?;
     for e in entries {
-        let by_id: BTreeMap<&str, u32> = e.tasks.iter().map(|t| (t.id.as_str(), t.score)).collect();
+        let by_id: BTreeMap<&str, Points> =
+            e.tasks.iter().map(|t| (t.id.as_str(), t.score)).collect();
         let mut row = vec![
             e.student.clone(),
             exercise.id.clone(),
@@ -141,7 +147,7 @@ fn gradebook(exercise: &Exercise, entries: &[Entry]) -> Result<String, String> {
         row.extend(exercise.manifest.tasks.iter().map(|t| {
             by_id
                 .get(t.id.as_str())
-                .map_or(String::new(), u32::to_string)
+                .map_or(String::new(), Points::to_string)
         }));
         w.write_record(record(&row)).map_err(|e| e.to_string())?;
     }

@@ -424,7 +424,7 @@ async fn grade_both(plan: &Plan, exercise: &Exercise) -> Result<usize, Stop> {
         problems += 1;
     }
     for (kind, report) in &no_work {
-        for t in report.tasks.iter().filter(|t| t.score > 0) {
+        for t in report.tasks.iter().filter(|t| !t.score.is_zero()) {
             crate::outln!(
                 "✗ {}: `{}` scores {}/{} on a submission of {kind}: its checks pass without the student's work",
                 exercise.id,

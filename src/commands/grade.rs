@@ -50,6 +50,7 @@ pub async fn run(
     submission: Option<&Path>,
     format: Format,
     output: Option<&Path>,
+    hints: bool,
 ) -> i32 {
     let submission = match submission_dir(exercise, submission) {
         Ok(dir) => dir,
@@ -66,6 +67,9 @@ pub async fn run(
         () = interrupted() => None,
     };
     super::close(server).await;
+    if hints && outcome.is_some() {
+        super::hints::reveal(exercise, &submission, &mut report);
+    }
     let output = output
         .map(Path::to_path_buf)
         .or_else(|| default_output(format));

@@ -9,6 +9,7 @@ pub mod clean;
 pub mod doctor;
 pub mod fetch;
 pub mod grade;
+pub mod hints;
 pub mod list;
 pub mod mutants;
 pub mod watch;

@@ -20,7 +20,7 @@ use super::{INTERRUPTED, interrupted, limits, print_error, provision, use_colour
 /// save is often several writes and a rename.
 const QUIET: Duration = Duration::from_millis(40);
 
-pub async fn run(plan: &Plan, exercise: &Exercise, submission: Option<&Path>) -> i32 {
+pub async fn run(plan: &Plan, exercise: &Exercise, submission: Option<&Path>, hints: bool) -> i32 {
     let submission = match super::grade::submission_dir(exercise, submission) {
         Ok(dir) => dir,
         Err(code) => return code,
@@ -66,6 +66,7 @@ pub async fn run(plan: &Plan, exercise: &Exercise, submission: Option<&Path>) ->
         plan,
         exercise,
         &submission,
+        hints,
         &mut server,
         &mut saved,
         &mut stop,
@@ -83,6 +84,7 @@ async fn watch(
     plan: &Plan,
     exercise: &Exercise,
     submission: &Path,
+    hints: bool,
     server: &mut crate::db::Server,
     saved: &mut tokio::sync::mpsc::UnboundedReceiver<()>,
     stop: &mut std::pin::Pin<&mut impl std::future::Future<Output = ()>>,
@@ -109,6 +111,9 @@ async fn watch(
         if let Err(e) = graded {
             print_error(&e);
             return e.exit_code();
+        }
+        if hints {
+            super::hints::reveal(exercise, submission, &mut report);
         }
         crate::out!(
             "{}",

@@ -288,6 +288,33 @@ pub struct TaskSpec {
     /// almost nothing would pass.
     #[serde(default)]
     pub needs_any: Vec<String>,
+    /// Partial credit: the task's points split evenly over its checks, each earning its
+    /// share when it passes (see [`TaskSpec::weights`]; a check's own `points` split
+    /// them unevenly).
+    #[serde(default)]
+    pub partial: bool,
+    /// Shown in order, one more each time the task fails again, unless hints are off.
+    #[serde(default)]
+    pub hints: Vec<String>,
+}
+
+impl TaskSpec {
+    /// How the task's points are shared over its checks, when they are: each check's
+    /// weight (its own `points`, or 1 each under `partial = true`). `None`: all or
+    /// nothing.
+    pub fn weights(&self) -> Option<Vec<u64>> {
+        if self.checks.iter().any(|c| c.points().is_some()) {
+            Some(
+                (self.checks.iter())
+                    .map(|c| u64::from(c.points().unwrap_or(0)))
+                    .collect(),
+            )
+        } else if self.partial {
+            Some(vec![1; self.checks.len()])
+        } else {
+            None
+        }
+    }
 }
 
 /// How rows are compared with a snapshot.
@@ -337,6 +364,10 @@ pub enum CheckSpec {
         /// server is doing (its statistics), which no snapshot can hold still.
         #[serde(default)]
         against: Option<String>,
+        /// This check's share of the task's points (every check of the task then gives
+        /// one).
+        #[serde(default)]
+        points: Option<u32>,
     },
     /// An instructor's probe query, run after the student's file, against a snapshot.
     Query {
@@ -359,6 +390,10 @@ pub enum CheckSpec {
         /// (`{ started = ["date"] }`).
         #[serde(default)]
         accept_types: BTreeMap<String, Vec<String>>,
+        /// This check's share of the task's points (every check of the task then gives
+        /// one).
+        #[serde(default)]
+        points: Option<u32>,
     },
     /// pg_catalog facts of a table against a snapshot, names of objects left out.
     Catalog {
@@ -372,6 +407,10 @@ pub enum CheckSpec {
         /// For `indexes`: only unique (`true`) or only non-unique (`false`) indexes.
         #[serde(default)]
         unique: Option<bool>,
+        /// This check's share of the task's points (every check of the task then gives
+        /// one).
+        #[serde(default)]
+        points: Option<u32>,
     },
     /// Statements that must fail with the given SQLSTATE, raised by a constraint.
     Rejects {
@@ -388,6 +427,10 @@ pub enum CheckSpec {
         /// switched off while the probe runs, so that only constraints answer it).
         #[serde(default)]
         triggers: bool,
+        /// This check's share of the task's points (every check of the task then gives
+        /// one).
+        #[serde(default)]
+        points: Option<u32>,
     },
     /// Facts of the plan PostgreSQL chooses for the task's answer, explained as it runs
     /// (or for `sql`, an instructor's query run after the student's file), read from
@@ -420,6 +463,10 @@ pub enum CheckSpec {
         max_rows_read: Option<u64>,
         #[serde(default)]
         label: String,
+        /// This check's share of the task's points (every check of the task then gives
+        /// one).
+        #[serde(default)]
+        points: Option<u32>,
     },
     /// For an approximate answer (a nearest-neighbour search through an index that may
     /// miss some): how many of the rows `exact` returns the answer holds, matched by
@@ -442,6 +489,10 @@ pub enum CheckSpec {
         rows: Option<usize>,
         #[serde(default)]
         label: String,
+        /// This check's share of the task's points (every check of the task then gives
+        /// one).
+        #[serde(default)]
+        points: Option<u32>,
     },
     /// Statements that must succeed.
     Accepts {
@@ -456,6 +507,10 @@ pub enum CheckSpec {
         /// The submission's own triggers and rules take part.
         #[serde(default)]
         triggers: bool,
+        /// This check's share of the task's points (every check of the task then gives
+        /// one).
+        #[serde(default)]
+        points: Option<u32>,
     },
 }
 
@@ -646,6 +701,19 @@ impl CheckSpec {
                 triggers: *triggers,
             }),
             _ => None,
+        }
+    }
+
+    /// The check's own share of its task's points, when the manifest gives one.
+    pub fn points(&self) -> Option<u32> {
+        match self {
+            CheckSpec::Result { points, .. }
+            | CheckSpec::Query { points, .. }
+            | CheckSpec::Catalog { points, .. }
+            | CheckSpec::Rejects { points, .. }
+            | CheckSpec::Plan { points, .. }
+            | CheckSpec::Recall { points, .. }
+            | CheckSpec::Accepts { points, .. } => *points,
         }
     }
 

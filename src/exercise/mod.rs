@@ -1,6 +1,7 @@
 //! Exercises on disk: `exercises/<id>/exercise.toml` with its setup and solution files,
 //! `expected/<id>/` snapshots and `sql/<id>/` starter files, loaded and validated.
 
+pub mod leak;
 pub mod manifest;
 
 use std::collections::BTreeSet;
@@ -262,6 +263,46 @@ impl Exercise {
                     )));
                 }
             }
+            let given: Vec<u32> = t.checks.iter().filter_map(CheckSpec::points).collect();
+            if !given.is_empty() {
+                if given.len() != t.checks.len() {
+                    return Err(invalid(format!(
+                        "task `{}`: {} of its {} checks give `points`; give them on every check or on none",
+                        t.id,
+                        given.len(),
+                        t.checks.len()
+                    )));
+                }
+                if given.contains(&0) {
+                    return Err(invalid(format!(
+                        "task `{}`: a check gives 0 `points`; every check of a task that shares its points earns at least 1",
+                        t.id
+                    )));
+                }
+                let sum: u64 = given.iter().map(|&p| u64::from(p)).sum();
+                if sum != u64::from(t.points) {
+                    return Err(invalid(format!(
+                        "task `{}`: its checks' `points` add up to {sum}, but the task's `points` are {}",
+                        t.id, t.points
+                    )));
+                }
+            }
+            let kind = |rejects: bool| {
+                t.checks.iter().any(|c| match c {
+                    CheckSpec::Rejects { .. } => rejects,
+                    CheckSpec::Accepts { .. } => !rejects,
+                    _ => false,
+                })
+            };
+            if t.weights().is_some() && kind(true) && !kind(false) {
+                return Err(invalid(format!(
+                    "task `{}` gives partial credit for `rejects` probes but has no `accepts` probe: a table that rejects every row would earn them; add an `accepts` probe of a valid row",
+                    t.id
+                )));
+            }
+            if let Some(why) = self.hint_leaks(t) {
+                return Err(invalid(format!("task `{}`: {why}", t.id)));
+            }
             for id in &t.equivalent_mutants {
                 if !crate::script::mutate::Operator::is_mutant_id(id) {
                     return Err(invalid(format!(
@@ -308,6 +349,44 @@ impl Exercise {
             }
         }
         Ok(())
+    }
+
+    /// Why one of the task's hints may not be shown, if it quotes a value that only a
+    /// hidden dataset of its setup holds: not the setup's files, its visible variants,
+    /// the exercise's README or the starter files, which students see.
+    fn hint_leaks(&self, task: &TaskSpec) -> Option<String> {
+        if task.hints.is_empty() {
+            return None;
+        }
+        let setup = (self.manifest.files.iter()).find(|f| f.name == task.file)?;
+        let spec = self.manifest.setups.get(&setup.setup)?;
+        let read = |path: PathBuf| std::fs::read_to_string(path).unwrap_or_default();
+        let hidden: Vec<String> = (spec.variants().iter())
+            .filter(|v| !v.visible())
+            .map(|v| read(self.dir.join(v.path())))
+            .collect();
+        if hidden.is_empty() {
+            return None;
+        }
+        let mut visible: Vec<String> = (spec.files().iter())
+            .map(|f| read(self.dir.join(f.path())))
+            .chain(
+                (spec.variants().iter().filter(|v| v.visible()))
+                    .map(|v| read(self.dir.join(v.path()))),
+            )
+            .collect();
+        visible.push(read(self.dir.join("README.md")));
+        visible.push(read(self.starter_dir().join(&task.file)));
+        let secret = leak::hidden_only(&hidden, &visible);
+        for (n, hint) in task.hints.iter().enumerate() {
+            if let Some(value) = secret.iter().find(|v| hint.contains(v.as_str())) {
+                return Some(format!(
+                    "hint {} quotes `{value}`, a value only a hidden dataset holds: a hint is shown to every student whose task fails",
+                    n + 1
+                ));
+            }
+        }
+        None
     }
 
     /// The files of a setup, as paths, with whose rights each is applied.
@@ -389,8 +468,8 @@ impl Exercise {
         self.manifest.tasks.iter().filter(move |t| t.file == file)
     }
 
-    pub fn max_score(&self) -> u32 {
-        self.manifest.tasks.iter().map(|t| t.points).sum()
+    pub fn max_score(&self) -> crate::points::Points {
+        self.manifest.tasks.iter().map(|t| t.points.into()).sum()
     }
 }
 
@@ -439,6 +518,62 @@ mod tests {
             assert_eq!(loaded.is_ok(), ok, "{needs}: {loaded:?}");
             if let Err(e) = loaded {
                 assert!(e.contains("`needs_any` names"), "{e}");
+            }
+        }
+    }
+
+    #[test]
+    fn shared_points_are_given_on_every_check_and_add_up() {
+        let root = course(r#"["setup/seed.sql"]"#, &[]);
+        let manifest = root.path().join("exercises/x/exercise.toml");
+        let base = std::fs::read_to_string(&manifest).expect("manifest");
+        let rejects = r#"{ kind = "rejects", sql = "insert", sqlstate = "23514""#;
+        let accepts = r#"{ kind = "accepts", sql = "insert""#;
+        let cases = [
+            (
+                format!(
+                    "points = 3\nchecks = [{rejects}, points = 2 }}, {accepts}, points = 1 }}]"
+                ),
+                None,
+            ),
+            (
+                format!("points = 3\nchecks = [{rejects}, points = 2 }}, {accepts} }}]"),
+                Some("give them on every check"),
+            ),
+            (
+                format!(
+                    "points = 3\nchecks = [{rejects}, points = 2 }}, {accepts}, points = 2 }}]"
+                ),
+                Some("add up to 4"),
+            ),
+            (
+                format!(
+                    "points = 3\nchecks = [{rejects}, points = 3 }}, {accepts}, points = 0 }}]"
+                ),
+                Some("at least 1"),
+            ),
+            (
+                format!("points = 3\npartial = true\nchecks = [{rejects} }}, {rejects} }}]"),
+                Some("no `accepts` probe"),
+            ),
+            (
+                format!("points = 3\npartial = true\nchecks = [{rejects} }}, {accepts} }}]"),
+                None,
+            ),
+            (format!("points = 3\nchecks = [{rejects} }}]"), None),
+        ];
+        for (task, refused) in cases {
+            let text = format!("{base}\n[[tasks]]\nid = \"u\"\nfile = \"a.sql\"\n{task}\n");
+            std::fs::write(&manifest, text).expect("write");
+            let loaded = Exercise::load(root.path(), "x").map_err(|e| e.to_string());
+            match (refused, loaded) {
+                (None, Ok(ex)) => {
+                    let u = ex.manifest.tasks.iter().find(|t| t.id == "u").expect("u");
+                    let sum: u64 = u.weights().unwrap_or_else(|| vec![1]).iter().sum();
+                    assert!(sum > 0, "{task}");
+                }
+                (Some(why), Err(e)) => assert!(e.contains(why), "{task}: {e}"),
+                (want, got) => panic!("{task}: wanted {want:?}, got {got:?}"),
             }
         }
     }

@@ -66,7 +66,13 @@ pub fn render_github(report: &Report, submission_dir: &Path) -> String {
                 props.push(("col", c.to_string()));
             }
         }
-        props.push(("title", t.id.clone()));
+        // A task that earned part of its points says how much in its title.
+        let title = if t.parts.is_empty() {
+            t.id.clone()
+        } else {
+            format!("{} ({}/{} points)", t.id, t.score, t.max_score)
+        };
+        props.push(("title", title));
         annotate(&mut out, command, &props, &t.message);
     }
     let _ = writeln!(
@@ -230,7 +236,7 @@ mod tests {
     #[test]
     fn a_missing_task_is_a_warning_and_a_pass_is_silent() {
         let mut pass = task("setup.count", "setup.sql", Status::Pass);
-        pass.score = 2;
+        pass.score = crate::points::Points::whole(2);
         let mut missing = task("report.view", "report.sql", Status::Missing);
         missing.message = "`report.sql` has no SQL yet".to_string();
         assert_eq!(
@@ -300,12 +306,12 @@ mod tests {
         report.tasks[2].message = "a | b\nc\x1b[2J\u{202e}".to_string();
         assert_eq!(
             render_step_summary(&report),
-            "### sessions: 3/9 points\n\
+            "### sessions: 4/9 points\n\
              \n\
              | task | status | points | message |\n\
              | --- | --- | --- | --- |\n\
              | setup.count | pass | 3/3 |  |\n\
-             | analysis.long_runs | fail | 0/2 | analysis.sql:3:7: the rows differ: a &lt; b &amp; \"c\" |\n\
+             | analysis.long_runs | fail | 1/2 | analysis.sql:3:7: the rows differ: a &lt; b &amp; \"c\" |\n\
              | analysis.top | error | 0/2 | a \\| b\\\\nc\\\\x1b\\[2J\\\\u{202e} |\n\
              | report.view | missing | 0/2 | \\`report.sql\\` not found in \\`alice\\` |\n\
              \n"

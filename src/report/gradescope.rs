@@ -7,12 +7,13 @@ use std::time::Duration;
 use serde::Serialize;
 
 use super::Report;
+use crate::points::Points;
 use crate::runner::{Note, Status, TaskResult};
 
 /// The top level of Gradescope's `results.json`.
 #[derive(Debug, Serialize)]
 struct Results<'a> {
-    score: u32,
+    score: Points,
     execution_time: f64,
     output: String,
     visibility: &'static str,
@@ -25,8 +26,8 @@ struct Results<'a> {
 struct Test<'a> {
     name: String,
     number: &'a str,
-    score: u32,
-    max_score: u32,
+    score: Points,
+    max_score: Points,
     status: &'static str,
     output: String,
     visibility: &'static str,
@@ -119,6 +120,18 @@ pub(super) fn task_output(t: &TaskResult) -> String {
         }
         out.push_str(d);
     }
+    if !t.parts.is_empty() && t.status != Status::Pass {
+        if !out.is_empty() {
+            out.push_str("\n\n");
+        }
+        out.push_str(&parts_text(t));
+    }
+    for hint in hint_lines(t) {
+        if !out.is_empty() {
+            out.push('\n');
+        }
+        out.push_str(&hint);
+    }
     if let Some(diff) = &t.diff {
         if !out.is_empty() {
             out.push_str("\n\n");
@@ -130,6 +143,33 @@ pub(super) fn task_output(t: &TaskResult) -> String {
         );
     }
     out
+}
+
+/// What each part of a task that gives partial credit earned, a line each:
+/// `passed  2.5/2.5  an unknown status`.
+pub(crate) fn parts_text(t: &TaskResult) -> String {
+    let mut out = format!("{}/{} points, by part:", t.score, t.max_score);
+    for p in &t.parts {
+        let _ = write!(
+            out,
+            "\n  {:<7} {}/{}  {}",
+            p.status.as_str(),
+            p.score,
+            p.max_score,
+            p.name
+        );
+        if let Some(why) = &p.held_back {
+            let _ = write!(out, " (earns nothing: {why})");
+        }
+    }
+    out
+}
+
+/// The hints a task earned, a line each: `hint 2: ...`.
+pub(crate) fn hint_lines(t: &TaskResult) -> Vec<String> {
+    (t.hints.iter().enumerate())
+        .map(|(i, h)| format!("hint {}: {h}", i + 1))
+        .collect()
 }
 
 /// A note about a file, worded as the terminal report words it.
@@ -151,13 +191,15 @@ pub(super) mod tests {
             file: file.to_string(),
             title: String::new(),
             status,
-            score: 0,
-            max_score: 2,
+            score: Points::ZERO,
+            max_score: Points::whole(2),
             message: String::new(),
             line: None,
             column: None,
             details: Vec::new(),
             diff: None,
+            parts: Vec::new(),
+            hints: Vec::new(),
         }
     }
 
@@ -179,8 +221,8 @@ pub(super) mod tests {
         }));
         let mut pass = task("setup.count", "setup.sql", Status::Pass);
         pass.title = "count the sessions".to_string();
-        pass.score = 3;
-        pass.max_score = 3;
+        pass.score = Points::whole(3);
+        pass.max_score = Points::whole(3);
         report.event(&Event::Task(pass));
         let mut fail = task("analysis.long_runs", "analysis.sql", Status::Fail);
         fail.title = "runs that took longer than one day".to_string();
@@ -189,6 +231,23 @@ pub(super) mod tests {
         fail.column = Some(7);
         fail.details = vec!["2 rows expected, 3 returned".to_string()];
         fail.diff = Some("-(1, 'a')\n+(1, 'b')\n".to_string());
+        // Partial credit: one of its two checks passed.
+        let part = |name: &str, status, score| crate::runner::Part {
+            name: name.to_string(),
+            status,
+            score,
+            max_score: Points::whole(1),
+            held_back: None,
+        };
+        fail.parts = vec![
+            part("the answer", Status::Fail, Points::ZERO),
+            part(
+                "rejects a negative duration",
+                Status::Pass,
+                Points::whole(1),
+            ),
+        ];
+        fail.score = Points::share(Points::whole(2), 1, 2);
         report.event(&Event::Task(fail));
         let mut error = task("analysis.top", "analysis.sql", Status::Error);
         error.message = "analysis.sql:12:1: relation \"runz\" does not exist".to_string();
@@ -267,12 +326,19 @@ pub(super) mod tests {
             .map(|t| t["status"].as_str().expect("a string"))
             .collect();
         assert_eq!(statuses, ["passed", "failed", "failed", "failed"]);
-        let sum: u64 = tests
+        let sum: f64 = tests
             .iter()
-            .map(|t| t["score"].as_u64().expect("an integer"))
+            .map(|t| t["score"].as_f64().expect("a number"))
             .sum();
-        assert_eq!(Some(sum), doc["score"].as_u64());
-        assert_eq!(sum, 3);
+        assert_eq!(Some(sum), doc["score"].as_f64());
+        assert_eq!(sum, 4.0);
+        // A part of a task's points is what the task earned, and its output says which.
+        assert_eq!(tests[1]["score"].as_f64(), Some(1.0));
+        let output = tests[1]["output"].as_str().expect("output");
+        assert!(
+            output.contains("1/2 points, by part:\n  fail    0/1  the answer\n  pass    1/1  rejects a negative duration"),
+            "{output}"
+        );
     }
 
     #[test]
@@ -296,6 +362,10 @@ pub(super) mod tests {
             "analysis.sql:3:7: the rows differ: a < b & \"c\"\n\
              2 rows expected, 3 returned\n\
              \n\
+             1/2 points, by part:\n  \
+             fail    0/1  the answer\n  \
+             pass    1/1  rejects a negative duration\n\
+             \n\
              expected (-) and got (+):\n\
              -(1, 'a')\n\
              +(1, 'b')"
@@ -308,7 +378,7 @@ pub(super) mod tests {
         let doc = parsed();
         assert_eq!(
             doc["output"],
-            "sqlgrade: 3/9 points (1 of 4 tasks passed)\n\
+            "sqlgrade: 4/9 points (1 of 4 tasks passed)\n\
              note: analysis.sql:9:1: skipped the psql meta-command `\\timing`"
         );
     }

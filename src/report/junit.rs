@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use quick_junit::{NonSuccessKind, Report as Junit, TestCase, TestCaseStatus, TestSuite};
+use quick_junit::{NonSuccessKind, Property, Report as Junit, TestCase, TestCaseStatus, TestSuite};
 
 use super::Report;
 use super::escape::{Shape, visible};
@@ -65,6 +65,9 @@ fn case(exercise: &str, t: &TaskResult) -> TestCase {
     let mut case = TestCase::new(t.id.as_str(), status);
     let stem = t.file.strip_suffix(".sql").unwrap_or(&t.file);
     case.set_classname(format!("{exercise}.{stem}"));
+    // JUnit has no points; properties carry them for tools that read them.
+    case.add_property(Property::new("score", t.score.to_string()));
+    case.add_property(Property::new("max_score", t.max_score.to_string()));
     case
 }
 
@@ -186,7 +189,16 @@ mod tests {
         let doc = Document::parse(&xml).expect("well-formed XML");
         let suite = children(doc.root_element(), "testsuite")[0];
         let cases = children(suite, "testcase");
-        assert!(cases[0].children().all(|n| !n.is_element()));
+        // A passing case holds its points and nothing else.
+        let held: Vec<&str> = (cases[0].children().filter(|n| n.is_element()))
+            .map(|n| n.tag_name().name())
+            .collect();
+        assert_eq!(held, ["properties"]);
+        let points: Vec<(&str, &str)> = children(children(cases[1], "properties")[0], "property")
+            .into_iter()
+            .map(|p| (attr(p, "name"), attr(p, "value")))
+            .collect();
+        assert_eq!(points, [("score", "1"), ("max_score", "2")]);
 
         let failure = children(cases[1], "failure");
         assert_eq!(failure.len(), 1);

@@ -13,6 +13,7 @@ mod terminal;
 
 use serde::Serialize;
 
+use crate::points::Points;
 use crate::runner::{Event, Note, Sink, Status, TaskResult};
 
 pub use escape::{Shape, spreadsheet_cell, visible};
@@ -40,8 +41,8 @@ pub struct Report {
     pub exercise: String,
     #[serde(skip)]
     pub database: String,
-    pub score: u32,
-    pub max_score: u32,
+    pub score: Points,
+    pub max_score: Points,
     pub tasks: Vec<TaskResult>,
     pub notes: Vec<Note>,
     pub warnings: Vec<String>,

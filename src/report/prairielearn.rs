@@ -5,6 +5,7 @@ use serde::Serialize;
 
 use super::Report;
 use super::gradescope::{note_text, placed_message, summary_line, task_output};
+use crate::points::Points;
 use crate::runner::Status;
 
 /// The top level of PrairieLearn's `results.json`.
@@ -23,8 +24,8 @@ struct Results {
 struct Test {
     name: String,
     description: String,
-    points: u32,
-    max_points: u32,
+    points: Points,
+    max_points: Points,
     message: String,
     output: String,
 }
@@ -60,7 +61,7 @@ pub fn render_prairielearn(report: &Report) -> String {
         score: if report.max_score == 0 {
             0.0
         } else {
-            f64::from(report.score) / f64::from(report.max_score)
+            report.score.as_f64() / report.max_score.as_f64()
         },
         message: summary_line(report),
         output,
@@ -82,7 +83,7 @@ mod tests {
         let report = sample();
         let json: Value = serde_json::from_str(&render_prairielearn(&report)).expect("json");
         assert_eq!(json["gradable"], true);
-        let expected = f64::from(report.score) / f64::from(report.max_score);
+        let expected = report.score.as_f64() / report.max_score.as_f64();
         assert_eq!(json["score"].as_f64(), Some(expected));
         assert!(expected > 0.0 && expected < 1.0);
         let tests = json["tests"].as_array().expect("tests");
@@ -108,7 +109,7 @@ mod tests {
         assert!(
             json["message"]
                 .as_str()
-                .is_some_and(|m| m.starts_with("sqlgrade: 3/"))
+                .is_some_and(|m| m.starts_with("sqlgrade: 4/"))
         );
         assert!(
             json["output"]

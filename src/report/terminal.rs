@@ -89,12 +89,24 @@ pub fn render_terminal(report: &Report, colour: bool, width: Option<u16>) -> Str
     out.push('\n');
     let _ = writeln!(out, "{table}");
     for t in report.tasks.iter().filter(|t| t.status != Status::Pass) {
-        if t.diff.is_none() && t.details.is_empty() {
+        if t.diff.is_none() && t.details.is_empty() && t.parts.is_empty() && t.hints.is_empty() {
             continue;
         }
         let _ = writeln!(out, "\n{} ({}):", line(&t.id), line(&t.file));
         for d in &t.details {
             let _ = writeln!(out, "  {}", line(d));
+        }
+        if !t.parts.is_empty() {
+            for row in super::gradescope::parts_text(t).lines() {
+                let _ = writeln!(out, "  {}", line(row));
+            }
+        }
+        for hint in super::gradescope::hint_lines(t) {
+            let hint = line(&hint);
+            let _ = match colour {
+                true => writeln!(out, "  \x1b[33m{hint}\x1b[0m"),
+                false => writeln!(out, "  {hint}"),
+            };
         }
         if let Some(diff) = &t.diff {
             let _ = writeln!(out, "  expected (-) and got (+):");

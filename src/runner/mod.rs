@@ -22,10 +22,11 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::db::{Limits, PgSession, ProvisionError, Server, Session};
 use crate::exercise::{CheckSpec, Dataset, Exercise, ExerciseError, TaskSpec};
+use crate::points::Points;
 use crate::script::{Location, Script, ScriptError};
 use crate::snapshot::{Section, Snapshot};
 
@@ -36,7 +37,7 @@ pub use exec::{Note, Severity};
 pub use workspace::{After, DbKey, Workspace};
 
 /// The outcome of a task.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Status {
     Pass,
@@ -63,8 +64,8 @@ pub struct TaskResult {
     pub file: String,
     pub title: String,
     pub status: Status,
-    pub score: u32,
-    pub max_score: u32,
+    pub score: Points,
+    pub max_score: Points,
     pub message: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub line: Option<usize>,
@@ -74,7 +75,31 @@ pub struct TaskResult {
     pub details: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub diff: Option<String>,
+    /// What each check earned, for a task that gives partial credit.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub parts: Vec<Part>,
+    /// The task's hints earned so far, for a task that did not pass (added by the
+    /// commands that remember them, never by the runner).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub hints: Vec<String>,
 }
+
+/// One check of a task that gives partial credit, and what it earned.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Part {
+    pub name: String,
+    pub status: Status,
+    pub score: Points,
+    pub max_score: Points,
+    /// Why a check that passed earned nothing.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub held_back: Option<String>,
+}
+
+/// A check result and the part of its task it belongs to: one of its checks by index,
+/// or (`None`) the task as a whole (its rules on how the answer is written, or a fault
+/// before any check ran).
+type Found = (Option<usize>, CheckResult);
 
 /// What the runner tells reporters, in order.
 #[derive(Debug, Clone)]
@@ -544,13 +569,15 @@ fn emit_all(
             file: t.file.clone(),
             title: t.title.clone(),
             status,
-            score: 0,
-            max_score: t.points,
+            score: Points::ZERO,
+            max_score: Points::whole(t.points),
             message: message.to_string(),
             line: None,
             column: None,
             details: Vec::new(),
             diff: None,
+            parts: Vec::new(),
+            hints: Vec::new(),
         };
         sink.event(&Event::Task(r.clone()));
         graded.tasks.push(r);
@@ -686,7 +713,7 @@ impl View<'_> {
 /// the sections it captured.
 #[derive(Debug, Default)]
 struct DatasetRun {
-    tasks: Vec<(Vec<CheckResult>, Vec<Section>)>,
+    tasks: Vec<(Vec<Found>, Vec<Section>)>,
     notes: Vec<Note>,
     fault: Option<String>,
     fault_fills_lock_table: bool,
@@ -765,7 +792,7 @@ enum Phase {
 /// One file's grading so far: what its checks found on the datasets it ran on.
 #[derive(Debug, Clone)]
 pub struct FileGrading {
-    results: Vec<Vec<CheckResult>>,
+    results: Vec<Vec<Found>>,
     sections: Vec<Vec<Section>>,
     notes: Vec<Note>,
     errors: Errors,
@@ -818,7 +845,13 @@ impl FileGrading {
                 && !task.needs_any.iter().any(|id| passed.contains(id))
             {
                 result.status = Status::Fail;
-                result.score = 0;
+                result.score = Points::ZERO;
+                for part in &mut result.parts {
+                    if part.status == Status::Pass {
+                        part.held_back = Some("the task as a whole earned nothing".into());
+                    }
+                    part.score = Points::ZERO;
+                }
                 result.message = format!(
                     "earns its points only beside the file's work: at least one of {} must pass",
                     task.needs_any
@@ -860,10 +893,7 @@ async fn grade_file(
             .iter()
             .zip(&grading.results)
             .map(|(task, so_far)| {
-                dataset.index == 0
-                    || (task.checks.iter().any(CheckSpec::on_every_dataset)
-                        && (mode == Mode::Bless
-                            || so_far.iter().all(|r| matches!(r, CheckResult::Pass))))
+                dataset.index == 0 || mode == Mode::Bless || may_still_earn(task, so_far)
             })
             .collect();
         if !wanted.contains(&true) {
@@ -1083,11 +1113,14 @@ async fn grade_on(
             continue;
         }
         let (results, taken) = match &broken {
-            Some(why) => (vec![CheckResult::Error(why.clone())], Vec::new()),
+            Some(why) => (vec![(None, CheckResult::Error(why.clone()))], Vec::new()),
             None if after == After::Lost => (
-                vec![CheckResult::Error(format!(
-                    "the connection was lost before the checks of `{file}` ran"
-                ))],
+                vec![(
+                    None,
+                    CheckResult::Error(format!(
+                        "the connection was lost before the checks of `{file}` ran"
+                    )),
+                )],
                 Vec::new(),
             ),
             None => {
@@ -1096,7 +1129,7 @@ async fn grade_on(
                     .await
             }
         };
-        if let Some(fault) = results.iter().find_map(CheckResult::server_fault) {
+        if let Some(fault) = results.iter().find_map(|(_, r)| r.server_fault()) {
             run.server_fault.get_or_insert(fault);
         }
         outcome.tasks.push((results, taken));
@@ -1138,7 +1171,7 @@ impl Judging<'_> {
         task: &TaskSpec,
         run: &FileRun,
         snapshot: Option<&Snapshot>,
-    ) -> (Vec<CheckResult>, Vec<Section>) {
+    ) -> (Vec<Found>, Vec<Section>) {
         let (exercise, script, mode, view) = (self.exercise, self.script, self.mode, self.view);
         let phrase = view.phrase();
         let on = (!view.is_base()).then_some(checks::On {
@@ -1149,7 +1182,11 @@ impl Judging<'_> {
         let mut blessed = Vec::new();
         // How the answer is written does not depend on the data: judged once.
         if view.is_base() {
-            results.extend(rules::judge(task, script, run));
+            results.extend(
+                rules::judge(task, script, run)
+                    .into_iter()
+                    .map(|r| (None, r)),
+            );
         }
         for (i, check) in task.checks.iter().enumerate() {
             let number = i + 1;
@@ -1160,7 +1197,7 @@ impl Judging<'_> {
             let found = match check {
                 CheckSpec::Plan { sql: Some(_), .. } => {
                     let baseline = &self.at_answer.baseline;
-                    results.push(plan::check_query(session, check, baseline).await);
+                    results.push((Some(i), plan::check_query(session, check, baseline).await));
                     continue;
                 }
                 CheckSpec::Plan { .. }
@@ -1171,41 +1208,47 @@ impl Judging<'_> {
                 _ => None,
             };
             if let Some(found) = found {
-                results.push(match (check, found) {
-                    (CheckSpec::Result { .. }, Ok(at_answer::Finding::Live(live))) => {
-                        // Compared with the instructor's query as it answered right after
-                        // the student's answer, rather than with a snapshot.
-                        match checks::capture(session, check, task, script, run).await {
-                            Ok(captured) => match live {
-                                Ok(section) => checks::judge(
-                                    &captured,
-                                    &section,
-                                    check,
-                                    answer_at(task, check, script, run),
-                                    on,
-                                ),
+                results.push((
+                    Some(i),
+                    match (check, found) {
+                        (CheckSpec::Result { .. }, Ok(at_answer::Finding::Live(live))) => {
+                            // Compared with the instructor's query as it answered right after
+                            // the student's answer, rather than with a snapshot.
+                            match checks::capture(session, check, task, script, run).await {
+                                Ok(captured) => match live {
+                                    Ok(section) => checks::judge(
+                                        &captured,
+                                        &section,
+                                        check,
+                                        answer_at(task, check, script, run),
+                                        on,
+                                    ),
+                                    Err(r) => checks::on_dataset(r, check, on),
+                                },
                                 Err(r) => checks::on_dataset(r, check, on),
-                            },
-                            Err(r) => checks::on_dataset(r, check, on),
+                            }
                         }
-                    }
-                    (_, Ok(at_answer::Finding::Verdict(verdict))) => verdict,
-                    (_, Ok(at_answer::Finding::Live(_))) => {
-                        CheckResult::Error("a report where a verdict was due".into())
-                    }
-                    (_, Err(r)) => checks::on_dataset(r, check, on),
-                });
+                        (_, Ok(at_answer::Finding::Verdict(verdict))) => verdict,
+                        (_, Ok(at_answer::Finding::Live(_))) => {
+                            CheckResult::Error("a report where a verdict was due".into())
+                        }
+                        (_, Err(r)) => checks::on_dataset(r, check, on),
+                    },
+                ));
                 continue;
             }
             if !check.uses_snapshot() {
                 let key = format!("{}#{number}", task.id);
-                results.push(behaviour::check(session, check, &key, &mut self.probes).await);
+                results.push((
+                    Some(i),
+                    behaviour::check(session, check, &key, &mut self.probes).await,
+                ));
                 continue;
             }
             let captured = match checks::capture(session, check, task, script, run).await {
                 Ok(c) => c,
                 Err(r) => {
-                    results.push(checks::on_dataset(r, check, on));
+                    results.push((Some(i), checks::on_dataset(r, check, on)));
                     continue;
                 }
             };
@@ -1218,11 +1261,11 @@ impl Judging<'_> {
                         check,
                         &view.dataset.name,
                     ));
-                    results.push(CheckResult::Pass);
+                    results.push((Some(i), CheckResult::Pass));
                 }
                 Mode::Grade => {
                     let expected = snapshot.and_then(|s| s.section(number, &view.dataset.name));
-                    results.push(match expected {
+                    results.push((Some(i), match expected {
                         Some(section) if checks::identical(&captured, section, check) => {
                             CheckResult::Pass
                         }
@@ -1239,7 +1282,7 @@ impl Judging<'_> {
                             view.dataset.name,
                             exercise.id
                         )),
-                    });
+                    }));
                 }
             }
         }
@@ -1256,17 +1299,107 @@ fn answer_at(task: &TaskSpec, check: &CheckSpec, script: &Script, run: &FileRun)
     }
 }
 
-fn summarise(
-    task: &TaskSpec,
-    results: Vec<CheckResult>,
-    script: &Script,
-    errors: &Errors,
-) -> TaskResult {
+/// Whether a variant dataset could still change what `task` earns, given what its checks
+/// found so far: a check of the data that has passed everywhere yet (for a task that
+/// gives partial credit, any such check; otherwise every check must have).
+fn may_still_earn(task: &TaskSpec, so_far: &[Found]) -> bool {
+    let passed = |r: &&Found| matches!(r.1, CheckResult::Pass);
+    if task.weights().is_none() {
+        return task.checks.iter().any(CheckSpec::on_every_dataset)
+            && so_far.iter().all(|r| passed(&r));
+    }
+    if !so_far.iter().filter(|r| r.0.is_none()).all(|r| passed(&r)) {
+        return false;
+    }
+    (task.checks.iter().enumerate())
+        .filter(|(_, c)| c.on_every_dataset())
+        .any(|(i, _)| so_far.iter().filter(|r| r.0 == Some(i)).all(|r| passed(&r)))
+}
+
+/// What each check of a task that gives partial credit earned, given that the task did
+/// not pass whole and that nothing task-wide (a rule, a fault, a file that did no work)
+/// took all of it. A check earns its share when it passed on every dataset, except
+/// where passing alone proves nothing: a `rejects` probe earns only beside every
+/// `accepts` probe of the task (a table that rejects every row rejects the invalid ones
+/// too), an `accepts` probe only beside some passing `rejects` probe (a table without a
+/// constraint accepts the valid row), and a plan of the answer only beside a right
+/// answer (a wrong query may use the index just as well).
+fn parts_of(task: &TaskSpec, results: &[Found], weights: &[u64], earns: bool) -> Vec<Part> {
+    let total: u64 = weights.iter().sum();
+    let max = Points::whole(task.points);
+    let status_of = |i: usize| {
+        let mut status = Status::Pass;
+        let mut any = false;
+        for (_, r) in results.iter().filter(|r| r.0 == Some(i)) {
+            any = true;
+            status = worst(
+                status,
+                match r {
+                    CheckResult::Pass => Status::Pass,
+                    CheckResult::Fail { .. } => Status::Fail,
+                    CheckResult::Missing(_) => Status::Missing,
+                    CheckResult::Error(_) | CheckResult::ServerFault(_) => Status::Error,
+                },
+            );
+        }
+        if any { status } else { Status::Missing }
+    };
+    let statuses: Vec<Status> = (0..task.checks.len()).map(status_of).collect();
+    let all_of = |pick: fn(&CheckSpec) -> bool| {
+        (task.checks.iter().zip(&statuses))
+            .filter(|(c, _)| pick(c))
+            .map(|(_, s)| *s == Status::Pass)
+            .collect::<Vec<bool>>()
+    };
+    let accepts = all_of(|c| matches!(c, CheckSpec::Accepts { .. }));
+    let rejects = all_of(|c| matches!(c, CheckSpec::Rejects { .. }));
+    let answers = all_of(|c| matches!(c, CheckSpec::Result { .. }));
+    let mut parts = Vec::new();
+    for ((check, status), weight) in task.checks.iter().zip(&statuses).zip(weights) {
+        let held_back = match check {
+            _ if !earns => Some("the task as a whole earned nothing".to_string()),
+            CheckSpec::Rejects { .. } if accepts.contains(&false) => Some(
+                "a rejected row counts only when every row the task must accept is accepted"
+                    .to_string(),
+            ),
+            CheckSpec::Accepts { .. } if !rejects.is_empty() && !rejects.contains(&true) => {
+                Some("an accepted row counts only beside a row rightly rejected".to_string())
+            }
+            CheckSpec::Plan { sql: None, .. } if answers.contains(&false) => {
+                Some("the plan of an answer counts only when the answer is right".to_string())
+            }
+            _ => None,
+        };
+        let earned = *status == Status::Pass && held_back.is_none();
+        parts.push(Part {
+            name: check.describe(),
+            status: *status,
+            score: if earned {
+                Points::share(max, *weight, total)
+            } else {
+                Points::ZERO
+            },
+            max_score: Points::share(max, *weight, total),
+            held_back: held_back.filter(|_| *status == Status::Pass),
+        });
+    }
+    parts
+}
+
+fn summarise(task: &TaskSpec, results: Vec<Found>, script: &Script, errors: &Errors) -> TaskResult {
     let mut status = Status::Pass;
     let mut messages = Vec::new();
     let mut diffs: Vec<(String, String)> = Vec::new();
     let mut at = None;
-    for r in results {
+    // Whether nothing task-wide (a rule on how the answer is written, a fault before or
+    // while the checks ran, a file that did no work) takes away all of a partial credit.
+    let mut whole_task_stands = !results.iter().any(|(part, r)| {
+        matches!(r, CheckResult::ServerFault(_))
+            || (part.is_none() && !matches!(r, CheckResult::Pass))
+    });
+    let weighted = task.weights();
+    let parts_found = results.clone();
+    for (_, r) in results {
         let (s, m) = match r {
             CheckResult::Pass => continue,
             CheckResult::Fail {
@@ -1316,6 +1449,22 @@ fn summarise(
         ));
     }
     let passed = status == Status::Pass;
+    // What earns nothing whole earns no part either: a file in which nothing ran, or
+    // that changed nothing where only the state it leaves is judged.
+    if (errors.ran == 0 || (judges_state_only && errors.changed == Some(false)))
+        && !idle_files_graded()
+    {
+        whole_task_stands = false;
+    }
+    let parts = match &weighted {
+        Some(weights) => parts_of(task, &parts_found, weights, passed || whole_task_stands),
+        None => Vec::new(),
+    };
+    let score = match (passed, weighted.is_some()) {
+        (true, _) => Points::whole(task.points),
+        (false, true) => parts.iter().map(|p| p.score).sum(),
+        (false, false) => Points::ZERO,
+    };
     // A task is placed by its own checks, else at the first error of its own section,
     // never at another task's.
     let own = errors.of_task(&task.id, script);
@@ -1378,13 +1527,15 @@ fn summarise(
         file: task.file.clone(),
         title: task.title.clone(),
         status,
-        score: if passed { task.points } else { 0 },
-        max_score: task.points,
+        score,
+        max_score: Points::whole(task.points),
         message,
         line: location.map(|l| l.line),
         column: location.map(|l| l.column),
         details,
         diff,
+        parts,
+        hints: Vec::new(),
     }
 }
 
@@ -1407,4 +1558,93 @@ fn worst(a: Status, b: Status) -> Status {
         Status::Error => 3,
     };
     if rank(b) > rank(a) { b } else { a }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn task(toml_text: &str) -> TaskSpec {
+        toml::from_str(&format!("id = \"t\"\nfile = \"a.sql\"\n{toml_text}")).expect("a task")
+    }
+
+    fn fail() -> CheckResult {
+        CheckResult::Fail {
+            message: "no".into(),
+            diff: None,
+            at: None,
+        }
+    }
+
+    const PROBES: &str = r#"points = 4
+partial = true
+checks = [
+  { kind = "rejects", sql = "a", sqlstate = "23514" },
+  { kind = "rejects", sql = "b", sqlstate = "23514" },
+  { kind = "accepts", sql = "c" },
+  { kind = "result" },
+]"#;
+
+    #[test]
+    fn parts_earn_their_share_unless_they_prove_nothing_alone() {
+        let t = task(PROBES);
+        let weights = t.weights().expect("shared");
+        let scores = |found: &[Found], earns: bool| -> Vec<String> {
+            parts_of(&t, found, &weights, earns)
+                .iter()
+                .map(|p| p.score.to_string())
+                .collect()
+        };
+        let all = |r: [CheckResult; 4]| -> Vec<Found> {
+            r.into_iter()
+                .enumerate()
+                .map(|(i, r)| (Some(i), r))
+                .collect()
+        };
+        use CheckResult::Pass;
+        assert_eq!(
+            scores(&all([Pass, fail(), Pass, Pass]), true),
+            ["1", "0", "1", "1"]
+        );
+        // The valid row refused: no rejection counts.
+        assert_eq!(
+            scores(&all([Pass, Pass, fail(), Pass]), true),
+            ["0", "0", "0", "1"]
+        );
+        // Nothing rejected: the accepted row counts for nothing.
+        assert_eq!(
+            scores(&all([fail(), fail(), Pass, Pass]), true),
+            ["0", "0", "0", "1"]
+        );
+        // A check that failed on any dataset fails; one with no result at all too.
+        let mut found = all([Pass, Pass, Pass, Pass]);
+        found.push((Some(3), fail()));
+        assert_eq!(scores(&found, true), ["1", "1", "1", "0"]);
+        assert_eq!(scores(&found[..3], true), ["1", "1", "1", "0"]);
+        // Nothing where the task as a whole earns nothing.
+        assert_eq!(
+            scores(&all([Pass, Pass, Pass, fail()]), false),
+            ["0", "0", "0", "0"]
+        );
+    }
+
+    #[test]
+    fn a_variant_is_graded_while_a_part_of_the_data_could_still_earn() {
+        let shared = task(PROBES);
+        let whole = task(
+            "points = 4\nchecks = [{ kind = \"result\" }, { kind = \"accepts\", sql = \"c\" }]",
+        );
+        let found = |r: Vec<(Option<usize>, CheckResult)>| r;
+        // The answer passed, a probe failed: a partial task still earns on the variants.
+        let probe_failed = found(vec![(Some(2), fail()), (Some(3), CheckResult::Pass)]);
+        assert!(may_still_earn(&shared, &probe_failed));
+        let probe_failed = found(vec![(Some(1), fail()), (Some(0), CheckResult::Pass)]);
+        assert!(!may_still_earn(&whole, &probe_failed));
+        // The answer failed: there is nothing left to earn on the data.
+        let answer_failed = found(vec![(Some(3), fail())]);
+        assert!(!may_still_earn(&shared, &answer_failed));
+        // A rule broken takes all of it.
+        let rule = found(vec![(None, fail()), (Some(3), CheckResult::Pass)]);
+        assert!(!may_still_earn(&shared, &rule));
+    }
 }

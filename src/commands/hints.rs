@@ -1,0 +1,130 @@
+//! Hints for tasks that failed, one more each time the student tries again: the number
+//! shown so far is remembered per submission folder (by its canonical path) in
+//! sqlgrade's cache directory, with a digest of the file it was shown for. Nothing is
+//! written into the submission: it may be a course repository under version control,
+//! or an autograder's folder whose contents the student chose.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::exercise::Exercise;
+use crate::report::Report;
+use crate::runner::Status;
+
+/// The most of a student's file read for its digest: a file is graded only up to the
+/// grader's own limit, and one larger than this is told apart by its first bytes.
+const DIGEST_LIMIT: u64 = 16 << 20;
+
+/// What was shown, by exercise and task.
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct Shown {
+    /// The submission folder it is about, for whoever reads the file.
+    #[serde(default)]
+    folder: String,
+    #[serde(default)]
+    exercises: BTreeMap<String, BTreeMap<String, Seen>>,
+}
+
+/// How many of a task's hints were shown, and for which version of its file.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Seen {
+    count: usize,
+    /// SHA-256 of the task's file when the last hint was added.
+    file: String,
+}
+
+/// Where what was shown to `submission` is remembered, when there is a cache directory.
+fn state_path(submission: &Path) -> Option<(PathBuf, String)> {
+    let folder = std::fs::canonicalize(submission).ok()?;
+    let name = folder.to_string_lossy().into_owned();
+    let key = hex(&Sha256::digest(name.as_bytes()));
+    let path = crate::db::fetch::cache_root()?
+        .join("hints")
+        .join(format!("{key}.json"));
+    Some((path, name))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Adds to each task of `report` that did not pass the hints it has earned: the first
+/// on its first failure, one more on each later failure of a changed file (running the
+/// same file again shows the same hints). Remembered in the submission folder when it
+/// can be; where it cannot, the first hint of each failing task is shown.
+pub fn reveal(exercise: &Exercise, submission: &Path, report: &mut Report) {
+    let state = state_path(submission);
+    // A state file that cannot be read starts over: it holds only what was shown.
+    let mut shown: Shown = (state.as_ref())
+        .and_then(|(path, _)| std::fs::read_to_string(path).ok())
+        .and_then(|text| serde_json::from_str(&text).ok())
+        .unwrap_or_default();
+    let seen = shown.exercises.entry(exercise.id.clone()).or_default();
+    let mut changed = false;
+    for task in &mut report.tasks {
+        let Some(spec) = exercise.manifest.tasks.iter().find(|t| t.id == task.id) else {
+            continue;
+        };
+        if task.status == Status::Pass || spec.hints.is_empty() {
+            continue;
+        }
+        let digest = file_digest(&submission.join(&task.file));
+        let entry = seen.entry(task.id.clone()).or_insert(Seen {
+            count: 0,
+            file: String::new(),
+        });
+        if entry.count == 0 || (entry.file != digest && entry.count < spec.hints.len()) {
+            entry.count += 1;
+            entry.file = digest;
+            changed = true;
+        }
+        let count = entry.count.min(spec.hints.len());
+        task.hints = spec.hints[..count].to_vec();
+    }
+    if let (true, Some((path, folder))) = (changed, state) {
+        shown.folder = folder;
+        let _ = save(&path, &shown);
+    }
+}
+
+fn save(path: &Path, shown: &Shown) -> std::io::Result<()> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let text = serde_json::to_string_pretty(shown).map_err(std::io::Error::other)?;
+    super::write_atomically(path, &format!("{text}\n"))
+}
+
+/// The SHA-256 of a student's file, in hex; `not a file` for anything but a regular
+/// file of the folder's own (a link, a FIFO that would block, a device that never ends),
+/// which the grader refused anyway.
+fn file_digest(path: &Path) -> String {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    let regular = std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_file());
+    let mut bytes = Vec::new();
+    // Opened without waiting (a FIFO put in its place meanwhile), and read only if what
+    // was opened is a regular file.
+    let read = regular
+        && std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(
+                nix::fcntl::OFlag::O_NONBLOCK.bits() | nix::fcntl::OFlag::O_NOFOLLOW.bits(),
+            )
+            .open(path)
+            .and_then(|f| {
+                if !f.metadata()?.is_file() {
+                    return Err(std::io::Error::other("not a regular file"));
+                }
+                f.take(DIGEST_LIMIT).read_to_end(&mut bytes)
+            })
+            .is_ok();
+    if read {
+        hex(&Sha256::digest(&bytes))
+    } else {
+        "not a file".into()
+    }
+}
