@@ -9,6 +9,9 @@
 //! - `cfg(sqlgrade_psql_corpus)`: the differential test on PostgreSQL's regression suite
 //!   needs its unpacked source, whose folder `SQLGRADE_TEST_PSQL_CORPUS` names at build
 //!   time (`.ci/run` fetches it).
+//! - `cfg(sqlgrade_chromium)`: the class report's test opens the page in a headless
+//!   Chromium, whose program `SQLGRADE_TEST_CHROMIUM` names at build time (`.ci/run`
+//!   installs Debian's `chromium` and sets it).
 
 fn main() {
     println!("cargo::rerun-if-env-changed=SQLGRADE_TEST_IMAGE");
@@ -18,6 +21,11 @@ fn main() {
     println!("cargo::rustc-check-cfg=cfg(sqlgrade_pgvector)");
     println!("cargo::rerun-if-env-changed=SQLGRADE_TEST_PSQL_CORPUS");
     println!("cargo::rustc-check-cfg=cfg(sqlgrade_psql_corpus)");
+    println!("cargo::rerun-if-env-changed=SQLGRADE_TEST_CHROMIUM");
+    println!("cargo::rustc-check-cfg=cfg(sqlgrade_chromium)");
+    if std::env::var_os("SQLGRADE_TEST_CHROMIUM").is_some_and(|v| !v.is_empty()) {
+        println!("cargo::rustc-cfg=sqlgrade_chromium");
+    }
     if std::env::var_os("SQLGRADE_TEST_PSQL_CORPUS").is_some_and(|v| !v.is_empty()) {
         println!("cargo::rustc-cfg=sqlgrade_psql_corpus");
     }

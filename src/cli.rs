@@ -155,10 +155,12 @@ enum Sub {
     #[command(after_help = "Examples:
   sqlgrade batch 01-training-registry --submissions class/ --out grades.csv
   sqlgrade batch 01-training-registry --submissions class/ --jobs 8 --resume
+  sqlgrade batch 01-training-registry --submissions class/ --report class.html
 
 Writes the gradebook (CSV: student, exercise, score, max_score, one column per task)
-and every task result beside it (grades.json). Exit code 0 when every submission
-was graded, whatever its score; 1 when some could not be.")]
+and every task result beside it (grades.json), appending each result to a journal
+(grades.jsonl) as it comes. Exit code 0 when every submission was graded, whatever
+its score; 1 when some could not be.")]
     Batch {
         exercise: String,
         /// Directory holding one subfolder per student.
@@ -177,6 +179,10 @@ was graded, whatever its score; 1 when some could not be.")]
         /// from a hash of the folder's name, so N runs grade every student exactly once.
         #[arg(long, value_name = "K/N", value_parser = crate::commands::batch::Shard::parse)]
         shard: Option<crate::commands::batch::Shard>,
+        /// Also write a class report: one self-contained HTML page (score distribution,
+        /// each task's pass rate and failures, a student-by-task table).
+        #[arg(long, value_name = "FILE")]
+        report: Option<PathBuf>,
         #[command(flatten)]
         limits: LimitArgs,
         #[command(flatten)]
@@ -302,6 +308,44 @@ mutants hold, 1 when not.")]
         #[arg(long, value_name = "DIR")]
         root: Option<PathBuf>,
     },
+    /// Write the autograder bundle Gradescope builds its image from: setup.sh,
+    /// run_autograder, this grader and the exercise without its reference solution.
+    #[command(after_help = "Example:
+  sqlgrade autograder 01-training-registry --out autograder.zip")]
+    Autograder {
+        /// Exercise id, a directory name under exercises/.
+        exercise: String,
+        /// The zip to write (atomically).
+        #[arg(long, value_name = "FILE", default_value = "autograder.zip")]
+        out: PathBuf,
+        /// The sqlgrade binary to bundle (default: this one); it must run on Gradescope's
+        /// image (Ubuntu, x86-64).
+        #[arg(long, value_name = "FILE")]
+        binary: Option<PathBuf>,
+        /// The bundle grades without hints (for exams).
+        #[arg(long)]
+        no_hints: bool,
+        #[arg(long, value_name = "DIR")]
+        root: Option<PathBuf>,
+    },
+    /// Write the student edition of exercises: READMEs, manifests without hidden
+    /// datasets or instructor-only settings, the visible snapshots, the starters with each
+    /// task's expected columns, and this grader; never a solution or hidden data.
+    #[command(after_help = "Example:
+  sqlgrade publish 01-training-registry 05-feature-store-performance --out student-course")]
+    Publish {
+        /// Exercise ids, directory names under exercises/.
+        #[arg(required = true)]
+        exercises: Vec<String>,
+        /// The folder to create (it must not exist).
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+        /// The sqlgrade binary to include (default: this one).
+        #[arg(long, value_name = "FILE")]
+        binary: Option<PathBuf>,
+        #[arg(long, value_name = "DIR")]
+        root: Option<PathBuf>,
+    },
     /// List the exercises, their tasks and points.
     List {
         #[arg(long, value_name = "DIR")]
@@ -338,11 +382,11 @@ pub enum UsageError {
 
 /// Refuses an `--output` whose folder does not exist: a mistyped path must not leave a
 /// tree of new folders behind, nor a report where nobody looks for it.
-fn output_folder(path: &std::path::Path) -> Result<(), UsageError> {
+fn output_folder(flag: &str, path: &std::path::Path) -> Result<(), UsageError> {
     match path.parent() {
         Some(dir) if !dir.as_os_str().is_empty() && !dir.is_dir() => {
             Err(UsageError::Invalid(format!(
-                "--output {}: the folder `{}` does not exist",
+                "{flag} {}: the folder `{}` does not exist",
                 path.display(),
                 dir.display()
             )))
@@ -456,7 +500,7 @@ where
                 FormatArg::Github => Format::Github,
             };
             if let Some(path) = &output {
-                output_folder(path)?;
+                output_folder("--output", path)?;
             }
             let command = Command::Grade {
                 exercise,
@@ -474,10 +518,15 @@ where
             out,
             resume,
             shard,
+            report,
             limits,
             db,
         } => {
             let jobs = jobs_or_default(jobs)?;
+            output_folder("--out", &out)?;
+            if let Some(path) = &report {
+                output_folder("--report", path)?;
+            }
             let command = Command::Batch {
                 exercise,
                 submissions,
@@ -485,6 +534,7 @@ where
                 out,
                 resume,
                 shard,
+                report,
             };
             plan(command, db, Some(limits), cwd)
         }
@@ -534,6 +584,36 @@ where
         }
         Sub::Doctor { offline, root } => Ok(serverless(Command::Doctor { offline }, root, cwd)),
         Sub::List { root } => Ok(serverless(Command::List, root, cwd)),
+        Sub::Publish {
+            exercises,
+            out,
+            binary,
+            root,
+        } => {
+            output_folder("--out", &out)?;
+            let command = Command::Publish {
+                exercises,
+                out,
+                binary,
+            };
+            Ok(serverless(command, root, cwd))
+        }
+        Sub::Autograder {
+            exercise,
+            out,
+            binary,
+            no_hints,
+            root,
+        } => {
+            output_folder("--out", &out)?;
+            let command = Command::Autograder {
+                exercise,
+                out,
+                binary,
+                hints: !no_hints,
+            };
+            Ok(serverless(command, root, cwd))
+        }
         Sub::Merge { results, out, root } => {
             Ok(serverless(Command::Merge { results, out }, root, cwd))
         }

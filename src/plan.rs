@@ -31,6 +31,19 @@ pub enum Command {
         results: Vec<PathBuf>,
         out: PathBuf,
     },
+    /// The student edition of exercises.
+    Publish {
+        exercises: Vec<String>,
+        out: PathBuf,
+        binary: Option<PathBuf>,
+    },
+    /// Gradescope's autograder bundle of one exercise.
+    Autograder {
+        exercise: String,
+        out: PathBuf,
+        binary: Option<PathBuf>,
+        hints: bool,
+    },
     Batch {
         exercise: String,
         submissions: PathBuf,
@@ -39,6 +52,8 @@ pub enum Command {
         resume: bool,
         /// This run's share of the class: shard K of N (from 1).
         shard: Option<crate::commands::batch::Shard>,
+        /// Where the class report goes, if one is asked for.
+        report: Option<PathBuf>,
     },
     Bless {
         exercise: Option<String>,
@@ -136,6 +151,40 @@ impl Plan {
             | Command::Doctor { .. } => exit::PASSED,
             Command::List => commands::list::run(&root),
             Command::Merge { results, out } => commands::batch::merge(&root, results, out),
+            Command::Publish {
+                exercises,
+                out,
+                binary,
+            } => {
+                let mut loaded = Vec::new();
+                for id in exercises {
+                    match load(id) {
+                        Ok(ex) => loaded.push(ex),
+                        Err(code) => return code,
+                    }
+                }
+                let opts = commands::publish::Options {
+                    out,
+                    binary: binary.as_deref(),
+                };
+                commands::publish::run(&loaded, &opts)
+            }
+            Command::Autograder {
+                exercise,
+                out,
+                binary,
+                hints,
+            } => match load(exercise) {
+                Ok(ex) => {
+                    let opts = commands::autograder::Options {
+                        out,
+                        binary: binary.as_deref(),
+                        hints: *hints,
+                    };
+                    commands::autograder::run(&ex, &opts)
+                }
+                Err(code) => code,
+            },
             Command::Watch {
                 exercise,
                 submission,
@@ -171,6 +220,7 @@ impl Plan {
                 out,
                 resume,
                 shard,
+                report,
             } => match load(exercise) {
                 Ok(ex) => {
                     let opts = commands::batch::Options {
@@ -179,6 +229,7 @@ impl Plan {
                         out,
                         resume: *resume,
                         shard: *shard,
+                        report: report.as_deref(),
                     };
                     commands::batch::run(&self, &ex, opts).await
                 }

@@ -32,6 +32,43 @@ impl Points {
         Points(u64::try_from(rounded).unwrap_or(u64::MAX))
     }
 
+    /// `total` split over `weights` in proportion, to the hundredth, adding up to `total`
+    /// exactly: each gets its share rounded down, and the hundredths left go to the
+    /// largest remainders (the first of equal ones).
+    pub fn apportion(total: Points, weights: &[u64]) -> Vec<Points> {
+        let sum: u128 = weights.iter().map(|&w| u128::from(w)).sum();
+        if sum == 0 {
+            return vec![Points::ZERO; weights.len()];
+        }
+        let exact: Vec<(u128, u128)> = weights
+            .iter()
+            .map(|&w| {
+                let scaled = u128::from(total.0) * u128::from(w);
+                (scaled / sum, scaled % sum)
+            })
+            .collect();
+        let given: u128 = exact.iter().map(|(q, _)| q).sum();
+        let mut left = u128::from(total.0).saturating_sub(given);
+        let mut order: Vec<usize> = (0..weights.len()).collect();
+        order.sort_by(|&a, &b| exact[b].1.cmp(&exact[a].1).then(a.cmp(&b)));
+        let mut out: Vec<u128> = exact.iter().map(|(q, _)| *q).collect();
+        for i in order {
+            if left == 0 || exact[i].1 == 0 {
+                break;
+            }
+            out[i] += 1;
+            left -= 1;
+        }
+        out.into_iter()
+            .map(|h| Points(u64::try_from(h).unwrap_or(u64::MAX)))
+            .collect()
+    }
+
+    /// One hundredth less (nothing stays nothing).
+    pub fn less_a_hundredth(self) -> Points {
+        Points(self.0.saturating_sub(1))
+    }
+
     pub fn as_f64(self) -> f64 {
         self.0 as f64 / 100.0
     }
@@ -143,6 +180,23 @@ mod tests {
             .sum();
         assert_eq!(sum.to_string(), "5.33");
         assert_eq!(format!("{:>6}", Points::whole(7)), "     7");
+    }
+
+    #[test]
+    fn apportioned_shares_add_up_to_the_total() {
+        let shares = |total: u32, weights: &[u64]| -> Vec<String> {
+            let parts = Points::apportion(Points::whole(total), weights);
+            assert_eq!(parts.iter().copied().sum::<Points>(), Points::whole(total));
+            parts.iter().map(Points::to_string).collect()
+        };
+        assert_eq!(shares(10, &[1, 1, 1]), ["3.34", "3.33", "3.33"]);
+        assert_eq!(shares(1, &[1; 18])[..3], ["0.06", "0.06", "0.06"]);
+        assert_eq!(shares(1, &[1; 18])[17], "0.05");
+        assert_eq!(shares(10, &[0, 3, 1]), ["0", "7.5", "2.5"]);
+        assert_eq!(
+            Points::apportion(Points::whole(10), &[0, 0]),
+            [Points::ZERO; 2]
+        );
     }
 
     #[test]

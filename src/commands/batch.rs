@@ -1,13 +1,13 @@
 //! `sqlgrade batch`: grades every submission of a class on one server, with a progress
 //! bar on a terminal (plain lines otherwise), and writes a gradebook (CSV) and every task
-//! result (JSON). Results are saved as they come in, so an interrupted batch loses little
-//! and `--resume` goes on where it stopped.
+//! result (JSON). Each student's result is appended to a journal (JSON lines) and synced
+//! as it comes in, so a batch that is killed loses nothing already graded and `--resume`
+//! goes on where it stopped; the gradebook and the results file are written at the end.
 
 use std::collections::BTreeMap;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
@@ -69,8 +69,95 @@ struct Results {
     students: Vec<Entry>,
 }
 
-/// How often results are saved while the batch runs.
-const SAVE_EVERY: Duration = Duration::from_secs(2);
+/// The first line of a journal: what the lines after it are results of.
+#[derive(Debug, Serialize, Deserialize)]
+struct JournalHead {
+    sqlgrade_journal: u32,
+    exercise: String,
+}
+
+/// The journal beside the gradebook: `grades.csv` -> `grades.jsonl`.
+pub fn journal_path(out: &Path) -> PathBuf {
+    out.with_extension("jsonl")
+}
+
+/// Results of a batch as they come in: one JSON line per student, appended and synced
+/// to disk before the next, so that the cost of a result does not grow with the class.
+struct Journal {
+    file: std::fs::File,
+}
+
+impl Journal {
+    /// Starts the journal of `exercise` at `path` afresh, holding `kept` (the results a
+    /// resumed batch keeps): written whole to a temporary file and renamed into place,
+    /// so that a torn last line of a killed run is gone.
+    fn start(path: &Path, exercise: &str, kept: &[Entry]) -> Result<Journal, String> {
+        let head = JournalHead {
+            sqlgrade_journal: 1,
+            exercise: exercise.to_string(),
+        };
+        let mut text = line_of(&head)?;
+        for entry in kept {
+            text.push_str(&line_of(entry)?);
+        }
+        write_atomically(path, &text)
+            .map_err(|e| format!("cannot write `{}`: {e}", path.display()))?;
+        let file = std::fs::OpenOptions::new()
+            .append(true)
+            .open(path)
+            .map_err(|e| format!("cannot open `{}`: {e}", path.display()))?;
+        Ok(Journal { file })
+    }
+
+    /// Appends one result and waits until it is on disk.
+    fn append(&mut self, entry: &Entry) -> Result<(), String> {
+        use std::io::Write;
+        let line = line_of(entry)?;
+        self.file
+            .write_all(line.as_bytes())
+            .and_then(|()| self.file.sync_data())
+            .map_err(|e| format!("cannot append to the journal: {e}"))
+    }
+
+    /// The results a journal holds, when it is one of `exercise`. A last line cut short
+    /// (the run was killed while writing it) is left out; any other line that does not
+    /// read is an error.
+    fn read(path: &Path, exercise: &str) -> Result<Option<Vec<Entry>>, String> {
+        let text = match std::fs::read_to_string(path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(format!("cannot read `{}`: {e}", path.display())),
+        };
+        let mut lines = text.split_inclusive('\n').enumerate();
+        let head: JournalHead = lines
+            .next()
+            .and_then(|(_, l)| serde_json::from_str(l).ok())
+            .ok_or_else(|| format!("`{}` is not a journal of `batch`", path.display()))?;
+        if head.exercise != exercise {
+            return Err(format!(
+                "{} holds results of `{}`, not `{exercise}`",
+                path.display(),
+                head.exercise
+            ));
+        }
+        let mut entries = Vec::new();
+        for (n, line) in lines {
+            match serde_json::from_str::<Entry>(line) {
+                Ok(entry) => entries.push(entry),
+                Err(_) if !line.ends_with('\n') => break,
+                Err(e) => return Err(format!("{}:{}: {e}", path.display(), n + 1)),
+            }
+        }
+        Ok(Some(entries))
+    }
+}
+
+/// One JSON line: serialised strings hold no raw line break.
+fn line_of<T: Serialize>(value: &T) -> Result<String, String> {
+    serde_json::to_string(value)
+        .map(|l| format!("{l}\n"))
+        .map_err(|e| e.to_string())
+}
 
 fn entry_of(exercise: &Exercise, graded: &Graded<Report>, max_score: Points) -> Entry {
     match &graded.result {
@@ -118,7 +205,11 @@ fn task_entry(t: &TaskResult) -> TaskEntry {
 
 /// The gradebook: student, exercise, score, max_score, then one column per task.
 fn gradebook(exercise: &Exercise, entries: &[Entry]) -> Result<String, String> {
-    let mut w = csv::Writer::from_writer(Vec::new());
+    // Every text cell quoted: a spreadsheet that splits on `;` (as many locales do)
+    // keeps `x;=1+1` one cell, as text.
+    let mut w = csv::WriterBuilder::new()
+        .quote_style(csv::QuoteStyle::NonNumeric)
+        .from_writer(Vec::new());
     let mut header = vec![
         "student".to_string(),
         "exercise".into(),
@@ -224,6 +315,12 @@ pub fn merge(root: &Path, inputs: &[PathBuf], out: &Path) -> i32 {
 }
 
 fn merged(root: &Path, inputs: &[PathBuf], out: &Path) -> Result<usize, String> {
+    if results_path(out) == out || journal_path(out) == out {
+        return Err(format!(
+            "--out `{}` would be overwritten by the merged results file; name the gradebook .csv",
+            out.display()
+        ));
+    }
     let outputs = [out.to_path_buf(), results_path(out)];
     let same = |a: &Path, b: &Path| {
         std::fs::canonicalize(a)
@@ -231,6 +328,7 @@ fn merged(root: &Path, inputs: &[PathBuf], out: &Path) -> Result<usize, String> 
             .is_some_and(|a| std::fs::canonicalize(b).ok() == Some(a))
     };
     let mut exercise_id: Option<(String, PathBuf)> = None;
+    let mut exercise: Option<Exercise> = None;
     let mut students: Vec<Entry> = Vec::new();
     let mut from: std::collections::BTreeMap<String, PathBuf> = Default::default();
     for input in inputs {
@@ -258,10 +356,33 @@ fn merged(root: &Path, inputs: &[PathBuf], out: &Path) -> Result<usize, String> 
                 ));
             }
             Some(_) => {}
-            None => exercise_id = Some((results.exercise.clone(), input.clone())),
+            None => {
+                exercise_id = Some((results.exercise.clone(), input.clone()));
+                exercise =
+                    Some(Exercise::load(root, &results.exercise).map_err(|e| e.to_string())?);
+            }
+        }
+        let Some(ex) = &exercise else {
+            return Err("no exercise to check the results against".into());
+        };
+        if results.max_score != ex.max_score() {
+            return Err(format!(
+                "`{}` says `{}` is worth {} points; its manifest says {}: results of another version of the exercise, or edited",
+                input.display(),
+                ex.id,
+                results.max_score,
+                ex.max_score()
+            ));
         }
         for entry in results.students {
-            if let Some(earlier) = from.insert(entry.student.clone(), input.clone()) {
+            consistent(ex, &entry).map_err(|why| {
+                format!(
+                    "`{}`: student `{}`: {why}; the file was edited, or made for another version of the exercise",
+                    input.display(),
+                    crate::report::visible(&entry.student, crate::report::Shape::Line)
+                )
+            })?;
+            if let Some(earlier) = from.insert(same_name(&entry.student), input.clone()) {
                 return Err(format!(
                     "student `{}` is in both `{}` and `{}`: were the shards of two different splits?",
                     crate::report::visible(&entry.student, crate::report::Shape::Line),
@@ -272,16 +393,128 @@ fn merged(root: &Path, inputs: &[PathBuf], out: &Path) -> Result<usize, String> 
             students.push(entry);
         }
     }
-    let Some((id, _)) = exercise_id else {
+    let (Some(exercise), Some(_)) = (exercise, exercise_id) else {
         return Err("no results file to merge".into());
     };
-    let exercise = Exercise::load(root, &id).map_err(|e| e.to_string())?;
     save(&exercise, out, &students)?;
     Ok(students.len())
 }
 
-/// Results already in the results file, for `--resume`.
+/// A student's name as it is compared: Unicode's composed form, in lower case, so that
+/// `José` and `jose\u{301}` or `Bob` and `bob` are one student to `merge` and `--shard`.
+fn same_name(name: &str) -> String {
+    use unicode_normalization::UnicodeNormalization;
+    name.nfc().collect::<String>().to_lowercase()
+}
+
+/// Why a result read back (a shard's results file, a journal) cannot be one `batch`
+/// wrote for `exercise`: its points must be those of the manifest and add up, so that an
+/// edited file (a score raised, a task added) is refused rather than merged.
+fn consistent(exercise: &Exercise, entry: &Entry) -> Result<(), String> {
+    let max = exercise.max_score();
+    if entry.max_score != max {
+        return Err(format!(
+            "its max_score is {}, the exercise's is {max}",
+            entry.max_score
+        ));
+    }
+    if entry.error.is_some() {
+        if !entry.score.is_zero() || !entry.tasks.is_empty() {
+            return Err("it was not graded, yet has points or tasks".into());
+        }
+        return Ok(());
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    for t in &entry.tasks {
+        let Some(spec) = exercise.manifest.tasks.iter().find(|s| s.id == t.id) else {
+            return Err(format!("task `{}` is not one of the exercise's", t.id));
+        };
+        if !seen.insert(t.id.as_str()) {
+            return Err(format!("task `{}` is there twice", t.id));
+        }
+        let points = Points::whole(spec.points);
+        let right = match t.status.as_str() {
+            "pass" => t.score == points,
+            "fail" | "error" | "missing" => t.score < points,
+            _ => false,
+        };
+        if t.max_score != points || !right {
+            return Err(format!(
+                "task `{}` has {}/{} points as `{}`; it is worth {points}, all of them only when it passed",
+                t.id, t.score, t.max_score, t.status
+            ));
+        }
+    }
+    if seen.len() != exercise.manifest.tasks.len() {
+        return Err(format!(
+            "it has {} of the exercise's {} tasks",
+            seen.len(),
+            exercise.manifest.tasks.len()
+        ));
+    }
+    let sum: Points = entry.tasks.iter().map(|t| t.score).sum();
+    if sum != entry.score {
+        return Err(format!(
+            "its score is {}, its tasks' add up to {sum}",
+            entry.score
+        ));
+    }
+    Ok(())
+}
+
+/// The class report of `entries` (see [`crate::report::render_class_report`]).
+fn class_report(exercise: &Exercise, entries: &[Entry]) -> Result<String, String> {
+    use crate::report::{ClassRow, ClassTask};
+    let tasks: Vec<ClassTask> = (exercise.manifest.tasks.iter())
+        .map(|t| ClassTask {
+            id: t.id.clone(),
+            title: t.title.clone(),
+            points: Points::whole(t.points),
+        })
+        .collect();
+    let mut sorted = entries.to_vec();
+    sorted.sort_by(|a, b| a.student.cmp(&b.student));
+    let rows: Vec<ClassRow> = sorted
+        .into_iter()
+        .map(|e| ClassRow {
+            student: e.student,
+            score: e.score,
+            error: e.error,
+            tasks: (e.tasks.into_iter())
+                .map(|t| (t.id, (t.status, t.score, t.message)))
+                .collect(),
+        })
+        .collect();
+    crate::report::render_class_report(
+        &exercise.id,
+        &exercise.manifest.exercise.title,
+        &tasks,
+        &rows,
+    )
+}
+
+/// Results already graded, for `--resume`: the journal's, else (a batch of an earlier
+/// version) the results file's.
 fn previous(exercise: &Exercise, out: &Path) -> Result<Vec<Entry>, String> {
+    if let Some(entries) = Journal::read(&journal_path(out), &exercise.id)? {
+        // A submission that could not be graded is tried again; a student graded twice
+        // (a resumed run) counts once, by the later result.
+        let mut by_student: BTreeMap<String, Entry> = BTreeMap::new();
+        for e in entries {
+            consistent(exercise, &e).map_err(|why| {
+                format!(
+                    "`{}`: student `{}`: {why}; remove it to grade the class afresh",
+                    journal_path(out).display(),
+                    crate::report::visible(&e.student, crate::report::Shape::Line)
+                )
+            })?;
+            by_student.insert(e.student.clone(), e);
+        }
+        return Ok(by_student
+            .into_values()
+            .filter(|e| e.error.is_none())
+            .collect());
+    }
     let path = results_path(out);
     let Ok(text) = std::fs::read_to_string(&path) else {
         return Ok(Vec::new());
@@ -312,6 +545,7 @@ pub struct Options<'a> {
     pub out: &'a Path,
     pub resume: bool,
     pub shard: Option<Shard>,
+    pub report: Option<&'a Path>,
 }
 
 /// One share of a class graded on its own: shard `index` (from 1) of `count`.
@@ -346,7 +580,9 @@ impl Shard {
     /// every order of its folders.
     pub fn holds(&self, name: &str) -> bool {
         use sha2::{Digest, Sha256};
-        let digest = Sha256::digest(name.as_bytes());
+        // The same name written in another Unicode form (a class copied through macOS)
+        // lands in the same shard.
+        let digest = Sha256::digest(same_name(name).as_bytes());
         let mut first = [0u8; 8];
         first.copy_from_slice(&digest[..8]);
         u64::from_be_bytes(first) % u64::from(self.count) == u64::from(self.index - 1)
@@ -358,7 +594,7 @@ impl Shard {
 const CONNECTION_BUDGET: usize = 250;
 
 pub async fn run(plan: &Plan, exercise: &Exercise, opts: Options<'_>) -> i32 {
-    if results_path(opts.out) == opts.out {
+    if results_path(opts.out) == opts.out || journal_path(opts.out) == opts.out {
         eprintln!(
             "error: --out `{}` would be overwritten by the results file; name the gradebook .csv",
             opts.out.display()
@@ -409,28 +645,30 @@ pub async fn run(plan: &Plan, exercise: &Exercise, opts: Options<'_>) -> i32 {
             todo.len()
         );
     }
+    let journal = match Journal::start(&journal_path(opts.out), &exercise.id, &kept) {
+        Ok(j) => Mutex::new(j),
+        Err(e) => {
+            eprintln!("error: {e}");
+            return exit::USAGE;
+        }
+    };
     let mut server = match provision(plan, exercise).await {
         Ok(s) => s,
         Err(code) => return code,
     };
     let max_score = exercise.max_score();
     let entries = Mutex::new(kept);
-    let last_save = Mutex::new(Instant::now());
     let progress = Progress::new(todo.len());
     let on_done = |graded: &Graded<Report>, count: usize| {
         let entry = entry_of(exercise, graded, max_score);
         progress.step(&entry, count);
-        let Ok(mut entries) = entries.lock() else {
-            return;
-        };
-        entries.push(entry);
-        if let Ok(mut last) = last_save.lock()
-            && last.elapsed() >= SAVE_EVERY
+        if let Ok(mut journal) = journal.lock()
+            && let Err(e) = journal.append(&entry)
         {
-            *last = Instant::now();
-            if let Err(e) = save(exercise, opts.out, &entries) {
-                eprintln!("warning: {e}");
-            }
+            eprintln!("warning: {e}");
+        }
+        if let Ok(mut entries) = entries.lock() {
+            entries.push(entry);
         }
     };
     let limits = limits(plan, exercise);
@@ -444,7 +682,13 @@ pub async fn run(plan: &Plan, exercise: &Exercise, opts: Options<'_>) -> i32 {
     let entries = entries
         .into_inner()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
-    let saved = save(exercise, opts.out, &entries);
+    let mut saved = save(exercise, opts.out, &entries);
+    if let (Ok(()), Some(path)) = (&saved, opts.report) {
+        saved = class_report(exercise, &entries).and_then(|page| {
+            write_atomically(path, &page)
+                .map_err(|e| format!("cannot write `{}`: {e}", path.display()))
+        });
+    }
     if let Err(e) = &saved {
         eprintln!("error: {e}");
     }
@@ -464,10 +708,11 @@ pub async fn run(plan: &Plan, exercise: &Exercise, opts: Options<'_>) -> i32 {
         Some(Ok(_)) if saved.is_err() => exit::USAGE,
         Some(Ok(_)) => {
             eprintln!(
-                "sqlgrade: graded {} submission(s) into {} and {}",
+                "sqlgrade: graded {} submission(s) into {} and {} (journal: {})",
                 entries.len(),
                 opts.out.display(),
-                results_path(opts.out).display()
+                results_path(opts.out).display(),
+                journal_path(opts.out).display()
             );
             if failed == 0 {
                 exit::PASSED

@@ -51,10 +51,12 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// Adds to each task of `report` that did not pass the hints it has earned: the first
-/// on its first failure, one more on each later failure of a changed file (running the
-/// same file again shows the same hints). Remembered in the submission folder when it
-/// can be; where it cannot, the first hint of each failing task is shown.
+/// Adds to each task of `report` that failed the hints it has earned: the first on its
+/// first failure, one more on each later failure after its own statements changed
+/// (grading the same answer again, or one edited elsewhere in its file, shows the same
+/// hints). A task that is missing or could not be graded earns none: a hint answers a
+/// wrong attempt. Remembered per submission folder when it can be; where it cannot, the
+/// first hint of each failing task is shown.
 pub fn reveal(exercise: &Exercise, submission: &Path, report: &mut Report) {
     let state = state_path(submission);
     // A state file that cannot be read starts over: it holds only what was shown.
@@ -68,10 +70,10 @@ pub fn reveal(exercise: &Exercise, submission: &Path, report: &mut Report) {
         let Some(spec) = exercise.manifest.tasks.iter().find(|t| t.id == task.id) else {
             continue;
         };
-        if task.status == Status::Pass || spec.hints.is_empty() {
+        if task.status != Status::Fail || spec.hints.is_empty() {
             continue;
         }
-        let digest = file_digest(&submission.join(&task.file));
+        let digest = answer_digest(&submission.join(&task.file), &task.id);
         let entry = seen.entry(task.id.clone()).or_insert(Seen {
             count: 0,
             file: String::new(),
@@ -98,10 +100,13 @@ fn save(path: &Path, shown: &Shown) -> std::io::Result<()> {
     super::write_atomically(path, &format!("{text}\n"))
 }
 
-/// The SHA-256 of a student's file, in hex; `not a file` for anything but a regular
-/// file of the folder's own (a link, a FIFO that would block, a device that never ends),
-/// which the grader refused anyway.
-fn file_digest(path: &Path) -> String {
+/// The SHA-256 of what the student wrote for `task`, in hex: the statements of its
+/// `-- task:` section (of the whole file when the file has no such lines), white space
+/// runs made one space, so that an edit of another task's section or of the layout is
+/// not another attempt. `not a file` for anything but a regular file of the folder's own
+/// (a link, a FIFO that would block, a device that never ends), which the grader refused
+/// anyway.
+fn answer_digest(path: &Path, task: &str) -> String {
     use std::io::Read;
     use std::os::unix::fs::OpenOptionsExt;
     let regular = std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_file());
@@ -122,9 +127,22 @@ fn file_digest(path: &Path) -> String {
                 f.take(DIGEST_LIMIT).read_to_end(&mut bytes)
             })
             .is_ok();
-    if read {
-        hex(&Sha256::digest(&bytes))
-    } else {
-        "not a file".into()
+    if !read {
+        return "not a file".into();
     }
+    let Ok(script) = crate::script::Script::from_bytes(path, bytes.clone()) else {
+        // A file the grader cannot read as text: any change is another attempt.
+        return hex(&Sha256::digest(&bytes));
+    };
+    let marked = script.markers.iter().any(|m| m.task == task);
+    let answer: Vec<String> = (script.statements.iter())
+        .filter(|st| !marked || script.task_at(st.start()) == Some(task))
+        .map(|st| {
+            st.text(&script.source)
+                .split_whitespace()
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .collect();
+    hex(&Sha256::digest(answer.join("\n").as_bytes()))
 }

@@ -2,6 +2,7 @@
 //! server that is always torn down (Ctrl-C and SIGTERM included), limits, and writing
 //! files atomically.
 
+pub mod autograder;
 pub mod batch;
 pub mod bless;
 pub mod check;
@@ -12,6 +13,7 @@ pub mod grade;
 pub mod hints;
 pub mod list;
 pub mod mutants;
+pub mod publish;
 pub mod watch;
 
 use std::io::{IsTerminal, Write};

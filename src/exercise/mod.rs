@@ -352,34 +352,60 @@ impl Exercise {
     }
 
     /// Why one of the task's hints may not be shown, if it quotes a value that only a
-    /// hidden dataset of its setup holds: not the setup's files, its visible variants,
-    /// the exercise's README or the starter files, which students see.
+    /// hidden dataset holds: a value of any hidden variant file of the exercise, or of
+    /// the reference's answers on hidden data (the snapshots' hidden sections), that
+    /// none of what students see holds (the setups' files, the visible variants and
+    /// their sections, the exercise's README, the starter files).
     fn hint_leaks(&self, task: &TaskSpec) -> Option<String> {
         if task.hints.is_empty() {
             return None;
         }
-        let setup = (self.manifest.files.iter()).find(|f| f.name == task.file)?;
-        let spec = self.manifest.setups.get(&setup.setup)?;
         let read = |path: PathBuf| std::fs::read_to_string(path).unwrap_or_default();
-        let hidden: Vec<String> = (spec.variants().iter())
-            .filter(|v| !v.visible())
-            .map(|v| read(self.dir.join(v.path())))
-            .collect();
-        if hidden.is_empty() {
+        let mut hidden = leak::Values::default();
+        let mut visible = leak::Values::default();
+        let mut hidden_names = BTreeSet::new();
+        for spec in self.manifest.setups.values() {
+            for f in spec.files() {
+                visible.merge(leak::Values::of_sql(&read(self.dir.join(f.path()))));
+            }
+            for v in spec.variants() {
+                let values = leak::Values::of_sql(&read(self.dir.join(v.path())));
+                if v.visible() {
+                    visible.merge(values);
+                } else {
+                    hidden_names.insert(v.name());
+                    hidden.merge(values);
+                }
+            }
+        }
+        if hidden_names.is_empty() {
             return None;
         }
-        let mut visible: Vec<String> = (spec.files().iter())
-            .map(|f| read(self.dir.join(f.path())))
-            .chain(
-                (spec.variants().iter().filter(|v| v.visible()))
-                    .map(|v| read(self.dir.join(v.path()))),
-            )
-            .collect();
-        visible.push(read(self.dir.join("README.md")));
-        visible.push(read(self.starter_dir().join(&task.file)));
-        let secret = leak::hidden_only(&hidden, &visible);
+        for t in &self.manifest.tasks {
+            let Ok(snapshot) = crate::snapshot::Snapshot::parse(&read(self.snapshot_path(&t.id)))
+            else {
+                continue;
+            };
+            for section in &snapshot.sections {
+                let cells =
+                    (section.rows.iter()).flat_map(|r| r.iter().flatten().map(String::as_str));
+                if hidden_names.contains(&section.dataset) {
+                    hidden.add_cells(cells);
+                } else {
+                    visible.add_cells(cells);
+                }
+            }
+        }
+        let mut prose = vec![read(self.dir.join("README.md"))];
+        prose.extend(
+            self.manifest
+                .files
+                .iter()
+                .map(|f| read(self.starter_dir().join(&f.name))),
+        );
+        let secret = hidden.beyond(&visible, &prose);
         for (n, hint) in task.hints.iter().enumerate() {
-            if let Some(value) = secret.iter().find(|v| hint.contains(v.as_str())) {
+            if let Some(value) = secret.found_in(hint) {
                 return Some(format!(
                     "hint {} quotes `{value}`, a value only a hidden dataset holds: a hint is shown to every student whose task fails",
                     n + 1

@@ -62,10 +62,13 @@ fn is_unsafe(c: char) -> bool {
 }
 
 /// A gradebook cell that a spreadsheet shows as text rather than evaluates: one starting
-/// with `=`, `+`, `-`, `@`, a tab or a carriage return gets a leading `'`, as OWASP
-/// recommends against CSV injection. The CSV writer quotes the rest.
+/// with `=`, `+`, `-`, `@`, or with white space or a control character (which some
+/// spreadsheets skip before a formula), gets a leading `'`, as OWASP recommends against
+/// CSV injection. The CSV writer quotes the rest.
 pub fn spreadsheet_cell(cell: &str) -> Cow<'_, str> {
-    if cell.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+    let formula = cell.starts_with(['=', '+', '-', '@']);
+    let skipped = cell.starts_with(|c: char| c.is_whitespace() || c.is_control());
+    if formula || skipped {
         Cow::Owned(format!("'{cell}"))
     } else {
         Cow::Borrowed(cell)
@@ -161,6 +164,8 @@ mod tests {
             "@SUM(A1)",
             "\t=1",
             "\r=1",
+            "\n=1+1",
+            " =1+1",
         ] {
             assert_eq!(spreadsheet_cell(cell), format!("'{cell}"));
         }
@@ -174,7 +179,6 @@ mod tests {
             "bob, jr.",
             "100",
             "a=b",
-            " =1",
             "'=1",
             "schema.columns",
         ] {

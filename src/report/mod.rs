@@ -3,6 +3,7 @@
 //! is escaping: any text that can come from a student goes through [`visible`] before a
 //! terminal or a log viewer sees it, and every gradebook cell through [`spreadsheet_cell`].
 
+mod class;
 mod escape;
 mod github;
 mod gradescope;
@@ -16,6 +17,7 @@ use serde::Serialize;
 use crate::points::Points;
 use crate::runner::{Event, Note, Sink, Status, TaskResult};
 
+pub use class::{ClassRow, ClassTask, render_class_report};
 pub use escape::{Shape, spreadsheet_cell, visible};
 pub use github::{render_github, render_step_summary};
 pub use gradescope::render_gradescope;

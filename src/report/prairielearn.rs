@@ -61,7 +61,7 @@ pub fn render_prairielearn(report: &Report) -> String {
         score: if report.max_score == 0 {
             0.0
         } else {
-            report.score.as_f64() / report.max_score.as_f64()
+            (report.score.as_f64() / report.max_score.as_f64()).clamp(0.0, 1.0)
         },
         message: summary_line(report),
         output,

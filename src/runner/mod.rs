@@ -91,7 +91,7 @@ pub struct Part {
     pub status: Status,
     pub score: Points,
     pub max_score: Points,
-    /// Why a check that passed earned nothing.
+    /// Why a check that passed earned less than its share.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub held_back: Option<String>,
 }
@@ -1316,15 +1316,22 @@ fn may_still_earn(task: &TaskSpec, so_far: &[Found]) -> bool {
         .any(|(i, _)| so_far.iter().filter(|r| r.0 == Some(i)).all(|r| passed(&r)))
 }
 
-/// What each check of a task that gives partial credit earned, given that the task did
-/// not pass whole and that nothing task-wide (a rule, a fault, a file that did no work)
-/// took all of it. A check earns its share when it passed on every dataset, except
-/// where passing alone proves nothing: a `rejects` probe earns only beside every
-/// `accepts` probe of the task (a table that rejects every row rejects the invalid ones
-/// too), an `accepts` probe only beside some passing `rejects` probe (a table without a
-/// constraint accepts the valid row), and a plan of the answer only beside a right
-/// answer (a wrong query may use the index just as well).
-fn parts_of(task: &TaskSpec, results: &[Found], weights: &[u64], earns: bool) -> Vec<Part> {
+/// What each check of a task that gives partial credit earned, and what the task earned,
+/// given that it did not pass whole and whether anything task-wide (a rule, a fault, a
+/// file that did no work) took all of it. A check earns its share when it passed on
+/// every dataset, except where passing alone proves little: a `rejects` probe earns only
+/// beside every `accepts` probe of the task (a table that rejects every row rejects the
+/// invalid ones too); an `accepts` probe earns its share scaled by the share of the
+/// `rejects` probes that pass (a table without a rule accepts every valid row); a plan
+/// of the answer earns only beside a right answer (a wrong query may use the index just
+/// as well). The task's points are rounded once, from the exact sum, and a task that did
+/// not pass earns less than all of them; the parts' points add up to the task's.
+fn parts_of(
+    task: &TaskSpec,
+    results: &[Found],
+    weights: &[u64],
+    earns: bool,
+) -> (Vec<Part>, Points) {
     let total: u64 = weights.iter().sum();
     let max = Points::whole(task.points);
     let status_of = |i: usize| {
@@ -1345,45 +1352,76 @@ fn parts_of(task: &TaskSpec, results: &[Found], weights: &[u64], earns: bool) ->
         if any { status } else { Status::Missing }
     };
     let statuses: Vec<Status> = (0..task.checks.len()).map(status_of).collect();
-    let all_of = |pick: fn(&CheckSpec) -> bool| {
-        (task.checks.iter().zip(&statuses))
-            .filter(|(c, _)| pick(c))
-            .map(|(_, s)| *s == Status::Pass)
-            .collect::<Vec<bool>>()
+    // The weights of the checks of a kind, and of those of them that passed.
+    let weigh = |pick: fn(&CheckSpec) -> bool| {
+        let mut all = 0;
+        let mut passed = 0;
+        for ((c, s), w) in task.checks.iter().zip(&statuses).zip(weights) {
+            if pick(c) {
+                all += w;
+                if *s == Status::Pass {
+                    passed += w;
+                }
+            }
+        }
+        (all, passed)
     };
-    let accepts = all_of(|c| matches!(c, CheckSpec::Accepts { .. }));
-    let rejects = all_of(|c| matches!(c, CheckSpec::Rejects { .. }));
-    let answers = all_of(|c| matches!(c, CheckSpec::Result { .. }));
+    let (accepts, accepted) = weigh(|c| matches!(c, CheckSpec::Accepts { .. }));
+    let (rejects, rejected) = weigh(|c| matches!(c, CheckSpec::Rejects { .. }));
+    let (answers, answered) = weigh(|c| matches!(c, CheckSpec::Result { .. }));
+    // Every part's share is a fraction of `total * scale`, so that an accepts probe's
+    // can be scaled by the rejects that pass.
+    let scale = rejects.max(1);
+    let whole = total * scale;
     let mut parts = Vec::new();
+    let mut earned = Vec::new();
+    let mut fulls = Vec::new();
     for ((check, status), weight) in task.checks.iter().zip(&statuses).zip(weights) {
-        let held_back = match check {
-            _ if !earns => Some("the task as a whole earned nothing".to_string()),
-            CheckSpec::Rejects { .. } if accepts.contains(&false) => Some(
-                "a rejected row counts only when every row the task must accept is accepted"
-                    .to_string(),
+        let full = weight * scale;
+        let (share, held_back) = match check {
+            _ if !earns => (0, Some("the task as a whole earned nothing".to_string())),
+            CheckSpec::Rejects { .. } if accepted < accepts => (
+                0,
+                Some(
+                    "a rejected row counts only when every row the task must accept is accepted"
+                        .to_string(),
+                ),
             ),
-            CheckSpec::Accepts { .. } if !rejects.is_empty() && !rejects.contains(&true) => {
-                Some("an accepted row counts only beside a row rightly rejected".to_string())
-            }
-            CheckSpec::Plan { sql: None, .. } if answers.contains(&false) => {
-                Some("the plan of an answer counts only when the answer is right".to_string())
-            }
-            _ => None,
+            CheckSpec::Accepts { .. } if rejects > 0 && rejected < rejects => (
+                weight * rejected,
+                Some(format!(
+                    "an accepted row counts in the share of the rows rightly rejected ({rejected} of {rejects})"
+                )),
+            ),
+            CheckSpec::Plan { sql: None, .. } if answered < answers => (
+                0,
+                Some("the plan of an answer counts only when the answer is right".to_string()),
+            ),
+            _ => (full, None),
         };
-        let earned = *status == Status::Pass && held_back.is_none();
+        earned.push(if *status == Status::Pass { share } else { 0 });
+        fulls.push(full);
         parts.push(Part {
             name: check.describe(),
             status: *status,
-            score: if earned {
-                Points::share(max, *weight, total)
-            } else {
-                Points::ZERO
-            },
-            max_score: Points::share(max, *weight, total),
+            score: Points::ZERO,
+            max_score: Points::ZERO,
             held_back: held_back.filter(|_| *status == Status::Pass),
         });
     }
-    parts
+    let earned_sum: u64 = earned.iter().sum();
+    let mut score = Points::share(max, earned_sum, whole);
+    if score == max && earned_sum < whole {
+        score = max.less_a_hundredth();
+    }
+    // The parts' points add up to the task's, as a reader sums them.
+    let shares = Points::apportion(score, &earned);
+    let maxima = Points::apportion(max, &fulls);
+    for ((part, s), m) in parts.iter_mut().zip(shares).zip(maxima) {
+        part.score = s;
+        part.max_score = m;
+    }
+    (parts, score)
 }
 
 fn summarise(task: &TaskSpec, results: Vec<Found>, script: &Script, errors: &Errors) -> TaskResult {
@@ -1456,14 +1494,14 @@ fn summarise(task: &TaskSpec, results: Vec<Found>, script: &Script, errors: &Err
     {
         whole_task_stands = false;
     }
-    let parts = match &weighted {
+    let (parts, partial) = match &weighted {
         Some(weights) => parts_of(task, &parts_found, weights, passed || whole_task_stands),
-        None => Vec::new(),
+        None => (Vec::new(), Points::ZERO),
     };
-    let score = match (passed, weighted.is_some()) {
-        (true, _) => Points::whole(task.points),
-        (false, true) => parts.iter().map(|p| p.score).sum(),
-        (false, false) => Points::ZERO,
+    let score = if passed {
+        Points::whole(task.points)
+    } else {
+        partial
     };
     // A task is placed by its own checks, else at the first error of its own section,
     // never at another task's.
@@ -1589,11 +1627,12 @@ checks = [
     fn parts_earn_their_share_unless_they_prove_nothing_alone() {
         let t = task(PROBES);
         let weights = t.weights().expect("shared");
+        // Each part's points, then the task's.
         let scores = |found: &[Found], earns: bool| -> Vec<String> {
-            parts_of(&t, found, &weights, earns)
-                .iter()
-                .map(|p| p.score.to_string())
-                .collect()
+            let (parts, score) = parts_of(&t, found, &weights, earns);
+            let mut shown: Vec<String> = parts.iter().map(|p| p.score.to_string()).collect();
+            shown.push(score.to_string());
+            shown
         };
         let all = |r: [CheckResult; 4]| -> Vec<Found> {
             r.into_iter()
@@ -1602,30 +1641,47 @@ checks = [
                 .collect()
         };
         use CheckResult::Pass;
-        assert_eq!(
-            scores(&all([Pass, fail(), Pass, Pass]), true),
-            ["1", "0", "1", "1"]
-        );
+        // One rejection of two: the accepted row earns half its share.
+        let one = scores(&all([Pass, fail(), Pass, Pass]), true);
+        assert_eq!(one, ["1", "0", "0.5", "1", "2.5"]);
         // The valid row refused: no rejection counts.
-        assert_eq!(
-            scores(&all([Pass, Pass, fail(), Pass]), true),
-            ["0", "0", "0", "1"]
-        );
+        let refused = scores(&all([Pass, Pass, fail(), Pass]), true);
+        assert_eq!(refused, ["0", "0", "0", "1", "1"]);
         // Nothing rejected: the accepted row counts for nothing.
-        assert_eq!(
-            scores(&all([fail(), fail(), Pass, Pass]), true),
-            ["0", "0", "0", "1"]
-        );
+        let none = scores(&all([fail(), fail(), Pass, Pass]), true);
+        assert_eq!(none, ["0", "0", "0", "1", "1"]);
         // A check that failed on any dataset fails; one with no result at all too.
         let mut found = all([Pass, Pass, Pass, Pass]);
         found.push((Some(3), fail()));
-        assert_eq!(scores(&found, true), ["1", "1", "1", "0"]);
-        assert_eq!(scores(&found[..3], true), ["1", "1", "1", "0"]);
+        assert_eq!(scores(&found, true), ["1", "1", "1", "0", "3"]);
+        assert_eq!(scores(&found[..3], true), ["1", "1", "1", "0", "3"]);
         // Nothing where the task as a whole earns nothing.
-        assert_eq!(
-            scores(&all([Pass, Pass, Pass, fail()]), false),
-            ["0", "0", "0", "0"]
-        );
+        let nothing = scores(&all([Pass, Pass, Pass, fail()]), false);
+        assert_eq!(nothing, ["0", "0", "0", "0", "0"]);
+    }
+
+    #[test]
+    fn a_task_that_did_not_pass_never_earns_all_its_points() {
+        let shared = |n: usize| {
+            let probes = (0..n)
+                .map(|i| format!("{{ kind = \"accepts\", sql = \"s{i}\" }}"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            task(&format!("points = 1\npartial = true\nchecks = [{probes}]"))
+        };
+        // 17 of 18 shares of 1 point: rounded one by one they would add up to 1.02.
+        let t = shared(18);
+        let mut found: Vec<Found> = (0..18).map(|i| (Some(i), CheckResult::Pass)).collect();
+        found[17].1 = fail();
+        let (parts, score) = parts_of(&t, &found, &t.weights().expect("shared"), true);
+        assert_eq!(score.to_string(), "0.94");
+        assert_eq!(parts.iter().map(|p| p.score).sum::<Points>(), score);
+        // 999 of 1000 would round to the whole point: a task that failed earns less.
+        let t = shared(1000);
+        let mut found: Vec<Found> = (0..1000).map(|i| (Some(i), CheckResult::Pass)).collect();
+        found[0].1 = fail();
+        let (_, score) = parts_of(&t, &found, &t.weights().expect("shared"), true);
+        assert_eq!(score.to_string(), "0.99");
     }
 
     #[test]

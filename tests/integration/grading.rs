@@ -1164,3 +1164,123 @@ fn shards_of_a_batch_grade_every_student_once_as_one_run_does() {
         run.stderr
     );
 }
+
+#[test]
+fn merge_refuses_results_that_were_edited() {
+    let alice = Submission::solution();
+    let carol = Submission::starter();
+    let class = crate::support::class_of(&[("alice", &alice), ("carol", &carol)]);
+    let out = tempfile::tempdir().expect("temp dir");
+    let graded = out.path().join("grades.csv");
+    let run = crate::support::batch_run(
+        "01-training-registry",
+        class.path(),
+        &graded,
+        "local",
+        &[],
+        &[],
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let results = graded.with_extension("json");
+    let original: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&results).expect("results")).expect("json");
+    let merged = out.path().join("merged.csv");
+    let merge = |input: &std::path::Path| {
+        sqlgrade(&[
+            "merge",
+            input.to_str().expect("path"),
+            "--out",
+            merged.to_str().expect("path"),
+        ])
+    };
+    // The file as batch wrote it merges.
+    assert_eq!(merge(&results).code, 0);
+    std::fs::remove_file(&merged).expect("remove");
+    std::fs::remove_file(merged.with_extension("json")).expect("remove");
+
+    type Edit = fn(&mut serde_json::Value);
+    // Carol (the second student) handed in the starters: every task of hers failed.
+    let edits: [(&str, Edit, &str); 6] = [
+        (
+            "a total raised",
+            |v| v["students"][1]["score"] = 100.into(),
+            "its tasks' add up to",
+        ),
+        (
+            "a task raised, and the total with it",
+            |v| {
+                v["students"][1]["tasks"][0]["score"] = 8.into();
+                v["students"][1]["score"] = 8.into();
+            },
+            "all of them only when it passed",
+        ),
+        (
+            "a task of its own",
+            |v| {
+                let mut extra = v["students"][1]["tasks"][0].clone();
+                extra["id"] = "bonus".into();
+                v["students"][1]["tasks"]
+                    .as_array_mut()
+                    .expect("tasks")
+                    .push(extra);
+            },
+            "task `bonus` is not one of the exercise's",
+        ),
+        (
+            "another maximum",
+            |v| v["students"][1]["max_score"] = 23.into(),
+            "its max_score is 23",
+        ),
+        (
+            "points for a student not graded",
+            |v| {
+                v["students"][1]["error"] = "boom".into();
+                v["students"][1]["tasks"] = serde_json::json!([]);
+                v["students"][1]["score"] = 5.into();
+            },
+            "was not graded, yet has points",
+        ),
+        (
+            "the file's maximum",
+            |v| v["max_score"] = 50.into(),
+            "is worth 50 points",
+        ),
+    ];
+    for (what, edit, why) in edits {
+        let mut forged = original.clone();
+        assert_eq!(forged["students"][1]["student"], "carol");
+        edit(&mut forged);
+        let path = out.path().join("forged.json");
+        std::fs::write(&path, forged.to_string()).expect("write");
+        let run = merge(&path);
+        assert_eq!(run.code, 2, "{what}: {}", run.stderr);
+        assert!(!merged.exists(), "{what}: a gradebook was written");
+        assert!(run.stderr.contains(why), "{what}: {}", run.stderr);
+    }
+    // The same student under another case, in another file.
+    let mut renamed = original.clone();
+    renamed["students"][0]["student"] = "ALICE".into();
+    renamed["students"]
+        .as_array_mut()
+        .expect("students")
+        .truncate(1);
+    let other = out.path().join("renamed.json");
+    std::fs::write(&other, renamed.to_string()).expect("write");
+    let run = sqlgrade(&[
+        "merge",
+        results.to_str().expect("path"),
+        other.to_str().expect("path"),
+        "--out",
+        merged.to_str().expect("path"),
+    ]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(run.stderr.contains("is in both"), "{}", run.stderr);
+    // A gradebook named .json would be overwritten by its own results file.
+    let run = sqlgrade(&[
+        "merge",
+        results.to_str().expect("path"),
+        "--out",
+        out.path().join("merged.json").to_str().expect("path"),
+    ]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+}

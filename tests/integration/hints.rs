@@ -52,9 +52,19 @@ fn a_failing_task_earns_one_more_hint_each_time_its_file_changes() {
     let first = graded(&submission, &[]);
     assert_eq!(hints_of(&first, TASK), all[..1]);
     assert_eq!(hints_of(&graded(&submission, &[]), TASK), all[..1]);
+    // Nor does an edit of its layout, or of another task's section.
+    let elsewhere = format!(
+        "{}\n\n-- task: analysis.long_runs\nselect  1 ;\n",
+        wrong(1).replace(' ', "   ")
+    );
+    let submission = submission.with("04_analysis_queries.sql", &elsewhere);
+    assert_eq!(hints_of(&graded(&submission, &[]), TASK), all[..1]);
     // Each changed file that still fails adds one, up to all of them.
     let submission = submission.with("04_analysis_queries.sql", &wrong(2));
     assert_eq!(hints_of(&graded(&submission, &[]), TASK), all[..2]);
+    // A task not attempted earns none: a hint answers a wrong attempt.
+    let blank = Submission::solution().without("04_analysis_queries.sql");
+    assert!(hints_of(&graded(&blank, &[]), TASK).is_empty());
     // Another folder starts over: hints are remembered per submission folder.
     let other = Submission::solution().with("04_analysis_queries.sql", &wrong(5));
     assert_eq!(hints_of(&graded(&other, &[]), TASK), all[..1]);
@@ -93,30 +103,52 @@ fn a_hint_that_quotes_a_hidden_value_is_refused() {
         .path()
         .join("exercises/01-training-registry/exercise.toml");
     let text = std::fs::read_to_string(&manifest).expect("manifest");
-    let hidden = "azure-nd-h100";
     let ties = std::fs::read_to_string(
         course
             .path()
             .join("exercises/01-training-registry/variants/ties.sql"),
     )
     .expect("ties");
-    assert!(ties.contains(hidden));
-    let leaky = text.replacen(
-        "hints = [\n",
-        &format!("hints = [\n  \"Look at {hidden}: it ties.\",\n"),
-        1,
-    );
-    assert_ne!(leaky, text);
-    std::fs::write(&manifest, leaky).expect("write");
-    let run = sqlgrade_in(
-        course.path(),
-        &["grade", "01-training-registry", "--db", "local"],
-    );
-    assert_eq!(run.code, 2, "{}\n{}", run.stdout, run.stderr);
-    assert!(
-        run.stderr
-            .contains("hint 1 quotes `azure-nd-h100`, a value only a hidden dataset holds"),
-        "{}",
-        run.stderr
-    );
+    assert!(ties.contains("azure-nd-h100"));
+    let row_count = "title = \"20 runs\"\n";
+    assert!(text.contains(row_count));
+    // A hidden dataset's value in any case, in a hint of a task of another setup, and
+    // the reference's answer on hidden data (148.00), written as another number.
+    let leaks = [
+        (
+            text.replacen(
+                "hints = [\n",
+                "hints = [\n  \"Look at azure-nd-h100: it ties.\",\n",
+                1,
+            ),
+            "`azure-nd-h100`",
+        ),
+        (
+            text.replacen(
+                row_count,
+                &format!("{row_count}hints = [\"Hidden data ties AZURE-ND-H100 with another.\"]\n"),
+                1,
+            ),
+            "`azure-nd-h100`",
+        ),
+        (
+            text.replacen(
+                "hints = [\n",
+                "hints = [\n  \"The best average is 148 hours.\",\n",
+                1,
+            ),
+            "`148`",
+        ),
+    ];
+    for (leaky, value) in leaks {
+        assert_ne!(leaky, text);
+        std::fs::write(&manifest, leaky).expect("write");
+        let run = sqlgrade_in(
+            course.path(),
+            &["grade", "01-training-registry", "--db", "local"],
+        );
+        assert_eq!(run.code, 2, "{value}: {}\n{}", run.stdout, run.stderr);
+        let said = format!("hint 1 quotes {value}, a value only a hidden dataset holds");
+        assert!(run.stderr.contains(&said), "{value}: {}", run.stderr);
+    }
 }

@@ -350,6 +350,60 @@ fn batch_resume_skips_students_already_graded() {
 }
 
 #[test]
+fn batch_journals_each_result_and_resumes_past_a_torn_line() {
+    let class = class();
+    std::fs::remove_dir_all(class.path().join("mallory")).expect("remove");
+    let out_dir = tempfile::tempdir().expect("temp dir");
+    let out = out_dir.path().join("grades.csv");
+    assert_eq!(batch(class.path(), &out, &[]).code, 0);
+    let journal_path = out_dir.path().join("grades.jsonl");
+    let journal = std::fs::read_to_string(&journal_path).expect("journal");
+    let lines: Vec<serde_json::Value> = journal
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a JSON line"))
+        .collect();
+    assert_eq!(lines[0]["exercise"], "01-training-registry", "{journal}");
+    assert_eq!(lines.len(), 1 + 4, "{journal}");
+    // The journal's results are the results file's, one line per student.
+    let results: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.with_extension("json")).expect("json"))
+            .expect("json");
+    let mut journaled: Vec<&serde_json::Value> = lines[1..].iter().collect();
+    journaled.sort_by_key(|e| e["student"].as_str().map(String::from));
+    let summary: Vec<&serde_json::Value> = results["students"]
+        .as_array()
+        .expect("students")
+        .iter()
+        .collect();
+    assert_eq!(journaled, summary);
+
+    // A run killed while writing its third result leaves a torn line: a resumed run
+    // keeps the two whole ones, grades the others again, and leaves no torn line.
+    let kept: String = journal.split_inclusive('\n').take(3).collect();
+    let third = journal.lines().nth(3).expect("a third result");
+    std::fs::write(
+        &journal_path,
+        format!("{kept}{}", &third[..third.len() / 2]),
+    )
+    .expect("tear");
+    let run = batch(class.path(), &out, &["--resume"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("2 submission(s) already graded, 2 to go"),
+        "{}",
+        run.stderr
+    );
+    let resumed = std::fs::read_to_string(&journal_path).expect("journal");
+    assert_eq!(resumed.lines().count(), 1 + 4, "{resumed}");
+    for line in resumed.lines() {
+        serde_json::from_str::<serde_json::Value>(line).expect("every line whole");
+    }
+    let gradebook = std::fs::read_to_string(&out).expect("gradebook");
+    assert_eq!(gradebook.lines().count(), 1 + 4, "{gradebook}");
+}
+
+#[test]
 fn junit_has_a_testcase_per_task_with_failures_and_diffs() {
     let sub = Submission::solution().with(
         "04_analysis_queries.sql",

@@ -3,6 +3,7 @@
 
 mod support;
 
+mod autograder;
 mod comparing;
 mod corpus;
 mod docker;
@@ -17,6 +18,8 @@ mod mutants;
 mod output;
 mod partial;
 mod plans;
+mod publish;
+mod report;
 mod sandbox;
 mod setups;
 mod splitter;
