@@ -9,7 +9,8 @@
 //! `runner` executes every file inside a transaction that is always rolled back,
 //! statement by statement in savepoints under a guard that verifies the transaction is
 //! still the grader's, and runs the checks; batches give each worker its own workspace.
-//! `report` renders the resulting events (terminal, JSON, JUnit, Gradescope, GitHub). The
+//! `report` renders the resulting events (terminal, JSON, JUnit, Gradescope, PrairieLearn,
+//! GitHub) and a class's results as one HTML page; `points` counts partial credit. The
 //! runner never prints and the reporters never touch the database; a wrong answer is a
 //! task result, never an `Err`.
 
