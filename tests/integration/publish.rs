@@ -104,20 +104,20 @@ fn the_student_edition_holds_no_solution_nor_hidden_data_and_grades() {
     );
 
     // It grades there: the reference scores full marks, the starters nothing.
-    let solution = Submission::solution();
-    let run = sqlgrade_in(
-        &edition,
-        &[
+    let grade_there = |submission: &Submission| {
+        let dir = submission.path().to_str().expect("utf-8");
+        let args = [
             "grade",
             "01-training-registry",
             "--db",
             "local",
             "--format",
             "json",
-            "--submission",
-            solution.path().to_str().expect("utf-8"),
-        ],
-    );
+        ];
+        sqlgrade_in(&edition, &[&args[..], &["--submission", dir]].concat())
+    };
+    let solution = Submission::solution();
+    let run = grade_there(&solution);
     assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
     assert_eq!(run.score(), 100);
     let binary = edition.join("bin/sqlgrade");
@@ -148,19 +148,7 @@ fn the_student_edition_holds_no_solution_nor_hidden_data_and_grades() {
             "row_number() over (partition by framework order by accuracy desc)",
         ),
     );
-    let in_edition = sqlgrade_in(
-        &edition,
-        &[
-            "grade",
-            "01-training-registry",
-            "--db",
-            "local",
-            "--format",
-            "json",
-            "--submission",
-            untied.path().to_str().expect("utf-8"),
-        ],
-    );
+    let in_edition = grade_there(&untied);
     assert_eq!(
         in_edition.task("analysis.rank_in_framework")["status"],
         "pass"
