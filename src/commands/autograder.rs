@@ -101,11 +101,13 @@ root="${{AUTOGRADER_ROOT:-/autograder}}"
 prefix="${{SQLGRADE_PREFIX:-/usr/local/bin}}"
 mkdir -p "$root/results"
 cd "$root/source/course" || exit 2
-"$prefix/sqlgrade" grade {id} --submission "$root/submission" --db local --format gradescope --output "$root/results/results.json"{no_hints}
+"$prefix/sqlgrade" grade '{id}' --submission "$root/submission" --db local --format gradescope --output "$root/results/results.json"{no_hints}
 code=$?
 if [ "$code" -le 1 ]; then
     exit 0
 fi
+# No grade the grader did not make: whatever was written goes.
+rm -f "$root/results/results.json"
 exit "$code"
 "#,
         id = exercise.id

@@ -144,8 +144,12 @@ impl Journal {
         for (n, line) in lines {
             match serde_json::from_str::<Entry>(line) {
                 Ok(entry) => entries.push(entry),
-                Err(_) if !line.ends_with('\n') => break,
-                Err(e) => return Err(format!("{}:{}: {e}", path.display(), n + 1)),
+                // A line cut short (a kill, a full disk): its student is graded again.
+                Err(e) => eprintln!(
+                    "warning: {}:{}: not a whole result ({e}); that student is graded again",
+                    path.display(),
+                    n + 1
+                ),
             }
         }
         Ok(Some(entries))
@@ -433,14 +437,33 @@ fn consistent(exercise: &Exercise, entry: &Entry) -> Result<(), String> {
             return Err(format!("task `{}` is there twice", t.id));
         }
         let points = Points::whole(spec.points);
+        // A task that did not pass earns nothing, or (sharing its points) what its parts
+        // earned, less than all of them.
+        let shared = spec.weights().is_some();
         let right = match t.status.as_str() {
             "pass" => t.score == points,
-            "fail" | "error" | "missing" => t.score < points,
+            "fail" | "error" | "missing" if shared => t.score < points,
+            "fail" | "error" | "missing" => t.score.is_zero(),
             _ => false,
         };
+        let parts: Points = t.parts.iter().map(|p| p.score).sum();
+        // A task that earned nothing may come without parts (its file was not graded).
+        let unparted = t.parts.is_empty() && t.score.is_zero();
+        if shared && !unparted && (t.parts.len() != spec.checks.len() || parts != t.score) {
+            return Err(format!(
+                "task `{}` shares its points over {} checks, but its parts are {} adding up to {parts}, its score {}",
+                t.id,
+                spec.checks.len(),
+                t.parts.len(),
+                t.score
+            ));
+        }
+        if !shared && !t.parts.is_empty() {
+            return Err(format!("task `{}` has parts, but no partial credit", t.id));
+        }
         if t.max_score != points || !right {
             return Err(format!(
-                "task `{}` has {}/{} points as `{}`; it is worth {points}, all of them only when it passed",
+                "task `{}` has {}/{} points as `{}`; it is worth {points}, all of them when it passed and none otherwise (but parts of a task that shares them)",
                 t.id, t.score, t.max_score, t.status
             ));
         }
@@ -529,7 +552,17 @@ fn previous(exercise: &Exercise, out: &Path) -> Result<Vec<Entry>, String> {
             exercise.id
         ));
     }
-    // A submission that could not be graded is tried again.
+    // A submission that could not be graded is tried again; a result the grader could
+    // not have written is refused, as in the journal.
+    for e in &results.students {
+        consistent(exercise, e).map_err(|why| {
+            format!(
+                "`{}`: student `{}`: {why}; remove it to grade the class afresh",
+                path.display(),
+                crate::report::visible(&e.student, crate::report::Shape::Line)
+            )
+        })?;
+    }
     Ok(results
         .students
         .into_iter()
@@ -594,6 +627,22 @@ impl Shard {
 const CONNECTION_BUDGET: usize = 250;
 
 pub async fn run(plan: &Plan, exercise: &Exercise, opts: Options<'_>) -> i32 {
+    let outputs = [
+        opts.out.to_path_buf(),
+        results_path(opts.out),
+        journal_path(opts.out),
+    ];
+    if let Some(report) = opts.report
+        && outputs
+            .iter()
+            .any(|o| std::path::absolute(o).ok() == std::path::absolute(report).ok())
+    {
+        eprintln!(
+            "error: --report `{}` would overwrite the batch's own gradebook, results or journal; name it .html",
+            report.display()
+        );
+        return exit::USAGE;
+    }
     if results_path(opts.out) == opts.out || journal_path(opts.out) == opts.out {
         eprintln!(
             "error: --out `{}` would be overwritten by the results file; name the gradebook .csv",
@@ -625,7 +674,12 @@ pub async fn run(plan: &Plan, exercise: &Exercise, opts: Options<'_>) -> i32 {
     };
     let kept = if opts.resume {
         match previous(exercise, opts.out) {
-            Ok(p) => p,
+            // Only students of this run: a folder since removed, or of another shard, is
+            // no result of this one.
+            Ok(p) => p
+                .into_iter()
+                .filter(|e| all.iter().any(|s| s.student == e.student))
+                .collect(),
             Err(e) => {
                 eprintln!("error: {e}");
                 return exit::USAGE;

@@ -80,14 +80,31 @@ pub async fn run(
             INTERRUPTED
         }
         Some(Err(e)) => {
-            // A server lost for good: report what was graded before it went.
+            // A server lost for good: a reader reports what was graded before it went;
+            // a platform records no grade the grader did not make.
             if !report.tasks.is_empty()
+                && !records_a_grade(format)
                 && let Err(write) = emit(&report)
             {
                 eprintln!("error: {write}");
             }
             print_error(&e);
             e.exit_code()
+        }
+        Some(Ok(graded)) if !graded.ungraded.is_empty() => {
+            // Files the server failed on, twice: not the student's fault, and no grade.
+            if !records_a_grade(format)
+                && let Err(write) = emit(&report)
+            {
+                eprintln!("error: {write}");
+            }
+            for why in &graded.ungraded {
+                eprintln!("error: {why}");
+            }
+            if records_a_grade(format) {
+                eprintln!("error: no results were written: grade this submission again");
+            }
+            exit::NO_DATABASE
         }
         Some(Ok(_)) => match emit(&report) {
             Err(e) => {
@@ -98,6 +115,12 @@ pub async fn run(
             Ok(()) => exit::FAILED,
         },
     }
+}
+
+/// Whether a format is a platform's record of the grade (Gradescope, PrairieLearn), which
+/// must hold a grade of the whole submission or nothing.
+fn records_a_grade(format: Format) -> bool {
+    matches!(format, Format::Gradescope | Format::Prairielearn)
 }
 
 /// Why a submission folder must not be graded: it reaches the course's own solutions or

@@ -184,6 +184,8 @@ pub fn write_atomically(path: &Path, text: &str) -> std::io::Result<()> {
         .map(|m| m.permissions())
         .unwrap_or_else(|_| std::os::unix::fs::PermissionsExt::from_mode(0o644));
     tmp.as_file().set_permissions(permissions)?;
+    // On disk before it takes the old file's place: a crash leaves the old or the new.
+    tmp.as_file().sync_all()?;
     tmp.persist(path).map_err(|e| e.error)?;
     Ok(())
 }

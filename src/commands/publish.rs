@@ -2,13 +2,14 @@
 //! a manifest without hidden datasets or instructor-only settings, the setup files and
 //! visible datasets, the snapshots of the visible data (without the reference's query),
 //! and the starter files with each task's expected columns under its marker; with the
-//! grader's binary beside them. Never the reference solution, a hidden dataset, or an
-//! answer on hidden data. Written to a temporary folder and renamed into place.
+//! grader's binary beside them. Only what is named is copied: never the reference
+//! solution, a hidden dataset, an answer on hidden data, or a task whose checks hold its
+//! answer. Written to a temporary folder, loaded there, and renamed into place.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use crate::exercise::{CheckSpec, Exercise};
+use crate::exercise::{CheckSpec, Exercise, Facts, TaskSpec};
 use crate::exit;
 use crate::snapshot::Snapshot;
 
@@ -58,8 +59,20 @@ fn publish(exercises: &[Exercise], opts: &Options<'_>) -> Result<(), String> {
         .prefix(".sqlgrade-publish-")
         .tempdir_in(&parent)
         .map_err(|e| format!("cannot write in `{}`: {e}", parent.display()))?;
+    let mut course_only = Vec::new();
     for exercise in exercises {
-        edition(exercise, temp.path())?;
+        for task in edition(exercise, temp.path())? {
+            course_only.push(format!("`{}` ({})", task, exercise.id));
+        }
+    }
+    // The edition must grade: each exercise loads there as it will for a student.
+    for exercise in exercises {
+        Exercise::load(temp.path(), &exercise.id).map_err(|e| {
+            format!(
+                "the student edition of `{}` would not load: {e}",
+                exercise.id
+            )
+        })?;
     }
     let binary = match opts.binary {
         Some(b) => b.to_path_buf(),
@@ -69,12 +82,20 @@ fn publish(exercises: &[Exercise], opts: &Options<'_>) -> Result<(), String> {
     make_dir(&bin)?;
     copy(&binary, &bin.join("sqlgrade"))?;
     let readme = format!(
-        "# Exercises\n\nEach folder of `exercises/` is one exercise: read its README, write your answers in\n`sql/<exercise>/`, and grade them with the grader in `bin/`:\n\n```sh\nbin/sqlgrade grade <exercise>          # grades sql/<exercise>/\nbin/sqlgrade watch <exercise>          # again on every save\n```\n\nThis grader checks your answers on the data you see here. Your final grade is given on\nthat data and on more data besides, so an answer right for every data, not only for\nthis data, is what earns the points.\n\nExercises: {}\n",
+        "# Exercises\n\nEach folder of `exercises/` is one exercise: read its README, write your answers in\n`sql/<exercise>/`, and grade them with the grader in `bin/`:\n\n```sh\nbin/sqlgrade grade <exercise>          # grades sql/<exercise>/\nbin/sqlgrade watch <exercise>          # again on every save\n```\n\nThis grader checks your answers on the data you see here. Your final grade is given on\nthat data and on more data besides, so an answer right for every data, not only for\nthis data, is what earns the points.\n\nExercises: {}\n{}",
         exercises
             .iter()
             .map(|e| format!("`{}`", e.id))
             .collect::<Vec<_>>()
-            .join(", ")
+            .join(", "),
+        if course_only.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "\nGraded by the course only (their checks would show their answers): {}.\n",
+                course_only.join(", ")
+            )
+        }
     );
     write(&temp.path().join("README.md"), &readme)?;
     let kept = temp.keep();
@@ -84,67 +105,87 @@ fn publish(exercises: &[Exercise], opts: &Options<'_>) -> Result<(), String> {
     })
 }
 
-/// Writes one exercise's student edition under `root`.
-fn edition(exercise: &Exercise, root: &Path) -> Result<(), String> {
+/// The tasks whose checks hold their answer: a `result` compared with an instructor's
+/// query (`against`), a `recall` check's `exact` query, the indexes of a `catalog` check
+/// (its snapshot is the definitions to write). The student edition leaves them out:
+/// they are graded by the course only.
+fn holds_its_answer(task: &TaskSpec) -> bool {
+    task.checks.iter().any(|c| {
+        matches!(
+            c,
+            CheckSpec::Result {
+                against: Some(_),
+                ..
+            } | CheckSpec::Recall { .. }
+                | CheckSpec::Catalog {
+                    facts: Facts::Indexes,
+                    ..
+                }
+        )
+    })
+}
+
+/// Writes one exercise's student edition under `root`; returns the tasks left out.
+fn edition(exercise: &Exercise, root: &Path) -> Result<Vec<String>, String> {
     let id = &exercise.id;
     let dir = root.join("exercises").join(id);
     make_dir(&dir)?;
-    // Every file of the exercise (the setup files, what they include, the README), but
-    // the reference solution and the variants: of those, only the visible ones.
-    let mut hidden: BTreeSet<String> = BTreeSet::new();
-    let mut visible: BTreeSet<PathBuf> = BTreeSet::new();
+    // Only what students may see, named one by one: the README, each setup file and
+    // each visible variant, with the files they read.
+    let mut shown: BTreeSet<String> = BTreeSet::from([crate::exercise::BASE_DATASET.to_string()]);
+    let mut files: BTreeSet<PathBuf> = BTreeSet::new();
     for spec in exercise.manifest.setups.values() {
-        for v in spec.variants() {
-            if v.visible() {
-                visible.insert(exercise.dir.join(v.path()));
-            } else {
-                hidden.insert(v.name());
-            }
+        let visible = spec.variants().iter().filter(|v| v.visible());
+        shown.extend(visible.clone().map(|v| v.name()));
+        let paths = (spec.files().iter().map(|f| f.path().to_string()))
+            .chain(visible.map(|v| v.path().to_string()));
+        for path in paths {
+            let path = exercise.dir.join(path);
+            files.extend(crate::script::includes::files_read_by(&path));
+            files.insert(path);
         }
     }
-    let variant_dirs: BTreeSet<PathBuf> = (exercise.manifest.setups.values())
-        .flat_map(|spec| spec.variants())
-        .filter_map(|v| exercise.dir.join(v.path()).parent().map(Path::to_path_buf))
-        .filter(|d| *d != exercise.dir)
-        .collect();
-    let left_out = |path: &Path| {
-        path.starts_with(exercise.solution_dir())
-            || path == exercise.dir.join("exercise.toml")
-            || (variant_dirs.iter().any(|d| path.starts_with(d)) && !visible.contains(path))
-    };
-    for entry in walkdir::WalkDir::new(&exercise.dir).sort_by_file_name() {
-        let entry = entry.map_err(|e| format!("cannot read `{}`: {e}", exercise.dir.display()))?;
-        let path = entry.path();
-        if !entry.file_type().is_file() || left_out(path) {
+    let readme = exercise.dir.join("README.md");
+    if readme.is_file() {
+        files.insert(readme);
+    }
+    for path in &files {
+        // What lies outside the exercise's folder (or is not there) is not the course's
+        // to publish: the edition's load below says what it misses.
+        let Ok(relative) = path.strip_prefix(&exercise.dir) else {
+            continue;
+        };
+        if !path.is_file() || relative.starts_with("solution") {
             continue;
         }
-        let relative = path
-            .strip_prefix(&exercise.dir)
-            .map_err(|e| e.to_string())?;
         let to = dir.join(relative);
         if let Some(parent) = to.parent() {
             make_dir(parent)?;
         }
         copy(path, &to)?;
     }
-    // A hidden variant kept beside the setup's files is left out too.
-    for spec in exercise.manifest.setups.values() {
-        for v in spec.variants().iter().filter(|v| !v.visible()) {
-            let _ = std::fs::remove_file(dir.join(v.path()));
-        }
-    }
-    write(&dir.join("exercise.toml"), &student_manifest(exercise)?)?;
+    let left_out: Vec<String> = (exercise.manifest.tasks.iter())
+        .filter(|t| holds_its_answer(t))
+        .map(|t| t.id.clone())
+        .collect();
+    write(
+        &dir.join("exercise.toml"),
+        &student_manifest(exercise, &left_out)?,
+    )?;
     // Snapshots: the sections on visible data, without the reference's query.
     let expected = root.join("expected").join(id);
     make_dir(&expected)?;
     for task in &exercise.manifest.tasks {
+        if left_out.contains(&task.id) {
+            continue;
+        }
         let path = exercise.snapshot_path(&task.id);
         let Ok(text) = std::fs::read_to_string(&path) else {
             continue;
         };
         let mut snapshot =
             Snapshot::parse(&text).map_err(|e| format!("{}: {e}", path.display()))?;
-        snapshot.sections.retain(|s| !hidden.contains(&s.dataset));
+        snapshot.sections.retain(|s| shown.contains(&s.dataset));
         for s in &mut snapshot.sections {
             if task
                 .checks
@@ -167,12 +208,12 @@ fn edition(exercise: &Exercise, root: &Path) -> Result<(), String> {
         let text = std::fs::read_to_string(&from).unwrap_or_default();
         write(&sql.join(&file.name), &with_columns(exercise, &text))?;
     }
-    Ok(())
+    Ok(left_out)
 }
 
 /// The manifest as students get it: hidden variants and instructor-only settings left
 /// out (its comments too: they are the instructor's notes).
-fn student_manifest(exercise: &Exercise) -> Result<String, String> {
+fn student_manifest(exercise: &Exercise, left_out: &[String]) -> Result<String, String> {
     let path = exercise.dir.join("exercise.toml");
     let text = std::fs::read_to_string(&path)
         .map_err(|e| format!("cannot read `{}`: {e}", path.display()))?;
@@ -184,10 +225,36 @@ fn student_manifest(exercise: &Exercise) -> Result<String, String> {
         }
     }
     if let Some(toml::Value::Array(tasks)) = doc.get_mut("tasks") {
+        tasks.retain(|t| {
+            let id = t.get("id").and_then(toml::Value::as_str).unwrap_or("");
+            !left_out.iter().any(|l| l == id)
+        });
         for task in tasks.iter_mut() {
-            if let toml::Value::Table(t) = task {
-                for key in INSTRUCTOR_ONLY {
-                    t.remove(key);
+            let toml::Value::Table(t) = task else {
+                continue;
+            };
+            for key in INSTRUCTOR_ONLY {
+                t.remove(key);
+            }
+            if let Some(toml::Value::Array(needs)) = t.get_mut("needs_any") {
+                needs.retain(|n| !left_out.iter().any(|l| Some(l.as_str()) == n.as_str()));
+                if needs.is_empty() {
+                    t.remove("needs_any");
+                }
+            }
+            // A probe's values: the first of each list only. The course tries every
+            // value on every run, so that a constraint written against the listed
+            // values fails on the ones a student never saw.
+            if let Some(toml::Value::Array(checks)) = t.get_mut("checks") {
+                for check in checks.iter_mut() {
+                    let Some(toml::Value::Table(vary)) = check.get_mut("vary") else {
+                        continue;
+                    };
+                    for (_, values) in vary.iter_mut() {
+                        if let toml::Value::Array(list) = values {
+                            list.truncate(1);
+                        }
+                    }
                 }
             }
         }

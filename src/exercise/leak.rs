@@ -16,6 +16,8 @@ const SHORTEST: usize = 3;
 pub struct Values {
     pub texts: BTreeSet<String>,
     pub numbers: BTreeSet<String>,
+    /// The words of the text values (`tabnet` of `tabnet-tabular`), 4 letters or more.
+    pub words: BTreeSet<String>,
 }
 
 impl Values {
@@ -23,6 +25,7 @@ impl Values {
     pub fn merge(&mut self, other: Values) {
         self.texts.extend(other.texts);
         self.numbers.extend(other.numbers);
+        self.words.extend(other.words);
     }
 
     /// Adds one value as text, and as a number when it reads as one.
@@ -35,7 +38,16 @@ impl Values {
                 self.numbers.insert(n);
             }
         } else if value.chars().count() >= SHORTEST {
-            self.texts.insert(value.to_lowercase());
+            let lower = value.to_lowercase();
+            // Its words and numbers too: a hint may quote part of a value (a name in
+            // `exp-tabnet`, a number in a JSON document).
+            for word in lower.split(|c: char| !c.is_alphanumeric()) {
+                if word.chars().count() >= 4 && !word.chars().all(|c| c.is_ascii_digit()) {
+                    self.words.insert(word.to_string());
+                }
+            }
+            self.numbers.extend(numbers_in(&lower));
+            self.texts.insert(lower);
         }
     }
 
@@ -105,6 +117,10 @@ impl Values {
         if let Some(t) = self.texts.iter().find(|t| lower.contains(t.as_str())) {
             return Some(t.clone());
         }
+        let said: BTreeSet<&str> = lower.split(|c: char| !c.is_alphanumeric()).collect();
+        if let Some(w) = self.words.iter().find(|w| said.contains(w.as_str())) {
+            return Some(w.clone());
+        }
         numbers_in(text)
             .into_iter()
             .find(|n| self.numbers.contains(n))
@@ -122,6 +138,12 @@ impl Values {
                 .texts
                 .iter()
                 .filter(|t| !seen_text(t))
+                .cloned()
+                .collect(),
+            words: self
+                .words
+                .iter()
+                .filter(|w| !seen_text(w))
                 .cloned()
                 .collect(),
             numbers: (self.numbers.iter())
@@ -153,7 +175,8 @@ fn unquote(raw: &str) -> String {
         .replace("\\'", "'")
 }
 
-/// `value` as a number written one way, when it is one.
+/// `value` as a number written one way, when it is one: its size, sign left out (a hint
+/// saying "-1090.03" or "1090.03" quotes the same value).
 fn number(value: &str) -> Option<String> {
     if value.is_empty()
         || !value
@@ -166,12 +189,26 @@ fn number(value: &str) -> Option<String> {
         .parse::<f64>()
         .ok()
         .filter(|n| n.is_finite())
-        .map(|n| n.to_string())
+        .map(|n| n.abs().to_string())
 }
 
-/// The numbers written in a text, each as [`number`] writes it.
+/// The numbers written in a text, each as [`number`] writes it; a thousands separator
+/// (`3,524.50`) is read as part of its number.
 fn numbers_in(text: &str) -> Vec<String> {
-    text.split(|c: char| !(c.is_ascii_digit() || c == '.'))
+    let chars: Vec<char> = text.chars().collect();
+    let joined: String = (0..chars.len())
+        .filter(|&i| {
+            !(chars[i] == ','
+                && i > 0
+                && chars[i - 1].is_ascii_digit()
+                && chars
+                    .get(i + 1..i + 4)
+                    .is_some_and(|d| d.iter().all(char::is_ascii_digit)))
+        })
+        .map(|i| chars[i])
+        .collect();
+    joined
+        .split(|c: char| !(c.is_ascii_digit() || c == '.'))
         .map(|w| w.trim_matches('.'))
         .filter(|w| w.chars().filter(char::is_ascii_digit).count() >= SHORTEST)
         .filter_map(number)
@@ -210,7 +247,8 @@ mod tests {
             ]
         );
         let numbers: Vec<&str> = v.numbers.iter().map(String::as_str).collect();
-        assert_eq!(numbers, ["148", "42.5", "999"]);
+        // 9000 of `gpt-9000` too: a hint may quote part of a value.
+        assert_eq!(numbers, ["148", "42.5", "9000", "999"]);
     }
 
     #[test]
@@ -229,5 +267,17 @@ mod tests {
         assert_eq!(only.found_in("a tie at 148 hours"), Some("148".into()));
         assert_eq!(only.found_in("a tie at 1480 hours"), None);
         assert_eq!(only.found_in("whisper-tiny"), None);
+        // Part of a hidden name, a number in a hidden text, a sign, a separator.
+        let hidden = Values::of_sql(
+            "insert into runs values ('exp-tabnet', '{\"warmup_steps\": 5000}', -1090.03, 3524.5);",
+        );
+        let only = hidden.beyond(&visible, &[]);
+        assert_eq!(
+            only.found_in("watch the Tabnet runs"),
+            Some("tabnet".into())
+        );
+        assert_eq!(only.found_in("set it to 5000"), Some("5000".into()));
+        assert_eq!(only.found_in("a loss of -1090.03"), Some("1090.03".into()));
+        assert_eq!(only.found_in("it costs 3,524.50"), Some("3524.5".into()));
     }
 }

@@ -97,7 +97,14 @@ impl Exercise {
     pub fn load(root: &Path, id: &str) -> Result<Exercise, ExerciseError> {
         let dir = root.join("exercises").join(id);
         let path = dir.join("exercise.toml");
-        if !path.is_file() {
+        // An id is a folder name of letters, digits, `.`, `_` and `-`: never a path
+        // (`../elsewhere`) and never text a script would read as more than a word.
+        let plain = !id.is_empty()
+            && !id.starts_with('.')
+            && id
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c));
+        if !plain || !path.is_file() {
             return Err(ExerciseError::Unknown {
                 id: id.to_string(),
                 dir: root.join("exercises"),
@@ -364,12 +371,21 @@ impl Exercise {
         let mut hidden = leak::Values::default();
         let mut visible = leak::Values::default();
         let mut hidden_names = BTreeSet::new();
+        // A file with the files it reads (`\i`, `\copy ... from`), as applying it would.
+        let values_of = |file: &str| {
+            let path = self.dir.join(file);
+            let mut values = leak::Values::of_sql(&read(path.clone()));
+            for included in crate::script::includes::files_read_by(&path) {
+                values.merge(leak::Values::of_sql(&read(included)));
+            }
+            values
+        };
         for spec in self.manifest.setups.values() {
             for f in spec.files() {
-                visible.merge(leak::Values::of_sql(&read(self.dir.join(f.path()))));
+                visible.merge(values_of(f.path()));
             }
             for v in spec.variants() {
-                let values = leak::Values::of_sql(&read(self.dir.join(v.path())));
+                let values = values_of(v.path());
                 if v.visible() {
                     visible.merge(values);
                 } else {
@@ -545,6 +561,23 @@ mod tests {
             if let Err(e) = loaded {
                 assert!(e.contains("`needs_any` names"), "{e}");
             }
+        }
+    }
+
+    #[test]
+    fn an_id_is_a_folder_name_never_a_path_or_a_command() {
+        let root = course(r#"["setup/seed.sql"]"#, &[]);
+        assert!(Exercise::load(root.path(), "x").is_ok());
+        // A folder named like a command, beside the course's.
+        let odd = root.path().join("exercises/x;touch PWNED");
+        std::fs::create_dir_all(&odd).expect("mkdir");
+        std::fs::copy(
+            root.path().join("exercises/x/exercise.toml"),
+            odd.join("exercise.toml"),
+        )
+        .expect("copy");
+        for id in ["x;touch PWNED", "../exercises/x", "./x", "", ".x"] {
+            assert!(Exercise::load(root.path(), id).is_err(), "{id:?} loaded");
         }
     }
 

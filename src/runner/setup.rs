@@ -11,7 +11,7 @@
 //! instructor's for `run_as = "instructor"`): `OWNER TO` is skipped, since ownership is
 //! what keeps a student from altering the instructor's objects.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use pg_query::NodeEnum;
 use pg_query::protobuf::{AlterTableType, ObjectType};
@@ -19,11 +19,8 @@ use pg_query::protobuf::{AlterTableType, ObjectType};
 use super::RunError;
 use crate::db::describe_error;
 use crate::script::copy_meta::Source;
+use crate::script::includes::{INCLUDE_DEPTH, beside, unquote};
 use crate::script::{MetaCommand, Script, Statement};
-
-/// Files included (`\i`) inside one another at most: a file that includes itself stops
-/// here with an error, not a stack overflow.
-const INCLUDE_DEPTH: usize = 16;
 
 /// psql meta-commands that change only what psql prints or its own variables (nothing of
 /// the database), and those that send the query buffer, which the splitter has made
@@ -319,20 +316,6 @@ async fn copy_in(
     let mut sink = std::pin::pin!(sink);
     sink.send(bytes::Bytes::copy_from_slice(data)).await?;
     sink.as_mut().finish().await.map(|_| ())
-}
-
-/// A file named in a setup file: relative to that file's folder.
-fn beside(setup: &Path, name: &str) -> PathBuf {
-    setup.parent().unwrap_or(Path::new(".")).join(name)
-}
-
-/// A meta-command argument without its quotes (`'a b.sql'` is `a b.sql`).
-fn unquote(arg: &str) -> String {
-    let arg = arg.trim();
-    match arg.strip_prefix('\'').and_then(|a| a.strip_suffix('\'')) {
-        Some(inner) => inner.replace("''", "'"),
-        None => arg.to_string(),
-    }
 }
 
 #[cfg(test)]

@@ -3,6 +3,7 @@
 
 pub mod copy_meta;
 pub mod grammar;
+pub mod includes;
 pub mod mutate;
 mod open;
 pub mod order;

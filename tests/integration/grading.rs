@@ -1200,7 +1200,7 @@ fn merge_refuses_results_that_were_edited() {
 
     type Edit = fn(&mut serde_json::Value);
     // Carol (the second student) handed in the starters: every task of hers failed.
-    let edits: [(&str, Edit, &str); 6] = [
+    let edits: [(&str, Edit, &str); 7] = [
         (
             "a total raised",
             |v| v["students"][1]["score"] = 100.into(),
@@ -1212,7 +1212,15 @@ fn merge_refuses_results_that_were_edited() {
                 v["students"][1]["tasks"][0]["score"] = 8.into();
                 v["students"][1]["score"] = 8.into();
             },
-            "all of them only when it passed",
+            "all of them when it passed",
+        ),
+        (
+            "a failed task given all but a hundredth",
+            |v| {
+                v["students"][1]["tasks"][0]["score"] = 7.99.into();
+                v["students"][1]["score"] = 7.99.into();
+            },
+            "none otherwise",
         ),
         (
             "a task of its own",

@@ -322,21 +322,20 @@ fn start_sleeping_run(
     extra: &[&str],
 ) -> (std::process::Child, i32, i32) {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_sqlgrade"));
-    cmd.args([
-        "grade",
-        "01-training-registry",
-        "--db",
-        "local",
-        "--format",
-        "json",
-        "--submission",
-    ])
-    .arg(sub.path())
-    .args(extra)
-    .current_dir(repo())
-    .env("TMPDIR", tmp)
-    .stdout(Stdio::piped())
-    .stderr(Stdio::piped());
+    let format: &[&str] = if extra.contains(&"--format") {
+        &[]
+    } else {
+        &["--format", "json"]
+    };
+    cmd.args(["grade", "01-training-registry", "--db", "local"])
+        .args(format)
+        .arg("--submission")
+        .arg(sub.path())
+        .args(extra)
+        .current_dir(repo())
+        .env("TMPDIR", tmp)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
     let mut child = cmd.spawn().expect("spawn");
     let deadline = Instant::now() + Duration::from_secs(60);
     let (postmaster, backend) = loop {
@@ -384,13 +383,8 @@ fn a_backend_killed_from_outside_is_the_servers_fault_and_its_file_is_graded_aga
     assert_eq!(run.score(), 100);
 }
 
-#[test]
-fn a_server_that_cannot_come_back_ends_with_exit_three_and_what_was_graded() {
-    let tmp = private_tmp();
-    let sub =
-        Submission::solution().with("03_crud_operations.sql", &format!("{SLEEP}{SOLUTION_03}"));
-    let (child, postmaster, _) =
-        start_sleeping_run(tmp.path(), &sub, &["--statement-timeout", "60"]);
+/// Kills a local cluster for good: its processes, then its postmaster.
+fn kill_the_server(postmaster: i32) {
     for (pid, _) in children_of(postmaster) {
         let _ = nix::sys::signal::kill(
             nix::unistd::Pid::from_raw(pid),
@@ -402,6 +396,16 @@ fn a_server_that_cannot_come_back_ends_with_exit_three_and_what_was_graded() {
         nix::sys::signal::Signal::SIGKILL,
     )
     .expect("kill");
+}
+
+#[test]
+fn a_server_that_cannot_come_back_ends_with_exit_three_and_what_was_graded() {
+    let tmp = private_tmp();
+    let sub =
+        Submission::solution().with("03_crud_operations.sql", &format!("{SLEEP}{SOLUTION_03}"));
+    let (child, postmaster, _) =
+        start_sleeping_run(tmp.path(), &sub, &["--statement-timeout", "60"]);
+    kill_the_server(postmaster);
     let out = child.wait_with_output().expect("wait");
     let run = Run {
         code: out.status.code().unwrap_or(-1),
@@ -418,6 +422,38 @@ fn a_server_that_cannot_come_back_ends_with_exit_three_and_what_was_graded() {
     assert_eq!(run.status("schema.columns"), "pass");
     assert_eq!(run.status("seed.content"), "pass");
     assert_eq!(run.status("crud.untouched"), "error");
+}
+
+#[test]
+fn a_platform_gets_no_results_from_a_server_that_failed() {
+    // Gradescope and PrairieLearn record what the results file says: a submission the
+    // server failed on gets no file there, and the run ends with 3, not with a grade.
+    let tmp = private_tmp();
+    let out_dir = tempfile::tempdir().expect("temp dir");
+    let results = out_dir.path().join("results.json");
+    let sub =
+        Submission::solution().with("03_crud_operations.sql", &format!("{SLEEP}{SOLUTION_03}"));
+    let extra = [
+        "--statement-timeout",
+        "60",
+        "--format",
+        "gradescope",
+        "--output",
+        results.to_str().expect("path"),
+    ];
+    let (child, postmaster, _) = start_sleeping_run(tmp.path(), &sub, &extra);
+    kill_the_server(postmaster);
+    let out = child.wait_with_output().expect("wait");
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        !results.exists(),
+        "a results file for a run the server failed"
+    );
 }
 
 #[test]

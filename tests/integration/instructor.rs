@@ -775,3 +775,32 @@ fn check_and_bless_check_agree_on_an_orphaned_snapshot() {
     assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
     assert!(!orphan.exists(), "bless removes what check calls orphaned");
 }
+
+#[test]
+fn batch_refuses_a_report_over_its_own_files_and_a_forged_results_file_to_resume() {
+    let alice = Submission::solution();
+    let class = crate::support::class_of(&[("alice", &alice)]);
+    let out_dir = tempfile::tempdir().expect("temp dir");
+    let out = out_dir.path().join("grades.csv");
+    for report in ["grades.csv", "grades.json", "grades.jsonl"] {
+        let path = out_dir.path().join(report);
+        let run = batch(
+            class.path(),
+            &out,
+            &["--report", path.to_str().expect("path")],
+        );
+        assert_eq!(run.code, 2, "{report}: {}", run.stderr);
+        assert!(run.stderr.contains("would overwrite"), "{}", run.stderr);
+        assert!(!path.exists(), "{report} written");
+    }
+    // A results file of an earlier version, without a journal, edited: refused.
+    let forged = serde_json::json!({
+        "exercise": "01-training-registry",
+        "max_score": 100,
+        "students": [{ "student": "alice", "score": 1000, "max_score": 100, "tasks": [] }],
+    });
+    std::fs::write(out.with_extension("json"), forged.to_string()).expect("write");
+    let run = batch(class.path(), &out, &["--resume"]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(run.stderr.contains("student `alice`"), "{}", run.stderr);
+}

@@ -90,6 +90,23 @@ fn the_student_edition_holds_no_solution_nor_hidden_data_and_grades() {
     for key in ["equivalent_mutants", "min_mutation_score", "variants/"] {
         assert!(!manifest.contains(key), "the manifest holds {key}");
     }
+    // A probe's first value only: the course tries the others too, unseen.
+    assert!(
+        manifest.contains("caffe") && !manifest.contains("theano"),
+        "{manifest}"
+    );
+    // A task whose checks hold its answer (the indexes to write) is the course's alone.
+    assert!(!manifest.contains("schema.indexes"));
+    assert!(!names.iter().any(|n| n.ends_with("schema.indexes.snap")));
+    let readme = &files
+        .iter()
+        .find(|(n, _)| n == "README.md")
+        .expect("README")
+        .1;
+    assert!(
+        readme.contains("`schema.indexes` (01-training-registry)"),
+        "{readme}"
+    );
     // Each task's columns under its marker.
     let starter = &files
         .iter()
@@ -119,7 +136,7 @@ fn the_student_edition_holds_no_solution_nor_hidden_data_and_grades() {
     let solution = Submission::solution();
     let run = grade_there(&solution);
     assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
-    assert_eq!(run.score(), 100);
+    assert_eq!(run.score(), 94, "100 less schema.indexes");
     let binary = edition.join("bin/sqlgrade");
     let starters = std::process::Command::new(&binary)
         .current_dir(&edition)
@@ -167,4 +184,56 @@ fn the_student_edition_holds_no_solution_nor_hidden_data_and_grades() {
         edition.to_str().expect("utf-8"),
     ]);
     assert_eq!(again.code, 2, "{}", again.stderr);
+}
+
+#[test]
+fn only_what_students_may_see_is_published() {
+    let course = crate::support::course_copy();
+    let ex = course.path().join("exercises/01-training-registry");
+    // An instructor's leftovers, and a file only a hidden dataset reads.
+    std::fs::copy(ex.join("exercise.toml"), ex.join("exercise.toml.orig")).expect("copy");
+    std::fs::create_dir_all(ex.join("solutions-old")).expect("mkdir");
+    std::fs::write(ex.join("solutions-old/04.sql"), "select 'an old answer';").expect("write");
+    std::fs::create_dir_all(ex.join("data")).expect("mkdir");
+    std::fs::write(
+        ex.join("data/extra.sql"),
+        "select 'only-hidden-data-reads-this';",
+    )
+    .expect("write");
+    let ties = ex.join("variants/ties.sql");
+    let text = std::fs::read_to_string(&ties).expect("ties");
+    std::fs::write(&ties, format!("{text}\n\\ir ../data/extra.sql\n")).expect("write");
+    let edition = course.path().join("edition");
+    let made = sqlgrade_in(
+        course.path(),
+        &["publish", "01-training-registry", "--out", "edition"],
+    );
+    assert_eq!(made.code, 0, "{}", made.stderr);
+    let files = texts(&edition);
+    let names: Vec<&str> = files.iter().map(|(n, _)| n.as_str()).collect();
+    for left in [
+        "exercise.toml.orig",
+        "solutions-old",
+        "data/extra.sql",
+        "ties.sql",
+    ] {
+        assert!(
+            !names.iter().any(|n| n.contains(left)),
+            "{left} published: {names:?}"
+        );
+    }
+    // What the setups read is there: the edition grades.
+    for kept in [
+        "setup/schema.sql",
+        "setup/seed.sql",
+        "setup/audit.sql",
+        "README.md",
+    ] {
+        assert!(
+            names
+                .iter()
+                .any(|n| n.ends_with(&format!("01-training-registry/{kept}"))),
+            "{kept} missing: {names:?}"
+        );
+    }
 }
