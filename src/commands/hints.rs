@@ -1,6 +1,6 @@
 //! Hints for tasks that failed, one more each time the student tries again: the number
 //! shown so far is remembered per submission folder (by its canonical path) in
-//! sqlgrade's cache directory, with a digest of the file it was shown for. Nothing is
+//! sqlgrade's cache directory, with a digest of the answer it was shown for. Nothing is
 //! written into the submission: it may be a course repository under version control,
 //! or an autograder's folder whose contents the student chose.
 
@@ -28,11 +28,11 @@ struct Shown {
     exercises: BTreeMap<String, BTreeMap<String, Seen>>,
 }
 
-/// How many of a task's hints were shown, and for which version of its file.
+/// How many of a task's hints were shown, and for which version of its answer.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct Seen {
     count: usize,
-    /// SHA-256 of the task's file when the last hint was added.
+    /// SHA-256 of the task's answer (see [`answer_digest`]) when the last hint was added.
     file: String,
 }
 
