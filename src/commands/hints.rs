@@ -14,10 +14,6 @@ use crate::exercise::Exercise;
 use crate::report::Report;
 use crate::runner::Status;
 
-/// The most of a student's file read for its digest: a file is graded only up to the
-/// grader's own limit, and one larger than this is told apart by its first bytes.
-const DIGEST_LIMIT: u64 = 16 << 20;
-
 /// What was shown, by exercise and task.
 #[derive(Debug, Default, Serialize, Deserialize)]
 struct Shown {
@@ -73,7 +69,7 @@ pub fn reveal(exercise: &Exercise, submission: &Path, report: &mut Report) {
         if task.status != Status::Fail || spec.hints.is_empty() {
             continue;
         }
-        let digest = answer_digest(&submission.join(&task.file), &task.id);
+        let digest = answer_digest(submission, &task.file, &task.id);
         let entry = seen.entry(task.id.clone()).or_insert(Seen {
             count: 0,
             file: String::new(),
@@ -100,37 +96,21 @@ fn save(path: &Path, shown: &Shown) -> std::io::Result<()> {
     super::write_atomically(path, &format!("{text}\n"))
 }
 
-/// The SHA-256 of what the student wrote for `task`, in hex: the statements of its
-/// `-- task:` section (of the whole file when the file has no such lines), white space
-/// runs made one space, so that an edit of another task's section or of the layout is
-/// not another attempt. `not a file` for anything but a regular file of the folder's own
-/// (a link, a FIFO that would block, a device that never ends), which the grader refused
-/// anyway.
-fn answer_digest(path: &Path, task: &str) -> String {
-    use std::io::Read;
-    use std::os::unix::fs::OpenOptionsExt;
-    let regular = std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_file());
-    let mut bytes = Vec::new();
-    // Opened without waiting (a FIFO put in its place meanwhile), and read only if what
-    // was opened is a regular file.
-    let read = regular
-        && std::fs::OpenOptions::new()
-            .read(true)
-            .custom_flags(
-                nix::fcntl::OFlag::O_NONBLOCK.bits() | nix::fcntl::OFlag::O_NOFOLLOW.bits(),
-            )
-            .open(path)
-            .and_then(|f| {
-                if !f.metadata()?.is_file() {
-                    return Err(std::io::Error::other("not a regular file"));
-                }
-                f.take(DIGEST_LIMIT).read_to_end(&mut bytes)
-            })
-            .is_ok();
-    if !read {
+/// The SHA-256 of what the student wrote for `task` in `file` of `submission`, in hex:
+/// the statements of its `-- task:` section (of the whole file when the file has no such
+/// lines), white space runs made one space, so that an edit of another task's section or
+/// of the layout is not another attempt. `not a file` for what the grader refuses to
+/// read (a link, a FIFO, a device, a file over its limit), read the grader's own way.
+fn answer_digest(submission: &Path, file: &str, task: &str) -> String {
+    let Ok(Some(bytes)) = crate::script::read_submission_file(
+        submission,
+        file,
+        crate::runner::MAX_SUBMISSION_FILE_BYTES,
+    ) else {
         return "not a file".into();
-    }
-    let Ok(script) = crate::script::Script::from_bytes(path, bytes.clone()) else {
+    };
+    let Ok(script) = crate::script::Script::from_bytes(&submission.join(file), bytes.clone())
+    else {
         // A file the grader cannot read as text: any change is another attempt.
         return hex(&Sha256::digest(&bytes));
     };

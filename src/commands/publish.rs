@@ -206,7 +206,7 @@ fn edition(exercise: &Exercise, root: &Path) -> Result<Vec<String>, String> {
     for file in &exercise.manifest.files {
         let from = exercise.starter_dir().join(&file.name);
         let text = std::fs::read_to_string(&from).unwrap_or_default();
-        write(&sql.join(&file.name), &with_columns(exercise, &text))?;
+        write(&sql.join(&file.name), &with_columns(exercise, &from, &text))?;
     }
     Ok(left_out)
 }
@@ -281,34 +281,30 @@ fn student_manifest(exercise: &Exercise, left_out: &[String]) -> Result<String, 
     ))
 }
 
-/// The starter's text with, under each `-- task:` line, the columns its answer must have
-/// (from the snapshot of its first `result` check), as `--   columns: name type, ...`.
-fn with_columns(exercise: &Exercise, text: &str) -> String {
+/// The starter's text with, under each `-- task:` line (the markers the grader finds:
+/// comments, not text in a string), the columns its answer must have (from the snapshot
+/// of its first `result` check), as `--   columns: name type, ...`.
+fn with_columns(exercise: &Exercise, path: &Path, text: &str) -> String {
+    let Ok(script) = crate::script::Script::from_bytes(path, text.as_bytes().to_vec()) else {
+        return text.to_string();
+    };
+    // The markers' offsets are in the script's own text.
+    let text = script.source.as_str();
     let mut out = String::with_capacity(text.len());
-    for line in text.split_inclusive('\n') {
-        out.push_str(line);
-        let Some(id) = marker(line) else {
+    let mut from = 0;
+    for marker in &script.markers {
+        let Some(columns) = expected_columns(exercise, &marker.task) else {
             continue;
         };
-        let Some(columns) = expected_columns(exercise, &id) else {
-            continue;
-        };
-        if !line.ends_with('\n') {
-            out.push('\n');
-        }
-        out.push_str(&format!("--   columns: {columns}\n"));
+        let end = text[marker.offset..]
+            .find('\n')
+            .map_or(text.len(), |n| marker.offset + n);
+        out.push_str(&text[from..end]);
+        out.push_str(&format!("\n--   columns: {columns}"));
+        from = end;
     }
+    out.push_str(&text[from..]);
     out
-}
-
-/// The task a `-- task: <id>` line names.
-fn marker(line: &str) -> Option<String> {
-    let rest = line.trim_start().strip_prefix("--")?.trim_start();
-    let (word, id) = rest.split_once(':')?;
-    word.trim()
-        .eq_ignore_ascii_case("task")
-        .then(|| id.trim().to_string())
-        .filter(|id| !id.is_empty())
 }
 
 fn expected_columns(exercise: &Exercise, task: &str) -> Option<String> {

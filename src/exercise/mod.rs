@@ -14,6 +14,19 @@ pub use manifest::{
 
 use crate::script::LineIndex;
 
+/// Why one of the task's hints may not be shown: it quotes one of `secret`, the values
+/// only hidden data holds (see [`Exercise::hidden_only_values`]).
+fn hint_leaks(secret: &leak::Values, task: &TaskSpec) -> Option<String> {
+    task.hints.iter().enumerate().find_map(|(n, hint)| {
+        secret.found_in(hint).map(|value| {
+            format!(
+                "hint {} quotes `{value}`, a value only a hidden dataset holds: a hint is shown to every student whose task fails",
+                n + 1
+            )
+        })
+    })
+}
+
 /// A broken exercise definition or course layout (exit code 2).
 #[derive(Debug, thiserror::Error)]
 pub enum ExerciseError {
@@ -223,6 +236,8 @@ impl Exercise {
             }
         }
         let mut ids = BTreeSet::new();
+        // Read once, for the first task with hints.
+        let secret = std::cell::OnceCell::new();
         for t in &m.tasks {
             if t.id.is_empty()
                 || !t
@@ -307,7 +322,10 @@ impl Exercise {
                     t.id
                 )));
             }
-            if let Some(why) = self.hint_leaks(t) {
+            if !t.hints.is_empty()
+                && let Some(secret) = secret.get_or_init(|| self.hidden_only_values())
+                && let Some(why) = hint_leaks(secret, t)
+            {
                 return Err(invalid(format!("task `{}`: {why}", t.id)));
             }
             for id in &t.equivalent_mutants {
@@ -358,15 +376,12 @@ impl Exercise {
         Ok(())
     }
 
-    /// Why one of the task's hints may not be shown, if it quotes a value that only a
-    /// hidden dataset holds: a value of any hidden variant file of the exercise, or of
-    /// the reference's answers on hidden data (the snapshots' hidden sections), that
-    /// none of what students see holds (the setups' files, the visible variants and
-    /// their sections, the exercise's README, the starter files).
-    fn hint_leaks(&self, task: &TaskSpec) -> Option<String> {
-        if task.hints.is_empty() {
-            return None;
-        }
+    /// The values only hidden data holds, which no hint may quote: a value of any hidden
+    /// variant file of the exercise (with the files it reads), or of the reference's
+    /// answers on hidden data (the snapshots' hidden sections), that none of what
+    /// students see holds (the setups' files, the visible variants and their sections,
+    /// the exercise's README, the starter files). `None` without hidden data.
+    fn hidden_only_values(&self) -> Option<leak::Values> {
         let read = |path: PathBuf| std::fs::read_to_string(path).unwrap_or_default();
         let mut hidden = leak::Values::default();
         let mut visible = leak::Values::default();
@@ -419,16 +434,7 @@ impl Exercise {
                 .iter()
                 .map(|f| read(self.starter_dir().join(&f.name))),
         );
-        let secret = hidden.beyond(&visible, &prose);
-        for (n, hint) in task.hints.iter().enumerate() {
-            if let Some(value) = secret.found_in(hint) {
-                return Some(format!(
-                    "hint {} quotes `{value}`, a value only a hidden dataset holds: a hint is shown to every student whose task fails",
-                    n + 1
-                ));
-            }
-        }
-        None
+        Some(hidden.beyond(&visible, &prose))
     }
 
     /// The files of a setup, as paths, with whose rights each is applied.

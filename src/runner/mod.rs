@@ -543,7 +543,7 @@ struct Turn<'a> {
 
 /// The most a student file may hold: far above any answer (a test grades a 20 MB file),
 /// and a bound on what a file can make the grader hold in memory.
-const MAX_SUBMISSION_FILE_BYTES: u64 = 32 * 1024 * 1024;
+pub const MAX_SUBMISSION_FILE_BYTES: u64 = 32 * 1024 * 1024;
 
 /// Reads a student file, `None` when there is none. Student files are hostile: no link is
 /// followed, and only a regular file of bounded size is read (see `read_submission_file`).
